@@ -1,0 +1,156 @@
+"""The adapter contract: how weightinit sees one family of architectures.
+
+An adapter recognises a model by structure and class names (never by ``isinstance`` of
+weightinit's own classes, so a user's copy of the network code is recognised too), says which
+parameters are generated and in what canonical order, maps native state-dict keys to
+canonical names and back, names the modules LoRA may target, and builds architectures from an
+arch string ``ADAPTER:NAME[,key=value...]``.
+
+Subclass :class:`Adapter`, set ``name``, implement the abstract methods, and register the class
+through the ``register_adapters`` hook (see :mod:`weightinit.hookspecs`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from weightinit.errors import AdapterError
+from weightinit.layout import DEFAULT_BLOCK_SIZE, BlockLayout, Slot, dtype_name
+
+# Prefixes that wrappers add to state-dict keys: DistributedDataParallel / DataParallel
+# (``module.``) and ``torch.compile`` (``_orig_mod.``).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def strip_wrapper_prefixes(key: str) -> str:
+    """``module._orig_mod.model.0.weight`` -> ``model.0.weight``."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in WRAPPER_PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module inside DDP / DataParallel / ``torch.compile`` wrappers."""
+    while True:
+        inner = getattr(model, "module", None)
+        if isinstance(inner, nn.Module) and type(model).__name__ in ("DistributedDataParallel", "DataParallel"):
+            model = inner
+            continue
+        inner = getattr(model, "_orig_mod", None)
+        if isinstance(inner, nn.Module):
+            model = inner
+            continue
+        return model
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A parsed arch string: ``pix2pix:unet_64,ngf=16,norm=instance``."""
+
+    adapter: str
+    name: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, arch: str) -> ArchSpec:
+        if not isinstance(arch, str) or ":" not in arch:
+            raise AdapterError(
+                f"arch {arch!r} is not of the form ADAPTER:NAME[,key=value...] (e.g. pix2pix:unet_256)"
+            )
+        adapter, rest = arch.split(":", 1)
+        parts = [p.strip() for p in rest.split(",")]
+        name, options = parts[0], {}
+        for part in parts[1:]:
+            if "=" not in part:
+                raise AdapterError(f"arch option {part!r} in {arch!r} is not key=value")
+            key, value = part.split("=", 1)
+            options[key.strip()] = value.strip()
+        if not adapter.strip() or not name:
+            raise AdapterError(f"arch {arch!r} has an empty adapter or name")
+        return cls(adapter.strip(), name, options)
+
+    def __str__(self) -> str:
+        opts = "".join(f",{k}={v}" for k, v in self.options.items())
+        return f"{self.adapter}:{self.name}{opts}"
+
+
+class Adapter(abc.ABC):
+    """Maps one family of architectures onto canonical, ordered weight tensors."""
+
+    #: The adapter's name: the ``ADAPTER`` part of arch strings, shown by ``weightinit plugins``.
+    name: ClassVar[str]
+    #: One line for ``weightinit plugins``.
+    description: ClassVar[str] = ""
+
+    # --- recognising -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def matches(self, model: nn.Module) -> bool:
+        """True if this adapter understands ``model`` (already unwrapped)."""
+
+    # --- naming ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def canonical_names(self, model: nn.Module) -> list[tuple[str, str]]:
+        """``[(native_key, canonical_name), ...]`` for every generated parameter, in canonical order.
+
+        ``native_key`` is the parameter's name in ``model.named_parameters()`` of the unwrapped
+        model. Buffers (running statistics) are never generated.
+        """
+
+    def lora_targets(self, model: nn.Module) -> list[str]:
+        """Names (``model.named_modules()``) of the Conv/ConvTranspose/Linear modules LoRA may wrap."""
+        model = unwrap_model(model)
+        return [
+            name
+            for name, module in model.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+        ]
+
+    # --- building --------------------------------------------------------------------------
+    def arch_names(self) -> list[str]:
+        """The ``NAME``s this adapter builds (empty if it builds none)."""
+        return []
+
+    def build(self, spec: ArchSpec) -> nn.Module:
+        """Build the architecture an :class:`ArchSpec` names (its ``adapter`` is this one)."""
+        raise AdapterError(f"adapter {self.name!r} cannot build architectures (asked for {spec})")
+
+    # --- derived, shared by every adapter --------------------------------------------------
+    def layout(self, model: nn.Module, block_size: int = DEFAULT_BLOCK_SIZE) -> BlockLayout:
+        model = unwrap_model(model)
+        params = dict(model.named_parameters())
+        slots = []
+        for native, canonical in self.canonical_names(model):
+            p = params[native]
+            slots.append(Slot(canonical, tuple(p.shape), dtype_name(p.dtype)))
+        return BlockLayout(slots, block_size)
+
+    def native_to_canonical(self, model: nn.Module) -> dict[str, str]:
+        return dict(self.canonical_names(unwrap_model(model)))
+
+    def to_canonical(self, model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The generated tensors of a (possibly wrapper-prefixed) state dict, by canonical name, in order."""
+        stripped = {strip_wrapper_prefixes(k): v for k, v in state_dict.items()}
+        out = {}
+        for native, canonical in self.canonical_names(unwrap_model(model)):
+            if native not in stripped:
+                raise AdapterError(f"state dict has no tensor {native!r} (canonical {canonical!r})")
+            out[canonical] = stripped[native]
+        return out
+
+    def from_canonical(self, model: nn.Module, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Canonical tensors back to the model's native keys (unwrapped)."""
+        mapping = self.canonical_names(unwrap_model(model))
+        missing = [c for _, c in mapping if c not in tensors]
+        if missing:
+            raise AdapterError(f"missing canonical tensors: {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        return {native: tensors[canonical] for native, canonical in mapping}
