@@ -309,7 +309,8 @@ def generator_canonical_names(model: nn.Module) -> list[tuple[str, str]]:
     family = generator_family(model)
     if family is None:
         raise AdapterError(
-            f"{type(model).__name__} is not a pix2pix generator (expected UnetGenerator or ResnetGenerator with `.model`)"
+            f"{type(model).__name__} is not a pix2pix generator "
+            "(expected UnetGenerator or ResnetGenerator with `.model`)"
         )
     try:
         modules = _unet_modules(model) if family == "unet" else _resnet_modules(model)
