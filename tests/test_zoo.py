@@ -1,0 +1,147 @@
+"""Zoo builds: aligned weights, atomic files, resume after kill -9, locks, many processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from weightinit.concepts.catalog import default_catalog
+from weightinit.errors import WeightinitError
+from weightinit.images import PhotoSet
+from weightinit.zoo.build import ZooBuilder, build_lock, interleave_splits, verify_zoo
+from weightinit.zoo.manifest import ZooConfig, ZooManifest
+from weightinit.zoo.weights import ZooWeights
+
+TINY = dict(arch="pix2pix:unet_64,ngf=4", base_steps=4, concept_steps=3, pool_size=8, test_pairs=4, base_pool_per_concept=4, batch_size=2, lora_rank=2)
+CLI_TINY = ["--arch", TINY["arch"], "--base-steps", "4", "--concept-steps", "3", "--pool-size", "8", "--test-pairs", "4", "--rank", "2"]
+
+
+def concepts(n_train: int = 2, n_heldout: int = 1):
+    cat = default_catalog()
+    return cat.by_split("train")[:n_train] + cat.by_split("heldout")[:n_heldout]
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zoo")
+    ZooBuilder(folder, ZooConfig(**TINY), concepts(), photos=PhotoSet.load(None), log=lambda s: None).run()
+    return folder
+
+
+def test_tiny_zoo_is_complete_verified_and_aligned(tiny_zoo):
+    manifest = ZooManifest.load(tiny_zoo)
+    assert len(manifest.concepts) == 3 and verify_zoo(tiny_zoo) == []
+    weights = ZooWeights(tiny_zoo)
+    assert weights.ids("heldout") == [concepts()[2].id]
+    # Same base, same LoRA init: every concept's A factors started from one tensor and moved little.
+    a = [weights.concept(cid) for cid in weights.ids()]
+    first_a = next(k for k in a[0] if k.endswith("lora_A"))
+    assert weights.layout.slots[0].name == first_a
+    assert all((t[first_a] - a[0][first_a]).abs().max() < 0.05 for t in a)
+    for record in manifest.concepts.values():
+        assert record.steps == 3 and record.seconds > 0
+        assert {"psnr", "l1", "ssim"} <= record.metrics_base.keys() and {"psnr"} <= record.metrics_trained.keys()
+    assert all(not p.name.endswith(".tmp") for p in tiny_zoo.rglob("*"))
+
+
+def test_resume_skips_done_concepts_and_rebuilds_corrupt_ones(tiny_zoo, tmp_path):
+    import shutil
+
+    folder = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo, folder)
+    victim = ZooManifest.load(folder).concepts[concepts()[0].id]
+    (folder / victim.file).write_bytes(b"corrupt")
+    problems = verify_zoo(folder)
+    assert len(problems) == 1 and concepts()[0].id in problems[0]
+    untouched = folder / ZooManifest.load(folder).concepts[concepts()[1].id].file
+    mtime = untouched.stat().st_mtime_ns
+    logs = []
+    ZooBuilder(folder, ZooConfig(**TINY), concepts(), photos=PhotoSet.load(None), log=logs.append).run()
+    assert verify_zoo(folder) == []
+    assert untouched.stat().st_mtime_ns == mtime
+    assert any("2 of 3 concepts already built" in line for line in logs)
+
+
+def test_resume_with_another_config_is_refused(tiny_zoo):
+    other = ZooConfig(**{**TINY, "concept_steps": 99})
+    with pytest.raises(WeightinitError, match="another zoo config"):
+        ZooBuilder(tiny_zoo, other, concepts(), log=lambda s: None).run()
+
+
+def test_second_build_on_the_same_folder_is_locked_out(tmp_path):
+    with build_lock(tmp_path, 0):
+        with pytest.raises(WeightinitError, match="another build is writing"):
+            with build_lock(tmp_path, 0):
+                pass
+    with build_lock(tmp_path, 0):  # released again
+        pass
+
+
+def test_verify_cli_exits_1_on_mismatch(tiny_zoo, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from weightinit.cli.app import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["zoo", "verify", str(tiny_zoo)])
+    assert ok.exit_code == 0, ok.output
+    folder = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo, folder)
+    (folder / "base.safetensors").write_bytes(b"x")
+    bad = runner.invoke(app, ["zoo", "verify", str(folder)])
+    assert bad.exit_code == 1, bad.output
+
+
+def test_interleave_spreads_heldout_concepts():
+    out = interleave_splits(list(range(10)), ["a", "b"])
+    assert len(out) == 12 and out.index("a") < out.index(9) and out[-1] == "b"
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    return env
+
+
+def test_kill_9_in_the_middle_then_resume_completes(tmp_path):
+    folder = tmp_path / "zoo"
+    cmd = [sys.executable, "-m", "weightinit", "zoo", "build", "--out", str(folder), *CLI_TINY,
+           "--concepts", ",".join(c.id for c in concepts(3, 1)), "--concept-steps", "40"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((folder / "records").glob("*.json"))) < 2:  # base + one concept
+        time.sleep(0.05)
+    time.sleep(0.3)  # now inside the next concept
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((folder / "records").glob("*.json"))) - 1
+    assert 1 <= done_before < 4
+    subprocess.run(cmd, env=_env(), check=True, capture_output=True)
+    assert verify_zoo(folder) == []
+    assert len(ZooManifest.load(folder).concepts) == 4
+
+
+def test_two_processes_build_each_concept_exactly_once(tmp_path):
+    folder = tmp_path / "zoo"
+    ids = [c.id for c in concepts(3, 1)]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "weightinit", "zoo", "build", "--out", str(folder), *CLI_TINY,
+           "--concepts", ",".join(ids)]
+    out = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    manifest = ZooManifest.load(folder)
+    assert sorted(manifest.concepts) == sorted(ids)
+    trained_by = [line for line in out.stdout.splitlines() if " PSNR base " in line]
+    assert sorted(line.split("]")[1].split(":")[0].strip() for line in trained_by) == sorted(ids)
+    ranks = {line.split("]")[0] for line in trained_by}
+    assert ranks == {"[rank 0", "[rank 1"}
+    assert verify_zoo(folder) == []

@@ -1,0 +1,139 @@
+"""``weightinit zoo``: build and verify weight zoos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Build and verify weight zoos (a base generator plus one weight set per concept).", no_args_is_help=True)
+
+DEFAULT_ZOO = "zoo"
+
+
+@app.command()
+def build(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Zoo folder (created; an existing build is resumed).")] = Path(DEFAULT_ZOO),
+    arch: Annotated[str, typer.Option(help="Generator architecture, ADAPTER:NAME[,key=value...].")] = "pix2pix:unet_64,ngf=16",
+    representation: Annotated[str, typer.Option(help="What a concept stores: 'lora' factors or the full 'delta'.")] = "lora",
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    base_steps: Annotated[int, typer.Option(help="Pix2pix steps of the base generator on a concept mixture.")] = 3000,
+    concept_steps: Annotated[int, typer.Option(help="Fine-tune steps per concept.")] = 800,
+    concept_lr: Annotated[float, typer.Option(help="Learning rate of the per-concept fine-tune (LoRA).")] = 1e-3,
+    pool_size: Annotated[int, typer.Option(help="Training pairs per concept.")] = 256,
+    test_pairs: Annotated[int, typer.Option(help="Test pairs per concept (from held-out photo regions).")] = 64,
+    split: Annotated[str | None, typer.Option(help="Only concepts of this split: train or heldout.")] = None,
+    concepts: Annotated[str | None, typer.Option(help="Only these concept ids, comma-separated.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many concepts (after filtering).")] = None,
+    images: Annotated[Path | None, typer.Option(help="A folder of your own photos instead of the bundled ones.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = 0,
+    threads: Annotated[int, typer.Option(help="Torch threads per process.")] = 1,
+) -> None:
+    """Build (or resume) a zoo. Many processes: `accelerate launch --num_processes N -m weightinit zoo build ...`.
+
+    Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
+    """
+    import torch
+    from accelerate import PartialState
+
+    from weightinit.concepts.catalog import default_catalog
+    from weightinit.images import PhotoSet
+    from weightinit.zoo.build import ZooBuilder
+    from weightinit.zoo.manifest import ZooConfig
+
+    torch.set_num_threads(threads)
+    config = ZooConfig(
+        arch=arch, representation=representation, lora_rank=rank, base_steps=base_steps, concept_steps=concept_steps,
+        concept_lr=concept_lr, pool_size=pool_size, test_pairs=test_pairs, seed=seed,
+    )
+    catalog = default_catalog()
+    chosen = select_concepts(catalog, split=split, ids=concepts, limit=limit)
+    photos = PhotoSet.load(images)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    builder = ZooBuilder(
+        out, config, chosen, rank=state.process_index, world_size=state.num_processes, barrier=state.wait_for_everyone, photos=photos,
+    )
+    manifest = builder.run()
+    if manifest is not None:
+        typer.echo(f"zoo {out}: {len(manifest.concepts)} concepts, layout {manifest.layout_fingerprint}")
+
+
+def select_concepts(catalog, *, split: str | None = None, ids: str | None = None, limit: int | None = None) -> list:
+    from weightinit.errors import WeightinitError
+    from weightinit.zoo.build import interleave_splits
+
+    if split not in (None, "train", "heldout"):
+        raise WeightinitError(f"--split must be train or heldout, got {split!r}")
+    if ids:
+        chosen = [catalog.get(i.strip()) for i in ids.split(",") if i.strip()]
+    else:
+        chosen = interleave_splits(catalog.by_split("train"), catalog.by_split("heldout"))
+        if split:
+            chosen = [c for c in chosen if c.split == split]
+    if limit is not None:
+        chosen = chosen[:limit]
+    if not chosen:
+        raise WeightinitError("no concepts selected")
+    return chosen
+
+
+@app.command()
+def verify(folder: Annotated[Path, typer.Argument(help="The zoo folder.")] = Path(DEFAULT_ZOO)) -> None:
+    """Check every file of a zoo against its manifest; exit 1 on any mismatch."""
+    from weightinit.errors import WeightinitError
+    from weightinit.zoo.build import verify_zoo
+    from weightinit.zoo.manifest import ZooManifest
+
+    problems = verify_zoo(folder)
+    if problems:
+        for p in problems:
+            typer.echo(p, err=True)
+        raise WeightinitError(f"zoo {folder} failed verification: {len(problems)} problem(s), first: {problems[0]}")
+    manifest = ZooManifest.load(folder)
+    typer.echo(f"zoo {folder}: base and {len(manifest.concepts)} concepts verified")
+
+
+@app.command()
+def show(
+    folder: Annotated[Path, typer.Argument(help="The zoo folder.")] = Path(DEFAULT_ZOO),
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Summarise a zoo: concepts, seconds, and PSNR of the base and of each concept model."""
+    import json
+    import statistics
+
+    from weightinit.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(folder)
+    rows = [
+        {
+            "id": r.id, "split": r.split, "family": r.family, "seconds": r.seconds,
+            "psnr_base": round(r.metrics_base["psnr"], 3), "psnr_trained": round(r.metrics_trained["psnr"], 3),
+            "psnr_trivial": round(r.trivial.get("trivial_psnr", float("nan")), 3),
+        }
+        for r in manifest.concepts.values()
+    ]
+    gains = [r["psnr_trained"] - r["psnr_base"] for r in rows]
+    summary = {
+        "concepts": len(rows),
+        "train": sum(r["split"] == "train" for r in rows),
+        "heldout": sum(r["split"] == "heldout" for r in rows),
+        "median_psnr_gain_over_base": round(statistics.median(gains), 3) if gains else None,
+        "median_seconds": round(statistics.median(r["seconds"] for r in rows), 2) if rows else None,
+        "config": manifest.config.to_dict(),
+    }
+    if json_out:
+        typer.echo(json.dumps({"summary": summary, "concepts": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"zoo {folder}")
+    for col in ("id", "split", "family", "seconds", "psnr_base", "psnr_trained", "psnr_trivial"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("id", "split", "family", "seconds", "psnr_base", "psnr_trained", "psnr_trivial")))
+    console = Console()
+    console.print(table)
+    console.print(summary)

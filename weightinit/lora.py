@@ -1,0 +1,109 @@
+"""Low-rank adapters for Conv2d, ConvTranspose2d and Linear, with a seeded, shared init.
+
+peft does not wrap ConvTranspose2d, which the pix2pix U-Net's whole decoder is made of, so
+weightinit carries its own small LoRA: ``weight + scale * (B @ A).view(weight.shape)``.
+Every concept of a zoo starts from the same base and the same LoRA initialisation (A from one
+seed, B zero): otherwise the factors of different concepts are not comparable and no
+generator can learn them.
+
+Factor shapes (``r`` = rank), with ``fan = prod(weight.shape[1:])``:
+``lora_A``: ``[r, fan]``, ``lora_B``: ``[weight.shape[0], r]``. The delta is
+``(B @ A).view(weight.shape)`` for every module kind (for ConvTranspose2d the first weight
+dimension is the input channels; the factorisation is over the same flattening).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LORA_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+class LoRAWrapper(nn.Module):
+    """A frozen base module plus a trainable low-rank update of its weight."""
+
+    def __init__(self, base: nn.Module, rank: int, alpha: float | None = None):
+        super().__init__()
+        if not isinstance(base, LORA_KINDS):
+            raise TypeError(f"LoRA wraps Conv2d, ConvTranspose2d or Linear, not {type(base).__name__}")
+        self.base = base
+        self.rank = rank
+        self.scale = (alpha if alpha is not None else rank) / rank
+        out_dim = base.weight.shape[0]
+        fan = math.prod(base.weight.shape[1:])
+        self.lora_A = nn.Parameter(torch.zeros(rank, fan, dtype=base.weight.dtype, device=base.weight.device))
+        self.lora_B = nn.Parameter(torch.zeros(out_dim, rank, dtype=base.weight.dtype, device=base.weight.device))
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+
+    def delta(self) -> torch.Tensor:
+        return (self.lora_B @ self.lora_A).view(self.base.weight.shape) * self.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.base.weight + self.delta()
+        b = self.base
+        if isinstance(b, nn.Conv2d):
+            return b._conv_forward(x, weight, b.bias)
+        if isinstance(b, nn.ConvTranspose2d):
+            return F.conv_transpose2d(x, weight, b.bias, b.stride, b.padding, b.output_padding, b.groups, b.dilation)
+        return F.linear(x, weight, b.bias)
+
+
+def lora_delta(weight_shape: Iterable[int], lora_A: torch.Tensor, lora_B: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    return (lora_B @ lora_A).view(tuple(weight_shape)) * scale
+
+
+def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, module)
+
+
+def inject_lora(model: nn.Module, targets: list[str], rank: int, *, seed: int = 0, alpha: float | None = None) -> dict[str, LoRAWrapper]:
+    """Wrap each target module in place; A is initialised from ``seed`` (same for every concept), B zero.
+
+    Returns ``{target_name: wrapper}``. Only the LoRA factors are trainable afterwards.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    wrappers = {}
+    for name in targets:
+        base = model.get_submodule(name)
+        wrapper = LoRAWrapper(base, rank, alpha)
+        with torch.no_grad():
+            # kaiming-uniform bound as for a linear layer of this fan-in, from the shared seed.
+            bound = 1 / math.sqrt(wrapper.lora_A.shape[1])
+            wrapper.lora_A.copy_(torch.rand(wrapper.lora_A.shape, generator=gen) * 2 * bound - bound)
+        _set_submodule(model, name, wrapper)
+        wrappers[name] = wrapper
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for w in wrappers.values():
+        w.lora_A.requires_grad_(True)
+        w.lora_B.requires_grad_(True)
+    return wrappers
+
+
+@torch.no_grad()
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Fold every LoRA update into its base weight and unwrap, in place; returns ``model``."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoRAWrapper):
+            module.base.weight.add_(module.delta())
+            for p in module.base.parameters():
+                p.requires_grad_(True)
+            _set_submodule(model, name, module.base)
+    return model
+
+
+def lora_state(wrappers: dict[str, LoRAWrapper]) -> dict[str, torch.Tensor]:
+    """``{target.lora_A, target.lora_B}`` tensors, in target order."""
+    out = {}
+    for name, w in wrappers.items():
+        out[f"{name}.lora_A"] = w.lora_A.detach().clone()
+        out[f"{name}.lora_B"] = w.lora_B.detach().clone()
+    return out

@@ -1,0 +1,196 @@
+"""The pix2pix fine-tune recipe shared by the zoo, the demo and the benchmark.
+
+Adam 2e-4 with betas (0.5, 0.999), L1 weight 100, a PatchGAN discriminator, vanilla or LSGAN
+loss, seeded. Mixed precision (bf16 autocast) on a GPU; on a CPU one torch thread per process
+by default. Evaluation follows the reference pix2pix ``test.py`` default: batch norm uses the
+statistics of the evaluated batch (running statistics are neither used nor changed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from weightinit.metrics import paired_metrics
+
+
+@dataclass
+class RecipeConfig:
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_l1: float = 100.0
+    gan_mode: str = "vanilla"
+    batch_size: int = 8
+    ndf: int = 32
+    n_layers_d: int = 3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.gan_mode not in ("vanilla", "lsgan"):
+            raise ValueError(f"gan_mode must be 'vanilla' or 'lsgan', got {self.gan_mode!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CurvePoint:
+    step: int
+    seconds: float
+    metrics: dict[str, float]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    curve: list[CurvePoint] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.curve[-1].metrics if self.curve else {}
+
+
+@contextlib.contextmanager
+def batch_statistics(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluate as the reference pix2pix test does: norms on batch statistics, no dropout,
+    and running statistics left untouched."""
+    saved = [(m, m.training, getattr(m, "momentum", None)) for m in model.modules()]
+    try:
+        model.eval()
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+                m.momentum = 0.0
+        yield model
+    finally:
+        for m, training, momentum in saved:
+            m.train(training)
+            if momentum is not None:
+                m.momentum = momentum
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 64) -> dict[str, float]:
+    device = next(model.parameters()).device
+    preds = []
+    with batch_statistics(model):
+        for i in range(0, len(inputs), batch_size):
+            preds.append(model(inputs[i : i + batch_size].to(device)).float().cpu())
+    return paired_metrics(torch.cat(preds), targets)
+
+
+def trivial_baselines(inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """PSNR of "output = input" and of "output = mean target": what a model has to beat."""
+    identity = paired_metrics(inputs, targets)["psnr"]
+    mean = paired_metrics(targets.mean(0, keepdim=True).expand_as(targets), targets)["psnr"]
+    return {"identity_psnr": identity, "mean_target_psnr": mean, "trivial_psnr": max(identity, mean)}
+
+
+def build_discriminator(config: RecipeConfig, in_channels: int = 6) -> nn.Module:
+    from weightinit.adapters.pix2pix_networks import NLayerDiscriminator, get_norm_layer, init_normal_
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 1)
+        net = NLayerDiscriminator(in_channels, config.ndf, config.n_layers_d, norm_layer=get_norm_layer("batch"))
+        init_normal_(net)
+    return net
+
+
+class Pix2PixTrainer:
+    """One generator, its discriminator and their optimizers; ``step`` is one pix2pix update."""
+
+    def __init__(self, net_g: nn.Module, config: RecipeConfig | None = None, params: list[nn.Parameter] | None = None):
+        self.config = config = config or RecipeConfig()
+        self.net_g = net_g
+        self.device = next(net_g.parameters()).device
+        self.net_d = build_discriminator(config).to(self.device)
+        g_params = params if params is not None else [p for p in net_g.parameters() if p.requires_grad]
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(g_params, lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=config.lr, betas=betas)
+        self.amp = self.device.type == "cuda"
+
+    def _gan_loss(self, pred: torch.Tensor, real: bool) -> torch.Tensor:
+        target = torch.ones_like(pred) if real else torch.zeros_like(pred)
+        if self.config.gan_mode == "lsgan":
+            return nn.functional.mse_loss(pred, target)
+        return nn.functional.binary_cross_entropy_with_logits(pred, target)
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        self.net_g.train()
+        self.net_d.train()
+        x, y = inputs.to(self.device), targets.to(self.device)
+        with self._autocast():
+            fake = self.net_g(x)
+            # Discriminator: real pairs vs generated pairs.
+            loss_d = 0.5 * (
+                self._gan_loss(self.net_d(torch.cat([x, fake.detach()], 1)), False)
+                + self._gan_loss(self.net_d(torch.cat([x, y], 1)), True)
+            )
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        with self._autocast():
+            loss_gan = self._gan_loss(self.net_d(torch.cat([x, fake], 1)), True)
+            loss_l1 = nn.functional.l1_loss(fake.float(), y.float())
+            loss_g = loss_gan + self.config.lambda_l1 * loss_l1
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return {"loss_d": loss_d.item(), "loss_g_gan": loss_gan.item(), "loss_l1": loss_l1.item()}
+
+
+def fine_tune(
+    net_g: nn.Module,
+    train_pairs: tuple[torch.Tensor, torch.Tensor],
+    steps: int,
+    *,
+    config: RecipeConfig | None = None,
+    params: list[nn.Parameter] | None = None,
+    eval_pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+    eval_every: int = 0,
+    on_step: Callable[[int], None] | None = None,
+    time_offset: float = 0.0,
+) -> TrainResult:
+    """Train ``net_g`` for ``steps`` pix2pix steps on batches drawn (seeded) from a pool of pairs.
+
+    With ``eval_pairs``, metrics are recorded at step 0, every ``eval_every`` steps and at the
+    end; seconds exclude evaluation time and start at ``time_offset`` (e.g. generation time).
+    """
+    config = config or RecipeConfig()
+    inputs, targets = train_pairs
+    trainer = Pix2PixTrainer(net_g, config, params)
+    gen = torch.Generator().manual_seed(config.seed)
+    result = TrainResult(steps=steps, seconds=time_offset)
+    train_seconds = time_offset
+
+    def record(step: int) -> None:
+        if eval_pairs is not None:
+            result.curve.append(CurvePoint(step, train_seconds, evaluate(net_g, *eval_pairs)))
+
+    record(0)
+    for step in range(1, steps + 1):
+        start = time.perf_counter()
+        idx = torch.randint(len(inputs), (config.batch_size,), generator=gen)
+        trainer.step(inputs[idx], targets[idx])
+        train_seconds += time.perf_counter() - start
+        if on_step is not None:
+            on_step(step)
+        if eval_pairs is not None and eval_every and step % eval_every == 0 and step != steps:
+            record(step)
+    if steps:
+        record(steps)
+    result.seconds = train_seconds
+    return result

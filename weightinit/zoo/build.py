@@ -1,0 +1,319 @@
+"""Building a zoo: one base generator, then one aligned weight set per concept.
+
+Resumable and safe to kill at any point: every file is written atomically, a concept counts as
+done only when its record exists and its file's sha256 matches, and anything else is rebuilt.
+Many processes build one zoo (``accelerate launch -m weightinit zoo build ...`` or torchrun):
+concepts are dealt round-robin to processes, so none is trained twice, and process 0 trains
+the base first and writes the manifest. Each process holds a lock on its share, so a second
+build on the same folder fails at once instead of writing beside the first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from weightinit._version import __version__
+from weightinit.errors import WeightinitError
+from weightinit.fileio import atomic_write_json, save_safetensors, sha256_file
+from weightinit.zoo.manifest import BASE_NAME, ConceptRecord, ZooConfig, ZooManifest
+from weightinit.zoo.weights import ZooWeights, concept_layout, lora_targets_of
+
+BUILD_CONFIG_NAME = "build.json"
+
+
+def concept_seed(concept_id: str, seed: int) -> int:
+    """A data seed per concept that is the same on every machine."""
+    return (int(hashlib.sha256(concept_id.encode()).hexdigest()[:8], 16) + seed) % (2**31)
+
+
+@contextlib.contextmanager
+def build_lock(folder: Path, rank: int) -> Iterator[None]:
+    """An exclusive lock on this process's share of the zoo; released even on kill -9."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".lock.{rank}"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise WeightinitError(f"another build is writing {folder} (lock {path.name} is held); wait for it or use another folder") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+
+def interleave_splits(train: Sequence, heldout: Sequence) -> list:
+    """Held-out concepts spread evenly among training ones, so a partial zoo has both."""
+    out, h = [], 0
+    for i, c in enumerate(train):
+        out.append(c)
+        while h < len(heldout) and (h + 1) * len(train) <= (i + 1) * len(heldout):
+            out.append(heldout[h])
+            h += 1
+    out.extend(heldout[h:])
+    return out
+
+
+class ZooBuilder:
+    """Builds (or resumes) one zoo folder."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        config: ZooConfig,
+        concepts: Sequence,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        barrier: Callable[[], None] = lambda: None,
+        log: Callable[[str], None] = print,
+        photos=None,
+    ):
+        from weightinit import plugins
+
+        self.folder = Path(folder)
+        self.config = config
+        self.concepts = list(concepts)
+        self.rank, self.world_size, self.barrier, self.log = rank, world_size, barrier, log
+        self.adapter = plugins.get_adapter(config.arch.split(":", 1)[0])
+        self.photos = photos
+
+    # --- models ----------------------------------------------------------------------------
+    def new_model(self) -> torch.nn.Module:
+        from weightinit import plugins
+        from weightinit.adapters.pix2pix_networks import init_normal_
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed)
+            model = plugins.build_model(self.config.arch)
+            init_normal_(model)
+        return model
+
+    def pairs(self, concept, n: int, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from weightinit.pairs import ProceduralPairs
+
+        source = ProceduralPairs(concept, self.photos, size=self.config.image_size)
+        return source.sample(n, split=split, seed=seed)
+
+    # --- the build -------------------------------------------------------------------------
+    def check_config(self) -> None:
+        """A resumed build must use the zoo's own config."""
+        path = self.folder / BUILD_CONFIG_NAME
+        if path.is_file():
+            stored = json.loads(path.read_text())
+            if stored != self.config.to_dict():
+                diff = sorted(k for k in stored.keys() | self.config.to_dict().keys() if stored.get(k) != self.config.to_dict().get(k))
+                raise WeightinitError(
+                    f"{self.folder} was started with another zoo config (differs in {diff}); resume with the same options or use a new folder"
+                )
+        elif self.rank == 0:
+            atomic_write_json(path, self.config.to_dict())
+
+    def run(self) -> ZooManifest | None:
+        with build_lock(self.folder, self.rank):
+            if self.rank == 0:
+                self.check_config()
+                self.ensure_base()
+            self.barrier()
+            if self.rank != 0:
+                self.check_config()
+            mine = self.concepts[self.rank :: self.world_size]
+            todo = [c for c in mine if not self.is_done(c.id)]
+            self.log(f"[rank {self.rank}] {len(mine) - len(todo)} of {len(mine)} concepts already built; {len(todo)} to go")
+            self.train_concepts(todo)
+            self.barrier()
+            if self.rank == 0:
+                return self.write_manifest()
+            return None
+
+    def ensure_base(self) -> None:
+        path = self.folder / BASE_NAME
+        record_path = self.folder / "records" / "_base.json"
+        if path.is_file() and record_path.is_file():
+            record = json.loads(record_path.read_text())
+            if record.get("sha256") == sha256_file(path):
+                return
+            self.log("base checkpoint does not match its record; retraining it")
+        self.log(f"training the base generator ({self.config.base_steps} steps on a mixture of training concepts)")
+        model, seconds, metrics = self.train_base()
+        save_safetensors(path, model.state_dict(), {"weightinit.arch": self.config.arch})
+        atomic_write_json(record_path, {"sha256": sha256_file(path), "seconds": seconds, "metrics": metrics})
+
+    def train_base(self) -> tuple[torch.nn.Module, float, dict]:
+        from weightinit.recipe import RecipeConfig, evaluate, fine_tune
+
+        cfg = self.config
+        train_concepts = [c for c in self.concepts if c.split == "train"] or self.concepts
+        inputs, targets, test_in, test_tg = [], [], [], []
+        for c in train_concepts:
+            seed = concept_seed(c.id, cfg.seed)
+            x, y = self.pairs(c, cfg.base_pool_per_concept, "train", seed)
+            inputs.append(x)
+            targets.append(y)
+            tx, ty = self.pairs(c, 4, "test", seed)
+            test_in.append(tx)
+            test_tg.append(ty)
+        model = self.new_model()
+        recipe = RecipeConfig(batch_size=cfg.batch_size, seed=cfg.seed)
+        result = fine_tune(model, (torch.cat(inputs), torch.cat(targets)), cfg.base_steps, config=recipe)
+        metrics = evaluate(model, torch.cat(test_in), torch.cat(test_tg))
+        return model, result.seconds, metrics
+
+    def load_base(self) -> torch.nn.Module:
+        from weightinit.fileio import read_safetensors
+
+        model = self.new_model()
+        state, _ = read_safetensors(self.folder / BASE_NAME)
+        model.load_state_dict(state)
+        return model
+
+    def concept_file(self, concept_id: str) -> Path:
+        return self.folder / "concepts" / f"{concept_id}.safetensors"
+
+    def record_file(self, concept_id: str) -> Path:
+        return self.folder / "records" / f"{concept_id}.json"
+
+    def is_done(self, concept_id: str) -> bool:
+        path, record_path = self.concept_file(concept_id), self.record_file(concept_id)
+        if not (path.is_file() and record_path.is_file()):
+            return False
+        try:
+            record = json.loads(record_path.read_text())
+        except json.JSONDecodeError:
+            return False
+        return record.get("sha256") == sha256_file(path)
+
+    def train_concepts(self, todo: Sequence) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if not todo:
+            return
+        with Progress(
+            TextColumn(f"[rank {self.rank}]"), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            transient=False,
+        ) as progress:
+            overall = progress.add_task("concepts", total=len(todo))
+            for concept in todo:
+                progress.update(overall, description=f"{concept.id}")
+                record = self.train_concept(concept)
+                progress.advance(overall)
+                progress.console.print(
+                    f"[rank {self.rank}] {concept.id}: {record.seconds:.1f} s, PSNR base {record.metrics_base['psnr']:.2f} -> "
+                    f"{record.metrics_trained['psnr']:.2f} dB"
+                )
+                if self.rank == 0:
+                    self.write_manifest()
+
+    def train_concept(self, concept) -> ConceptRecord:
+        from weightinit.lora import inject_lora
+        from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
+
+        cfg = self.config
+        seed = concept_seed(concept.id, cfg.seed)
+        train = self.pairs(concept, cfg.pool_size, "train", seed)
+        test = self.pairs(concept, cfg.test_pairs, "test", seed)
+        model = self.load_base()
+        base_state = {k: v.clone() for k, v in model.state_dict().items()}
+        metrics_base = evaluate(model, *test)
+        recipe = RecipeConfig(batch_size=cfg.batch_size, seed=seed, lr=cfg.concept_lr if cfg.representation == "lora" else RecipeConfig.lr)
+        start = time.perf_counter()
+        if cfg.representation == "lora":
+            names = self.adapter.native_to_canonical(model)
+            targets = lora_targets_of(self.adapter, model)
+            wrappers = inject_lora(model, targets, cfg.lora_rank, seed=cfg.lora_seed)
+            params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
+            result = fine_tune(model, train, cfg.concept_steps, config=recipe, params=params, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1))
+            tensors = {}
+            for target, w in wrappers.items():
+                tensors[f"{names[target + '.weight']}.lora_A"] = w.lora_A.detach()
+                tensors[f"{names[target + '.weight']}.lora_B"] = w.lora_B.detach()
+        else:
+            result = fine_tune(model, train, cfg.concept_steps, config=recipe, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1))
+            trained = model.state_dict()
+            canonical = self.adapter.to_canonical(model, trained)
+            base_canonical = self.adapter.to_canonical(model, base_state)
+            tensors = {k: canonical[k].float() - base_canonical[k].float() for k in canonical}
+        seconds = time.perf_counter() - start
+        layout = concept_layout(self.adapter, self.new_model(), cfg)
+        tensors = {s.name: tensors[s.name].to(s.torch_dtype) for s in layout.slots}
+        path = self.concept_file(concept.id)
+        save_safetensors(path, tensors, {"weightinit.fingerprint": layout.fingerprint, "weightinit.concept": concept.id})
+        record = ConceptRecord(
+            id=concept.id,
+            text=concept.text,
+            phrasings=list(concept.phrasings),
+            family=concept.family,
+            split=concept.split,
+            file=str(path.relative_to(self.folder)),
+            sha256=sha256_file(path),
+            steps=cfg.concept_steps,
+            seconds=round(seconds, 3),
+            metrics_base=metrics_base,
+            metrics_trained=result.final,
+            trivial=trivial_baselines(*test),
+            curve=[[p.step, round(p.seconds, 3), round(p.metrics["psnr"], 4)] for p in result.curve],
+        )
+        atomic_write_json(self.record_file(concept.id), asdict(record))
+        return record
+
+    def write_manifest(self) -> ZooManifest:
+        """Gather every verified record into the manifest (process 0 only)."""
+        base_record = json.loads((self.folder / "records" / "_base.json").read_text())
+        layout = concept_layout(self.adapter, self.new_model(), self.config)
+        records = {}
+        for path in sorted((self.folder / "records").glob("*.json")):
+            if path.name == "_base.json":
+                continue
+            cid = path.stem
+            if self.is_done(cid):
+                records[cid] = ConceptRecord.from_dict(json.loads(path.read_text()))
+        manifest = ZooManifest(
+            config=self.config,
+            layout_fingerprint=layout.fingerprint,
+            layout=layout.to_dict(),
+            base_sha256=base_record["sha256"],
+            base_metrics=base_record.get("metrics", {}),
+            base_seconds=base_record.get("seconds", 0.0),
+            concepts=records,
+            weightinit_version=__version__,
+        )
+        manifest.save(self.folder)
+        return manifest
+
+
+def verify_zoo(folder: str | os.PathLike) -> list[str]:
+    """Every problem found (missing file, sha256 mismatch, bad fingerprint); empty if the zoo is sound."""
+    folder = Path(folder)
+    manifest = ZooManifest.load(folder)
+    problems = []
+    base = folder / BASE_NAME
+    if not base.is_file():
+        problems.append(f"{BASE_NAME}: missing")
+    elif sha256_file(base) != manifest.base_sha256:
+        problems.append(f"{BASE_NAME}: sha256 does not match the manifest")
+    weights = ZooWeights(folder, manifest)
+    for cid, record in manifest.concepts.items():
+        path = folder / record.file
+        if not path.is_file():
+            problems.append(f"{cid}: {record.file} missing")
+            continue
+        if sha256_file(path) != record.sha256:
+            problems.append(f"{cid}: sha256 does not match the manifest")
+            continue
+        try:
+            weights.concept(cid)
+        except WeightinitError as exc:
+            problems.append(f"{cid}: {exc}")
+    return problems

@@ -1,0 +1,153 @@
+"""The zoo's manifest: what a zoo folder holds, validated on load.
+
+A zoo folder::
+
+    manifest.json            this file's content (versioned)
+    base.safetensors         the base generator (native keys, fp32)
+    concepts/<id>.safetensors  one weight set per concept (canonical names, fp16)
+    records/<id>.json        one record per finished concept (written by the process that trained it)
+
+Each concept file carries the layout fingerprint in its metadata and its sha256 in the
+manifest; every write is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from weightinit.errors import WeightinitError
+from weightinit.fileio import atomic_write_json
+
+MANIFEST_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+BASE_NAME = "base.safetensors"
+REPRESENTATIONS = ("lora", "delta")
+
+
+@dataclass
+class ZooConfig:
+    """How a zoo is built. Saved in the manifest; a resumed build must use the same one."""
+
+    arch: str = "pix2pix:unet_64,ngf=16"
+    representation: str = "lora"
+    lora_rank: int = 8
+    lora_seed: int = 1234
+    base_steps: int = 3000
+    concept_steps: int = 800
+    concept_lr: float = 1e-3
+    pool_size: int = 256
+    base_pool_per_concept: int = 32
+    test_pairs: int = 64
+    image_size: int = 64
+    batch_size: int = 8
+    storage_dtype: str = "float16"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.representation not in REPRESENTATIONS:
+            raise WeightinitError(f"representation must be one of {REPRESENTATIONS}, got {self.representation!r}")
+        if self.storage_dtype not in ("float16", "float32", "bfloat16"):
+            raise WeightinitError(f"storage dtype must be float16, bfloat16 or float32, got {self.storage_dtype!r}")
+        for name in ("lora_rank", "concept_steps", "pool_size", "test_pairs", "image_size", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise WeightinitError(f"zoo config {name} must be positive, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ZooConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WeightinitError(f"zoo config has unknown fields {unknown}")
+        return cls(**data)
+
+
+@dataclass
+class ConceptRecord:
+    """One finished concept: where its weights are and how good they are."""
+
+    id: str
+    text: str
+    phrasings: list[str]
+    family: str
+    split: str
+    file: str
+    sha256: str
+    steps: int
+    seconds: float
+    metrics_base: dict[str, float]
+    metrics_trained: dict[str, float]
+    trivial: dict[str, float] = field(default_factory=dict)
+    curve: list[list[float]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ConceptRecord:
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise WeightinitError(f"invalid concept record: {exc}") from None
+
+
+@dataclass
+class ZooManifest:
+    config: ZooConfig
+    layout_fingerprint: str
+    layout: dict
+    base_sha256: str
+    base_metrics: dict[str, float] = field(default_factory=dict)
+    base_seconds: float = 0.0
+    concepts: dict[str, ConceptRecord] = field(default_factory=dict)
+    version: int = MANIFEST_VERSION
+    weightinit_version: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version,
+            "weightinit_version": self.weightinit_version,
+            "config": self.config.to_dict(),
+            "layout_fingerprint": self.layout_fingerprint,
+            "layout": self.layout,
+            "base": {"file": BASE_NAME, "sha256": self.base_sha256, "metrics": self.base_metrics, "seconds": self.base_seconds},
+            "concepts": {cid: asdict(rec) for cid, rec in sorted(self.concepts.items())},
+        }
+
+    def save(self, folder: str | Path) -> None:
+        atomic_write_json(Path(folder) / MANIFEST_NAME, self.to_dict())
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ZooManifest:
+        path = Path(folder) / MANIFEST_NAME
+        if not path.is_file():
+            raise WeightinitError(f"{folder} is not a zoo: no {MANIFEST_NAME} (build one with `weightinit zoo build`)")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise WeightinitError(f"{path} does not parse: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "manifest") -> ZooManifest:
+        if not isinstance(data, dict) or "version" not in data:
+            raise WeightinitError(f"{source}: not a zoo manifest (no version)")
+        if data["version"] > MANIFEST_VERSION:
+            raise WeightinitError(
+                f"{source}: manifest version {data['version']} is newer than this weightinit reads ({MANIFEST_VERSION}); upgrade weightinit"
+            )
+        try:
+            return cls(
+                config=ZooConfig.from_dict(data["config"]),
+                layout_fingerprint=data["layout_fingerprint"],
+                layout=data["layout"],
+                base_sha256=data["base"]["sha256"],
+                base_metrics=data["base"].get("metrics", {}),
+                base_seconds=data["base"].get("seconds", 0.0),
+                concepts={cid: ConceptRecord.from_dict(rec) for cid, rec in data["concepts"].items()},
+                version=data["version"],
+                weightinit_version=data.get("weightinit_version", ""),
+            )
+        except (KeyError, TypeError) as exc:
+            raise WeightinitError(f"{source}: invalid zoo manifest, missing {exc}") from None

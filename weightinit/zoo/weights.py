@@ -1,0 +1,99 @@
+"""Reading a zoo: its layout, its base generator and each concept's weights.
+
+In ``lora`` zoos a concept is the factors of every LoRA target, named
+``<canonical weight>.lora_A`` (``[rank, fan]``) and ``.lora_B`` (``[out, rank]``); in ``delta``
+zoos it is the full difference to the base for every generated parameter. Either way
+:meth:`ZooWeights.delta` gives the full, canonical weight difference.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from weightinit.errors import WeightinitError
+from weightinit.fileio import read_safetensors
+from weightinit.layout import BlockLayout, Slot
+from weightinit.lora import lora_delta
+from weightinit.zoo.manifest import BASE_NAME, ZooConfig, ZooManifest
+
+
+def lora_targets_of(adapter, model: nn.Module) -> list[str]:
+    """The adapter's LoRA targets, in the canonical order of their weights."""
+    order = {native: i for i, (native, _) in enumerate(adapter.canonical_names(model))}
+    targets = [t for t in adapter.lora_targets(model) if f"{t}.weight" in order]
+    return sorted(targets, key=lambda t: order[f"{t}.weight"])
+
+
+def concept_layout(adapter, model: nn.Module, config: ZooConfig, block_size: int = 256) -> BlockLayout:
+    """The layout of one concept's stored weights for this zoo config."""
+    if config.representation == "delta":
+        return BlockLayout(
+            (Slot(s.name, s.shape, config.storage_dtype) for s in adapter.layout(model, block_size)), block_size
+        )
+    names = adapter.native_to_canonical(model)
+    slots = []
+    for target in lora_targets_of(adapter, model):
+        weight = model.get_submodule(target).weight
+        fan = weight[0].numel()
+        canonical = names[f"{target}.weight"]
+        slots.append(Slot(f"{canonical}.lora_A", (config.lora_rank, fan), config.storage_dtype))
+        slots.append(Slot(f"{canonical}.lora_B", (weight.shape[0], config.lora_rank), config.storage_dtype))
+    return BlockLayout(slots, block_size)
+
+
+class ZooWeights:
+    """Read access to a built (or partly built) zoo folder."""
+
+    def __init__(self, folder: str | os.PathLike, manifest: ZooManifest | None = None):
+        self.folder = Path(folder)
+        self.manifest = manifest or ZooManifest.load(self.folder)
+        self.config = self.manifest.config
+        self.layout = BlockLayout.from_dict(self.manifest.layout)
+        if self.layout.fingerprint != self.manifest.layout_fingerprint:
+            raise WeightinitError(f"{self.folder}: manifest layout does not match its fingerprint")
+
+    def ids(self, split: str | None = None) -> list[str]:
+        return sorted(cid for cid, r in self.manifest.concepts.items() if split is None or r.split == split)
+
+    def record(self, concept_id: str):
+        try:
+            return self.manifest.concepts[concept_id]
+        except KeyError:
+            raise WeightinitError(f"zoo {self.folder} has no concept {concept_id!r}") from None
+
+    def concept(self, concept_id: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """A concept's stored tensors (canonical names, layout order), checked against the layout."""
+        record = self.record(concept_id)
+        tensors, metadata = read_safetensors(self.folder / record.file)
+        stored = metadata.get("weightinit.fingerprint")
+        if stored != self.layout.fingerprint:
+            raise WeightinitError(f"{record.file}: layout fingerprint {stored} is not the zoo's ({self.layout.fingerprint})")
+        missing = [s.name for s in self.layout.slots if s.name not in tensors]
+        if missing:
+            raise WeightinitError(f"{record.file}: missing tensors {missing[:3]}")
+        return {s.name: tensors[s.name].to(dtype) for s in self.layout.slots}
+
+    def base_state(self) -> dict[str, torch.Tensor]:
+        return read_safetensors(self.folder / BASE_NAME)[0]
+
+    def base_model(self) -> nn.Module:
+        from weightinit import plugins
+
+        model = plugins.build_model(self.config.arch)
+        model.load_state_dict(self.base_state())
+        return model
+
+    def delta(self, tensors: dict[str, torch.Tensor], model: nn.Module, adapter) -> dict[str, torch.Tensor]:
+        """Full canonical weight differences (zeros where the zoo stores nothing)."""
+        layout = adapter.layout(model)
+        if self.config.representation == "delta":
+            return {s.name: tensors[s.name].float() for s in layout.slots}
+        out = {}
+        for s in layout.slots:
+            a, b = tensors.get(f"{s.name}.lora_A"), tensors.get(f"{s.name}.lora_B")
+            out[s.name] = lora_delta(s.shape, a.float(), b.float()) if a is not None else torch.zeros(s.shape)
+        return out
