@@ -98,8 +98,10 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(
-                f"{path} could not be read with weights_only=True (weightinit never unpickles arbitrary objects): {exc}"
+                f"{path} holds more than tensors and weightinit never unpickles arbitrary objects "
+                f"(torch.load with weights_only=True refused it: {reason[:160]}); convert it to .safetensors"
             ) from None
         if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
             obj = obj["state_dict"]

@@ -1,0 +1,24 @@
+"""README's CLI reference is generated from ``--help``; this fails when it is stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from weightinit.cli import docs
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_cli_reference_is_current():
+    text = README.read_text()
+    assert docs.START in text and docs.END in text, f"README.md needs the {docs.START} ... {docs.END} markers"
+    expected = docs.replace_section(text, docs.reference())
+    assert expected == text, f"README.md's CLI reference is stale; regenerate it with `{docs.REGENERATE}`"
+
+
+def test_reference_covers_every_builtin_command():
+    reference = docs.reference()
+    for name in ("layout", "encode", "decode", "apply", "plugins"):
+        assert f"### `weightinit {name}`" in reference
+    assert "\x1b[" not in reference  # no colour codes
+    assert max(len(line) for line in reference.splitlines() if not line.startswith("<!--")) <= docs.WIDTH

@@ -1,0 +1,1 @@
+"""The ``weightinit`` command line (typer). The entry point is :func:`weightinit.cli.app.main`."""

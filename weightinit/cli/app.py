@@ -1,0 +1,232 @@
+"""The root ``weightinit`` command: built-in commands, plugin commands, and error handling.
+
+Built-in commands are listed in :data:`COMMANDS` as ``(name, "module:attr")`` and imported only
+when that command runs (or when help lists it), so ``weightinit --help`` never pays for torch
+models and one command never pays for another's imports. The attribute is either a function
+(a command) or a :class:`typer.Typer` (a group of commands). Adding a command module is one
+line here.
+
+Errors: a :class:`~weightinit.errors.WeightinitError` becomes one red line on stderr and exit
+code 1 (with the traceback first when ``WEIGHTINIT_DEBUG=1``); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+DEBUG_ENV = "WEIGHTINIT_DEBUG"
+
+#: Built-in commands, in help order: ``(name, "module:attr")``, imported on first use.
+COMMANDS: list[tuple[str, str]] = [
+    ("layout", "weightinit.cli.blocks:layout"),
+    ("encode", "weightinit.cli.blocks:encode"),
+    ("decode", "weightinit.cli.blocks:decode"),
+    ("apply", "weightinit.cli.blocks:apply"),
+    ("concepts", "weightinit.cli.concepts:app"),
+    ("zoo", "weightinit.cli.zoo:app"),
+    ("train", "weightinit.cli.train:train"),
+    ("plugins", "weightinit.cli.app:plugins"),
+]
+
+
+# --- output --------------------------------------------------------------------------------
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    stderr_console().print(f"[yellow]warning:[/] {message}", markup=True)
+
+
+def report_error(exc: BaseException) -> None:
+    """The one place a known error becomes one red line (traceback first under WEIGHTINIT_DEBUG=1)."""
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        traceback.print_exception(exc, file=sys.stderr)
+    import re
+
+    from rich.markup import escape
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # some libraries colour their messages
+    lines = text.strip().splitlines() or [type(exc).__name__]
+
+    stderr_console().print(f"[bold red]Error:[/] {escape(lines[0])}")
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    import pluggy
+
+    from weightinit.errors import WeightinitError
+
+    # A misspelled or invalid hook implementation is the plugin author's known error, not ours.
+    return (WeightinitError, pluggy.PluginValidationError)
+
+
+# --- the root group: lazy built-ins, plugin commands, one error handler -----------------------
+def _resolve(name: str, target: str):
+    import typer.main
+
+    module_name, attr = target.split(":")
+    obj = getattr(importlib.import_module(module_name), attr)
+    if isinstance(obj, typer.Typer):
+        command = typer.main.get_group(obj)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name=name)(obj)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+def _available(target: str) -> bool:
+    """False only while a built-in command module does not exist yet (it must import if it does)."""
+    return importlib.util.find_spec(target.split(":")[0]) is not None
+
+
+class WeightinitGroup(TyperGroup):
+    """Lists built-ins from :data:`COMMANDS` lazily and turns known errors into exit 1."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, Any] = {}
+
+    def list_commands(self, ctx) -> list[str]:
+        builtins = [name for name, target in COMMANDS if _available(target)]
+        return builtins + [name for name in super().list_commands(ctx) if name not in builtins]
+
+    def get_command(self, ctx, cmd_name: str):
+        target = dict(COMMANDS).get(cmd_name)
+        if target is None or not _available(target):
+            return super().get_command(ctx, cmd_name)
+        if cmd_name not in self._lazy:
+            self._lazy[cmd_name] = _resolve(cmd_name, target)
+        return self._lazy[cmd_name]
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as exc:
+            report_error(exc)
+            raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from weightinit._version import __version__
+
+        typer.echo(f"weightinit {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    name="weightinit",
+    cls=WeightinitGroup,
+    help=(
+        "Learned weight initialisation for image-to-image GAN generators.\n\n"
+        "Inspect a generator's block layout, encode checkpoints into blocks and back, and write "
+        "blocks into a checkpoint. Known errors exit 1 with one line (set WEIGHTINIT_DEBUG=1 for the "
+        "traceback); usage errors exit 2."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Learned weight initialisation for image-to-image GAN generators."""
+
+
+# --- plugins -------------------------------------------------------------------------------
+_reported: set[int] = set()
+
+
+def plugin_registry():
+    """The plugin registry; plugins that failed to load are reported once as warnings."""
+    import warnings
+
+    from weightinit import plugins
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = plugins.get_registry()
+    if id(registry) not in _reported:
+        _reported.add(id(registry))
+        for failure in registry.failures:
+            name, _, why = failure.partition(": ")
+            warn(f"plugin {name!r} failed to load and was skipped: {why}")
+    return registry
+
+
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """List the loaded plugins, their versions, hooks and adapters.
+
+    A plugin that fails to import or register is reported as a warning and skipped.
+    Turn plugins off with WEIGHTINIT_DISABLE_PLUGINS=name,...
+
+    Example: weightinit plugins --json
+    """
+    registry = plugin_registry()
+    infos = [p.to_dict() for p in registry.plugins]
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(infos, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="weightinit plugins")
+    for column in ("name", "version", "adapters", "hooks"):
+        table.add_column(column)
+    for p in infos:
+        table.add_row(p["name"], p["version"] or "-", ", ".join(p["adapters"]) or "-", ", ".join(p["hooks"]))
+    Console().print(table)
+
+
+def register_plugin_commands(target: typer.Typer) -> None:
+    """Call every plugin's ``register_commands(app)``; a plugin that fails is a warning, not a crash."""
+    registry = plugin_registry()
+    for impl in registry.pm.hook.register_commands.get_hookimpls():
+        kwargs = {"app": target} if "app" in impl.argnames else {}
+        try:
+            impl.function(**kwargs)
+        except Exception as exc:  # a plugin must not break the command line
+            warn(f"plugin {impl.plugin_name!r} failed to register its commands and was skipped: {exc}")
+
+
+_plugin_commands_loaded = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``weightinit`` console script."""
+    global _plugin_commands_loaded
+    try:
+        if not _plugin_commands_loaded:
+            register_plugin_commands(app)
+            _plugin_commands_loaded = True
+    except _known_errors() as exc:
+        report_error(exc)
+        sys.exit(1)
+    app(args=argv, prog_name="weightinit")
+
+
+if __name__ == "__main__":
+    main()

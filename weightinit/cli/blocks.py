@@ -1,0 +1,232 @@
+"""``layout``, ``encode``, ``decode`` and ``apply``: a generator's weights as blocks, and back.
+
+Every output is written atomically: when a command fails, no output file exists.
+Heavy imports (torch, the adapters) happen inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ArchOption = Annotated[
+    str,
+    typer.Option(
+        "--arch",
+        "-a",
+        help="Architecture as ADAPTER:NAME[,key=value...], e.g. pix2pix:unet_256 or pix2pix:unet_64,ngf=16,norm=instance.",
+    ),
+]
+BlockSizeOption = Annotated[int, typer.Option("--block-size", min=1, help="Values per block.")]
+
+
+def _check_checkpoint_name(path: Path) -> None:
+    """Fail before any work if OUTPUT cannot be a checkpoint (weightinit writes safetensors only)."""
+    from weightinit.errors import CheckpointError
+
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: weightinit writes checkpoints as .safetensors only")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@contextlib.contextmanager
+def _shapes_only():
+    """Build on the meta device with ``torch.nn.init`` turned off: shapes without memory or init cost.
+
+    (Initialising meta tensors is not free: ``normal_`` on meta imports torch's compiler stack.)
+    """
+    import torch
+
+    init = torch.nn.init
+    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))]
+    saved = {n: getattr(init, n) for n in names}
+    try:
+        for n in names:
+            setattr(init, n, lambda tensor, *args, **kwargs: tensor)
+        with torch.device("meta"):
+            yield
+    finally:
+        for n, fn in saved.items():
+            setattr(init, n, fn)
+
+
+def _build(arch: str, *, meta: bool = False):
+    """``(model, adapter)`` for an arch string; shapes only (meta device, no init) if ``meta``."""
+    from weightinit.adapters.base import ArchSpec
+    from weightinit.cli.app import plugin_registry
+
+    plugin_registry()
+    from weightinit import plugins
+    from weightinit.errors import WeightinitError
+
+    spec = ArchSpec.parse(arch)
+    adapter = plugins.get_adapter(spec.adapter)
+    if meta:
+        try:
+            with _shapes_only():
+                return adapter.build(spec), adapter
+        except WeightinitError:
+            raise
+        except Exception:  # an adapter whose build needs real values: build it for real
+            pass
+    return adapter.build(spec), adapter
+
+
+def layout(
+    arch: Annotated[str, typer.Argument(help="Architecture as ADAPTER:NAME[,key=value...].", show_default=False)],
+    block_size: BlockSizeOption = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (fingerprint, num_blocks, block_size, num_params, slots).")] = False,
+) -> None:
+    """Show the block layout of an architecture: slots, blocks per slot, totals and fingerprint.
+
+    Example: weightinit layout pix2pix:unet_256 --json
+    """
+    model, adapter = _build(arch, meta=True)
+    lay = adapter.layout(model, block_size=block_size)
+    summary = {
+        "arch": arch,
+        "adapter": adapter.name,
+        "fingerprint": lay.fingerprint,
+        "block_size": lay.block_size,
+        "num_blocks": lay.num_blocks,
+        "num_params": lay.num_params,
+        "num_slots": len(lay),
+        "slots": lay.table(),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from rich.table import Table
+
+    from rich import box
+
+    table = Table(title=f"{arch} ({adapter.name})", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for column, justify in (("#", "right"), ("slot", "left"), ("shape", "left"), ("dtype", "left"),
+                            ("params", "right"), ("blocks", "right"), ("first", "right")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for i, row in enumerate(summary["slots"]):
+        table.add_row(str(i), row["name"], "x".join(map(str, row["shape"])), row["dtype"],
+                      f"{row['numel']:,}", f"{row['blocks']:,}", f"{row['first_block']:,}")
+    console = _console()
+    console.print(table)
+    console.print(
+        f"{len(lay)} slots, {lay.num_params:,} parameters, {lay.num_blocks:,} blocks of {lay.block_size}, "
+        f"fingerprint [bold]{lay.fingerprint}[/]",
+        soft_wrap=True,
+    )
+
+
+def encode(
+    checkpoint: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False,
+                                               help="State dict: .safetensors, or .pt/.pth/.bin read with weights_only=True.")],
+    arch: ArchOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Blocks file to write (safetensors).", show_default=False)],
+    block_size: BlockSizeOption = 256,
+) -> None:
+    """Encode a checkpoint's generated weights into a blocks file.
+
+    Wrapper prefixes (module., _orig_mod.) are stripped; buffers and non-generated keys are ignored.
+
+    Example: weightinit encode netG.safetensors --arch pix2pix:unet_256 -o netG.blocks.safetensors
+    """
+    from weightinit.blocksfile import save_blocks
+    from weightinit.codec import BlockCodec
+    from weightinit.fileio import load_state_dict_file
+
+    state = load_state_dict_file(checkpoint)
+    model, adapter = _build(arch, meta=True)
+    lay = adapter.layout(model, block_size=block_size)
+    tensors = adapter.to_canonical(model, state)
+    blocks = BlockCodec(lay).encode(tensors)
+    save_blocks(output, lay, blocks, extra_metadata={"arch": arch, "source": Path(checkpoint).name})
+    _console().print(
+        f"encoded {lay.num_params:,} parameters ({len(lay)} slots) of {arch} into {lay.num_blocks:,} blocks "
+        f"of {lay.block_size} -> {output} (fingerprint {lay.fingerprint})"
+    )
+
+
+def decode(
+    blocks: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False, help="Blocks file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)],
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", "-a", help="Write the architecture's native keys instead of canonical names.", show_default=False),
+    ] = None,
+) -> None:
+    """Decode a blocks file into a safetensors checkpoint of the generated tensors.
+
+    With --arch the keys are the model's own, so model.load_state_dict(state, strict=False) loads
+    them (buffers are not generated; use `weightinit apply` for a complete checkpoint).
+
+    Example: weightinit decode netG.blocks.safetensors --arch pix2pix:unet_256 -o netG.safetensors
+    """
+    from weightinit.blocksfile import load_blocks
+    from weightinit.codec import BlockCodec
+    from weightinit.fileio import save_state_dict_file
+
+    _check_checkpoint_name(output)
+    bf = load_blocks(blocks)
+    tensors = BlockCodec(bf.layout).decode(bf.blocks)
+    metadata = {"weightinit.fingerprint": bf.layout.fingerprint, "weightinit.keys": "canonical"}
+    if arch is not None:
+        model, adapter = _build(arch, meta=True)
+        adapter.layout(model, block_size=bf.layout.block_size).check_same(
+            bf.layout, what=f"blocks in {blocks}", expected_name=f"{arch}"
+        )
+        tensors = adapter.from_canonical(model, tensors)
+        metadata.update({"weightinit.keys": "native", "weightinit.arch": arch})
+    save_state_dict_file(output, tensors, metadata)
+    _console().print(f"decoded {len(tensors)} tensors ({bf.layout.num_params:,} values) -> {output}")
+
+
+def apply(
+    blocks: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False, help="Blocks file.")],
+    checkpoint: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False,
+                                               help="The model's checkpoint (safetensors, or .pt/.pth/.bin read with weights_only=True).")],
+    arch: ArchOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)],
+) -> None:
+    """Write a blocks file into a checkpoint: the full state dict (buffers included) goes to OUTPUT.
+
+    Example: weightinit apply concept.blocks.safetensors netG.safetensors --arch pix2pix:unet_256 -o netG_init.safetensors
+    """
+    from weightinit.adapters.base import strip_wrapper_prefixes
+    from weightinit.apply import apply_blocks
+    from weightinit.blocksfile import load_blocks
+    from weightinit.errors import CheckpointError
+    from weightinit.fileio import save_state_dict_file
+
+    from weightinit.fileio import load_state_dict_file
+
+    _check_checkpoint_name(output)
+    bf = load_blocks(blocks)
+
+    state = {strip_wrapper_prefixes(k): v for k, v in load_state_dict_file(checkpoint).items()}
+    model, adapter = _build(arch)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        detail = " ".join(str(exc).split())
+        raise CheckpointError(f"{checkpoint} does not fit {arch}: {detail}") from None
+    if result.missing_keys or result.unexpected_keys:
+        parts = []
+        if result.missing_keys:
+            parts.append(f"{len(result.missing_keys)} missing (first {result.missing_keys[0]})")
+        if result.unexpected_keys:
+            parts.append(f"{len(result.unexpected_keys)} unexpected (first {result.unexpected_keys[0]})")
+        raise CheckpointError(f"{checkpoint} does not fit {arch}: " + "; ".join(parts))
+    report = apply_blocks(model, bf, adapter=adapter)
+    save_state_dict_file(output, model.state_dict(), {"weightinit.fingerprint": bf.layout.fingerprint, "weightinit.arch": arch})
+    _console().print(
+        f"set {report.values_set:,} values in {len(report.parameters_set)} parameters "
+        f"({len(report.parameters_left_alone)} left alone) -> {output}"
+    )
