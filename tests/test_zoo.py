@@ -133,9 +133,10 @@ def test_kill_9_in_the_middle_then_resume_completes(tmp_path):
 def test_two_processes_build_each_concept_exactly_once(tmp_path):
     folder = tmp_path / "zoo"
     ids = [c.id for c in concepts(3, 1)]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "weightinit", "zoo", "build", "--out", str(folder), *CLI_TINY,
-           "--concepts", ",".join(ids)]
+    # On CPUs accelerate's own launcher needs MPI for several processes; torchrun sets the same
+    # environment that accelerate's PartialState reads (on GPUs: `accelerate launch --multi_gpu`).
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "weightinit", "zoo", "build",
+           "--out", str(folder), *CLI_TINY, "--concepts", ",".join(ids)]
     out = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     manifest = ZooManifest.load(folder)

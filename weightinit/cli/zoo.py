@@ -30,7 +30,8 @@ def build(
     seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = 0,
     threads: Annotated[int, typer.Option(help="Torch threads per process.")] = 1,
 ) -> None:
-    """Build (or resume) a zoo. Many processes: `accelerate launch --num_processes N -m weightinit zoo build ...`.
+    """Build (or resume) a zoo. Many processes: `torchrun --nproc_per_node N -m weightinit zoo build ...` (CPU or GPU),
+    or `accelerate launch --multi_gpu -m weightinit zoo build ...` on GPUs.
 
     Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
     """

@@ -2,7 +2,8 @@
 
 Resumable and safe to kill at any point: every file is written atomically, a concept counts as
 done only when its record exists and its file's sha256 matches, and anything else is rebuilt.
-Many processes build one zoo (``accelerate launch -m weightinit zoo build ...`` or torchrun):
+Many processes build one zoo (``torchrun --nproc_per_node N -m weightinit zoo build ...``, or
+``accelerate launch --multi_gpu ...`` on GPUs):
 concepts are dealt round-robin to processes, so none is trained twice, and process 0 trains
 the base first and writes the manifest. Each process holds a lock on its share, so a second
 build on the same folder fails at once instead of writing beside the first.
@@ -201,7 +202,7 @@ class ZooBuilder:
         if not todo:
             return
         with Progress(
-            TextColumn(f"[rank {self.rank}]"), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn(f"rank {self.rank}"), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             transient=False,
         ) as progress:
             overall = progress.add_task("concepts", total=len(todo))
@@ -211,7 +212,9 @@ class ZooBuilder:
                 progress.advance(overall)
                 progress.console.print(
                     f"[rank {self.rank}] {concept.id}: {record.seconds:.1f} s, PSNR base {record.metrics_base['psnr']:.2f} -> "
-                    f"{record.metrics_trained['psnr']:.2f} dB"
+                    f"{record.metrics_trained['psnr']:.2f} dB",
+                    markup=False,
+                    highlight=False,
                 )
                 if self.rank == 0:
                     self.write_manifest()
