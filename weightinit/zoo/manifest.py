@@ -32,11 +32,11 @@ class ZooConfig:
 
     arch: str = "pix2pix:unet_64,ngf=16"
     representation: str = "lora"
-    lora_rank: int = 8
+    lora_rank: int = 6
     lora_seed: int = 1234
     base_steps: int = 3000
-    concept_steps: int = 800
-    concept_lr: float = 1e-3
+    concept_steps: int = 400
+    concept_lr: float = 3e-3
     pool_size: int = 256
     base_pool_per_concept: int = 32
     test_pairs: int = 64

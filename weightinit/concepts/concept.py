@@ -1,0 +1,108 @@
+"""What a concept is: text, family, split, and a pair builder.
+
+The pair builder is ``build_pair(photo, rng) -> (input, target)``: it receives a source photo
+(float32 ``HxWx3`` in ``[0, 1]``) and a :class:`numpy.random.Generator`, and returns the pair the
+generator learns to map. For forward edits ("photo to sepia") the input is the photo and the
+target the edited photo; for restoration and inverse tasks ("blurred to sharp", "sketch to
+photo") the *input* is the degraded rendering and the target is the photo. Use
+:func:`forward` and :func:`inverse` to build one from a plain edit function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SPLITS = ("train", "heldout")
+HELDOUT_KINDS = ("composition", "strength", "phrasing", "novel")
+
+Edit = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+PairBuilder = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, single spaces: the key :meth:`ConceptCatalog.find_by_text` matches on."""
+    return " ".join(text.lower().split())
+
+
+@dataclass(frozen=True)
+class Concept:
+    """An image-editing concept.
+
+    ``phrasings`` are different wordings of the same edit (``text`` is the first, the canonical
+    one); ``reverse`` words the opposite direction (CycleGAN's B -> A generator).
+    ``heldout_kind`` says why a held-out concept is held out (None for training concepts).
+    ``needs_color`` is False when the pair can be built from a grey photo (a sketch, a sepia
+    print); pair sources refuse grey-only photo sets for the others.
+    """
+
+    id: str
+    phrasings: tuple[str, ...]
+    family: str
+    split: str
+    reverse: str
+    build_pair: PairBuilder = field(compare=False, repr=False)
+    heldout_kind: str | None = None
+    needs_color: bool = True
+    description: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.phrasings[0]
+
+    def pair(self, photo: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(input, target)`` pair for one photo, clipped to ``[0, 1]`` float32."""
+        a, b = self.build_pair(np.asarray(photo, dtype=np.float32), np.random.default_rng(seed))
+        return (np.clip(a, 0, 1).astype(np.float32), np.clip(b, 0, 1).astype(np.float32))
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "phrasings": list(self.phrasings),
+            "family": self.family,
+            "split": self.split,
+            "reverse": self.reverse,
+            "heldout_kind": self.heldout_kind,
+            "needs_color": self.needs_color,
+            "description": self.description,
+        }
+
+
+def _takes_rng(fn: Callable) -> bool:
+    """Whether ``fn`` wants ``(img, rng)``: a second parameter without a default, or named rng."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if len(params) < 2:
+        return False
+    second = params[1]
+    return second.name in ("rng", "generator") or second.default is inspect.Parameter.empty
+
+
+def forward(edit: Callable) -> PairBuilder:
+    """Pair builder for a forward edit: ``(photo, edit(photo))``. ``edit`` takes ``(img)`` or
+    ``(img, rng)``."""
+    with_rng = _takes_rng(edit)
+
+    def build_pair(photo: np.ndarray, rng: np.random.Generator):
+        return photo, (edit(photo, rng) if with_rng else edit(photo))
+
+    build_pair.__name__ = f"forward_{getattr(edit, '__name__', 'edit')}"
+    return build_pair
+
+
+def inverse(degrade: Callable) -> PairBuilder:
+    """Pair builder for a restoration / inverse task: ``(degrade(photo), photo)``."""
+    with_rng = _takes_rng(degrade)
+
+    def build_pair(photo: np.ndarray, rng: np.random.Generator):
+        return (degrade(photo, rng) if with_rng else degrade(photo)), photo
+
+    build_pair.__name__ = f"inverse_{getattr(degrade, '__name__', 'degrade')}"
+    return build_pair
