@@ -11,6 +11,8 @@ from weightinit.hookspecs import hookimpl
 from weightinit.layout import BlockLayout, Slot
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.errors import WeightinitError, LayoutMismatch
+from weightinit.apply import apply_blocks
+from weightinit.initialization import InitReport, initialize
 
 __all__ = [
     "__version__",
@@ -23,17 +25,5 @@ __all__ = [
     "LayoutMismatch",
     "apply_blocks",
     "initialize",
+    "InitReport",
 ]
-
-
-def __getattr__(name: str):
-    # Heavy parts load on first use so `import weightinit` and `weightinit --help` stay fast.
-    if name == "apply_blocks":
-        from weightinit.apply import apply_blocks
-
-        return apply_blocks
-    if name == "initialize":
-        from weightinit.initialize import initialize
-
-        return initialize
-    raise AttributeError(f"module 'weightinit' has no attribute {name!r}")

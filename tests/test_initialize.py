@@ -1,0 +1,146 @@
+"""initialize(model, concept): in place, seeded, atomic, LoRA mode, CycleGAN pairs, DDP ranks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from weightinit import plugins
+from weightinit.errors import InvalidWeights, LayoutMismatch, WeightinitError
+from weightinit.initialization import initialize, load_generator
+from weightinit.lora import LoRAWrapper
+
+ARCH = "pix2pix:unet_64,ngf=4"
+
+
+def fresh(arch: str = ARCH, seed: int = 0):
+    torch.manual_seed(seed)
+    return plugins.build_model(arch)
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_merge_writes_base_plus_generated_delta_in_place(tiny_generator_dir):
+    model = fresh()
+    opt = torch.optim.Adam(model.parameters())
+    ids = [id(p) for p in model.parameters()]
+    report = initialize(model, "sketch to photo", generator=tiny_generator_dir, seed=3)
+    assert [id(p) for p in model.parameters()] == ids and opt.param_groups[0]["params"][0] is next(model.parameters())
+    gen = load_generator(tiny_generator_dir)
+    expected = gen.full_weights(gen.generate("sketch to photo", steps=1, seed=3, guidance=None))
+    adapter = plugins.get_adapter("pix2pix")
+    got = adapter.to_canonical(model, model.state_dict())
+    assert got.keys() == expected.keys()
+    for name in expected:
+        assert torch.equal(got[name], expected[name].to(got[name].dtype)), name
+    # At least one LoRA target really moved away from the base.
+    assert any(not torch.equal(expected[n], gen.base_canonical[n].float()) for n in expected)
+    assert report.mode == "merge" and report.adapter == "pix2pix" and report.seed == 3
+    assert report.parameters_set == len(expected) and report.buffers_set > 0 and report.seconds > 0
+    assert "sketch to photo" in str(report)
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tiny_generator_dir):
+    a, b, c = fresh(seed=1), fresh(seed=2), fresh(seed=1)
+    initialize(a, "sepia photo", generator=tiny_generator_dir, seed=0)
+    initialize(b, "sepia photo", generator=tiny_generator_dir, seed=0)
+    initialize(c, "sepia photo", generator=tiny_generator_dir, seed=1)
+    sa, sb, sc = snapshot(a), snapshot(b), snapshot(c)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_a_model_the_generator_does_not_cover_gets_one_clear_error_and_stays_unchanged(tiny_generator_dir):
+    model = fresh("pix2pix:unet_64,ngf=8")
+    before = snapshot(model)
+    with pytest.raises(LayoutMismatch) as info:
+        initialize(model, "sketch to photo", generator=tiny_generator_dir)
+    msg = str(info.value)
+    gen = load_generator(tiny_generator_dir)
+    assert gen.base_layout.fingerprint in msg and plugins.get_adapter("pix2pix").layout(model).fingerprint in msg
+    assert "weightinit zoo build" in msg and "weightinit train" in msg
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_nan_from_the_generator_leaves_the_model_unchanged(tiny_generator_dir, monkeypatch):
+    model = fresh()
+    before = snapshot(model)
+    gen = load_generator(tiny_generator_dir)
+    real = gen.generator.generate
+
+    def nan_generate(*args, **kwargs):
+        out = real(*args, **kwargs)
+        name = next(iter(out))
+        out[name] = out[name].clone()
+        out[name].view(-1)[0] = float("nan")
+        return out
+
+    monkeypatch.setattr(gen.generator, "generate", nan_generate)
+    with pytest.raises(InvalidWeights):
+        initialize(model, "sketch to photo", generator=gen)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_bad_arguments_are_errors(tiny_generator_dir):
+    model = fresh()
+    with pytest.raises(WeightinitError, match="mode"):
+        initialize(model, "x", generator=tiny_generator_dir, mode="fuse")
+    with pytest.raises(WeightinitError, match="steps"):
+        initialize(model, "x", generator=tiny_generator_dir, steps=0)
+    with pytest.raises(WeightinitError, match="concept"):
+        initialize(model, "   ", generator=tiny_generator_dir)
+
+
+def test_no_bundled_generator_is_a_clear_error(monkeypatch, tmp_path):
+    import weightinit.initialization as init_module
+
+    monkeypatch.setattr(init_module, "bundled_generator_path", lambda: tmp_path / "nothing")
+    with pytest.raises(WeightinitError, match="no bundled generator"):
+        initialize(fresh(), "sketch to photo")
+
+
+def test_lora_mode_wraps_targets_with_generated_factors_on_a_frozen_base(tiny_generator_dir):
+    merged, lora = fresh(seed=1), fresh(seed=2)
+    initialize(merged, "sketch to photo", generator=tiny_generator_dir, seed=5)
+    report = initialize(lora, "sketch to photo", generator=tiny_generator_dir, seed=5, mode="lora")
+    wrappers = [m for m in lora.modules() if isinstance(m, LoRAWrapper)]
+    assert report.lora_modules == len(wrappers) > 0
+    trainable = [n for n, p in lora.named_parameters() if p.requires_grad]
+    assert trainable and all(".lora_" in n for n in trainable)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    merged.eval(), lora.eval()
+    with torch.no_grad():
+        assert torch.allclose(merged(x), lora(x), atol=1e-5)
+
+
+def test_cyclegan_pair_gets_the_concept_and_its_reverse(tiny_generator_dir):
+    from weightinit.adapters.cyclegan import CycleGANPair
+
+    pair = CycleGANPair(fresh(seed=1), fresh(seed=2))
+    report = initialize(pair, "sketch to photo", generator=tiny_generator_dir)
+    assert report.adapter == "cyclegan"
+    assert report.directions == {"netG_A": "sketch to photo", "netG_B": "photo to sketch"}
+    single_a, single_b = fresh(seed=3), fresh(seed=4)
+    initialize(single_a, "sketch to photo", generator=tiny_generator_dir)
+    initialize(single_b, "photo to sketch", generator=tiny_generator_dir)
+    assert all(torch.equal(v, single_a.state_dict()[k]) for k, v in pair.netG_A.state_dict().items())
+    assert all(torch.equal(v, single_b.state_dict()[k]) for k, v in pair.netG_B.state_dict().items())
+
+
+def test_every_ddp_rank_writes_identical_values(tiny_generator_dir):
+    worker = Path(__file__).parent / "ddp_initialize_worker.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(worker), str(tiny_generator_dir), ARCH],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    sums = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("checksum rank")]
+    assert len(sums) == 2 and sums[0] == sums[1], out.stdout

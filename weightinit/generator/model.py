@@ -1,0 +1,414 @@
+"""WeightGenerator: a trained block denoiser with everything needed to turn text into weights.
+
+On disk it is a folder in the diffusers/hub style, never a pickle::
+
+    generator_config.json                      format version, layout fingerprint, arch, adapter,
+                                               text encoder reference, zoo and training summary
+    denoiser/config.json                       the denoiser's constructor arguments (diffusers)
+    denoiser/diffusion_pytorch_model.safetensors
+    scheduler/scheduler_config.json            the DDPMScheduler it was trained with
+    layout.json                                the layout of the generated weights
+    normalizer.safetensors                     per-slot mean and scale (de-normalisation) and the
+                                               mean normalised block of the zoo ("block_center")
+    base.safetensors                           the base checkpoint the weights are relative to
+    README.md                                  model card: training data and measured quality
+
+``WeightGenerator.from_pretrained`` takes a folder or a hub id (``revision`` optional); hub
+loading honours ``HF_HUB_OFFLINE`` and then reads only the local hub cache. A folder holding a
+pickle-format file (``.bin .pt .pth .pkl .pickle .ckpt``), a missing file, a fingerprint that
+does not match, or a newer format version is refused with one clear line; nothing is ever
+unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from weightinit.codec import BlockCodec, SlotNormalizer
+from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
+from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
+from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
+from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
+from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TextEncoder, hub_offline, shared_text_encoder
+from weightinit.layout import BlockLayout
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "generator_config.json"
+DENOISER_DIR = "denoiser"
+DENOISER_WEIGHTS = "diffusion_pytorch_model.safetensors"
+SCHEDULER_CONFIG = "scheduler/scheduler_config.json"
+LAYOUT_NAME = "layout.json"
+NORMALIZER_NAME = "normalizer.safetensors"
+BASE_NAME = "base.safetensors"
+CARD_NAME = "README.md"
+REQUIRED_FILES = (
+    CONFIG_NAME,
+    f"{DENOISER_DIR}/config.json",
+    f"{DENOISER_DIR}/{DENOISER_WEIGHTS}",
+    SCHEDULER_CONFIG,
+    LAYOUT_NAME,
+    NORMALIZER_NAME,
+    BASE_NAME,
+)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+class WeightGenerator:
+    """Text -> weights for one layout: denoiser, noise schedule, text encoder reference, layout,
+    normalisation statistics and the base checkpoint the weights belong to."""
+
+    def __init__(
+        self,
+        denoiser: BlockDenoiser,
+        scheduler_config: dict,
+        layout: BlockLayout,
+        normalizer: SlotNormalizer,
+        *,
+        text_encoder: str = DEFAULT_TEXT_ENCODER,
+        text_max_length: int = DEFAULT_MAX_LENGTH,
+        base_state: dict[str, torch.Tensor] | None = None,
+        arch: str | None = None,
+        adapter: str | None = None,
+        zoo: dict | None = None,
+        training: dict | None = None,
+        quality: dict | None = None,
+        center: torch.Tensor | None = None,
+    ):
+        if normalizer.layout != layout:
+            layout.check_same(normalizer.layout, what="normalisation statistics", expected_name="generator's")
+        if denoiser.config.num_blocks != layout.num_blocks or denoiser.config.block_size != layout.block_size:
+            raise LayoutMismatch(
+                f"denoiser was built for {denoiser.config.num_blocks} blocks of {denoiser.config.block_size}, "
+                f"layout {layout.fingerprint} has {layout.num_blocks} blocks of {layout.block_size}",
+                expected=layout.fingerprint,
+            )
+        self.denoiser = denoiser.eval()
+        self.scheduler_config = dict(scheduler_config)
+        self.layout = layout
+        self.normalizer = normalizer
+        self.center = None if center is None else center.to(torch.float32)
+        if self.center is not None and tuple(self.center.shape) != (layout.num_blocks, layout.block_size):
+            raise LayoutMismatch(f"center blocks are {list(self.center.shape)}, layout {layout.fingerprint} has {layout.num_blocks} blocks", expected=layout.fingerprint)
+        self.text_encoder_ref = text_encoder
+        self.text_max_length = int(text_max_length)
+        self.base_state = base_state or {}
+        self.arch = arch
+        self.adapter = adapter or (arch.split(":", 1)[0] if arch else None)
+        self.zoo = dict(zoo or {})
+        self.training = dict(training or {})
+        self.quality = dict(quality or {})
+        self._scheduler = None
+        self._text_encoder: TextEncoder | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"WeightGenerator({denoiser_name(self.denoiser)}, arch={self.arch!r}, layout={self.layout.fingerprint}, "
+            f"{self.layout.num_blocks} blocks, text={self.text_encoder_ref!r})"
+        )
+
+    # --- parts --------------------------------------------------------------------------------
+    @property
+    def scheduler(self):
+        if self._scheduler is None:
+            from diffusers import DDPMScheduler
+
+            self._scheduler = DDPMScheduler.from_config(self.scheduler_config)
+        return self._scheduler
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        if self._text_encoder is None:
+            self._text_encoder = shared_text_encoder(self.text_encoder_ref, self.text_max_length)
+        return self._text_encoder
+
+    @text_encoder.setter
+    def text_encoder(self, encoder: TextEncoder) -> None:
+        if encoder.dim != self.denoiser.config.text_dim:
+            raise WeightinitError(f"text encoder {encoder.reference!r} has dim {encoder.dim}, the denoiser expects {self.denoiser.config.text_dim}")
+        self._text_encoder = encoder
+
+    def to(self, device) -> WeightGenerator:
+        self.denoiser.to(device)
+        return self
+
+    # --- generation ---------------------------------------------------------------------------
+    def sample_blocks(
+        self,
+        concept_text: str,
+        *,
+        steps: int = 1,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+        guidance: float | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        progress=None,
+    ) -> torch.Tensor:
+        """De-normalised blocks ``[num_blocks, block_size]`` (float32) for ``concept_text``."""
+        embedding = self.text_encoder.encode(concept_text)
+        return sample_blocks(
+            self.denoiser, self.scheduler, self.layout, self.normalizer, embedding,
+            steps=steps, guidance=guidance, generator=generator, seed=None if generator is not None else seed,
+            chunk_size=chunk_size, progress=progress, center=self.center,
+        )  # fmt: skip
+
+    def generate(
+        self,
+        concept_text: str,
+        *,
+        steps: int = 1,
+        seed: int = 0,
+        guidance: float | None = None,
+        dtype: torch.dtype | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> dict[str, torch.Tensor]:
+        """``{canonical name: tensor}`` for ``concept_text`` in the layout's dtypes (or ``dtype``).
+
+        Seeded: the same text, seed and steps give bitwise identical weights in every process.
+        """
+        blocks = self.sample_blocks(concept_text, steps=steps, seed=seed, guidance=guidance, chunk_size=chunk_size)
+        codec = BlockCodec(self.layout)
+        codec.check_finite(blocks)
+        out = codec.decode(blocks, copy=True)
+        return {k: v.to(dtype) for k, v in out.items()} if dtype is not None else out
+
+    # --- saving -------------------------------------------------------------------------------
+    def config_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "weightinit_version": _version(),
+            "layout_fingerprint": self.layout.fingerprint,
+            "arch": self.arch,
+            "adapter": self.adapter,
+            "denoiser": denoiser_name(self.denoiser),
+            "text_encoder": {"reference": self.text_encoder_ref, "max_length": self.text_max_length, "dim": self.denoiser.config.text_dim},
+            "zoo": self.zoo,
+            "training": self.training,
+            "quality": self.quality,
+        }
+
+    def save_pretrained(self, directory: str | os.PathLike, *, quality: dict | None = None) -> Path:
+        """Write the generator folder atomically (a temporary folder beside it, then renamed).
+
+        Files already in ``directory`` that are not part of a generator (logs, checkpoints) stay.
+        """
+        if quality:
+            self.quality.update(quality)
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+        try:
+            self.denoiser.save_pretrained(tmp / DENOISER_DIR, safe_serialization=True)
+            atomic_write_json(tmp / SCHEDULER_CONFIG, self.scheduler_config)
+            (tmp / LAYOUT_NAME).write_text(self.layout.to_json(indent=2) + "\n")
+            meta = {"weightinit.fingerprint": self.layout.fingerprint}
+            stats = self.normalizer.state_dict()
+            if self.center is not None:
+                stats["block_center"] = self.center
+            save_safetensors(tmp / NORMALIZER_NAME, stats, meta)
+            save_safetensors(tmp / BASE_NAME, self.base_state, {"weightinit.arch": self.arch or ""})
+            (tmp / CARD_NAME).write_text(model_card(self))
+            atomic_write_json(tmp / CONFIG_NAME, self.config_dict())  # last: its presence marks a complete folder
+            directory.mkdir(exist_ok=True)
+            for name in (DENOISER_DIR, "scheduler"):
+                old = directory / name
+                if old.exists():
+                    aside = directory / f".{name}.old"
+                    shutil.rmtree(aside, ignore_errors=True)
+                    old.rename(aside)
+                (tmp / name).rename(old)
+                shutil.rmtree(directory / f".{name}.old", ignore_errors=True)
+            for name in (LAYOUT_NAME, NORMALIZER_NAME, BASE_NAME, CARD_NAME, CONFIG_NAME):
+                os.replace(tmp / name, directory / name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
+                    commit_message: str = "Upload weightinit generator", revision: str | None = None) -> str:
+        """Save to a temporary folder and upload it with ``huggingface_hub.HfApi.upload_folder``."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(Path(tmp) / "generator")
+            info = api.upload_folder(repo_id=repo_id, folder_path=str(Path(tmp) / "generator"),
+                                     commit_message=commit_message, revision=revision)
+        return str(getattr(info, "commit_url", info))
+
+    # --- loading ------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls, path_or_hub_id: str | os.PathLike, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
+        token: str | None = None, device="cpu",
+    ) -> WeightGenerator:
+        """Load a generator folder, or a hub repo (offline: from the local hub cache only)."""
+        folder = resolve_generator_folder(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
+        check_generator_folder(folder)
+        config = _read_json(folder / CONFIG_NAME)
+        version = config.get("format_version")
+        if not isinstance(version, int):
+            raise CheckpointError(f"{folder / CONFIG_NAME}: no format_version; not a weightinit generator config")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{folder}: generator format version {version} is newer than this weightinit reads ({FORMAT_VERSION}); upgrade weightinit"
+            )
+        layout = BlockLayout.from_json((folder / LAYOUT_NAME).read_text())
+        if layout.fingerprint != config.get("layout_fingerprint"):
+            raise CheckpointError(
+                f"{folder}: layout.json has fingerprint {layout.fingerprint} but generator_config.json says "
+                f"{config.get('layout_fingerprint')}; the folder is inconsistent"
+            )
+        norm_state, norm_meta = read_safetensors(folder / NORMALIZER_NAME)
+        if norm_meta.get("weightinit.fingerprint") != layout.fingerprint:
+            raise CheckpointError(
+                f"{folder / NORMALIZER_NAME}: made for layout {norm_meta.get('weightinit.fingerprint')}, not {layout.fingerprint}"
+            )
+        normalizer = SlotNormalizer.from_state_dict(layout, norm_state)
+        center = norm_state.get("block_center")
+        denoiser = load_denoiser(folder / DENOISER_DIR, device=device)
+        scheduler_config = _read_json(folder / SCHEDULER_CONFIG)
+        base_state, _ = read_safetensors(folder / BASE_NAME)
+        text = config.get("text_encoder") or {}
+        return cls(
+            denoiser, scheduler_config, layout, normalizer,
+            text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),
+            base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"), zoo=config.get("zoo"),
+            training=config.get("training"), quality=config.get("quality"), center=center,
+        )  # fmt: skip
+
+
+def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
+    """A denoiser from ``config.json`` + safetensors weights (strict: every name and shape must match)."""
+    config = _read_json(folder / "config.json")
+    cls = denoiser_class(str(config.get("_class_name", "")))
+    init = {k: v for k, v in config.items() if not k.startswith("_")}
+    try:
+        model = cls.from_config(init)
+    except TypeError as exc:
+        raise CheckpointError(f"{folder / 'config.json'}: bad denoiser config: {exc}") from None
+    state, _ = read_safetensors(folder / DENOISER_WEIGHTS)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{folder / DENOISER_WEIGHTS} does not match its config: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval()
+
+
+def resolve_generator_folder(path_or_hub_id, *, revision=None, cache_dir=None, token=None) -> Path:
+    """A local folder as is; anything else is a hub repo id fetched (or found in the cache) by snapshot_download."""
+    path = Path(path_or_hub_id).expanduser()
+    if path.is_dir():
+        return path
+    text = str(path_or_hub_id)
+    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise CheckpointError(f"no generator folder at {text} (and it is not a hub id of the form org/name)")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    offline = hub_offline()
+    try:
+        return Path(snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token, local_files_only=offline))
+    except HFValidationError as exc:
+        raise CheckpointError(f"{text!r} is neither a folder nor a valid hub id: {exc}") from None
+    except Exception as exc:  # network, missing cache entry, auth: one line each
+        where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"cannot find generator {text!r}{f' at revision {revision}' if revision else ''} {where}: {first}") from None
+
+
+def check_generator_folder(folder: Path) -> None:
+    """Refuse pickle-format files anywhere in the folder and name the first missing file."""
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() in PICKLE_SUFFIXES:
+            raise CheckpointError(
+                f"{folder} holds a pickle-format file ({p.relative_to(folder)}); weightinit never unpickles, "
+                "and refuses such folders: remove it"
+            )
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise CheckpointError(f"{folder} is not a complete weightinit generator: missing {', '.join(missing)}")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"missing file {path}") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} does not parse as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    return data
+
+
+def _version() -> str:
+    try:
+        from weightinit._version import __version__
+
+        return __version__
+    except ImportError:  # pragma: no cover
+        return ""
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def model_card(gen: WeightGenerator) -> str:
+    """The README of a generator folder: what it generates, its training data, measured quality."""
+    zoo, training, quality = gen.zoo, gen.training, gen.quality
+    lines = [
+        "---",
+        "library_name: weightinit",
+        "tags: [weightinit, weight-generation, diffusion, pix2pix]",
+        "---",
+        "",
+        f"# weightinit generator for `{gen.arch}`",
+        "",
+        "A text- and block-index-conditioned block denoiser that generates the initial weights of an "
+        "image-to-image generator for a concept described in text (Gong et al., ECCV 2024).",
+        "",
+        "```python",
+        "from weightinit.generator import WeightGenerator",
+        "gen = WeightGenerator.from_pretrained(\"<this folder or hub id>\")",
+        "weights = gen.generate(\"sketch to photo\", seed=0)",
+        "```",
+        "",
+        "## What it generates",
+        "",
+        f"- architecture `{gen.arch}` (adapter `{gen.adapter}`), representation `{zoo.get('representation', '?')}`"
+        + (f", LoRA rank {zoo.get('lora_rank')}, LoRA seed {zoo.get('lora_seed')}" if zoo.get("representation") == "lora" else ""),
+        f"- layout `{gen.layout.fingerprint}`: {len(gen.layout)} tensors, {gen.layout.num_params:,} values, "
+        f"{gen.layout.num_blocks:,} blocks of {gen.layout.block_size}",
+        f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
+        f"prediction type `{gen.scheduler_config.get('prediction_type')}`, one-step sampling by default",
+        f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens)",
+        "",
+        "## Training data",
+        "",
+    ]
+    if zoo:
+        for key in ("train_concepts", "heldout_concepts", "families", "arch", "base_steps", "concept_steps", "lora_rank", "lora_scale", "lora_seed"):
+            if key in zoo:
+                lines.append(f"- {key.replace('_', ' ')}: {_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}")
+    else:
+        lines.append("- (not recorded)")
+    if training:
+        lines += ["", "## Training", ""]
+        for key, value in sorted(training.items()):
+            if not isinstance(value, dict | list):
+                lines.append(f"- {key}: {_fmt(value)}")
+    lines += ["", "## Measured quality", ""]
+    if quality:
+        for key, value in sorted(quality.items()):
+            lines.append(f"- {key}: {json.dumps(value) if isinstance(value, dict | list) else _fmt(value)}")
+    else:
+        lines.append("Not measured yet: run `python -m weightinit.benchmarks.generator --generator DIR --zoo DIR`.")
+    return "\n".join(lines) + "\n"

