@@ -35,6 +35,8 @@ def build(
 
     Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
     """
+    from datetime import timedelta
+
     import torch
     from accelerate import PartialState
 
@@ -51,7 +53,8 @@ def build(
     catalog = default_catalog()
     chosen = select_concepts(catalog, split=split, ids=concepts, limit=limit)
     photos = PhotoSet.load(images)
-    state = PartialState(cpu=not torch.cuda.is_available())
+    # Other processes wait at a barrier while process 0 trains the base: allow hours, not the default 30 min.
+    state = PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=12))
     builder = ZooBuilder(
         out, config, chosen, rank=state.process_index, world_size=state.num_processes, barrier=state.wait_for_everyone, photos=photos,
     )
