@@ -151,7 +151,8 @@ def _check_coverage(gen: GeneratorView, model: nn.Module, adapter) -> None:
             f"generator {gen.name} was trained for {gen.arch} (layout {gen.base_layout.fingerprint}), "
             f"but this model's layout is {model_layout.fingerprint} ({adapter.name}; first difference: {diff}). "
             "Build a zoo and a generator for your architecture: `weightinit zoo build --arch ADAPTER:NAME --out zoo` "
-            "then `weightinit train --zoo zoo --out my-generator`, and pass generator='my-generator'",
+            "then `weightinit train --zoo zoo --out my-generator`, and use that generator "
+            "(generator='my-generator', or --generator my-generator on the command line)",
             expected=gen.base_layout.fingerprint,
             actual=model_layout.fingerprint,
         )

@@ -33,6 +33,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("concepts", "weightinit.cli.concepts:app"),
     ("zoo", "weightinit.cli.zoo:app"),
     ("train", "weightinit.cli.train:train"),
+    ("sample", "weightinit.cli.generate:sample"),
+    ("init", "weightinit.cli.generate:init"),
     ("plugins", "weightinit.cli.app:plugins"),
 ]
 

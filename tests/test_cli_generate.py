@@ -1,0 +1,140 @@
+"""``weightinit sample`` and ``weightinit init``: checkpoints the reference code loads as they are."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from weightinit import plugins
+from weightinit.cli import app as app_module
+from weightinit.initialization import initialize
+
+ARCH = "pix2pix:unet_64,ngf=4"
+CONCEPT = "sketch to photo"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def generate_commands(monkeypatch):
+    """The two commands, registered in COMMANDS the way app.py lists built-ins."""
+    commands = list(app_module.COMMANDS)
+    for name in ("sample", "init"):
+        if name not in dict(commands):
+            commands.append((name, f"weightinit.cli.generate:{name}"))
+    monkeypatch.setattr(app_module, "COMMANDS", commands)
+
+
+def run(args, code=0):
+    result = runner.invoke(app_module.app, [str(a) for a in args])
+    shown = f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        shown += f"\nexception: {result.exception!r}"
+    assert result.exit_code == code, shown
+    return result
+
+
+def one_error_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
+    return lines[0]
+
+
+def reference_generator(seed: int = 0):
+    """A freshly built generator with the reference key layout, randomly initialised."""
+    torch.manual_seed(seed)
+    return plugins.build_model(ARCH)
+
+
+def initialized(seed: int, generator, start=None):
+    model = start if start is not None else reference_generator(seed=123)
+    initialize(model, CONCEPT, generator=generator, seed=seed)
+    return model.state_dict()
+
+
+def assert_same(state: dict, expected: dict) -> None:
+    assert state.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(state[key], value), key
+
+
+def test_sample_writes_a_checkpoint_plain_load_state_dict_accepts(tiny_generator_dir, tmp_path):
+    out = tmp_path / "init.safetensors"
+    result = run(["sample", CONCEPT, "--out", out, "--generator", tiny_generator_dir, "--seed", 4, "--json"])
+    report = json.loads(result.stdout)
+    assert report["concept"] == CONCEPT and report["seed"] == 4 and report["out"] == str(out) and report["arch"] == ARCH
+    state = load_file(out)
+    net = reference_generator(seed=99)
+    net.load_state_dict(state, strict=True)  # the reference code's own call
+    assert_same(state, initialized(4, tiny_generator_dir))
+    # The human-readable report names the concept and the output.
+    out2 = tmp_path / "again.safetensors"
+    text = run(["sample", CONCEPT, "-o", out2, "-g", tiny_generator_dir, "--seed", 4]).stdout
+    assert CONCEPT in text and str(out2.name) in text.replace("\n", "")
+    assert_same(load_file(out2), state)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_init_starts_from_a_users_checkpoint(tiny_generator_dir, tmp_path, suffix):
+    user = reference_generator(seed=7)
+    checkpoint = tmp_path / f"latest_net_G{suffix}"
+    if suffix == ".pt":
+        torch.save(user.state_dict(), checkpoint)
+    else:
+        save_file(user.state_dict(), str(checkpoint))
+    out = tmp_path / "out.safetensors"
+    run(["init", checkpoint, CONCEPT, "-o", out, "--generator", tiny_generator_dir, "--seed", 2, "--arch", ARCH])
+    state = load_file(out)
+    reference_generator().load_state_dict(state, strict=True)
+    assert_same(state, initialized(2, tiny_generator_dir, start=reference_generator(seed=7)))
+
+
+def test_init_strips_ddp_module_prefixes(tiny_generator_dir, tmp_path):
+    user = reference_generator(seed=8)
+    checkpoint = tmp_path / "ddp.pth"
+    torch.save({f"module.{k}": v for k, v in user.state_dict().items()}, checkpoint)
+    out = tmp_path / "out.safetensors"
+    run(["init", checkpoint, CONCEPT, "-o", out, "--generator", tiny_generator_dir])  # arch: the generator's own
+    state = load_file(out)
+    assert not any(k.startswith("module.") for k in state)
+    assert_same(state, initialized(0, tiny_generator_dir, start=reference_generator(seed=8)))
+
+
+def test_an_arch_the_generator_does_not_cover_is_one_line_and_no_file(tiny_generator_dir, tmp_path):
+    out = tmp_path / "init.safetensors"
+    result = run(["sample", CONCEPT, "--out", out, "--generator", tiny_generator_dir, "--arch", "pix2pix:unet_64,ngf=8"], code=1)
+    line = one_error_line(result)
+    assert "was trained for" in line and ARCH in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_checkpoints_are_one_line_and_no_file(tiny_generator_dir, tmp_path):
+    out = tmp_path / "out.safetensors"
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a safetensors file")
+    line = one_error_line(run(["init", garbage, CONCEPT, "-o", out, "-g", tiny_generator_dir], code=1))
+    assert "garbage.safetensors" in line
+    other = tmp_path / "other.safetensors"
+    torch.manual_seed(0)
+    save_file(plugins.build_model("pix2pix:unet_64,ngf=8").state_dict(), str(other))
+    line = one_error_line(run(["init", other, CONCEPT, "-o", out, "-g", tiny_generator_dir], code=1))
+    assert "does not fit" in line and "shape" in line
+    assert not out.exists() and not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+
+
+def test_lora_mode_and_non_safetensors_outputs_are_refused(tiny_generator_dir, tmp_path):
+    line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--mode", "lora"], code=1))
+    assert "merge" in line
+    line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.pth", "-g", tiny_generator_dir], code=1))
+    assert ".safetensors" in line
+    run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--steps", 0], code=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_shows_examples():
+    for command in ("sample", "init"):
+        text = run([command, "--help"]).stdout
+        assert f"weightinit {command}" in text and "--generator" in text

@@ -1,0 +1,152 @@
+"""``weightinit bench``: compare initialisations on held-out concepts; ``bench-report`` rewrites the docs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _parse_shard(shard: str) -> tuple[int, int]:
+    from weightinit.errors import WeightinitError
+
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise WeightinitError(f"--shard must look like I/N (e.g. 0/2), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise WeightinitError(f"--shard {shard}: need 0 <= I < N")
+    return i, n
+
+
+def bench(
+    zoo: Annotated[Path, typer.Option("--zoo", help="A built zoo folder (its held-out concepts, base and weights).")] = Path("zoo"),
+    generator: Annotated[str | None, typer.Option(help="Generator folder or hub id (default: the bundled one, if installed).")] = None,
+    concepts: Annotated[str | None, typer.Option(help="Comma-separated concept ids (default: every held-out concept of the zoo).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="5 concepts, scratch 500 steps, cap 25%: a ~15-20 min smoke test, not the benchmark.")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results folder: runs/ (one JSON per concept and method, resumable), results.json, BENCHMARKS.md.")] = Path("bench_out"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every number (median speedups under summary.median_speedup) here.")] = None,
+    fid_weights: Annotated[Path | None, typer.Option("--fid-weights", help="A TorchScript Inception-v3 feature network for FID (never downloaded).")] = None,
+    mode: Annotated[str, typer.Option(help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both.")] = "merge",
+    methods: Annotated[str | None, typer.Option(help="Comma-separated subset of methods (scratch is always run).")] = None,
+    scratch_steps: Annotated[int, typer.Option(help="Scratch's budget in steps (once per concept, reused on resume).")] = 4000,
+    cap_fraction: Annotated[float, typer.Option(help="Other methods stop here (fraction of the scratch budget) if they never reach the target.")] = 0.5,
+    min_fraction: Annotated[float, typer.Option(help="Other methods run at least this fraction of the budget, even when they reach the target sooner.")] = 0.05,
+    eval_every: Annotated[int, typer.Option(help="Evaluate every N steps (plus dense early steps and the budget fractions).")] = 100,
+    tolerance: Annotated[float, typer.Option(help="Target = scratch's final PSNR minus this (dB), for every method.")] = 0.5,
+    trivial_margin: Annotated[float, typer.Option(help="Concepts where scratch beats the trivial outputs by less than this (dB) are reported apart.")] = 3.0,
+    stop_at: Annotated[str, typer.Option(help="target: stop once the target is reached (and min fraction run); cap: always run to the cap.")] = "target",
+    ddim_steps: Annotated[int, typer.Option(help="Sampling steps of the 'generated_k' method (DDIM).")] = 5,
+    lora_lr: Annotated[float | None, typer.Option(help="Learning rate of LoRA-only fine-tunes (default: the zoo's concept_lr).")] = None,
+    seed: Annotated[int, typer.Option(help="Benchmark seed (scratch init, generation, per-concept data order).")] = 0,
+    images: Annotated[Path | None, typer.Option(help="The photos the zoo was built from, if not the bundled ones.")] = None,
+    shard: Annotated[str, typer.Option(help="Run concepts I, I+N, ... of the list (I/N), e.g. two processes with 0/2 and 1/2.")] = "0/1",
+    threads: Annotated[int, typer.Option(help="Torch threads (CPU).")] = 1,
+    doc: Annotated[Path | None, typer.Option(help="Write the markdown report here (default: OUT/BENCHMARKS.md).")] = None,
+) -> None:
+    """Fine-tune every initialisation with the same recipe, data and budget on held-out concepts.
+
+    Methods: scratch, base, base + fresh LoRA (LoRA-only), zoo mean, nearest concept by text,
+    generated (1 step and DDIM k steps), and the concept's own zoo weights (upper bound). Time to
+    quality = seconds (generation included) to scratch's final PSNR within the tolerance.
+    Resumable: rerun the same command; finished (concept, method) runs are skipped.
+
+    Cost at the defaults on one CPU thread (~0.13 s/step at ngf 16): scratch 4000 steps ~9 min per
+    concept, other methods up to 2000 steps each; ~0.6-1.5 h per concept with 8 methods.
+
+    Example: weightinit bench --zoo zoo --generator generator --quick --json bench.json
+    """
+    import torch
+
+    from weightinit.bench.report import _json_safe, write_report
+    from weightinit.bench.runner import QUICK, QUICK_CONCEPTS, BenchConfig, BenchRunner
+    from weightinit.images import PhotoSet
+    from weightinit.initialization import bundled_generator_path
+
+    torch.set_num_threads(threads)
+    if generator is None and (bundled_generator_path() / "generator_config.json").is_file():
+        generator = str(bundled_generator_path())
+    if generator is None:
+        typer.echo("no generator given and none bundled: the generated methods are skipped", err=True)
+    settings = dict(scratch_steps=scratch_steps, cap_fraction=cap_fraction, min_fraction=min_fraction, eval_every=eval_every,
+                    tolerance_db=tolerance, trivial_margin_db=trivial_margin, stop_at=stop_at, ddim_steps=ddim_steps, lora_lr=lora_lr, seed=seed)  # fmt: skip
+    if quick:
+        settings.update(QUICK)
+    config = BenchConfig(**settings)
+    chosen = [c.strip() for c in concepts.split(",") if c.strip()] if concepts else None
+    runner = BenchRunner(zoo, out, config, generator=generator, concepts=chosen, mode=mode,
+                         methods=[m.strip() for m in methods.split(",")] if methods else None, fid_weights=fid_weights,
+                         photos=PhotoSet.load(images) if images else None, log=lambda s: typer.echo(s, err=True), shard=_parse_shard(shard))  # fmt: skip
+    if quick and not chosen:
+        runner.concepts = runner.concepts[:: max(1, len(runner.concepts) // QUICK_CONCEPTS)][:QUICK_CONCEPTS]
+    runner.run()
+    results = write_report(out, doc or out / "BENCHMARKS.md")
+    if json_out is not None:
+        from weightinit.fileio import atomic_write_json
+
+        atomic_write_json(json_out, _json_safe(results))
+    _print_summary(results)
+
+
+def _print_summary(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    summary = results.get("summary") or {}
+    table = Table(title=f"median over {len(summary.get('concepts', []))} concept(s); apart: {len(summary.get('apart', []))}")
+    for col in ("method", "reached", "speedup", "PSNR step 0", "PSNR at stop"):
+        table.add_column(col)
+    for m, s in (summary.get("methods") or {}).items():
+        sp = s["median_speedup"]
+        table.add_row(m, f"{s['reached']}/{s['concepts']}", "–" if sp is None else f"{sp:.1f}x",
+                      f"{s['median_psnr_step0']:.2f}", f"{s['median_psnr_at_stop']:.2f}")  # fmt: skip
+    Console(stderr=True).print(table)
+
+
+def bench_report(
+    results: Annotated[Path, typer.Option("--results", help="A benchmark's --out folder.")] = Path("bench_out"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The markdown to write; plots go to bench/ beside it.")] = Path("docs/BENCHMARKS.md"),
+    grids: Annotated[int, typer.Option(help="Image grids for this many concepts.")] = 4,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
+) -> None:
+    """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
+
+    Example: weightinit bench-report --results bench_out --out docs/BENCHMARKS.md
+    """
+    from weightinit.bench.report import _json_safe, write_report
+    from weightinit.errors import WeightinitError
+
+    if not (results / "runs").is_dir():
+        raise WeightinitError(f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first")
+    res = write_report(results, out, grids=grids)
+    if json_out:
+        typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
+    else:
+        _print_summary(res)
+        typer.echo(f"wrote {out} and {results / 'results.json'}", err=True)
+
+
+def bench_ablations(
+    generator: Annotated[str, typer.Option(help="The main generator folder (its training config is reused for every ablation).")],
+    zoo: Annotated[Path, typer.Option("--zoo", help="The zoo the main generator was trained on.")] = Path("zoo"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results folder; generators and scores go to OUT/ablations/<name>/.")] = Path("bench_out"),
+    only: Annotated[str | None, typer.Option(help="Comma-separated subset of block128, block512, no_text, no_block_index, train25, train50.")] = None,
+    concepts: Annotated[str | None, typer.Option(help="Comma-separated held-out concept ids (default: all).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override the generators' training steps (a quick look, not the ablation).")] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads (CPU).")] = 1,
+) -> None:
+    """Train and score the generator ablations (hours; resumable): block size, text, block index,
+    training-set size, and 1/5/25 sampling steps, by step-0 PSNR and distance to the concept's own weights.
+
+    Example: weightinit bench-ablations --zoo zoo --generator generator --out bench_out
+    """
+    import torch
+
+    from weightinit.bench.ablations import markdown, run_ablations
+
+    torch.set_num_threads(threads)
+    results = run_ablations(zoo, generator, out, names=only.split(",") if only else None,
+                            concepts=concepts.split(",") if concepts else None, steps=steps, log=lambda s: typer.echo(s, err=True))  # fmt: skip
+    typer.echo(markdown(results))

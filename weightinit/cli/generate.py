@@ -1,0 +1,189 @@
+"""``sample`` and ``init``: a generated starting point written as a checkpoint.
+
+``sample`` builds a fresh generator (the weight generator's own arch, or ``--arch``) and writes
+it initialised for a concept; ``init`` does the same starting from a user's checkpoint. Both
+write the full state dict (parameters and buffers) with the model's native keys, so plain
+``netG.load_state_dict(load_file(OUT))`` loads it in the reference pix2pix code. Writes are
+atomic: when a command fails, no output file exists. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from weightinit.cli.blocks import _build, _check_checkpoint_name
+
+ConceptArgument = Annotated[
+    str, typer.Argument(help='The edit to learn, in words, e.g. "sketch to photo".', show_default=False)
+]
+OutOption = Annotated[
+    Path, typer.Option("--out", "--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)
+]
+GeneratorOption = Annotated[
+    str | None,
+    typer.Option("--generator", "-g", show_default=False,
+                 help="Weight generator: a folder or a hub id (default: the bundled one)."),
+]
+StepsOption = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps (1: one-step generation; more: DDIM).")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Sampling seed: the same seed gives the same weights.")]
+GuidanceOption = Annotated[
+    float | None,
+    typer.Option("--guidance", help="Classifier-free guidance scale (default: the generator's own).", show_default=False),
+]
+ModeOption = Annotated[
+    str, typer.Option("--mode", help="Only 'merge' for checkpoints (base + generated delta in the same keys).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+
+
+def _check_mode(mode: str) -> None:
+    from weightinit.errors import WeightinitError
+
+    if mode == "lora":
+        raise WeightinitError(
+            "--mode lora adds LoRA modules to the model, so its state dict no longer loads into your "
+            "network; checkpoints are written with --mode merge (or call initialize(netG, concept, mode='lora') "
+            "in your training script)"
+        )
+    if mode != "merge":
+        raise WeightinitError(f"--mode must be merge for a checkpoint, got {mode!r}")
+
+
+def _load_checkpoint_strictly(model, state: dict, checkpoint: Path, arch: str) -> None:
+    """``model.load_state_dict(state)`` with one clear line for missing, unexpected or misshapen keys."""
+    from weightinit.errors import CheckpointError
+
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (first {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
+    if misshapen:
+        k = misshapen[0]
+        parts.append(f"{len(misshapen)} of another shape (first {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+    if parts:
+        raise CheckpointError(f"{checkpoint} does not fit {arch}: " + "; ".join(parts) + " (pass the right --arch)")
+    model.load_state_dict(state, strict=True)
+
+
+def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, steps, seed, guidance, as_json, source=None):
+    from weightinit.fileio import save_state_dict_file
+    from weightinit.initialization import initialize
+
+    report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance)
+    metadata = {
+        "weightinit.arch": arch,
+        "weightinit.concept": concept,
+        "weightinit.generator": gen.name,
+        "weightinit.seed": str(seed),
+        "weightinit.steps": str(steps),
+    }
+    if source is not None:
+        metadata["weightinit.source"] = Path(source).name
+    save_state_dict_file(out, model.state_dict(), metadata)
+    if as_json:
+        typer.echo(json.dumps({**report.to_dict(), "arch": arch, "out": str(out)}, indent=2))
+    else:
+        typer.echo(f"{report} -> {out}")
+
+
+def sample(
+    concept: ConceptArgument,
+    out: OutOption,
+    generator: GeneratorOption = None,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", "-a", show_default=False,
+                     help="Architecture to build (default: the generator's own); the generator must cover it."),
+    ] = None,
+    steps: StepsOption = 1,
+    seed: SeedOption = 0,
+    guidance: GuidanceOption = None,
+    mode: ModeOption = "merge",
+    as_json: JsonOption = False,
+) -> None:
+    """Write a fresh generator initialised for CONCEPT as a checkpoint.
+
+    The checkpoint holds every parameter and buffer under the network's own keys, so the
+    reference pix2pix code loads it with plain load_state_dict. An --arch the generator does
+    not cover is an error, and nothing is written.
+
+    Examples:
+
+      weightinit sample "sketch to photo" --out netG_init.safetensors
+
+      weightinit sample "photo to sepia" -o sepia.safetensors -g ./my-generator --seed 3 --json
+    """
+    import torch
+
+    from weightinit.initialization import load_generator
+
+    _check_mode(mode)
+    _check_checkpoint_name(out)
+    gen = load_generator(generator)
+    arch = arch or gen.arch
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the values initialize does not write are seeded too
+        model, _ = _build(arch)
+    _initialize_and_write(model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json)
+
+
+def init(
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, show_default=False,
+                       help="Your generator's state dict: .safetensors, or .pt/.pth/.bin read with weights_only=True."),
+    ],
+    concept: ConceptArgument,
+    out: OutOption,
+    generator: GeneratorOption = None,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", "-a", help="CHECKPOINT's architecture (default: the generator's own).", show_default=False),
+    ] = None,
+    steps: StepsOption = 1,
+    seed: SeedOption = 0,
+    guidance: GuidanceOption = None,
+    mode: ModeOption = "merge",
+    as_json: JsonOption = False,
+) -> None:
+    """Initialise your checkpoint for CONCEPT and write it to OUT (CHECKPOINT is not changed).
+
+    The checkpoint must fit the architecture exactly (wrapper prefixes such as module. are
+    stripped); the generated weights replace its generated parameters, and the result keeps its
+    keys, so your code loads it with plain load_state_dict.
+
+    Examples:
+
+      weightinit init latest_net_G.pth "sketch to photo" -o netG_init.safetensors
+
+      weightinit init netG.safetensors "photo to sepia" -o out.safetensors -a pix2pix:unet_64 -g ./my-gen
+    """
+    from weightinit.adapters.base import strip_wrapper_prefixes
+    from weightinit.errors import CheckpointError
+    from weightinit.fileio import load_state_dict_file
+    from weightinit.initialization import load_generator
+
+    _check_mode(mode)
+    _check_checkpoint_name(out)
+    state = {}
+    for key, value in load_state_dict_file(checkpoint).items():
+        clean = strip_wrapper_prefixes(key)
+        if clean in state:
+            raise CheckpointError(f"{checkpoint} holds {clean!r} twice (with and without a wrapper prefix)")
+        state[clean] = value
+    gen = load_generator(generator)
+    arch = arch or gen.arch
+    model, _ = _build(arch)
+    _load_checkpoint_strictly(model, state, checkpoint, arch)
+    _initialize_and_write(
+        model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, source=checkpoint
+    )
