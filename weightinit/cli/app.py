@@ -35,6 +35,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("train", "weightinit.cli.train:train"),
     ("sample", "weightinit.cli.generate:sample"),
     ("init", "weightinit.cli.generate:init"),
+    ("demo", "weightinit.cli.demo:demo"),
+    ("bench", "weightinit.cli.bench:bench"),
+    ("bench-report", "weightinit.cli.bench:bench_report"),
+    ("bench-ablations", "weightinit.cli.bench:bench_ablations"),
     ("plugins", "weightinit.cli.app:plugins"),
 ]
 

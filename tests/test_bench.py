@@ -1,0 +1,115 @@
+"""The benchmark: every method builds a model, a tiny run resumes, the arithmetic, the report."""
+
+import json
+
+import pytest
+import torch
+
+from weightinit.bench.runner import BenchConfig, summarize, summarize_concept, time_to_quality
+
+
+def curve(points):
+    return [{"step": s, "seconds": t, "psnr": p, "ssim": 0.5, "l1": 0.1} for s, t, p in points]
+
+
+def test_time_to_quality_interpolates_and_reports_not_reached():
+    c = curve([(0, 0.5, 10.0), (10, 1.5, 14.0), (20, 2.5, 18.0)])
+    hit = time_to_quality(c, 16.0)
+    assert hit["reached"] and hit["seconds"] == pytest.approx(2.0) and hit["step"] == pytest.approx(15.0)
+    assert time_to_quality(c, 9.0) == {"reached": True, "seconds": 0.5, "step": 0.0}
+    miss = time_to_quality(c, 19.0)
+    assert not miss["reached"] and miss["best_psnr"] == 18.0 and miss["last_step"] == 20
+
+
+def test_speedups_fractions_and_trivial_margin_split():
+    cfg = BenchConfig(scratch_steps=100, eval_every=50, final_window=0.1, tolerance_db=0.5, fractions=(0.5, 1.0), trivial_margin_db=3.0)
+    scratch = curve([(0, 0.0, 10.0), (50, 10.0, 19.5), (100, 20.0, 20.5)])  # final 20.5, target 20.0 at 15 s
+    fast = curve([(0, 1.0, 20.0), (5, 2.0, 20.2)])  # reached at step 0, after 1 s of generation
+    slow = curve([(0, 0.0, 12.0), (50, 10.0, 15.0)])  # never reaches: capped at 50 steps
+    runs = {"scratch": {"curve": scratch, "init_seconds": 0.0}, "generated_1": {"curve": fast, "init_seconds": 1.0},
+            "lora": {"curve": slow, "init_seconds": 0.0}}
+    s = summarize_concept(runs, trivial_psnr=15.0, config=cfg)
+    assert s["target_psnr"] == pytest.approx(20.0) and s["scratch_seconds"] == pytest.approx(15.0)
+    assert s["methods"]["generated_1"]["speedup"] == pytest.approx(15.0)
+    assert s["methods"]["generated_1"]["speedup_steps"] is None  # reached at step 0
+    assert s["methods"]["lora"]["speedup"] is None and not s["methods"]["lora"]["reached"]
+    assert s["methods"]["lora"]["psnr_at_fraction"] == {"0.5": 15.0, "1.0": None}
+    assert not s["apart"]
+    apart = summarize_concept(runs, trivial_psnr=18.0, config=cfg)  # scratch beats trivial by 2.5 dB < 3
+    assert apart["apart"]
+    total = summarize({"a": s, "b": apart}, ["scratch", "generated_1", "lora"])
+    assert total["concepts"] == ["a"] and total["apart"] == ["b"]
+    assert total["median_speedup"]["generated_1"] == pytest.approx(15.0)
+    assert total["median_speedup"]["lora"] == 0.0  # not reached counts as 0
+    t = total["targets"]["generated_1"]
+    assert t["speedup_15x"] and t["median_speedup_over_lora"] == pytest.approx(10.0 / 1.0)
+
+
+def test_every_method_builds_a_model(tiny_zoo_dir, tiny_generator_dir):
+    from weightinit.bench.methods import METHODS, BenchContext
+
+    ctx = BenchContext(tiny_zoo_dir, str(tiny_generator_dir), ddim_steps=2)
+    cid = ctx.zoo.ids("heldout")[0]
+    x = torch.zeros(2, 3, 64, 64)
+    for name, method in METHODS.items():
+        start = method.build(ctx, cid)
+        assert start.model(x).shape == (2, 3, 64, 64), name
+        assert start.seconds > 0, name
+        if method.trains == "lora":
+            assert start.params and all(p.requires_grad for p in start.params), name
+        else:
+            assert start.params is None, name
+    assert ctx.rel_l2_to_oracle(METHODS["oracle"].build(ctx, cid).model, cid) < 1e-3
+    assert METHODS["nearest"].build(ctx, cid).info["nearest"] in ctx.zoo.ids("train")
+
+
+def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, tmp_path):
+    from typer.testing import CliRunner
+    import typer
+
+    from weightinit.bench.report import write_report
+    from weightinit.bench.runner import BenchRunner
+    from weightinit.cli.bench import bench
+
+    out = tmp_path / "bench"
+    cfg = BenchConfig(scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2, trivial_margin_db=-100.0, ddim_steps=2)
+    runner = BenchRunner(tiny_zoo_dir, out, cfg, generator=str(tiny_generator_dir), progress=False, log=lambda s: None)
+    results = runner.run()
+    methods = ["scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "oracle"]
+    assert list(results["summary"]["median_speedup"]) == methods
+    files = sorted((out / "runs").rglob("*.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in files}
+    BenchRunner(tiny_zoo_dir, out, cfg, generator=str(tiny_generator_dir), progress=False, log=lambda s: None).run()
+    assert {p: p.stat().st_mtime_ns for p in files if p.name != "concept.json"} == {p: t for p, t in mtimes.items() if p.name != "concept.json"}
+
+    md = tmp_path / "docs" / "BENCHMARKS.md"
+    write_report(out, md)
+    text = md.read_text()
+    assert "**Machine:**" in text and "threads" in text and "torch" in text and "**Seeds:**" in text
+    assert (md.parent / "bench" / "psnr_vs_seconds.png").is_file() and (md.parent / "bench" / "speedups.png").is_file()
+    assert json.loads((out / "results.json").read_text())["summary"]["median_speedup"]["scratch"] == pytest.approx(1.0)
+
+    # the CLI resumes from the same runs (nothing recomputed) and writes --json
+    app = typer.Typer()
+    app.command()(bench)
+    res = CliRunner().invoke(app, ["--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--out", str(out),
+                                   "--scratch-steps", "4", "--cap-fraction", "0.5", "--min-fraction", "0", "--eval-every", "2",
+                                   "--ddim-steps", "2", "--trivial-margin=-100", "--json", str(tmp_path / "b.json"), "--methods", "base,generated_1"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert "generated_1" in data["summary"]["median_speedup"]
+    assert (out / "runs" / files[0].parent.name / "generated_1.json").stat().st_mtime_ns == mtimes[out / "runs" / files[0].parent.name / "generated_1.json"]
+
+
+def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, tmp_path):
+    from weightinit.bench.ablations import run_ablations
+
+    results = run_ablations(tiny_zoo_dir, str(tiny_generator_dir), tmp_path, names=["block128"], steps=2, log=lambda s: None)
+    assert {"zoo_mean", "oracle", "steps1", "steps5", "steps25", "block128"} <= set(results)
+    assert results["oracle"]["median_rel_l2_to_oracle"] < 1e-3
+    gen = json.loads((tmp_path / "ablations" / "block128" / "layout.json").read_text())
+    assert gen["block_size"] == 128
+    evals = sorted((tmp_path / "ablations").rglob("eval.json"))
+    mtimes = [p.stat().st_mtime_ns for p in evals]
+    run_ablations(tiny_zoo_dir, str(tiny_generator_dir), tmp_path, names=["block128"], steps=2, log=lambda s: None)
+    assert [p.stat().st_mtime_ns for p in evals] == mtimes

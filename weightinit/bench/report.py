@@ -1,0 +1,289 @@
+"""Benchmark results as files: ``results.json``, ``docs/BENCHMARKS.md``, plots and image grids.
+
+    python -m weightinit.bench.report --results bench_out --out docs/BENCHMARKS.md
+
+Everything is regenerated from the run files under ``RESULTS/runs`` (nothing is re-run): the
+JSON of every number at ``RESULTS/results.json``, the markdown at ``--out`` with its plots and
+image grids in a ``bench/`` folder beside it, stating the machine, threads, library versions,
+seeds and date of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+from pathlib import Path
+
+from weightinit.fileio import atomic_write_json, atomic_write_text
+
+ASSETS = "bench"
+
+
+def write_results(results_dir: str | os.PathLike) -> dict:
+    from weightinit.bench.runner import collect_results
+
+    results = collect_results(results_dir)
+    atomic_write_json(Path(results_dir) / "results.json", _json_safe(results))
+    return results
+
+
+def _json_safe(x):
+    if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def _f(x, digits: int = 2, suffix: str = "") -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞"
+    return f"{x:.{digits}f}{suffix}"
+
+
+def _label(results: dict, method: str) -> str:
+    for runs in results.get("runs", {}).values():
+        if method in runs:
+            return runs[method]["label"]
+    return method
+
+
+# --- plots -----------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(results: dict, path: Path, concepts: list[str] | None = None) -> Path:
+    """PSNR against seconds, one panel per concept, scratch's target as a dashed line."""
+    plt = _pyplot()
+    concepts = concepts or sorted(results["runs"])
+    n = len(concepts)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, cid in zip(axes.flat, concepts):
+        for method, run in results["runs"][cid].items():
+            pts = run["curve"]
+            ax.plot([max(p["seconds"], 1e-2) for p in pts], [p["psnr"] for p in pts], label=method, lw=1.2,
+                    ls="--" if run.get("upper_bound") else "-")  # fmt: skip
+        s = results["concepts"][cid]
+        ax.axhline(s["target_psnr"], color="k", lw=0.6, ls=":")
+        ax.set_xscale("log")
+        ax.set_title(cid + (" (apart)" if s["apart"] else ""), fontsize=9)
+        ax.set_xlabel("seconds (generation included)", fontsize=8)
+        ax.set_ylabel("PSNR (dB)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_speedups(results: dict, path: Path) -> Path:
+    """Median speedup over scratch per method (bars) and every concept's (dots); not reached at 0."""
+    plt = _pyplot()
+    summary = results["summary"]
+    methods = [m for m in summary["methods"] if m != "scratch"]
+    fig, ax = plt.subplots(figsize=(1.1 * len(methods) + 2, 3.6))
+    med = [summary["methods"][m]["median_speedup"] or 0.0 for m in methods]
+    ax.bar(range(len(methods)), [max(v, 1e-2) for v in med], color="#4c78a8")
+    for i, m in enumerate(methods):
+        pts = [s["methods"][m]["speedup"] or 0.0 for c, s in results["concepts"].items() if c in summary["concepts"] and m in s["methods"]]
+        ax.scatter([i] * len(pts), [max(p, 1e-2) for p in pts], color="k", s=8, zorder=3)
+    ax.axhline(1.0, color="k", lw=0.6)
+    ax.axhline(15.0, color="r", lw=0.6, ls=":")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("speedup to scratch's final PSNR")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def image_grid(results_dir: Path, concept: str, methods: list[str], path: Path) -> Path | None:
+    """Rows: input, target, then each method at step 0 (left) and at the end of its run (right)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    folder = results_dir / "runs" / concept
+    pairs = folder / "pairs.png"
+    if not pairs.is_file():
+        return None
+    pair_img = np.asarray(Image.open(pairs).convert("RGB"))
+    h = pair_img.shape[0] // 2
+    rows = [("input", pair_img[:h], pair_img[:h]), ("target", pair_img[h:], pair_img[h:])]
+    for m in methods:
+        p = folder / f"{m}.png"
+        if p.is_file():
+            img = np.asarray(Image.open(p).convert("RGB"))
+            rows.append((m, img[:h], img[h:]))
+    label_w, gap = 120, 8
+    width = label_w + 2 * pair_img.shape[1] + gap
+    canvas = Image.new("RGB", (width, 16 + h * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((label_w, 2), "step 0", fill="black")
+    draw.text((label_w + pair_img.shape[1] + gap, 2), "after fine-tuning", fill="black")
+    for i, (name, left, right) in enumerate(rows):
+        y = 16 + i * h
+        draw.text((4, y + h // 2 - 6), name, fill="black")
+        canvas.paste(Image.fromarray(left), (label_w, y))
+        canvas.paste(Image.fromarray(right), (label_w + pair_img.shape[1] + gap, y))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    return path
+
+
+# --- markdown --------------------------------------------------------------------------------
+def markdown(results: dict, assets: str, grids: list[str], results_dir: str) -> str:
+    meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
+    machine = meta.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"<!-- generated by `python -m weightinit.bench.report --results {results_dir} --out <this file>`; do not edit by hand -->",
+        "",
+        f"Regenerated {datetime.date.today().isoformat()} from the runs in `{results_dir}` (runs started {machine.get('date', '?')}).",
+        "",
+        f"**Machine:** {machine.get('cpu', '?')}, {machine.get('cpu_count', '?')} cores, {'CUDA' if machine.get('cuda') else 'CPU only'}; "
+        f"torch threads per process: {machine.get('threads', '?')}; {machine.get('platform', '?')}, Python {machine.get('python', '?')}.",
+        "",
+        f"**Libraries:** {versions}.",
+        "",
+        f"**Zoo:** `{meta.get('zoo', '?')}`; **generator:** `{meta.get('generator', '?')}`; **mode:** {meta.get('mode', '?')}.",
+        "",
+        f"**Seeds:** benchmark seed {cfg['seed']} (scratch init, generation); recipe seed and data order per concept "
+        f"`concept_seed(id, {cfg['seed']})`, the same for every method; train/test pairs as the zoo made them.",
+        "",
+        f"**Budgets:** scratch {cfg['scratch_steps']} steps; other methods until they reach the target and have run "
+        f"{cfg['min_fraction']:.0%} of that budget, capped at {cfg['cap_fraction']:.0%} (stop rule: {cfg['stop_at']}); evaluation every "
+        f"{cfg['eval_every']} steps plus early steps and fractions {', '.join(str(f) for f in cfg['fractions'])}. Target = scratch's final "
+        f"PSNR (mean over the last {cfg['final_window']:.0%} of its budget) − {cfg['tolerance_db']} dB, for every method alike. "
+        f"Seconds are training wall seconds plus initialisation (generation included), evaluation excluded. "
+        f"Concepts where scratch beats the trivial outputs by less than {cfg['trivial_margin_db']} dB are reported apart.",
+        "",
+    ]
+    if not summary:
+        return "\n".join(lines + ["No complete concept yet.", ""])
+    if not summary["methods"]:
+        lines += ["Every concept is reported apart (scratch does not beat the trivial outputs by the margin): "
+                  + ", ".join(f"`{c}`" for c in summary["apart"]) + ".", ""]  # fmt: skip
+        summary = dict(summary, methods={}, targets={})
+    lines += [f"## Summary: medians over {len(summary['concepts'])} held-out concept(s)"
+              + (f" ({len(summary['apart'])} reported apart)" if summary["apart"] else ""), ""]  # fmt: skip
+    lines += ["| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | step 0 − oracle | rel. L2 to oracle | PSNR at stop |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for m, s in summary["methods"].items():
+        lines.append(
+            f"| {_label(results, m)} | {s['reached']}/{s['concepts']} | {_f(s['median_speedup'], 1, 'x')} | {_f(s['median_speedup_steps'], 1, 'x')} "
+            f"| {_f(s['median_seconds'], 2)} | {_f(s['median_psnr_step0'])} | {_f(s['median_psnr_step0_minus_oracle'])} "
+            f"| {_f(s['median_rel_l2_to_oracle'], 3)} | {_f(s['median_psnr_at_stop'])} |"
+        )
+    lines += ["", "Not reached counts as speedup 0 in the medians (so they are lower bounds); speedup in steps is `–`/∞ where the "
+              "target was met at step 0. Median scratch final PSNR: " + _f(summary.get("median_scratch_final_psnr")) + " dB.", ""]  # fmt: skip
+    lines += ["## Targets", ""]
+    for gen, t in summary.get("targets", {}).items():
+        def ok(flag):
+            return "met" if flag else "**missed**"
+
+        lines.append(f"- `{gen}` reaches scratch's final PSNR {_f(t['median_speedup'], 1)}x faster (median; target 15x: {ok(t['speedup_15x'])}); "
+                     f"its PSNR at stop beats scratch's final on {_f(100 * (t['better_final_psnr_fraction'] or 0), 0)}% of concepts.")  # fmt: skip
+        if "step0_beats_mean_and_nearest_fraction" in t:
+            lines.append(f"- `{gen}` beats both the mean and the nearest concept at step 0 on {_f(100 * t['step0_beats_mean_and_nearest_fraction'], 0)}% "
+                         f"of concepts (target 70%: {ok(t['step0_70pct'])}); reaches the target sooner than both on "
+                         f"{_f(100 * t['sooner_than_mean_and_nearest_fraction'], 0)}%.")  # fmt: skip
+        if "median_speedup_over_lora" in t:
+            lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
+                         f"{ok(t['speedup_over_lora_3x'])}).")  # fmt: skip
+    lines.append("")
+    fractions = list(next(iter(summary["methods"].values()))["median_psnr_at_fraction"]) if summary["methods"] else []
+    lines += ["## PSNR at fractions of the scratch budget (medians; – where a method stopped before)", "",
+              "| method | step 0 | " + " | ".join(f"{float(f):.1%} ({round(float(f) * cfg['scratch_steps'])} steps)" for f in fractions) + " |",
+              "|---|---|" + "---|" * len(fractions)]  # fmt: skip
+    for m, s in summary["methods"].items():
+        lines.append(f"| {m} | {_f(s['median_psnr_step0'])} | " + " | ".join(_f(s["median_psnr_at_fraction"][f]) for f in fractions) + " |")
+    methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
+    lines += ["", "## Per concept: speedup over scratch (PSNR at step 0)", "",
+              "| concept | scratch final | trivial | scratch s | " + " | ".join(m for m in methods if m != "scratch") + " |",
+              "|---|---|---|---|" + "---|" * (len(methods) - 1)]  # fmt: skip
+    for cid, s in sorted(results["concepts"].items()):
+        cells = []
+        for m in methods:
+            if m == "scratch":
+                continue
+            r = s["methods"].get(m)
+            if r is None:
+                cells.append("–")
+            elif r["reached"]:
+                cells.append(f"{_f(r['speedup'], 1)}x ({_f(r['psnr_step0'], 1)})")
+            else:
+                cells.append(f"not reached: {_f(r['best_psnr'], 1)} dB in {r['steps_run']} steps ({_f(r['psnr_step0'], 1)})")
+        name = cid + (" *(apart)*" if s["apart"] else "")
+        lines.append(f"| {name} | {_f(s['scratch_final_psnr'])} | {_f(s['trivial_psnr'])} | {_f(s['scratch_seconds'], 1)} | " + " | ".join(cells) + " |")
+    if summary["apart"]:
+        lines += ["", f"Reported apart (scratch beats input-as-output / mean-target by < {cfg['trivial_margin_db']} dB): "
+                  + ", ".join(f"`{c}`" for c in summary["apart"]) + "."]  # fmt: skip
+    fids = [(c, m, r["fid"]) for c, s in results["concepts"].items() for m, r in s["methods"].items() if r.get("fid")]
+    if fids:
+        lines += ["", "## FID (user-supplied feature network)", "", fids[0][2]["note"] + f" (weights: `{fids[0][2]['weights']}`).", "",
+                  "| concept | method | FID |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {c} | {m} | {_f(f['value'])} |" for c, m, f in fids]
+    else:
+        lines += ["", "FID: not computed (no `--fid-weights`); weightinit never downloads Inception weights."]
+    lines += ["", "## Plots", "", f"![PSNR against seconds per concept]({assets}/psnr_vs_seconds.png)", "",
+              f"![Median speedup over scratch]({assets}/speedups.png)", ""]  # fmt: skip
+    if grids:
+        lines += ["## Image grids", ""] + [f"![{g}]({assets}/grid_{g}.png)" for g in grids] + [""]
+    return "\n".join(lines)
+
+
+def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4) -> dict:
+    """results.json in the results folder; the markdown, plots and grids at ``md_path``."""
+    results_dir, md_path = Path(results_dir), Path(md_path)
+    results = write_results(results_dir)
+    assets = md_path.parent / ASSETS
+    grid_ids = []
+    if results["summary"]:
+        plot_curves(results, assets / "psnr_vs_seconds.png")
+        plot_speedups(results, assets / "speedups.png")
+        methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
+        for cid in sorted(results["concepts"])[:grids]:
+            if image_grid(results_dir, cid, methods, assets / f"grid_{cid}.png"):
+                grid_ids.append(cid)
+    rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
+    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Regenerate results.json and BENCHMARKS.md from a benchmark's run files.")
+    parser.add_argument("--results", required=True, help="The benchmark's --out folder.")
+    parser.add_argument("--out", default="docs/BENCHMARKS.md", help="The markdown to write (plots go to bench/ beside it).")
+    parser.add_argument("--grids", type=int, default=4, help="Image grids for this many concepts.")
+    args = parser.parse_args(argv)
+    results = write_report(args.results, args.out, grids=args.grids)
+    print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
+                      "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,550 @@
+"""Per-concept benchmark runs: resumable fine-tunes, time to quality, speedups, medians.
+
+Budgets (every one a flag of ``weightinit bench``): scratch fine-tunes for ``scratch_steps``
+once per concept; its *final PSNR* is the mean of its evaluations in the last ``final_window``
+of that budget, and the *target* is that minus ``tolerance_db`` (the same for every method,
+scratch included). Every other method fine-tunes with the same recipe, data and data order
+until it has reached the target and run at least ``min_fraction`` of the scratch budget, or
+until ``cap_fraction`` of it ("not reached", with the PSNR it got). ``stop_at="cap"`` runs every
+method to the cap (with ``cap_fraction=1`` the whole budget: full curves, at full cost).
+Evaluations: step 0, dense early steps, every ``eval_every`` steps and at each fraction of the
+budget in ``fractions``. Seconds are training wall seconds (evaluation excluded) plus the
+method's initialisation cost (generation for the generated methods).
+
+Time to quality: the first evaluation at or above the target, linearly interpolated with the
+previous one (seconds and steps). Speedup = scratch's seconds / the method's. Concepts where
+scratch's final PSNR does not beat the trivial outputs (input as output, mean target) by
+``trivial_margin_db`` are reported apart and left out of the medians.
+
+Resumable: one JSON per (concept, method) at ``OUT/runs/<concept>/<method>.json``, written
+atomically and skipped when present with the same run key (config, zoo, generator, target).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from weightinit.errors import WeightinitError
+from weightinit.fileio import atomic_write_json
+
+METRICS = ("l1", "psnr", "ssim")
+SHOW = 4  # test examples kept as images per run
+EARLY_EVALS = (5, 10, 20, 30, 40, 50, 75, 100, 150, 200)
+
+
+@dataclass
+class BenchConfig:
+    scratch_steps: int = 4000
+    cap_fraction: float = 0.5
+    min_fraction: float = 0.05
+    eval_every: int = 100
+    tolerance_db: float = 0.5
+    final_window: float = 0.1
+    fractions: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+    trivial_margin_db: float = 3.0
+    ddim_steps: int = 5
+    seed: int = 0
+    lora_lr: float | None = None  # None: the zoo's LoRA learning rate (concept_lr)
+    stop_at: str = "target"
+
+    def __post_init__(self) -> None:
+        self.fractions = tuple(float(f) for f in self.fractions)
+        if self.scratch_steps < 1 or self.eval_every < 1:
+            raise WeightinitError("scratch steps and eval_every must be positive")
+        if not 0 < self.cap_fraction <= 1 or not 0 <= self.min_fraction <= self.cap_fraction:
+            raise WeightinitError(f"need 0 <= min fraction <= cap fraction <= 1, got {self.min_fraction}, {self.cap_fraction}")
+        if self.stop_at not in ("target", "cap"):
+            raise WeightinitError(f"stop_at must be 'target' or 'cap', got {self.stop_at!r}")
+
+    @property
+    def cap_steps(self) -> int:
+        return max(1, round(self.cap_fraction * self.scratch_steps))
+
+    @property
+    def min_steps(self) -> int:
+        return round(self.min_fraction * self.scratch_steps)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: ``--quick``: 5 concepts, a short budget. A smoke test of the whole pipeline, not the benchmark.
+QUICK = dict(scratch_steps=500, cap_fraction=0.25, min_fraction=0.05, eval_every=25)
+QUICK_CONCEPTS = 5
+
+
+# --- curves and time to quality (pure functions) ---------------------------------------------
+def eval_schedule(budget: int, steps: int, every: int, fractions=()) -> list[int]:
+    """Evaluation steps for a run of ``steps`` within a budget of ``budget`` (step 0 included)."""
+    points = {0, steps} | set(range(every, steps + 1, every)) | {s for s in EARLY_EVALS if s < steps}
+    points |= {round(f * budget) for f in fractions if 0 < round(f * budget) <= steps}
+    return sorted(points)
+
+
+def final_psnr(curve: list[dict], window: float) -> float:
+    """Mean PSNR of the evaluations in the last ``window`` of the run (at least the last one)."""
+    last = curve[-1]["step"]
+    tail = [p["psnr"] for p in curve if p["step"] >= last * (1 - window)] or [curve[-1]["psnr"]]
+    return statistics.fmean(tail)
+
+
+def time_to_quality(curve: list[dict], target: float) -> dict:
+    """Seconds and steps to the first evaluation at or above ``target``, interpolated linearly."""
+    for i, p in enumerate(curve):
+        if p["psnr"] >= target:
+            if i == 0:
+                return {"reached": True, "seconds": p["seconds"], "step": 0.0}
+            q = curve[i - 1]
+            f = (target - q["psnr"]) / (p["psnr"] - q["psnr"]) if p["psnr"] > q["psnr"] else 1.0
+            return {"reached": True, "seconds": q["seconds"] + f * (p["seconds"] - q["seconds"]), "step": q["step"] + f * (p["step"] - q["step"])}
+    best = max(curve, key=lambda p: p["psnr"])
+    return {"reached": False, "seconds": None, "step": None, "best_psnr": best["psnr"], "last_step": curve[-1]["step"], "last_seconds": curve[-1]["seconds"]}
+
+
+def at_step(curve: list[dict], step: int) -> dict | None:
+    return next((p for p in curve if p["step"] == step), None)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or math.isinf(x) or math.isnan(x) else x
+
+
+def summarize_concept(runs: dict[str, dict], trivial_psnr: float, config: BenchConfig) -> dict:
+    """Time to quality, speedups and fractions for one concept's runs (``{method: run}``, with scratch)."""
+    scratch = runs["scratch"]["curve"]
+    final = final_psnr(scratch, config.final_window)
+    target = final - config.tolerance_db
+    ref = time_to_quality(scratch, target)
+    out = {
+        "scratch_final_psnr": final, "target_psnr": target, "trivial_psnr": trivial_psnr,
+        "margin_db": final - trivial_psnr, "apart": final < trivial_psnr + config.trivial_margin_db,
+        "scratch_seconds": ref["seconds"], "scratch_steps": ref["step"], "methods": {},
+    }  # fmt: skip
+    oracle0 = next((r["curve"][0]["psnr"] for m, r in runs.items() if m.startswith("oracle")), None)
+    for name, run in runs.items():
+        curve = run["curve"]
+        ttq = time_to_quality(curve, target)
+        row = {"reached": ttq["reached"], "seconds": ttq["seconds"], "steps": ttq["step"], "init_seconds": run["init_seconds"],
+               "psnr_step0": curve[0]["psnr"], "ssim_step0": curve[0]["ssim"], "l1_step0": curve[0]["l1"],
+               "psnr_at_stop": curve[-1]["psnr"], "ssim_at_stop": curve[-1]["ssim"], "steps_run": curve[-1]["step"],
+               "seconds_run": curve[-1]["seconds"], "best_psnr": max(p["psnr"] for p in curve),
+               "rel_l2_to_oracle": run.get("rel_l2_to_oracle")}  # fmt: skip
+        if oracle0 is not None:
+            row["psnr_step0_minus_oracle"] = curve[0]["psnr"] - oracle0
+        row["psnr_at_fraction"] = {}
+        for f in config.fractions:
+            p = at_step(curve, round(f * config.scratch_steps))
+            row["psnr_at_fraction"][str(f)] = p["psnr"] if p else None
+        if ttq["reached"] and ref["reached"]:
+            row["speedup"] = ref["seconds"] / max(ttq["seconds"], 1e-9)
+            row["speedup_steps"] = _finite(ref["step"] / ttq["step"]) if ttq["step"] > 0 else None  # None: reached at step 0
+        else:
+            row["speedup"] = row["speedup_steps"] = None
+            if ref["reached"] and curve[-1]["seconds"] > 0:
+                row["speedup_upper_bound"] = ref["seconds"] / curve[-1]["seconds"]
+        if "fid" in run:
+            row["fid"] = run["fid"]
+        out["methods"][name] = row
+    return out
+
+
+def summarize(concepts: dict[str, dict], methods: list[str]) -> dict:
+    """Medians over the concepts that are not apart; step-0 win rates; the targets."""
+    main = {c: s for c, s in concepts.items() if not s["apart"]}
+    apart = sorted(c for c, s in concepts.items() if s["apart"])
+    per_method = {}
+    for m in methods:
+        rows = [s["methods"][m] for s in main.values() if m in s["methods"]]
+        if not rows:
+            continue
+        # Not reached counts as speedup 0, so the median is conservative (a lower bound).
+        speedups = [r["speedup"] if r["reached"] and r["speedup"] is not None else 0.0 for r in rows]
+        fractions = {f: _median([r["psnr_at_fraction"][f] for r in rows if r["psnr_at_fraction"].get(f) is not None]) for f in rows[0]["psnr_at_fraction"]}
+        per_method[m] = {
+            "concepts": len(rows), "reached": sum(r["reached"] for r in rows), "median_speedup": _median(speedups),
+            "median_speedup_steps": _median([r["speedup_steps"] if r["speedup_steps"] is not None else math.inf for r in rows if r["reached"]]),
+            "median_seconds": _median([r["seconds"] for r in rows if r["reached"]]),
+            "median_psnr_step0": _median([r["psnr_step0"] for r in rows]), "median_psnr_at_stop": _median([r["psnr_at_stop"] for r in rows]),
+            "median_psnr_step0_minus_oracle": _median([r["psnr_step0_minus_oracle"] for r in rows if r.get("psnr_step0_minus_oracle") is not None]),
+            "median_rel_l2_to_oracle": _median([r["rel_l2_to_oracle"] for r in rows if r.get("rel_l2_to_oracle") is not None]),
+            "median_psnr_at_fraction": fractions,
+        }  # fmt: skip
+        per_method[m]["median_speedup_steps"] = _finite(per_method[m]["median_speedup_steps"])
+    out = {"concepts": sorted(main), "apart": apart, "methods": per_method,
+           "median_speedup": {m: v["median_speedup"] for m, v in per_method.items()},
+           "median_scratch_final_psnr": _median([s["scratch_final_psnr"] for s in main.values()])}  # fmt: skip
+    out["targets"] = targets(main)
+    return out
+
+
+def targets(main: dict[str, dict]) -> dict:
+    """The issue's targets, for generated 1-step (merge) and, where run, its LoRA-mode twin."""
+    result = {}
+    for gen, mean, near, lora in (("generated_1", "mean", "nearest", "lora"), ("generated_1_lora", "mean_lora", "nearest_lora", "lora")):
+        rows = [s["methods"] for s in main.values() if gen in s["methods"]]
+        if not rows:
+            continue
+        speed = _median([r[gen]["speedup"] if r[gen]["reached"] else 0.0 for r in rows])
+        better_final = [r[gen]["psnr_at_stop"] > s["scratch_final_psnr"] for s, r in ((s, s["methods"]) for s in main.values() if gen in s["methods"])]
+        t = {"median_speedup": speed, "speedup_15x": speed is not None and speed >= 15,
+             "better_final_psnr_fraction": statistics.fmean(better_final) if better_final else None}  # fmt: skip
+        if all(mean in r and near in r for r in rows):
+            wins = [r[gen]["psnr_step0"] > max(r[mean]["psnr_step0"], r[near]["psnr_step0"]) for r in rows]
+            t["step0_beats_mean_and_nearest_fraction"] = statistics.fmean(wins)
+            t["step0_70pct"] = statistics.fmean(wins) >= 0.7
+
+            def sooner(a, b):
+                return a["reached"] and (not b["reached"] or a["seconds"] < b["seconds"])
+
+            t["sooner_than_mean_and_nearest_fraction"] = statistics.fmean([sooner(r[gen], r[mean]) and sooner(r[gen], r[near]) for r in rows])
+        if all(lora in r for r in rows):
+            ratios = []
+            for r in rows:
+                g, lo = r[gen], r[lora]
+                if not g["reached"]:
+                    ratios.append(0.0)
+                elif not lo["reached"]:  # LoRA never got there: its whole run is a lower bound on its time
+                    ratios.append(lo["seconds_run"] / g["seconds"])
+                else:
+                    ratios.append(lo["seconds"] / g["seconds"])
+            t["median_speedup_over_lora"] = _median(ratios)
+            t["speedup_over_lora_3x"] = t["median_speedup_over_lora"] is not None and t["median_speedup_over_lora"] >= 3
+        result[gen] = t
+    return result
+
+
+# --- running --------------------------------------------------------------------------------
+class _Stop(Exception):
+    pass
+
+
+def tracked_fine_tune(model, train_pairs, eval_pairs, steps: int, eval_at, *, recipe, params=None, time_offset: float = 0.0,
+                      should_stop: Callable[[list[dict]], bool] | None = None, on_step: Callable[[int], None] | None = None) -> list[dict]:  # fmt: skip
+    """:func:`weightinit.recipe.fine_tune` with evaluations at ``eval_at`` and an optional early stop.
+
+    Returns the curve: ``[{step, seconds, l1, psnr, ssim}]``; seconds exclude evaluation.
+    """
+    from weightinit.recipe import evaluate, fine_tune
+
+    eval_at = set(eval_at) | {steps}
+    curve: list[dict] = []
+    clock = {"seconds": time_offset, "mark": 0.0}
+
+    def record(step: int) -> None:
+        m = evaluate(model, *eval_pairs)
+        curve.append({"step": step, "seconds": round(clock["seconds"], 4), **{k: round(m[k], 5) for k in METRICS}})
+
+    def hook(step: int) -> None:
+        clock["seconds"] += time.perf_counter() - clock["mark"]
+        if on_step is not None:
+            on_step(step)
+        if step in eval_at:
+            record(step)
+            if should_stop is not None and should_stop(curve):
+                raise _Stop
+        clock["mark"] = time.perf_counter()
+
+    record(0)
+    if steps and not (should_stop is not None and should_stop(curve)):
+        clock["mark"] = time.perf_counter()
+        try:
+            fine_tune(model, train_pairs, steps, config=recipe, params=params, on_step=hook)
+        except _Stop:
+            pass
+    return curve
+
+
+@torch.no_grad()
+def predict(model, inputs: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    from weightinit.recipe import batch_statistics
+
+    with batch_statistics(model):
+        return torch.cat([model(inputs[i : i + batch_size]).float() for i in range(0, len(inputs), batch_size)])
+
+
+def save_strip(path: Path, rows: list[torch.Tensor]) -> None:
+    """Rows of images (NCHW in [-1, 1]) side by side into one PNG."""
+    import numpy as np
+    from PIL import Image
+
+    from weightinit.images import from_tensor
+
+    grid = np.concatenate([np.concatenate(list(from_tensor(r)), axis=1) for r in rows], axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    Image.fromarray((grid * 255).round().astype("uint8")).save(tmp)
+    os.replace(tmp, path)
+
+
+def machine_info(threads: int | None = None) -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("weightinit", "torch", "torchmetrics", "diffusers", "transformers", "numpy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads or torch.get_num_threads(),
+            "python": platform.python_version(), "versions": versions, "cuda": torch.cuda.is_available(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+
+
+def generator_id(ref) -> str | None:
+    """A short identity of a generator folder (sha256 of its denoiser weights) for run keys."""
+    if ref is None:
+        return None
+    path = Path(str(ref)) / "denoiser" / "diffusion_pytorch_model.safetensors"
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return str(ref)
+
+
+def load_fid_features(path: str | os.PathLike):
+    """A user-supplied feature network for FID: a TorchScript file (e.g. Inception-v3 2015-12-05)."""
+    from torch import nn
+
+    try:
+        net = torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as exc:  # noqa: BLE001 - any load failure is the user's file
+        raise WeightinitError(f"--fid-weights {path}: not a TorchScript feature network ({type(exc).__name__}: {exc})") from None
+
+    class Features(nn.Module):
+        def forward(self, x):
+            x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+            x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            try:
+                out = net(x * 255.0, return_features=True)  # clean-fid / StyleGAN TorchScript Inception
+            except Exception:  # noqa: BLE001
+                out = net(x)
+            return out.flatten(1)
+
+    return Features()
+
+
+def zoo_pairs(zoo, concept: str, photos=None):
+    """A zoo concept's train pool and test pairs, exactly as the zoo made them, and its trivial PSNR."""
+    from weightinit.concepts.catalog import default_catalog
+    from weightinit.pairs import ProceduralPairs
+    from weightinit.recipe import trivial_baselines
+    from weightinit.zoo.build import concept_seed
+
+    zc = zoo.config
+    record = zoo.record(concept)
+    catalog = default_catalog()
+    if concept not in catalog:
+        raise WeightinitError(f"concept {concept!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
+    source = ProceduralPairs(catalog.get(concept), photos, size=zc.image_size)
+    seed = concept_seed(concept, zc.seed)
+    train = source.sample(zc.pool_size, split="train", seed=seed)
+    test = source.sample(zc.test_pairs, split="test", seed=seed)
+    trivial = record.trivial.get("trivial_psnr") if record.trivial else None
+    return train, test, trivial if trivial is not None else trivial_baselines(*test)["trivial_psnr"]
+
+
+class BenchRunner:
+    """Runs (or resumes) the benchmark of ``methods`` on ``concepts`` into ``out``."""
+
+    def __init__(self, zoo, out, config: BenchConfig, *, generator=None, concepts: list[str] | None = None, methods=None,
+                 mode: str = "merge", fid_weights=None, photos=None, progress: bool = True, log: Callable[[str], None] = print,
+                 shard: tuple[int, int] = (0, 1)):  # fmt: skip
+        from weightinit.bench.methods import BenchContext, methods_for
+
+        self.config = config
+        self.out = Path(out)
+        self.ctx = BenchContext(zoo, generator, ddim_steps=config.ddim_steps, seed=config.seed)
+        self.zoo = self.ctx.zoo
+        heldout = self.zoo.ids("heldout")
+        if concepts:
+            unknown = [c for c in concepts if c not in self.zoo.manifest.concepts]
+            if unknown:
+                raise WeightinitError(f"zoo {self.zoo.folder} has no concept(s) {unknown}; held-out ones: {', '.join(heldout) or 'none'}")
+            self.concepts = list(concepts)
+        else:
+            self.concepts = heldout
+        if not self.concepts:
+            raise WeightinitError(f"zoo {self.zoo.folder} has no held-out concepts to benchmark")
+        self.methods = methods_for(mode, methods)
+        if generator is None:
+            skipped = [m.name for m in self.methods if m.needs_generator]
+            self.methods = [m for m in self.methods if not m.needs_generator]
+            if skipped:
+                log(f"no generator: skipping {', '.join(skipped)}")
+        self.mode = mode
+        self.fid = (load_fid_features(fid_weights), str(fid_weights)) if fid_weights else None
+        self.photos = photos
+        self.progress, self.log = progress, log
+        self.shard = shard
+
+    # --- keys and files ----------------------------------------------------------------------
+    def run_path(self, concept: str, method: str) -> Path:
+        return self.out / "runs" / concept / f"{method}.json"
+
+    def recipe(self, concept: str, method) -> object:
+        from weightinit.recipe import RecipeConfig
+        from weightinit.zoo.build import concept_seed
+
+        zc = self.zoo.config
+        seed = concept_seed(concept, self.config.seed)
+        if method.trains == "lora":
+            return RecipeConfig(batch_size=zc.batch_size, seed=seed, lr=self.config.lora_lr or zc.concept_lr)
+        return RecipeConfig(batch_size=zc.batch_size, seed=seed)
+
+    def run_key(self, concept: str, method, target: float | None) -> dict:
+        c = self.config
+        key = {"concept": concept, "method": method.name, "zoo": self.zoo.manifest.base_sha256, "zoo_layout": self.zoo.layout.fingerprint,
+               "recipe": self.recipe(concept, method).to_dict(), "scratch_steps": c.scratch_steps, "eval_every": c.eval_every,
+               "fractions": list(c.fractions), "seed": c.seed, "fid": self.fid[1] if self.fid else None}  # fmt: skip
+        if method.name != "scratch":
+            key.update(cap_fraction=c.cap_fraction, min_fraction=c.min_fraction, stop_at=c.stop_at, target=None if target is None else round(target, 4))
+        if method.needs_generator:
+            key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if "_k" in method.name else 1)
+        return key
+
+    def load_run(self, concept: str, method, key: dict) -> dict | None:
+        path = self.run_path(concept, method.name)
+        if not path.is_file():
+            return None
+        try:
+            run = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+        return run if run.get("key") == key else None
+
+    def pairs(self, concept: str):
+        return zoo_pairs(self.zoo, concept, self.photos)
+
+    # --- the run -----------------------------------------------------------------------------
+    def run(self) -> dict:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "meta.json", {"machine": machine_info(), "config": self.config.to_dict(), "mode": self.mode,
+                                                   "zoo": str(self.zoo.folder), "generator": str(self.ctx.generator_ref),
+                                                   "methods": [m.name for m in self.methods], "concepts": self.concepts})  # fmt: skip
+        index, count = self.shard
+        mine = self.concepts[index::count]
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.progress)
+        with progress:
+            overall = progress.add_task("concepts", total=len(mine))
+            steps_task = progress.add_task("", total=1)
+            for concept in mine:
+                self.run_concept(concept, progress, steps_task)
+                progress.advance(overall)
+        return self.results()
+
+    def run_concept(self, concept: str, progress=None, task=None) -> dict:
+        train, test, trivial = self.pairs(concept)
+        runs = {}
+        target = None
+        for method in self.methods:
+            key = self.run_key(concept, method, target)
+            run = self.load_run(concept, method, key)
+            if run is None:
+                run = self.run_method(concept, method, key, train, test, target, progress, task)
+                atomic_write_json(self.run_path(concept, method.name), run)
+                self.log(f"{concept} {method.name}: PSNR {run['curve'][0]['psnr']:.2f} -> {run['curve'][-1]['psnr']:.2f} dB "
+                         f"in {run['curve'][-1]['step']} steps, {run['curve'][-1]['seconds']:.1f} s")  # fmt: skip
+            runs[method.name] = run
+            if method.name == "scratch":
+                target = final_psnr(run["curve"], self.config.final_window) - self.config.tolerance_db
+        atomic_write_json(self.out / "runs" / concept / "concept.json", {"concept": concept, "trivial_psnr": trivial, "text": self.zoo.record(concept).text})
+        if not (self.out / "runs" / concept / "pairs.png").is_file():
+            save_strip(self.out / "runs" / concept / "pairs.png", [test[0][:SHOW], test[1][:SHOW]])
+        return runs
+
+    def run_method(self, concept, method, key, train, test, target, progress=None, task=None) -> dict:
+        c = self.config
+        start = method.build(self.ctx, concept)
+        model = start.model
+        rel = self.ctx.rel_l2_to_oracle(model, concept) if method.name in _distance_methods() else None
+        steps = c.scratch_steps if method.name == "scratch" else c.cap_steps
+        shown0 = predict(model, test[0])[:SHOW]
+        should_stop = None
+        if method.name != "scratch" and c.stop_at == "target" and target is not None:
+            def should_stop(curve):  # noqa: E306
+                return curve[-1]["step"] >= c.min_steps and any(p["psnr"] >= target for p in curve)
+        if progress is not None:
+            progress.reset(task, total=steps, description=f"{concept} {method.name}")
+        curve = tracked_fine_tune(
+            model, train, test, steps, eval_schedule(c.scratch_steps, steps, c.eval_every, c.fractions), recipe=self.recipe(concept, method),
+            params=start.params, time_offset=start.seconds, should_stop=should_stop,
+            on_step=(lambda s: progress.update(task, completed=s)) if progress is not None else None,
+        )  # fmt: skip
+        preds = predict(model, test[0])
+        save_strip(self.run_path(concept, method.name).with_suffix(".png"), [shown0, preds[:SHOW]])
+        run = {"concept": concept, "method": method.name, "label": method.label, "trains": method.trains, "upper_bound": method.upper_bound,
+               "key": key, "init_seconds": start.seconds, "info": start.info, "rel_l2_to_oracle": rel, "curve": curve,
+               "stopped": "budget" if method.name == "scratch" else ("target" if should_stop and should_stop(curve) else "cap"),
+               "threads": torch.get_num_threads()}  # fmt: skip
+        if self.fid is not None:
+            from weightinit.metrics import fid
+
+            run["fid"] = {"value": fid(test[1], preds, self.fid[0], 2048), "weights": self.fid[1], "images": len(preds),
+                          "note": "FID with the user's feature network on the concept's test pairs; comparable with published FID only "
+                                  "with the real Inception-v3 weights and many more images"}  # fmt: skip
+        return run
+
+    # --- results -----------------------------------------------------------------------------
+    def results(self) -> dict:
+        return collect_results(self.out, self.config)
+
+
+def _distance_methods() -> set[str]:
+    from weightinit.bench.methods import DISTANCE_METHODS
+
+    return DISTANCE_METHODS
+
+
+_ORDER = {m: i for i, m in enumerate(("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "oracle", "mean_lora",
+                                       "nearest_lora", "generated_1_lora", "generated_k_lora", "oracle_lora"))}  # fmt: skip
+
+
+def collect_results(out: str | os.PathLike, config: BenchConfig | None = None) -> dict:
+    """Every run under ``out/runs`` gathered, summarised per concept and overall."""
+    out = Path(out)
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if config is None:
+        config = BenchConfig(**meta["config"]) if "config" in meta else BenchConfig()
+    concepts, runs_all = {}, {}
+    for folder in sorted(p for p in (out / "runs").glob("*") if p.is_dir()):
+        info_path = folder / "concept.json"
+        runs = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json")) if p.name != "concept.json"}
+        runs = dict(sorted(runs.items(), key=lambda kv: _ORDER.get(kv[0], len(_ORDER))))
+        if "scratch" not in runs or not info_path.is_file():
+            continue
+        info = json.loads(info_path.read_text())
+        concepts[folder.name] = summarize_concept(runs, info["trivial_psnr"], config) | {"text": info.get("text", "")}
+        runs_all[folder.name] = runs
+    from weightinit.bench.methods import METHODS
+
+    found = {m for r in runs_all.values() for m in r}
+    methods = [m for m in METHODS if m in found] + sorted(found - set(METHODS))
+    return {"meta": meta, "config": config.to_dict(), "concepts": concepts, "summary": summarize(concepts, methods) if concepts else {},
+            "runs": {c: {m: {k: r[k] for k in ("label", "trains", "upper_bound", "init_seconds", "info", "rel_l2_to_oracle", "curve", "stopped")}
+                         for m, r in rs.items()} for c, rs in runs_all.items()}}  # fmt: skip
