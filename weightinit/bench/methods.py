@@ -108,7 +108,6 @@ class BenchContext:
         return self._mean_delta
 
     def nearest(self, concept_id: str) -> tuple[str, float, float]:
-        from weightinit.generator.text import normalise_concept_text
 
         """The training concept whose text is closest (cosine of pooled embeddings) to this one's,
         the cosine, and the seconds the lookup took (encoder loading and the zoo's texts excluded)."""
@@ -120,7 +119,7 @@ class BenchContext:
             self._train_text = enc.encode([self.zoo.record(c).text for c in train]).pooled
         start = time.perf_counter()
         text = self.zoo.record(concept_id).text
-        enc._cache.pop(normalise_concept_text(text), None)  # time the query's encoding too
+        enc.forget(text)  # time the query's encoding too
         query = enc.encode(text).pooled
         sim = (query @ self._train_text.T).squeeze(0)
         i = int(sim.argmax())
@@ -239,13 +238,12 @@ def nearest_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
 
 
 def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str) -> StartingPoint:
-    from weightinit.generator.text import normalise_concept_text
     from weightinit.initialization import initialize
 
     gen = ctx.generator  # loaded once per process, not counted (like importing a library)
     text = ctx.zoo.record(concept_id).text
     model = ctx.base_model()
-    gen.generator.text_encoder._cache.pop(normalise_concept_text(text), None)  # text encoding counts as generation
+    gen.generator.text_encoder.forget(text)  # text encoding counts as generation
     start = time.perf_counter()
     report = initialize(model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode)
     seconds = time.perf_counter() - start

@@ -140,6 +140,10 @@ class TextEncoder:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def forget(self, text: str) -> None:
+        """Drop one text's cached embedding (benchmarks time its encoding as part of generation)."""
+        self._cache.pop(normalise_concept_text(text), None)
+
     def encode(self, texts: str | list[str]) -> TextEmbedding:
         """Embeddings of ``texts`` (normalised first), from the cache where seen before; float32."""
         if isinstance(texts, str):
