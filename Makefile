@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml adapters/template/pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned, so no dependency pulls a multi-GB CUDA build (override TORCH_SPEC).
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test,plot]"
+	$(BIN)/python -m pip install -q -e ".[test]"
 	$(BIN)/python -m pip install -q -e ./adapters/template
 	touch $(STAMP)
 
