@@ -106,6 +106,7 @@ def test_training_reads_only_training_concepts(zoo_dir, encoder, monkeypatch):
     read = []
     original = ZooWeights.concept
     monkeypatch.setattr(ZooWeights, "concept", lambda self, cid, *a, **k: read.append(cid) or original(self, cid, *a, **k))
+    encoder.clear_cache()  # other tests share this encoder and may have embedded held-out texts
     data = load_training_data(zoo, encoder)
     assert sorted(read) == zoo.ids("train") == data.concept_ids and not heldout & set(read)
     heldout_texts = {t for cid in heldout for t in [zoo.record(cid).text, *zoo.record(cid).phrasings]}
