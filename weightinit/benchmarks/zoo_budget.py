@@ -24,6 +24,25 @@ def levels_off(curve: list[list[float]], tolerance: float = 0.5) -> int:
     return next(int(p[0]) for p in curve if p[2] >= best - tolerance)
 
 
+def step_cost(threads: int, steps: int = 20) -> None:
+    """Seconds per pix2pix step (batch 8, 64 px) of the U-Net at several widths."""
+    from weightinit import plugins
+    from weightinit.recipe import Pix2PixTrainer, RecipeConfig
+
+    for ngf in (8, 16, 32):
+        model = plugins.build_model(f"pix2pix:unet_64,ngf={ngf}")
+        trainer = Pix2PixTrainer(model, RecipeConfig(ndf=2 * ngf))
+        x, y = torch.rand(8, 3, 64, 64) * 2 - 1, torch.rand(8, 3, 64, 64) * 2 - 1
+        for _ in range(3):
+            trainer.step(x, y)
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.step(x, y)
+        per_step = (time.perf_counter() - start) / steps
+        params = sum(p.numel() for p in model.parameters())
+        print(f"ngf {ngf:2d}: {params:>9,} generator parameters, {per_step * 1000:6.0f} ms per step ({threads} thread(s))", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="pix2pix:unet_64,ngf=16")
@@ -31,11 +50,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--concepts", default="sketch-to-photo,sepia-medium,night-heavy,chromatic-aberration-medium")
-    parser.add_argument("--variants", default="scratch,full,lora_r8_lr1e-3,lora_r8_lr3e-3")
+    parser.add_argument("--variants", default="scratch,full,lora_r6_lr1e-3,lora_r6_lr3e-3")
     parser.add_argument("--out", default="runs/zoo_budget.json")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--step-cost", action="store_true", help="only time one pix2pix step at ngf 8/16/32 and exit")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.step_cost:
+        step_cost(args.threads)
+        return
 
     from weightinit.concepts.catalog import default_catalog
     from weightinit.images import PhotoSet
