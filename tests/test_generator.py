@@ -9,25 +9,17 @@ import warnings
 import pytest
 import torch
 
-from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError, WeightinitError
-from weightinit.images import PhotoSet
-from weightinit.zoo.build import ZooBuilder
-from weightinit.zoo.manifest import ZooConfig
 from weightinit.zoo.weights import ZooWeights
 
-TINY_ZOO = dict(arch="pix2pix:unet_64,ngf=4", base_steps=4, concept_steps=3, pool_size=8, test_pairs=4, base_pool_per_concept=4, batch_size=2, lora_rank=2)
-TINY_MLP = {"hidden_dim": 32, "num_layers": 2, "emb_dim": 32, "attn_dim": 16, "attn_heads": 2}
+from conftest import TINY_MLP, TINY_ZOO
+
 TINY_UNET = {"block_out_channels": [8, 16], "attention_levels": [False, True], "emb_dim": 16, "ctx_dim": 16, "attn_heads": 2}
 
 
 @pytest.fixture(scope="module")
-def zoo_dir(tmp_path_factory):
-    cat = default_catalog()
-    chosen = cat.by_split("train")[:3] + cat.by_split("heldout")[:1]
-    folder = tmp_path_factory.mktemp("gen_zoo")
-    ZooBuilder(folder, ZooConfig(**TINY_ZOO), chosen, photos=PhotoSet.load(None), log=lambda s: None).run()
-    return folder
+def zoo_dir(tiny_zoo_dir):
+    return tiny_zoo_dir
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +37,8 @@ def tiny_config(**kw):
 
 
 @pytest.fixture(scope="module")
-def trained(zoo_dir, encoder, tmp_path_factory):
-    from weightinit.generator.training import train_generator
-
-    out = tmp_path_factory.mktemp("gen") / "generator"
-    train_generator(zoo_dir, out, tiny_config(), progress=False)
-    return out
+def trained(tiny_generator_dir):
+    return tiny_generator_dir  # trained with tiny_config()'s settings (see conftest)
 
 
 # --- text ------------------------------------------------------------------------------------
