@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: setup demo test test-slow bench-codec clean
+.PHONY: setup demo test test-slow bench-codec zoo generator clean
 
 $(STAMP): pyproject.toml adapters/template/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# The default zoo and the bundled generator, from nothing (hours on a CPU; both resume when rerun).
+PROCS ?= 2
+zoo: $(STAMP)
+	$(BIN)/python -m torch.distributed.run --nproc_per_node $(PROCS) -m weightinit zoo build --out zoo
+	$(BIN)/weightinit zoo verify zoo
+
+generator: $(STAMP)
+	$(BIN)/weightinit train --zoo zoo --out runs/generator $(if $(wildcard runs/generator/checkpoints/*),--resume,)
+	$(BIN)/python -m weightinit.generator.export runs/generator --out weightinit/data/generator
 
 bench-codec: $(STAMP)
 	$(BIN)/python -m weightinit.benchmarks.codec

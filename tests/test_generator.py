@@ -248,3 +248,20 @@ def test_train_cli_runs_and_reports_known_errors(zoo_dir, encoder, tmp_path):
     assert config["use_block_index"] is False and config["hidden_dim"] == 32
     again = runner.invoke(app, args)
     assert again.exit_code != 0 and isinstance(again.exception, WeightinitError)
+
+
+def test_export_copies_only_the_generator_and_replaces_the_old_one(trained, tmp_path):
+    from weightinit.generator import WeightGenerator
+    from weightinit.generator.export import export_generator
+
+    out = tmp_path / "bundled"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older export")
+    export_generator(trained, out, quality={"note": "tiny"})
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert "stale.txt" not in files and not any(f.startswith("checkpoints/") for f in files)
+    assert "train_log.jsonl" not in files and "generator_config.json" in files
+    a = WeightGenerator.from_pretrained(str(trained)).generate("sketch to photo", seed=1)
+    b = WeightGenerator.from_pretrained(str(out)).generate("sketch to photo", seed=1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert WeightGenerator.from_pretrained(str(out)).quality["note"] == "tiny"
