@@ -146,3 +146,15 @@ def test_two_processes_build_each_concept_exactly_once(tmp_path):
     ranks = {line.split("]")[0] for line in trained_by}
     assert ranks == {"[rank 0", "[rank 1"}
     assert verify_zoo(folder) == []
+
+
+def test_shared_data_gives_every_concept_the_same_seed_and_frozen_a_stays_at_its_init(tmp_path):
+    assert ZooConfig().data_seed("sepia") == ZooConfig().data_seed("sketch-to-photo") == 0
+    own = ZooConfig(shared_data=False)
+    assert own.data_seed("sepia") != own.data_seed("sketch-to-photo")
+    ZooBuilder(tmp_path, ZooConfig(**TINY, lora_train_a=False), concepts(2, 0), photos=PhotoSet.load(None), log=lambda s: None).run()
+    weights = ZooWeights(tmp_path)
+    a, b = (weights.concept(cid) for cid in weights.ids())
+    factors_a = [k for k in a if k.endswith("lora_A")]
+    assert factors_a and all(torch.equal(a[k], b[k]) for k in factors_a)  # both still the shared init
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.endswith("lora_B"))

@@ -172,7 +172,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str) -> 
         f"**Zoo:** `{meta.get('zoo', '?')}`; **generator:** `{meta.get('generator', '?')}`; **mode:** {meta.get('mode', '?')}.",
         "",
         f"**Seeds:** benchmark seed {cfg['seed']} (scratch init, generation); recipe seed and data order per concept "
-        f"`concept_seed(id, {cfg['seed']})`, the same for every method; train/test pairs as the zoo made them.",
+        f"the zoo's data seed of each concept plus {cfg['seed']}, the same for every method; train/test pairs as the zoo made them.",
         "",
         f"**Budgets:** scratch {cfg['scratch_steps']} steps; other methods until they reach the target and have run "
         f"{cfg['min_fraction']:.0%} of that budget, capped at {cfg['cap_fraction']:.0%} (stop rule: {cfg['stop_at']}); evaluation every "

@@ -351,7 +351,6 @@ def zoo_pairs(zoo, concept: str, photos=None):
     from weightinit.concepts.catalog import default_catalog
     from weightinit.pairs import ProceduralPairs
     from weightinit.recipe import trivial_baselines
-    from weightinit.zoo.build import concept_seed
 
     zc = zoo.config
     record = zoo.record(concept)
@@ -359,7 +358,7 @@ def zoo_pairs(zoo, concept: str, photos=None):
     if concept not in catalog:
         raise WeightinitError(f"concept {concept!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
     source = ProceduralPairs(catalog.get(concept), photos, size=zc.image_size)
-    seed = concept_seed(concept, zc.seed)
+    seed = zc.data_seed(concept)
     train = source.sample(zc.pool_size, split="train", seed=seed)
     test = source.sample(zc.test_pairs, split="test", seed=seed)
     trivial = record.trivial.get("trivial_psnr") if record.trivial else None
@@ -406,10 +405,9 @@ class BenchRunner:
 
     def recipe(self, concept: str, method) -> object:
         from weightinit.recipe import RecipeConfig
-        from weightinit.zoo.build import concept_seed
 
         zc = self.zoo.config
-        seed = concept_seed(concept, self.config.seed)
+        seed = zc.data_seed(concept) + self.config.seed
         if method.trains == "lora":
             return RecipeConfig(batch_size=zc.batch_size, seed=seed, lr=self.config.lora_lr or zc.concept_lr)
         return RecipeConfig(batch_size=zc.batch_size, seed=seed)

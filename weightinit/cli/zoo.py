@@ -28,6 +28,8 @@ def build(
     limit: Annotated[int | None, typer.Option(help="At most this many concepts (after filtering).")] = None,
     images: Annotated[Path | None, typer.Option(help="A folder of your own photos instead of the bundled ones.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = 0,
+    shared_data: Annotated[bool, typer.Option("--shared-data/--per-concept-data", help="Same crops, batch order and discriminator init for every concept.")] = True,
+    lora_train_a: Annotated[bool, typer.Option("--lora-train-a/--lora-freeze-a", help="Train LoRA's A too, or keep it at the shared seeded init.")] = True,
     threads: Annotated[int, typer.Option(help="Torch threads per process.")] = 1,
 ) -> None:
     """Build (or resume) a zoo. Many processes: `torchrun --nproc_per_node N -m weightinit zoo build ...` (CPU or GPU),
@@ -48,7 +50,8 @@ def build(
     torch.set_num_threads(threads)
     config = ZooConfig(
         arch=arch, representation=representation, lora_rank=rank, base_steps=base_steps, concept_steps=concept_steps,
-        concept_lr=concept_lr, pool_size=pool_size, test_pairs=test_pairs, seed=seed,
+        concept_lr=concept_lr, pool_size=pool_size, test_pairs=test_pairs, seed=seed, shared_data=shared_data,
+        lora_train_a=lora_train_a,
     )
     catalog = default_catalog()
     chosen = select_concepts(catalog, split=split, ids=concepts, limit=limit)

@@ -33,7 +33,7 @@ BUILD_CONFIG_NAME = "build.json"
 
 
 def concept_seed(concept_id: str, seed: int) -> int:
-    """A data seed per concept that is the same on every machine."""
+    """A seed per concept that is the same on every machine (the base's mixture uses these)."""
     return (int(hashlib.sha256(concept_id.encode()).hexdigest()[:8], 16) + seed) % (2**31)
 
 
@@ -224,7 +224,7 @@ class ZooBuilder:
         from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
 
         cfg = self.config
-        seed = concept_seed(concept.id, cfg.seed)
+        seed = cfg.data_seed(concept.id)
         train = self.pairs(concept, cfg.pool_size, "train", seed)
         test = self.pairs(concept, cfg.test_pairs, "test", seed)
         model = self.load_base()
@@ -236,7 +236,10 @@ class ZooBuilder:
             names = self.adapter.native_to_canonical(model)
             targets = lora_targets_of(self.adapter, model)
             wrappers = inject_lora(model, targets, cfg.lora_rank, seed=cfg.lora_seed)
-            params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
+            if not cfg.lora_train_a:
+                for w in wrappers.values():
+                    w.lora_A.requires_grad_(False)
+            params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B) if p.requires_grad]
             result = fine_tune(model, train, cfg.concept_steps, config=recipe, params=params, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1))
             tensors = {}
             for target, w in wrappers.items():

@@ -13,6 +13,7 @@ manifest; every write is atomic.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,6 +45,12 @@ class ZooConfig:
     batch_size: int = 8
     storage_dtype: str = "float16"
     seed: int = 0
+    #: Every concept trains on the same photo crops, batch order and discriminator init, so that
+    #: concept weights differ by what the edit asks for, not by the noise of their own runs.
+    shared_data: bool = True
+    #: False freezes LoRA's A at the shared seeded init (only B trains): the delta B @ A is then
+    #: linear in what is stored, with no factor symmetry left between concepts.
+    lora_train_a: bool = True
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
@@ -56,6 +63,12 @@ class ZooConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def data_seed(self, concept_id: str) -> int:
+        """The seed of a concept's pairs and training run."""
+        if self.shared_data:
+            return self.seed
+        return (int(hashlib.sha256(concept_id.encode()).hexdigest()[:8], 16) + self.seed) % (2**31)
 
     @classmethod
     def from_dict(cls, data: dict) -> ZooConfig:
