@@ -11,7 +11,6 @@ step within 0.5 dB of its best) and writes every curve to JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch

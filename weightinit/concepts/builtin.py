@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import numpy as np
 
 from weightinit.concepts import edits as E
 from weightinit.concepts.concept import Concept, forward, inverse
