@@ -123,8 +123,12 @@ def test_kill_9_in_the_middle_then_resume_completes(tmp_path):
     proc.wait()
     done_before = len(list((folder / "records").glob("*.json"))) - 1
     assert 1 <= done_before < 4
+    stale = folder / "concepts" / ".half-written.safetensors.abc123.tmp"  # as a kill during a write leaves
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"partial")
     subprocess.run(cmd, env=_env(), check=True, capture_output=True)
     assert verify_zoo(folder) == []
+    assert not list(folder.rglob("*.tmp"))
     assert len(ZooManifest.load(folder).concepts) == 4
 
 

@@ -126,6 +126,7 @@ class ZooBuilder:
         with build_lock(self.folder, self.rank):
             if self.rank == 0:
                 self.check_config()
+                self.remove_stale_temporaries()
                 self.ensure_base()
             self.barrier()
             if self.rank != 0:
@@ -138,6 +139,11 @@ class ZooBuilder:
             if self.rank == 0:
                 return self.write_manifest()
             return None
+
+    def remove_stale_temporaries(self) -> None:
+        """Temporary files a killed build left behind (the other processes have not started yet)."""
+        for tmp in self.folder.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
     def ensure_base(self) -> None:
         path = self.folder / BASE_NAME
