@@ -18,7 +18,8 @@ from weightinit.zoo.build import ZooBuilder, build_lock, interleave_splits, veri
 from weightinit.zoo.manifest import ZooConfig, ZooManifest
 from weightinit.zoo.weights import ZooWeights
 
-TINY = dict(arch="pix2pix:unet_64,ngf=4", base_steps=4, concept_steps=3, pool_size=8, test_pairs=4, base_pool_per_concept=4, batch_size=2, lora_rank=2)
+from conftest import TINY_ZOO as TINY
+
 CLI_TINY = ["--arch", TINY["arch"], "--base-steps", "4", "--concept-steps", "3", "--pool-size", "8", "--test-pairs", "4", "--rank", "2"]
 
 
