@@ -264,3 +264,20 @@ def test_export_copies_only_the_generator_and_replaces_the_old_one(trained, tmp_
     b = WeightGenerator.from_pretrained(str(out)).generate("sketch to photo", seed=1)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert WeightGenerator.from_pretrained(str(out)).quality["note"] == "tiny"
+
+
+def test_export_in_float16_halves_the_denoiser_and_loads_as_float32(trained, tmp_path):
+    from weightinit.generator import WeightGenerator
+    from weightinit.generator.export import export_generator
+    from weightinit.generator.model import DENOISER_DIR, DENOISER_WEIGHTS
+    from weightinit.fileio import read_safetensors
+
+    export_generator(trained, tmp_path / "half", denoiser_dtype="float16")
+    stored, _ = read_safetensors(tmp_path / "half" / DENOISER_DIR / DENOISER_WEIGHTS)
+    full, _ = read_safetensors(trained / DENOISER_DIR / DENOISER_WEIGHTS)
+    assert all(v.dtype == torch.float16 for v in stored.values()) and stored.keys() == full.keys()
+    gen = WeightGenerator.from_pretrained(tmp_path / "half")
+    params = dict(gen.denoiser.named_parameters())
+    assert all(p.dtype == torch.float32 for p in params.values())
+    assert all(torch.equal(params[k], full[k].half().float()) for k in params)
+    assert torch.isfinite(gen.sample_blocks("sketch to photo")).all()

@@ -47,6 +47,9 @@ def quality(gen, zoo) -> dict:
     def flat(tensors):
         return codec.encode({k: v.to(zoo.layout[k].torch_dtype) for k, v in tensors.items()}, dtype=torch.float32).reshape(-1)
 
+    def flat_blocks(blocks):  # through the layout's dtypes, as generate() returns them
+        return flat(codec.decode(blocks, copy=True))
+
     train_ids, held_ids = zoo.ids("train"), zoo.ids("heldout")
     train = torch.stack([flat(zoo.concept(cid)) for cid in train_ids])
     mean = train.mean(0)
@@ -73,6 +76,8 @@ def quality(gen, zoo) -> dict:
         sim = enc.encode(record.text).pooled @ train_text.T
         near = train[int(sim.argmax())]
         row = {"generated": rel_l2(g, true), "zoo_mean": rel_l2(mean, true), "nearest_text": rel_l2(near, true)}
+        if gen.prior is not None:
+            row["prior_only"] = rel_l2(flat_blocks(gen.prior_blocks(record.text)), true)
         wins += row["generated"] < min(row["zoo_mean"], row["nearest_text"])
         for k, v in row.items():
             families.setdefault(record.family, {}).setdefault(k, []).append(v)

@@ -10,6 +10,8 @@ On disk it is a folder in the diffusers/hub style, never a pickle::
     layout.json                                the layout of the generated weights
     normalizer.safetensors                     per-slot mean and scale (de-normalisation) and the
                                                mean normalised block of the zoo ("block_center")
+    prior.safetensors                          optional: the retrieval prior (text-similarity blend
+                                               of the training concepts, weightinit.generator.prior)
     base.safetensors                           the base checkpoint the weights are relative to
     README.md                                  model card: training data and measured quality
 
@@ -35,6 +37,7 @@ from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
+from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
 from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TextEncoder, hub_offline, shared_text_encoder
 from weightinit.layout import BlockLayout
@@ -79,6 +82,7 @@ class WeightGenerator:
         training: dict | None = None,
         quality: dict | None = None,
         center: torch.Tensor | None = None,
+        prior: RetrievalPrior | None = None,
     ):
         if normalizer.layout != layout:
             layout.check_same(normalizer.layout, what="normalisation statistics", expected_name="generator's")
@@ -95,6 +99,15 @@ class WeightGenerator:
         self.center = None if center is None else center.to(torch.float32)
         if self.center is not None and tuple(self.center.shape) != (layout.num_blocks, layout.block_size):
             raise LayoutMismatch(f"center blocks are {list(self.center.shape)}, layout {layout.fingerprint} has {layout.num_blocks} blocks", expected=layout.fingerprint)
+        if prior is not None and (prior.num_blocks != layout.num_blocks or prior.block_size != layout.block_size):
+            raise LayoutMismatch(
+                f"prior covers {prior.num_blocks} blocks of {prior.block_size}, layout {layout.fingerprint} has "
+                f"{layout.num_blocks} blocks of {layout.block_size}",
+                expected=layout.fingerprint,
+            )
+        if prior is not None and prior.keys.shape[1] != denoiser.config.text_dim:
+            raise WeightinitError(f"prior keys have dim {prior.keys.shape[1]}, the denoiser's text has {denoiser.config.text_dim}")
+        self.prior = prior
         self.text_encoder_ref = text_encoder
         self.text_max_length = int(text_max_length)
         self.base_state = base_state or {}
@@ -154,8 +167,22 @@ class WeightGenerator:
         return sample_blocks(
             self.denoiser, self.scheduler, self.layout, self.normalizer, embedding,
             steps=steps, guidance=guidance, generator=generator, seed=None if generator is not None else seed,
-            chunk_size=chunk_size, progress=progress, center=self.center,
+            chunk_size=chunk_size, progress=progress, center=self.center_for(embedding),
         )  # fmt: skip
+
+    def center_for(self, embedding) -> torch.Tensor | None:
+        """What the denoiser's output is added to for this text: the zoo mean, plus the prior's blend."""
+        if self.prior is None:
+            return self.center
+        blend = self.prior.blocks(embedding.pooled)
+        return blend if self.center is None else self.center + blend
+
+    def prior_blocks(self, concept_text: str) -> torch.Tensor:
+        """De-normalised blocks of the centre alone (no denoiser): the ``prior only`` ablation."""
+        center = self.center_for(self.text_encoder.encode(concept_text))
+        if center is None:
+            raise WeightinitError("this generator has neither a centre nor a prior")
+        return self.normalizer.denormalize(center, torch.float32)
 
     def generate(
         self,
@@ -211,6 +238,8 @@ class WeightGenerator:
             if self.center is not None:
                 stats["block_center"] = self.center
             save_safetensors(tmp / NORMALIZER_NAME, stats, meta)
+            if self.prior is not None:
+                self.prior.save(tmp / PRIOR_NAME, self.layout.fingerprint)
             save_safetensors(tmp / BASE_NAME, self.base_state, {"weightinit.arch": self.arch or ""})
             (tmp / CARD_NAME).write_text(model_card(self))
             atomic_write_json(tmp / CONFIG_NAME, self.config_dict())  # last: its presence marks a complete folder
@@ -223,7 +252,9 @@ class WeightGenerator:
                     old.rename(aside)
                 (tmp / name).rename(old)
                 shutil.rmtree(directory / f".{name}.old", ignore_errors=True)
-            for name in (LAYOUT_NAME, NORMALIZER_NAME, BASE_NAME, CARD_NAME, CONFIG_NAME):
+            if self.prior is None and (directory / PRIOR_NAME).exists():
+                (directory / PRIOR_NAME).unlink()
+            for name in (LAYOUT_NAME, NORMALIZER_NAME, *([PRIOR_NAME] if self.prior is not None else []), BASE_NAME, CARD_NAME, CONFIG_NAME):
                 os.replace(tmp / name, directory / name)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -272,6 +303,7 @@ class WeightGenerator:
             )
         normalizer = SlotNormalizer.from_state_dict(layout, norm_state)
         center = norm_state.get("block_center")
+        prior = RetrievalPrior.load(folder / PRIOR_NAME, layout.fingerprint) if (folder / PRIOR_NAME).is_file() else None
         denoiser = load_denoiser(folder / DENOISER_DIR, device=device)
         scheduler_config = _read_json(folder / SCHEDULER_CONFIG)
         base_state, _ = read_safetensors(folder / BASE_NAME)
@@ -280,7 +312,7 @@ class WeightGenerator:
             denoiser, scheduler_config, layout, normalizer,
             text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),
             base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"), zoo=config.get("zoo"),
-            training=config.get("training"), quality=config.get("quality"), center=center,
+            training=config.get("training"), quality=config.get("quality"), center=center, prior=prior,
         )  # fmt: skip
 
 

@@ -45,6 +45,7 @@ from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
 from weightinit.generator.denoisers import DEFAULT_DENOISER, build_denoiser, count_parameters
+from weightinit.generator.prior import DEFAULT_RANK, RetrievalPrior
 from weightinit.generator.sampling import PREDICTION_TYPES, make_scheduler
 from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TextEmbedding, TextEncoder, shared_text_encoder
 
@@ -52,6 +53,9 @@ CHECKPOINT_DIR = "checkpoints"
 LOG_NAME = "train_log.jsonl"
 #: Config fields that may change when a run is resumed.
 RESUMABLE_CHANGES = {"steps", "save_every", "log_every", "keep_checkpoints"}
+#: What the denoiser's clean sample is relative to: the zoo's mean block, or the text-dependent
+#: blend of the training concepts (:mod:`weightinit.generator.prior`).
+PRIORS = ("retrieval", "mean")
 
 
 @dataclass
@@ -70,6 +74,9 @@ class GeneratorTrainingConfig:
     beta_schedule: str = "squaredcos_cap_v2"
     last_timestep_fraction: float = 0.25
     cond_dropout: float = 0.1
+    prior: str = "retrieval"
+    prior_rank: int = DEFAULT_RANK
+    prior_temperature: float | None = None
     no_text: bool = False
     no_block_index: bool = False
     slot_embedding: bool = False
@@ -90,6 +97,12 @@ class GeneratorTrainingConfig:
         for name in ("cond_dropout", "last_timestep_fraction"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise WeightinitError(f"training config {name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.prior not in PRIORS:
+            raise WeightinitError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if not isinstance(self.prior_rank, int) or self.prior_rank < 1:
+            raise WeightinitError(f"prior_rank must be a positive integer, got {self.prior_rank!r}")
+        if self.prior_temperature is not None and not self.prior_temperature > 0:
+            raise WeightinitError(f"prior_temperature must be positive, got {self.prior_temperature!r}")
         if self.lr <= 0:
             raise WeightinitError(f"learning rate must be positive, got {self.lr}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
@@ -121,10 +134,17 @@ class TrainingData:
     normalizer: SlotNormalizer
     families: dict[str, int]
     center: torch.Tensor  # [N, block_size] mean normalised block over the training concepts
+    prior: RetrievalPrior | None = None
+    prior_coef: torch.Tensor | None = None  # [phrasings, R] the prior's coefficients for each phrasing
 
 
-def load_training_data(zoo, encoder: TextEncoder) -> TrainingData:
-    """Every ``train`` concept of ``zoo`` (a :class:`ZooWeights`), normalised; held-out ones are never read."""
+def load_training_data(zoo, encoder: TextEncoder, config: GeneratorTrainingConfig | None = None) -> TrainingData:
+    """Every ``train`` concept of ``zoo`` (a :class:`ZooWeights`), normalised; held-out ones are never read.
+
+    With ``config.prior == "retrieval"`` the retrieval prior is fitted here, and ``blocks`` stay
+    relative to the mean: the loop subtracts each phrasing's prior.
+    """
+    config = config or GeneratorTrainingConfig()
     ids = zoo.ids("train")
     if not ids:
         raise WeightinitError(f"zoo {zoo.folder} has no training concepts")
@@ -145,17 +165,27 @@ def load_training_data(zoo, encoder: TextEncoder) -> TrainingData:
         count.append(len(phrasings))
         texts.extend(phrasings)
         families[record.family] = families.get(record.family, 0) + 1
+    text = encoder.encode(texts)
+    owner = torch.repeat_interleave(torch.arange(len(ids)), torch.tensor(count))
+    prior = prior_coef = None
+    if config.prior == "retrieval" and len(ids) > 1:
+        prior = RetrievalPrior.fit(
+            blocks, text.pooled, owner, rank=config.prior_rank, temperature=config.prior_temperature, concept_ids=tuple(ids)
+        )
+        prior_coef = prior.coefficients(text.pooled)
     return TrainingData(
         concept_ids=ids,
         blocks=blocks,
         valid=codec.index.valid_mask(layout.block_size),
         slots=codec.index.slot,
-        text=encoder.encode(texts),
+        text=text,
         phrasing_start=torch.tensor(start),
         phrasing_count=torch.tensor(count),
         normalizer=normalizer,
         families=families,
         center=center,
+        prior=prior,
+        prior_coef=prior_coef,
     )
 
 
@@ -250,7 +280,7 @@ def train_generator(
 
     zoo = ZooWeights(zoo_dir)
     encoder = shared_text_encoder(config.text_encoder, config.text_max_length)
-    data = load_training_data(zoo, encoder)
+    data = load_training_data(zoo, encoder, config)
     layout = zoo.layout
     kwargs = dict(config.denoiser_kwargs)
     kwargs.update(
@@ -289,6 +319,10 @@ def train_generator(
     slots = data.slots.to(device)
     tokens, mask = data.text.tokens.to(device), data.text.mask.to(device)
     alphas = scheduler.alphas_cumprod.to(device)
+    prior = data.prior
+    if prior is not None:
+        prior_coef = data.prior_coef.to(device)
+        prior_basis = prior.basis.to(device, torch.float32).view(prior.rank, prior.num_blocks, prior.block_size)
     n_concepts, n_blocks, bs = blocks.shape
     t_last = config.num_train_timesteps - 1
     if main:
@@ -296,7 +330,8 @@ def train_generator(
         say(
             f"training {config.denoiser} ({count_parameters(accelerator.unwrap_model(model)):,} parameters) on "
             f"{n_concepts} training concepts x {n_blocks} blocks of {bs}, {len(data.text)} phrasings; "
-            f"{config.steps} steps of {config.batch_size} on {device} ({accelerator.num_processes} process(es), precision {mixed})"
+            + (f"retrieval prior rank {prior.rank}, temperature {prior.temperature}; " if prior is not None else "")
+            + f"{config.steps} steps of {config.batch_size} on {device} ({accelerator.num_processes} process(es), precision {mixed})"
         )
 
     def save_checkpoint(at_step: int, seconds: float) -> None:
@@ -345,6 +380,8 @@ def train_generator(
             noise = torch.randn(b, bs, generator=data_gen).to(device)
             c, j, p, t, drop = c.to(device), j.to(device), p.to(device), t.to(device), drop.to(device)
             x0 = blocks[c, j]
+            if prior is not None:
+                x0 = x0 - torch.einsum("br,rbd->bd", prior_coef[p], prior_basis[:, j])
             a = alphas[t].unsqueeze(1)
             noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
             if config.prediction_type == "sample":
@@ -405,6 +442,7 @@ def train_generator(
     generator = WeightGenerator(
         denoiser, {"_class_name": "DDPMScheduler", **dict(scheduler.config)}, layout, data.normalizer, text_encoder=encoder.reference, center=data.center,
         text_max_length=config.text_max_length, base_state=zoo.base_state(), arch=zcfg.arch, zoo=zoo_summary, training=training,
+        prior=prior,
     )  # fmt: skip
     generator._text_encoder = encoder
     if step >= config.steps:

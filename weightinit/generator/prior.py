@@ -1,0 +1,176 @@
+"""The retrieval prior: a text-dependent centre for the denoiser, blended from the zoo by text similarity.
+
+Measured on the default zoo (``python -m weightinit.benchmarks.generator``), a denoiser that
+learns each concept's difference to the zoo's *mean* block fits its training concepts but, on
+held-out text, falls back to that mean: with ~190 training concepts a learned text -> weights map
+does not generalise beyond the mean, while a similarity-weighted average of the training
+concepts does (it interpolates strengths and blends the parts of a composition). So the
+generator's centre is that average, and the denoiser learns what remains::
+
+    weights(text) = mean + sum_c w_c(text) * delta_c + denoiser residual
+    w(text)       = softmax over training phrasings of cos(text, phrasing) / temperature,
+                    summed per concept
+
+``delta_c`` are the training concepts' normalised blocks minus their mean, stored as a rank-R
+principal-component basis (``basis [R, num_blocks * block_size]``, float16) and per-concept
+coefficients (``coef [C, R]``): the basis keeps the bundle small and the truncation also drops
+the part of each delta that is training noise, not concept (measured: held-out error falls
+slightly as R goes from the full rank to 64). ``temperature`` is chosen by leave-one-concept-out
+error on the training concepts unless given. Keys are the L2-normalised pooled text embeddings
+of every training phrasing; held-out concepts are never read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from weightinit.errors import CheckpointError, WeightinitError
+from weightinit.fileio import read_safetensors, save_safetensors
+
+PRIOR_NAME = "prior.safetensors"
+DEFAULT_RANK = 64
+TEMPERATURE_GRID = (0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3)
+
+
+@dataclass
+class RetrievalPrior:
+    keys: torch.Tensor  # [P, D] unit-norm pooled text embeddings of the training phrasings
+    owner: torch.Tensor  # [P] concept of each phrasing
+    coef: torch.Tensor  # [C, R] each concept's delta in the basis
+    basis: torch.Tensor  # [R, num_blocks * block_size] orthonormal rows
+    temperature: float
+    block_size: int
+    concept_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.keys.ndim != 2 or self.owner.shape != (self.keys.shape[0],):
+            raise WeightinitError(f"prior keys [P, D] and owner [P] disagree: {list(self.keys.shape)}, {list(self.owner.shape)}")
+        if self.coef.ndim != 2 or self.basis.ndim != 2 or self.coef.shape[1] != self.basis.shape[0]:
+            raise WeightinitError(f"prior coef [C, R] and basis [R, D] disagree: {list(self.coef.shape)}, {list(self.basis.shape)}")
+        if self.basis.shape[1] % self.block_size:
+            raise WeightinitError(f"prior basis width {self.basis.shape[1]} is not a multiple of the block size {self.block_size}")
+        if self.owner.numel() and (int(self.owner.min()) < 0 or int(self.owner.max()) >= self.coef.shape[0]):
+            raise WeightinitError("prior owner index out of range of its concepts")
+        if not self.temperature > 0:
+            raise WeightinitError(f"prior temperature must be positive, got {self.temperature}")
+
+    @property
+    def num_blocks(self) -> int:
+        return self.basis.shape[1] // self.block_size
+
+    @property
+    def rank(self) -> int:
+        return self.basis.shape[0]
+
+    # --- building -----------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        deltas: torch.Tensor,
+        keys: torch.Tensor,
+        owner: torch.Tensor,
+        *,
+        rank: int = DEFAULT_RANK,
+        temperature: float | None = None,
+        concept_ids: tuple[str, ...] = (),
+    ) -> RetrievalPrior:
+        """From the training concepts' centred normalised blocks ``deltas [C, N, block_size]``."""
+        if deltas.ndim != 3:
+            raise WeightinitError(f"prior deltas must be [concepts, blocks, block_size], got {list(deltas.shape)}")
+        if rank < 1:
+            raise WeightinitError(f"prior rank must be positive, got {rank}")
+        c, n, bs = deltas.shape
+        flat = deltas.reshape(c, n * bs).to(torch.float64)
+        # Principal components through the small C x C Gram matrix (C << N * block_size).
+        evals, evecs = torch.linalg.eigh(flat @ flat.T)
+        order = evals.flip(0)
+        keep = int(min(rank, (order > order[0] * 1e-10).sum())) if c else 0
+        if keep == 0:
+            raise WeightinitError("prior needs at least two training concepts that differ")
+        u = evecs.flip(1)[:, :keep]
+        s = order[:keep].sqrt()
+        basis = (u.T @ flat) / s[:, None]
+        coef = u * s
+        keys = F.normalize(keys.to(torch.float32), dim=-1)
+        owner = owner.to(torch.long)
+        if temperature is None:
+            temperature = choose_temperature(keys, owner, coef.to(torch.float32))
+        return cls(keys, owner, coef.to(torch.float32), basis.to(torch.float16), float(temperature), bs, tuple(concept_ids))
+
+    # --- using --------------------------------------------------------------------------------
+    def concept_weights(self, query: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+        """``[Q, C]`` blending weights for pooled text embeddings ``query [Q, D]`` (rows sum to 1).
+
+        ``exclude [Q]`` masks one concept per query (leave-one-out).
+        """
+        return _concept_weights(self.keys, self.owner, self.coef.shape[0], query, self.temperature, exclude)
+
+    def coefficients(self, query: torch.Tensor) -> torch.Tensor:
+        """``[Q, R]`` basis coefficients of the blended delta."""
+        return self.concept_weights(query) @ self.coef
+
+    def blocks(self, query: torch.Tensor) -> torch.Tensor:
+        """The blended delta ``[num_blocks, block_size]`` (normalised) for one pooled embedding ``[1, D]``."""
+        if query.ndim != 2 or query.shape[0] != 1:
+            raise WeightinitError(f"prior blocks need one pooled text embedding [1, D], got {list(query.shape)}")
+        return (self.coefficients(query) @ self.basis.to(torch.float32)).view(self.num_blocks, self.block_size)
+
+    def blocks_at(self, coefficients: torch.Tensor, block_index: torch.Tensor) -> torch.Tensor:
+        """Rows of the blended delta: ``coefficients [B, R]`` at ``block_index [B]`` -> ``[B, block_size]``."""
+        basis = self.basis.to(coefficients.dtype).view(self.rank, self.num_blocks, self.block_size)
+        return torch.einsum("br,rbd->bd", coefficients, basis[:, block_index])
+
+    # --- disk ---------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, fingerprint: str) -> None:
+        tensors = {"keys": self.keys.to(torch.float16), "owner": self.owner.to(torch.int32), "coef": self.coef, "basis": self.basis}
+        meta = {
+            "weightinit.fingerprint": fingerprint,
+            "temperature": repr(self.temperature),
+            "block_size": str(self.block_size),
+            "concepts": json.dumps(list(self.concept_ids)),
+        }
+        save_safetensors(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, fingerprint: str) -> RetrievalPrior:
+        tensors, meta = read_safetensors(path)
+        if meta.get("weightinit.fingerprint") != fingerprint:
+            raise CheckpointError(f"{path}: made for layout {meta.get('weightinit.fingerprint')}, not {fingerprint}")
+        try:
+            return cls(
+                tensors["keys"].to(torch.float32), tensors["owner"].to(torch.long), tensors["coef"].to(torch.float32),
+                tensors["basis"], float(meta["temperature"]), int(meta["block_size"]), tuple(json.loads(meta.get("concepts", "[]"))),
+            )  # fmt: skip
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a weightinit prior ({exc})") from None
+
+
+def _concept_weights(keys, owner, num_concepts, query, temperature, exclude=None) -> torch.Tensor:
+    logits = F.normalize(query.to(torch.float32), dim=-1) @ keys.T / temperature
+    if exclude is not None:
+        logits = logits.masked_fill(owner[None, :] == exclude[:, None], float("-inf"))
+    w = torch.softmax(logits, dim=-1)
+    return torch.zeros(query.shape[0], num_concepts).index_add_(1, owner, w)
+
+
+def choose_temperature(keys: torch.Tensor, owner: torch.Tensor, coef: torch.Tensor, grid=TEMPERATURE_GRID) -> float:
+    """The temperature whose blend of the *other* concepts best predicts each training phrasing's concept.
+
+    Error is measured in the basis (relative squared error of the coefficients), averaged over
+    phrasings; leaving the whole concept out is what a held-out concept looks like.
+    """
+    c = coef.shape[0]
+    target = coef[owner]
+    norm = target.pow(2).sum(1).clamp(min=1e-12)
+    best, best_err = grid[0], float("inf")
+    for t in grid:
+        pred = _concept_weights(keys, owner, c, keys, t, exclude=owner) @ coef
+        err = float(((pred - target).pow(2).sum(1) / norm).mean())
+        if err < best_err:
+            best, best_err = t, err
+    return float(best)
