@@ -267,6 +267,24 @@ def generated_k_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
     return _generated(ctx, concept_id, ctx.ddim_steps, "lora")
 
 
+def prior(ctx: BenchContext, concept_id: str) -> StartingPoint:
+    """The generator's retrieval prior without its denoiser (ablation)."""
+    from weightinit.codec import BlockCodec
+
+    gen = ctx.generator.generator
+    if gen.prior is None:
+        raise WeightinitError(f"generator {ctx.generator.name} has no retrieval prior (it was trained with --prior mean)")
+    text = ctx.zoo.record(concept_id).text
+    gen.text_encoder.forget(text)
+
+    def build():
+        factors = BlockCodec(gen.layout).decode(gen.prior_blocks(text), copy=True)
+        return ctx.merged(ctx.delta({k: v.float() for k, v in factors.items()}))
+
+    model, seconds = _timed(build)
+    return StartingPoint(model, None, seconds)
+
+
 def oracle(ctx: BenchContext, concept_id: str) -> StartingPoint:
     model, seconds = _timed(lambda: ctx.merged(ctx.oracle_delta(concept_id)))
     return StartingPoint(model, None, seconds)
@@ -287,6 +305,7 @@ METHODS: dict[str, Method] = {
         Method("nearest", "base + nearest concept by text", nearest),
         Method("generated_1", "generated, 1 step", generated_1, needs_generator=True),
         Method("generated_k", "generated, DDIM k steps", generated_k, needs_generator=True),
+        Method("prior", "generator's retrieval prior alone, no denoiser (ablation)", prior, needs_generator=True),
         Method("oracle", "own zoo weights (upper bound)", oracle, upper_bound=True),
         Method("mean_lora", "zoo mean factors, LoRA-only", mean_lora, trains="lora"),
         Method("nearest_lora", "nearest concept's factors, LoRA-only", nearest_lora, trains="lora"),
@@ -298,7 +317,7 @@ METHODS: dict[str, Method] = {
 MERGE_METHODS = ("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "oracle")
 LORA_METHODS = ("scratch", "base", "lora", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora", "oracle_lora")
 #: Methods compared with the oracle at step 0 (how close each starts to the concept's own weights).
-DISTANCE_METHODS = {"lora", "mean", "nearest", "generated_1", "generated_k", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora"}
+DISTANCE_METHODS = {"lora", "mean", "nearest", "prior", "generated_1", "generated_k", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora"}
 
 
 def methods_for(mode: str, names: list[str] | None = None) -> list[Method]:

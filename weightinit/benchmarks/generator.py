@@ -87,6 +87,7 @@ def quality(gen, zoo) -> dict:
         "concepts": len(held_ids),
         "generated_beats_both": wins,
         "per_family": {f: {k: statistics.fmean(v) for k, v in rows.items()} | {"n": len(rows["generated"])} for f, rows in sorted(families.items())},
+        "overall": {k: statistics.fmean(v for rows in families.values() for v in rows[k]) for k in next(iter(families.values()))} if families else {},
     }
     out["memorisation"] = {"heldout": memo, "mean_nearest_member_distance": statistics.fmean(m["distance"] for m in memo) if memo else None}
     return out
@@ -214,9 +215,10 @@ def main() -> None:
             print(f"reconstruction (train, {r['concepts']} concepts): rel L2 {r['mean_rel_l2']:.3f} (zoo mean: {r['mean_rel_l2_zoo_mean']:.3f})")
             h = q["heldout"]
             print(f"held-out ({h['concepts']} concepts): generated beats both baselines in {h['generated_beats_both']}")
-            print(f"  {'family':24s} {'n':>3s} {'generated':>10s} {'zoo mean':>10s} {'nearest':>10s}")
-            for fam, row in h["per_family"].items():
-                print(f"  {fam:24s} {row['n']:3d} {row['generated']:10.3f} {row['zoo_mean']:10.3f} {row['nearest_text']:10.3f}")
+            cols = [c for c in ("generated", "prior_only", "zoo_mean", "nearest_text") if c in h["overall"]]
+            print(f"  {'family (mean rel L2)':24s} {'n':>3s} " + " ".join(f"{c:>12s}" for c in cols))
+            for fam, row in [*h["per_family"].items(), ("all", {**h["overall"], "n": h["concepts"]})]:
+                print(f"  {fam:24s} {row['n']:3d} " + " ".join(f"{row[c]:12.3f}" for c in cols))
             if q["memorisation"]["mean_nearest_member_distance"] is not None:
                 print(f"memorisation: mean distance of generated held-out sets to their nearest zoo member {q['memorisation']['mean_nearest_member_distance']:.3f}")
     if args.scaling:

@@ -21,7 +21,7 @@ def train(
     cond_dropout: Annotated[float, typer.Option(help="Probability of dropping the text (classifier-free guidance).")] = 0.1,
     prior: Annotated[str, typer.Option(help="What the denoiser learns differences to: 'retrieval' (a text-similarity blend of the training concepts) or 'mean' (the zoo's mean block, the paper's setting).")] = "retrieval",
     prior_rank: Annotated[int, typer.Option(help="Principal components kept of the training concepts for the retrieval prior.")] = 64,
-    prior_temperature: Annotated[float | None, typer.Option(help="Softmax temperature of the retrieval prior; default: chosen by leave-one-concept-out error.")] = None,
+    prior_temperature: Annotated[float, typer.Option(help="Softmax temperature of the retrieval prior (0.01 measured best on training concepts, `python -m weightinit.benchmarks.prior_temperature`); 0 chooses it by leave-one-concept-out error in weight space.")] = 0.01,
     no_text: Annotated[bool, typer.Option("--no-text", help="Ablation: no text condition.")] = False,
     no_block_index: Annotated[bool, typer.Option("--no-block-index", help="Ablation: no block-index condition.")] = False,
     slot_embedding: Annotated[bool, typer.Option("--slot-embedding", help="Ablation: add a per-slot (layer) embedding.")] = False,
@@ -54,7 +54,7 @@ def train(
         raise WeightinitError("--denoiser-options must be a JSON object")
     config = GeneratorTrainingConfig(
         denoiser=denoiser, denoiser_kwargs=options, steps=steps, batch_size=batch_size, lr=lr, prediction_type=prediction_type,
-        cond_dropout=cond_dropout, prior=prior, prior_rank=prior_rank, prior_temperature=prior_temperature, no_text=no_text, no_block_index=no_block_index, slot_embedding=slot_embedding,
+        cond_dropout=cond_dropout, prior=prior, prior_rank=prior_rank, prior_temperature=prior_temperature or None, no_text=no_text, no_block_index=no_block_index, slot_embedding=slot_embedding,
         text_encoder=text_encoder, seed=seed, save_every=save_every, log_every=log_every,
     )  # fmt: skip
     train_generator(zoo, out, config, resume=resume, log=lambda s: typer.echo(s, err=True))

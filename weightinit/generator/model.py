@@ -422,6 +422,12 @@ def model_card(gen: WeightGenerator) -> str:
         f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
         f"prediction type `{gen.scheduler_config.get('prediction_type')}`, one-step sampling by default",
         f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens)",
+        (
+            f"- centre: retrieval prior, a text-similarity blend (temperature {gen.prior.temperature}) of the "
+            f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; the denoiser adds its residual"
+            if gen.prior is not None
+            else "- centre: the zoo's mean block; the denoiser adds its residual"
+        ),
         "",
         "## Training data",
         "",
