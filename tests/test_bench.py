@@ -100,6 +100,15 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     assert "generated_1" in data["summary"]["median_speedup"]
     assert (out / "runs" / files[0].parent.name / "generated_1.json").stat().st_mtime_ns == mtimes[out / "runs" / files[0].parent.name / "generated_1.json"]
 
+    # A zoo that gains or changes training concepts redoes every run but scratch's.
+    from weightinit.bench.methods import METHODS
+
+    concept = files[0].parent.name
+    before = {m: runner.run_key(concept, METHODS[m], 20.0) for m in ("scratch", "mean", "nearest", "generated_1")}
+    runner.__dict__["zoo_train_digest"] = "0" * 16
+    after = {m: runner.run_key(concept, METHODS[m], 20.0) for m in before}
+    assert before["scratch"] == after["scratch"] and all(before[m] != after[m] for m in ("mean", "nearest", "generated_1"))
+
 
 def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, tmp_path):
     from weightinit.bench.ablations import run_ablations

@@ -282,3 +282,22 @@ def test_export_in_float16_halves_the_denoiser_and_loads_as_float32(trained, tmp
     assert all(p.dtype == torch.float32 for p in params.values())
     assert all(torch.equal(params[k], full[k].half().float()) for k in params)
     assert torch.isfinite(gen.sample_blocks("sketch to photo")).all()
+
+
+def test_model_card_quality_summary_of_a_benchmark_report():
+    from weightinit.generator.export import quality_summary
+
+    report = {
+        "sampling": {"seconds_new_text": 0.1234},
+        "sample_process": {"peak_rss_mb": 540.4},
+        "quality": {
+            "reconstruction": {"mean_rel_l2": 0.5, "mean_rel_l2_zoo_mean": 0.86, "concepts": 3},
+            "heldout": {"concepts": 2, "generated_beats_both": 1, "overall": {"generated": 0.71234},
+                        "per_family": {"tone": {"generated": 0.6, "n": 2}}},
+        },
+    }  # fmt: skip
+    s = quality_summary(report)
+    assert s["train reconstruction rel L2 (zoo mean)"] == "0.500 (0.860) over 3 concepts"
+    assert s["held-out rel L2, mean"] == {"generated": 0.712} and s["peak RSS of a sampling process, MB"] == 540
+    assert s["held-out concepts where generated beats zoo mean and nearest (rel L2)"] == "1 of 2"
+    assert quality_summary({"note": "hand-written"}) == {"note": "hand-written"}

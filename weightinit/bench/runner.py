@@ -23,6 +23,7 @@ atomically and skipped when present with the same run key (config, zoo, generato
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -418,10 +419,19 @@ class BenchRunner:
                "recipe": self.recipe(concept, method).to_dict(), "scratch_steps": c.scratch_steps, "eval_every": c.eval_every,
                "fractions": list(c.fractions), "seed": c.seed, "fid": self.fid[1] if self.fid else None}  # fmt: skip
         if method.name != "scratch":
+            # mean, nearest and every generator depend on which training concepts the zoo holds
+            key.update(zoo_train=self.zoo_train_digest)
             key.update(cap_fraction=c.cap_fraction, min_fraction=c.min_fraction, stop_at=c.stop_at, target=None if target is None else round(target, 4))
         if method.needs_generator:
             key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if "_k" in method.name else 1)
         return key
+
+    @functools.cached_property
+    def zoo_train_digest(self) -> str:
+        """Digest of the zoo's training concepts (ids and file hashes): a run keyed on it is redone when they change."""
+        ids = self.zoo.ids("train")
+        text = json.dumps([[cid, self.zoo.record(cid).sha256] for cid in ids])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def load_run(self, concept: str, method, key: dict) -> dict | None:
         path = self.run_path(concept, method.name)

@@ -38,6 +38,29 @@ def export_generator(run_dir: str | Path, out: str | Path, quality: dict | None 
     return out
 
 
+def quality_summary(report: dict) -> dict:
+    """The model card's numbers from a ``python -m weightinit.benchmarks.generator --json`` report
+    (any other JSON object is taken as it is)."""
+    if "quality" not in report and "sampling" not in report:
+        return report
+    out: dict = {}
+    q = report.get("quality") or {}
+    if q.get("reconstruction"):
+        r = q["reconstruction"]
+        out["train reconstruction rel L2 (zoo mean)"] = f"{r['mean_rel_l2']:.3f} ({r['mean_rel_l2_zoo_mean']:.3f}) over {r['concepts']} concepts"
+    if q.get("heldout"):
+        h = q["heldout"]
+        out["held-out rel L2, mean"] = {k: round(v, 3) for k, v in h.get("overall", {}).items()}
+        out["held-out concepts where generated beats zoo mean and nearest (rel L2)"] = f"{h['generated_beats_both']} of {h['concepts']}"
+        out["held-out rel L2 per family"] = {f: {k: round(v, 3) for k, v in row.items()} for f, row in h["per_family"].items()}
+    if report.get("sampling"):
+        out["one-step sampling of every block, seconds (1 CPU thread)"] = round(report["sampling"]["seconds_new_text"], 3)
+    if report.get("sample_process"):
+        out["peak RSS of a sampling process, MB"] = round(report["sample_process"]["peak_rss_mb"])
+    out["measured with"] = "python -m weightinit.benchmarks.generator --generator DIR --zoo zoo"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a `weightinit train --out` folder")
@@ -46,7 +69,7 @@ def main() -> None:
     parser.add_argument("--denoiser-dtype", choices=["float16", "bfloat16", "float32"], default="float16",
                         help="storage dtype of the denoiser's weights (default float16: half the size, loaded as float32)")
     args = parser.parse_args()
-    quality = json.loads(Path(args.quality).read_text()) if args.quality else None
+    quality = quality_summary(json.loads(Path(args.quality).read_text())) if args.quality else None
     out = export_generator(args.run_dir, args.out, quality, args.denoiser_dtype)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB)")
