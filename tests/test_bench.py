@@ -122,3 +122,20 @@ def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, 
     mtimes = [p.stat().st_mtime_ns for p in evals]
     run_ablations(tiny_zoo_dir, str(tiny_generator_dir), tmp_path, names=["block128"], steps=2, log=lambda s: None)
     assert [p.stat().st_mtime_ns for p in evals] == mtimes
+
+
+def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generator_dir, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from weightinit.benchmarks import heldout_start
+
+    out = tmp_path / "start.json"
+    monkeypatch.setattr(sys, "argv", ["heldout_start", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)])
+    heldout_start.main()
+    report = json.loads(out.read_text())
+    heldout = [p.stem for p in (tiny_zoo_dir / "concepts").glob("*.safetensors")]
+    assert report["concepts"] == 1 and set(report["per_concept"]) <= set(heldout)
+    row = next(iter(report["per_concept"].values()))
+    assert set(row) == {"base", "mean", "nearest", "prior", "generated_1", "oracle"} and all(5 < v < 60 for v in row.values())
+    assert report["generated_beats"]["mean_and_nearest"] in (0, 1)

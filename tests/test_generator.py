@@ -301,3 +301,7 @@ def test_model_card_quality_summary_of_a_benchmark_report():
     assert s["held-out rel L2, mean"] == {"generated": 0.712} and s["peak RSS of a sampling process, MB"] == 540
     assert s["held-out concepts where generated beats zoo mean and nearest (rel L2)"] == "1 of 2"
     assert quality_summary({"note": "hand-written"}) == {"note": "hand-written"}
+    start = quality_summary({"concepts": 4, "median_psnr_step0": {"mean": 15.734, "generated_1": 17.1},
+                             "generated_beats": {"mean_and_nearest": 1, "mean": 3, "nearest": 2}})  # fmt: skip
+    assert start["held-out PSNR at step 0, median dB"] == {"mean": 15.73, "generated_1": 17.1}
+    assert start["held-out concepts where generated starts above zoo mean and nearest (PSNR)"].startswith("1 of 4 (above the mean on 3")

@@ -316,12 +316,16 @@ def machine_info(threads: int | None = None) -> dict:
 
 
 def generator_id(ref) -> str | None:
-    """A short identity of a generator folder (sha256 of its denoiser weights) for run keys."""
+    """A short identity of a generator folder (sha256 of its denoiser weights and its prior) for run keys."""
     if ref is None:
         return None
-    path = Path(str(ref)) / "denoiser" / "diffusion_pytorch_model.safetensors"
+    folder = Path(str(ref))
+    path = folder / "denoiser" / "diffusion_pytorch_model.safetensors"
     if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        digest = hashlib.sha256(path.read_bytes())
+        if (folder / "prior.safetensors").is_file():
+            digest.update((folder / "prior.safetensors").read_bytes())
+        return digest.hexdigest()[:16]
     return str(ref)
 
 

@@ -24,7 +24,8 @@ def export_generator(run_dir: str | Path, out: str | Path, quality: dict | None 
     out = Path(out)
     generator = WeightGenerator.from_pretrained(str(run_dir))
     if denoiser_dtype is not None:
-        generator.denoiser.to(getattr(torch, denoiser_dtype))
+        # nn.Module.to, not diffusers' override, which warns about fp32-only modules this model lacks
+        torch.nn.Module.to(generator.denoiser, getattr(torch, denoiser_dtype))
     staging = out.with_name(f".{out.name}.export")
     shutil.rmtree(staging, ignore_errors=True)
     generator.save_pretrained(staging, quality=quality)
@@ -41,6 +42,14 @@ def export_generator(run_dir: str | Path, out: str | Path, quality: dict | None 
 def quality_summary(report: dict) -> dict:
     """The model card's numbers from a ``python -m weightinit.benchmarks.generator --json`` report
     (any other JSON object is taken as it is)."""
+    if "median_psnr_step0" in report:  # python -m weightinit.benchmarks.heldout_start --json
+        b, n = report["generated_beats"], report["concepts"]
+        return {
+            "held-out PSNR at step 0, median dB": {k: round(v, 2) for k, v in report["median_psnr_step0"].items()},
+            "held-out concepts where generated starts above zoo mean and nearest (PSNR)": f"{b['mean_and_nearest']} of {n} "
+            f"(above the mean on {b['mean']}, above the nearest on {b['nearest']})",
+            "step-0 PSNR measured with": "python -m weightinit.benchmarks.heldout_start --zoo zoo",
+        }
     if "quality" not in report and "sampling" not in report:
         return report
     out: dict = {}
@@ -65,11 +74,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a `weightinit train --out` folder")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "generator"))
-    parser.add_argument("--quality", help="a JSON file of measured quality for the model card")
+    parser.add_argument("--quality", nargs="+", help="JSON files of measured quality for the model card (benchmark reports are summarised)")
     parser.add_argument("--denoiser-dtype", choices=["float16", "bfloat16", "float32"], default="float16",
                         help="storage dtype of the denoiser's weights (default float16: half the size, loaded as float32)")
     args = parser.parse_args()
-    quality = quality_summary(json.loads(Path(args.quality).read_text())) if args.quality else None
+    quality = {k: v for path in args.quality or [] for k, v in quality_summary(json.loads(Path(path).read_text())).items()} or None
     out = export_generator(args.run_dir, args.out, quality, args.denoiser_dtype)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB)")
