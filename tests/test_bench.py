@@ -124,6 +124,18 @@ def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, 
     assert [p.stat().st_mtime_ns for p in evals] == mtimes
 
 
+def test_mean_center_and_no_text_ablations_drop_the_retrieval_prior(tiny_zoo_dir, tiny_generator_dir, tmp_path):
+    from weightinit.bench.ablations import train_ablation
+    from weightinit.zoo.weights import ZooWeights
+
+    assert (tiny_generator_dir / "prior.safetensors").is_file()
+    for name in ("mean_center", "no_text"):
+        folder = train_ablation(ZooWeights(tiny_zoo_dir), str(tiny_generator_dir), tmp_path, name, steps=2, log=lambda s: None)
+        training = json.loads((folder / "generator_config.json").read_text())["training"]
+        assert training["prior"] == "mean" and not (folder / "prior.safetensors").exists()
+        assert training["no_text"] == (name == "no_text")
+
+
 def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generator_dir, tmp_path, monkeypatch):
     import json
     import sys

@@ -1,5 +1,6 @@
-"""Generator ablations: block size 128/512, no text, no block index, 25/50% of the training
-concepts (each a generator trained with the main generator's config), and 1/5/25 sampling
+"""Generator ablations: block size 128/512, no text, no block index, the zoo-mean centre instead
+of the retrieval prior, 25/50% of the training concepts (each a generator trained with the main
+generator's config), and 1/5/25 sampling
 steps of the main generator. Each is scored on held-out concepts by the PSNR of its weights
 before any fine-tuning (step 0) and the relative L2 distance of its weights to the concept's own
 zoo weights; the zoo mean and the oracle are scored beside them.
@@ -9,7 +10,7 @@ zoo weights; the zoo mean and the oracle are scored beside them.
 Resumable: generators train into ``OUT/ablations/<name>/`` (``train_generator`` checkpoints,
 ``--resume`` semantics), scores go to ``OUT/ablations/<name>/eval.json``; both are skipped when
 present. Cost: one generator training each (~20-30 min at the default config on one CPU
-thread), so about 2-3 h for the six.
+thread), so about 2-3 h for the seven.
 
 ``train_generator`` takes its block size from the zoo's layout, so the block-size ablations
 train on a *view* of the zoo re-blocked at that size (``OUT/ablations/zoo_block<N>/``: the same
@@ -34,8 +35,11 @@ from weightinit.fileio import atomic_write_json
 ABLATIONS: dict[str, dict] = {
     "block128": {"block_size": 128},
     "block512": {"block_size": 512},
-    "no_text": {"no_text": True},
+    # without text the retrieval prior (a blend by text similarity) goes too: the zoo-mean centre
+    "no_text": {"no_text": True, "prior": "mean"},
     "no_block_index": {"no_block_index": True},
+    # the paper's setting: the denoiser learns differences to the zoo mean, no retrieval prior
+    "mean_center": {"prior": "mean"},
     "train25": {"train_fraction": 0.25},
     "train50": {"train_fraction": 0.5},
 }
@@ -116,6 +120,8 @@ def train_ablation(zoo, generator: str, out: Path, name: str, *, steps: int | No
     for flag in ("no_text", "no_block_index"):
         if spec.pop(flag, False):
             config.__dict__[flag] = True
+    if "prior" in spec:
+        config.prior = spec.pop("prior")
     if steps is not None:
         config.steps = steps
         config.save_every = min(config.save_every, steps)

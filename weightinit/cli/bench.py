@@ -132,7 +132,7 @@ def bench_ablations(
     generator: Annotated[str, typer.Option(help="The main generator folder (its training config is reused for every ablation).")],
     zoo: Annotated[Path, typer.Option("--zoo", help="The zoo the main generator was trained on.")] = Path("zoo"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Results folder; generators and scores go to OUT/ablations/<name>/.")] = Path("bench_out"),
-    only: Annotated[str | None, typer.Option(help="Comma-separated subset of block128, block512, no_text, no_block_index, train25, train50.")] = None,
+    only: Annotated[str | None, typer.Option(help="Comma-separated subset of block128, block512, no_text, no_block_index, mean_center, train25, train50.")] = None,
     concepts: Annotated[str | None, typer.Option(help="Comma-separated held-out concept ids (default: all).")] = None,
     steps: Annotated[int | None, typer.Option(help="Override the generators' training steps (a quick look, not the ablation).")] = None,
     threads: Annotated[int, typer.Option(help="Torch threads (CPU).")] = 1,
