@@ -96,7 +96,8 @@ class RetrievalPrior:
         s = order[:keep].sqrt()
         basis = (u.T @ flat) / s[:, None]
         coef = u * s
-        keys = F.normalize(keys.to(torch.float32), dim=-1)
+        # rounded to float16 here as on disk, so a saved and reloaded prior blends exactly alike
+        keys = F.normalize(keys.to(torch.float32), dim=-1).to(torch.float16).to(torch.float32)
         owner = owner.to(torch.long)
         if temperature is None:
             temperature = choose_temperature(keys, owner, coef.to(torch.float32))
