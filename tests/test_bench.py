@@ -151,3 +151,18 @@ def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generato
     row = next(iter(report["per_concept"].values()))
     assert set(row) == {"base", "mean", "nearest", "prior", "generated_1", "oracle"} and all(5 < v < 60 for v in row.values())
     assert report["generated_beats"]["mean_and_nearest"] in (0, 1)
+
+
+def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_zoo_dir, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from weightinit.benchmarks import prior_temperature
+
+    out = tmp_path / "temperature.json"
+    monkeypatch.setattr(sys, "argv", ["prior_temperature", "--zoo", str(tiny_zoo_dir), "--grid", "0.01,1", "--json", str(out)])
+    prior_temperature.main()
+    report = json.loads(out.read_text())
+    assert report["concepts"] == 3 and report["best"] in (0.01, 1.0)
+    for row in report["per_concept"].values():
+        assert set(row) == {"mean_others", "nearest_other", "t=0.01", "t=1.0"} and all(5 < v < 60 for v in row.values())

@@ -138,13 +138,13 @@ def train_ablation(zoo, generator: str, out: Path, name: str, *, steps: int | No
 
 def score(ctx, generator, concepts: list[str], *, steps: int = 1, photos=None) -> dict:
     """Step-0 PSNR and relative L2 to the oracle weights of a generator on ``concepts``."""
-    from weightinit.bench.runner import zoo_pairs
+    from weightinit.bench.runner import zoo_test_pairs
     from weightinit.initialization import initialize
     from weightinit.recipe import evaluate
 
     rows = {}
     for cid in concepts:
-        test = zoo_pairs(ctx.zoo, cid, photos)[1]
+        test = zoo_test_pairs(ctx.zoo, cid, photos)
         model = ctx.base_model()
         if generator == "zoo_mean":
             model = ctx.merged(ctx.mean_delta())

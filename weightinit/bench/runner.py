@@ -351,21 +351,29 @@ def load_fid_features(path: str | os.PathLike):
     return Features()
 
 
-def zoo_pairs(zoo, concept: str, photos=None):
-    """A zoo concept's train pool and test pairs, exactly as the zoo made them, and its trivial PSNR."""
+def _zoo_pair_source(zoo, concept: str, photos=None):
     from weightinit.concepts.catalog import default_catalog
     from weightinit.pairs import ProceduralPairs
+
+    catalog = default_catalog()
+    if concept not in catalog:
+        raise WeightinitError(f"concept {concept!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
+    return ProceduralPairs(catalog.get(concept), photos, size=zoo.config.image_size)
+
+
+def zoo_test_pairs(zoo, concept: str, photos=None):
+    """A zoo concept's test pairs, exactly as the zoo made them (without building its train pool)."""
+    return _zoo_pair_source(zoo, concept, photos).sample(zoo.config.test_pairs, split="test", seed=zoo.config.data_seed(concept))
+
+
+def zoo_pairs(zoo, concept: str, photos=None):
+    """A zoo concept's train pool and test pairs, exactly as the zoo made them, and its trivial PSNR."""
     from weightinit.recipe import trivial_baselines
 
     zc = zoo.config
     record = zoo.record(concept)
-    catalog = default_catalog()
-    if concept not in catalog:
-        raise WeightinitError(f"concept {concept!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
-    source = ProceduralPairs(catalog.get(concept), photos, size=zc.image_size)
-    seed = zc.data_seed(concept)
-    train = source.sample(zc.pool_size, split="train", seed=seed)
-    test = source.sample(zc.test_pairs, split="test", seed=seed)
+    train = _zoo_pair_source(zoo, concept, photos).sample(zc.pool_size, split="train", seed=zc.data_seed(concept))
+    test = zoo_test_pairs(zoo, concept, photos)
     trivial = record.trivial.get("trivial_psnr") if record.trivial else None
     return train, test, trivial if trivial is not None else trivial_baselines(*test)["trivial_psnr"]
 

@@ -24,8 +24,7 @@ METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")
 
 def main() -> None:
     from weightinit.bench.methods import METHODS as ALL, BenchContext
-    from weightinit.concepts.catalog import default_catalog
-    from weightinit.pairs import ProceduralPairs
+    from weightinit.bench.runner import zoo_test_pairs
     from weightinit.recipe import evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,12 +39,10 @@ def main() -> None:
 
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
     methods = [m for m in METHODS if m != "prior" or ctx.generator.generator.prior is not None]
-    catalog, zc = default_catalog(), ctx.zoo.config
     rows = {}
     print(f"{'concept':34s} " + " ".join(f"{m:>11s}" for m in methods))
     for cid in ctx.zoo.ids("heldout"):
-        source = ProceduralPairs(catalog.get(cid), None, size=zc.image_size)
-        test = source.sample(zc.test_pairs, split="test", seed=zc.data_seed(cid))
+        test = zoo_test_pairs(ctx.zoo, cid)
         rows[cid] = {m: round(evaluate(ALL[m].build(ctx, cid).model, *test)["psnr"], 3) for m in methods}
         print(f"{cid:34s} " + " ".join(f"{rows[cid][m]:11.2f}" for m in methods), flush=True)
     medians = {m: statistics.median(r[m] for r in rows.values()) for m in methods}

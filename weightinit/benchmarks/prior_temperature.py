@@ -30,8 +30,9 @@ GRID = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1)
 
 def main() -> None:
     from weightinit.bench.methods import BenchContext
-    from weightinit.concepts.catalog import default_catalog
-    from weightinit.pairs import ProceduralPairs
+    from weightinit.bench.runner import zoo_test_pairs
+    from weightinit.codec import BlockCodec
+    from weightinit.generator.prior import blend_weights
     from weightinit.recipe import evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,13 +46,12 @@ def main() -> None:
     grid = [float(v) for v in args.grid.split(",")]
 
     ctx = BenchContext(args.zoo)
-    zoo, catalog = ctx.zoo, default_catalog()
+    zoo = ctx.zoo
     ids = zoo.ids("train")
     chosen = ids if not args.limit or args.limit >= len(ids) else [ids[round(i * (len(ids) - 1) / (args.limit - 1))] for i in range(args.limit)]
-    factors = [zoo.concept(c) for c in ids]
-    names = list(factors[0])
-    flat = torch.stack([torch.cat([f[k].reshape(-1) for k in names]) for f in factors])
-    shapes = [factors[0][k].shape for k in names]
+    codec = BlockCodec(zoo.layout)
+    layout = zoo.layout
+    flat = torch.stack([codec.encode({k: v.to(layout[k].torch_dtype) for k, v in zoo.concept(c).items()}, dtype=torch.float32).reshape(-1) for c in ids])
     enc = ctx.text_encoder()
     phrasings, owner = [], []
     for i, c in enumerate(ids):
@@ -63,26 +63,22 @@ def main() -> None:
     owner = torch.tensor(owner)
     main_text = F.normalize(enc.encode([zoo.record(c).text for c in ids]).pooled.float(), dim=-1)
 
-    def unflat(v):
-        return dict(zip(names, (t.reshape(s) for t, s in zip(v.split([s.numel() for s in shapes]), shapes))))
-
     def psnr(vec, test):
-        return evaluate(ctx.merged(ctx.delta(unflat(vec))), *test)["psnr"]
+        factors = codec.decode(vec.view(layout.num_blocks, layout.block_size), copy=True)
+        return evaluate(ctx.merged(ctx.delta({k: v.float() for k, v in factors.items()})), *test)["psnr"]
 
     rows, t0 = {}, time.perf_counter()
     for c in chosen:
         i = ids.index(c)
-        source = ProceduralPairs(catalog.get(c), None, size=zoo.config.image_size)
-        test = source.sample(zoo.config.test_pairs, split="test", seed=zoo.config.data_seed(c))
+        test = zoo_test_pairs(zoo, c)
         others = torch.arange(len(ids)) != i
         query = main_text[i : i + 1]
         row = {"mean_others": psnr(flat[others].mean(0), test)}
         sim = (query @ main_text.T).squeeze(0).masked_fill(~others, -2)
         row["nearest_other"] = psnr(flat[int(sim.argmax())], test)
-        logits = (query @ keys.T).squeeze(0).masked_fill(owner == i, float("-inf"))
         for t in grid:
-            w = torch.zeros(len(ids)).index_add_(0, owner, torch.softmax(logits / t, 0))
-            row[f"t={t}"] = psnr(w @ flat, test)
+            w = blend_weights(keys, owner, len(ids), query, t, exclude=torch.tensor([i]))
+            row[f"t={t}"] = psnr((w @ flat).squeeze(0), test)
         rows[c] = {k: round(v, 3) for k, v in row.items()}
         print(f"{c:34s} " + " ".join(f"{k}={v:.2f}" for k, v in rows[c].items()), flush=True)
     cols = list(next(iter(rows.values())))

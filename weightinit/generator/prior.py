@@ -109,7 +109,7 @@ class RetrievalPrior:
 
         ``exclude [Q]`` masks one concept per query (leave-one-out).
         """
-        return _concept_weights(self.keys, self.owner, self.coef.shape[0], query, self.temperature, exclude)
+        return blend_weights(self.keys, self.owner, self.coef.shape[0], query, self.temperature, exclude)
 
     def coefficients(self, query: torch.Tensor) -> torch.Tensor:
         """``[Q, R]`` basis coefficients of the blended delta."""
@@ -151,7 +151,8 @@ class RetrievalPrior:
             raise CheckpointError(f"{path}: not a weightinit prior ({exc})") from None
 
 
-def _concept_weights(keys, owner, num_concepts, query, temperature, exclude=None) -> torch.Tensor:
+def blend_weights(keys, owner, num_concepts, query, temperature, exclude=None) -> torch.Tensor:
+    """``[Q, C]``: softmax over the phrasing keys of cos(query, key) / temperature, summed per concept."""
     logits = F.normalize(query.to(torch.float32), dim=-1) @ keys.T / temperature
     if exclude is not None:
         logits = logits.masked_fill(owner[None, :] == exclude[:, None], float("-inf"))
@@ -170,7 +171,7 @@ def choose_temperature(keys: torch.Tensor, owner: torch.Tensor, coef: torch.Tens
     norm = target.pow(2).sum(1).clamp(min=1e-12)
     best, best_err = grid[0], float("inf")
     for t in grid:
-        pred = _concept_weights(keys, owner, c, keys, t, exclude=owner) @ coef
+        pred = blend_weights(keys, owner, c, keys, t, exclude=owner) @ coef
         err = float(((pred - target).pow(2).sum(1) / norm).mean())
         if err < best_err:
             best, best_err = t, err

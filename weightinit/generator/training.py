@@ -35,6 +35,7 @@ on the default zoo (~190 training concepts x 415 blocks) that is ~20 passes over
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -328,9 +329,9 @@ def train_generator(
     tokens, mask = data.text.tokens.to(device), data.text.mask.to(device)
     alphas = scheduler.alphas_cumprod.to(device)
     prior = data.prior
-    if prior is not None:
+    if prior is not None:  # a float32 copy of the basis on the device, converted once, not every step
+        prior = dataclasses.replace(prior, basis=prior.basis.to(device, torch.float32))
         prior_coef = data.prior_coef.to(device)
-        prior_basis = prior.basis.to(device, torch.float32).view(prior.rank, prior.num_blocks, prior.block_size)
     n_concepts, n_blocks, bs = blocks.shape
     t_last = config.num_train_timesteps - 1
     if main:
@@ -389,7 +390,7 @@ def train_generator(
             c, j, p, t, drop = c.to(device), j.to(device), p.to(device), t.to(device), drop.to(device)
             x0 = blocks[c, j]
             if prior is not None:
-                x0 = x0 - torch.einsum("br,rbd->bd", prior_coef[p], prior_basis[:, j])
+                x0 = x0 - prior.blocks_at(prior_coef[p], j)
             a = alphas[t].unsqueeze(1)
             noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
             if config.prediction_type == "sample":
@@ -450,7 +451,7 @@ def train_generator(
     generator = WeightGenerator(
         denoiser, {"_class_name": "DDPMScheduler", **dict(scheduler.config)}, layout, data.normalizer, text_encoder=encoder.reference, center=data.center,
         text_max_length=config.text_max_length, base_state=zoo.base_state(), arch=zcfg.arch, zoo=zoo_summary, training=training,
-        prior=prior,
+        prior=data.prior,
     )  # fmt: skip
     generator._text_encoder = encoder
     if step >= config.steps:
