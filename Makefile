@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: setup demo test test-slow bench-codec zoo generator clean
+.PHONY: setup demo test test-slow bench-codec zoo generator bench bench-quick clean
 
 $(STAMP): pyproject.toml adapters/template/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,20 @@ generator: $(STAMP)
 	$(BIN)/python -m weightinit.benchmarks.generator --generator runs/generator --zoo zoo --json runs/generator_quality.json
 	$(BIN)/python -m weightinit.benchmarks.heldout_start --zoo zoo --generator runs/generator --json runs/heldout_start.json
 	$(BIN)/python -m weightinit.generator.export runs/generator --out weightinit/data/generator --quality runs/generator_quality.json runs/heldout_start.json
+
+# The held-out benchmark on the bundled generator: one process per shard (PROCS), then the
+# generator ablations, then docs/BENCHMARKS.md. Resumes per (concept, method) when rerun.
+BENCH_OUT ?= runs/bench-full
+bench: $(STAMP)
+	$(MAKE) -j$(PROCS) $(foreach i,$(shell seq 0 $$(($(PROCS) - 1))),bench-shard-$(i))
+	$(BIN)/weightinit bench-ablations --zoo zoo --generator weightinit/data/generator --out $(BENCH_OUT)
+	$(BIN)/weightinit bench-report --results $(BENCH_OUT) --out docs/BENCHMARKS.md
+
+bench-shard-%: $(STAMP)
+	$(BIN)/weightinit bench --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md
+
+bench-quick: $(STAMP)
+	$(BIN)/weightinit bench --zoo zoo --quick --out runs/bench-quick --json runs/bench_quick.json
 
 bench-codec: $(STAMP)
 	$(BIN)/python -m weightinit.benchmarks.codec

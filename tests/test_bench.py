@@ -64,8 +64,8 @@ def test_every_method_builds_a_model(tiny_zoo_dir, tiny_generator_dir):
 
 
 def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, tmp_path):
-    from typer.testing import CliRunner
     import typer
+    from typer.testing import CliRunner
 
     from weightinit.bench.report import write_report
     from weightinit.bench.runner import BenchRunner
@@ -108,6 +108,26 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     runner.__dict__["zoo_train_digest"] = "0" * 16
     after = {m: runner.run_key(concept, METHODS[m], 20.0) for m in before}
     assert before["scratch"] == after["scratch"] and all(before[m] != after[m] for m in ("mean", "nearest", "generated_1"))
+
+    # Ablations beside the runs go into the report; a planned concept without runs makes it say "partial".
+    from weightinit.errors import WeightinitError
+    from weightinit.fileio import atomic_write_json
+
+    scores = {concept: {"psnr_step0": 20.0, "rel_l2_to_oracle": 0.5}}
+    atomic_write_json(out / "ablations" / "ablations.json", {
+        "block128": {"concepts": scores, "median_psnr_step0": 19.5, "median_rel_l2_to_oracle": 0.5},
+        "steps1": {"concepts": scores, "median_psnr_step0": 20.0, "median_rel_l2_to_oracle": 0.25}})  # fmt: skip
+    meta = json.loads((out / "meta.json").read_text())
+    atomic_write_json(out / "meta.json", meta | {"concepts": meta["concepts"] + ["not-yet-run"]})
+    write_report(out, md)
+    text = md.read_text()
+    assert "**Partial:**" in text and "`not-yet-run`" in text and "## Median speedup by held-out kind" in text
+    assert "| block128 | block size 128 (main: 256) | 1 | 19.50 | -0.50 | 0.500 |" in text
+    assert text.index("| steps1 |") < text.index("| block128 |")  # the main generator first, whatever the file's order
+    before = md.read_text()
+    with pytest.raises(WeightinitError, match="no ablation results"):
+        write_report(out, md, ablations=tmp_path / "missing.json")
+    assert md.read_text() == before
 
 
 def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, tmp_path):

@@ -15,6 +15,7 @@ import datetime
 import json
 import math
 import os
+import statistics
 from pathlib import Path
 
 from weightinit.fileio import atomic_write_json, atomic_write_text
@@ -26,6 +27,9 @@ def write_results(results_dir: str | os.PathLike) -> dict:
     from weightinit.bench.runner import collect_results
 
     results = collect_results(results_dir)
+    for key in ("zoo", "generator"):
+        if key in results["meta"]:
+            results["meta"][key] = _shown_path(results["meta"][key])
     atomic_write_json(Path(results_dir) / "results.json", _json_safe(results))
     return results
 
@@ -46,6 +50,17 @@ def _f(x, digits: int = 2, suffix: str = "") -> str:
     if isinstance(x, float) and math.isinf(x):
         return "∞"
     return f"{x:.{digits}f}{suffix}"
+
+
+def _shown_path(path) -> str:
+    """A path as the report shows it: relative to the working directory when under it (no machine paths in docs)."""
+    if not path:
+        return "?"
+    p = Path(str(path))
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve())) if p.is_absolute() else str(p)
+    except ValueError:
+        return p.name
 
 
 def _label(results: dict, method: str) -> str:
@@ -153,7 +168,80 @@ def image_grid(results_dir: Path, concept: str, methods: list[str], path: Path) 
 
 
 # --- markdown --------------------------------------------------------------------------------
-def markdown(results: dict, assets: str, grids: list[str], results_dir: str) -> str:
+def concept_kinds(concept_ids) -> dict[str, str]:
+    """Why each held-out concept is held out (strength, composition, phrasing, novel), from the catalog."""
+    from weightinit.concepts import default_catalog
+    from weightinit.errors import WeightinitError
+
+    catalog = default_catalog()
+    kinds = {}
+    for cid in concept_ids:
+        try:
+            kinds[cid] = catalog.get(cid).heldout_kind or "train"
+        except WeightinitError:  # a concept of a plugin that is not installed here
+            kinds[cid] = "unknown"
+    return kinds
+
+
+KIND_METHODS = ("lora", "mean", "nearest", "generated_1", "mean_lora", "nearest_lora", "generated_1_lora")
+
+
+def by_kind(results: dict) -> list[str]:
+    """Median speedups per held-out kind: where a close training twin exists (strength, phrasing) and where none does."""
+    summary = results["summary"]
+    kinds = concept_kinds(summary["concepts"])
+    methods = [m for m in KIND_METHODS if m in summary["methods"]]
+    groups: dict[str, list[str]] = {}
+    for cid in summary["concepts"]:
+        groups.setdefault(kinds[cid], []).append(cid)
+    lines = ["## Median speedup by held-out kind", "",
+             "Strength and phrasing concepts have a close training concept; composition and novel ones do not.", "",
+             "| kind | concepts | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]  # fmt: skip
+    for kind in sorted(groups):
+        cells = []
+        for m in methods:
+            rows = [results["concepts"][c]["methods"][m] for c in groups[kind] if m in results["concepts"][c]["methods"]]
+            vals = sorted(r["speedup"] if r["reached"] and r["speedup"] is not None else 0.0 for r in rows)
+            cells.append(_f(statistics.median(vals), 1, "x") if vals else "–")
+        lines.append(f"| {kind} | {len(groups[kind])} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+ABLATION_LABELS = {
+    "zoo_mean": "zoo mean (no generator)",
+    "oracle": "the concept's own weights (upper bound)",
+    "steps1": "main generator, 1 sampling step",
+    "steps5": "main generator, 5 DDIM steps",
+    "steps25": "main generator, 25 DDIM steps",
+    "block128": "block size 128 (main: 256)",
+    "block512": "block size 512",
+    "no_text": "no text condition (and so no retrieval prior)",
+    "no_block_index": "no block-index condition",
+    "mean_center": "zoo-mean centre instead of the retrieval prior (the paper's setting)",
+    "train25": "trained on 25% of the training concepts",
+    "train50": "trained on 50% of the training concepts",
+}
+
+
+def ablations_section(ablations: dict, source: str) -> list[str]:
+    """The generator ablations: step-0 PSNR and distance to the concept's own weights, against the main generator."""
+    main = ablations.get("steps1", {}).get("median_psnr_step0")
+    lines = ["## Generator ablations (step 0, no fine-tuning)", "",
+             (f"From `{source}` (`weightinit bench-ablations`): each variant is a generator trained with the main one's config but "
+              "for the one change, scored on the held-out concepts by the PSNR of its weights before any fine-tuning and the "
+              "relative L2 distance to the concept's own zoo weights. Medians over the held-out concepts; the main generator is "
+              "`steps1`, trained on 100% of the training concepts at block size 256."), "",
+             "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    order = {name: i for i, name in enumerate(ABLATION_LABELS)}
+    for name, r in sorted(ablations.items(), key=lambda kv: order.get(kv[0], len(order))):
+        delta = None if main is None else r["median_psnr_step0"] - main
+        lines.append(f"| {name} | {ABLATION_LABELS.get(name, name)} | {len(r.get('concepts', {}))} | {_f(r['median_psnr_step0'])} "
+                     f"| {_f(delta, 2)} | {_f(r['median_rel_l2_to_oracle'], 3)} |")  # fmt: skip
+    return lines + [""]
+
+
+def markdown(results: dict, assets: str, grids: list[str], results_dir: str, ablations: dict | None = None, ablations_source: str = "") -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     machine = meta.get("machine", {})
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
@@ -169,7 +257,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str) -> 
         "",
         f"**Libraries:** {versions}.",
         "",
-        f"**Zoo:** `{meta.get('zoo', '?')}`; **generator:** `{meta.get('generator', '?')}`; **mode:** {meta.get('mode', '?')}.",
+        f"**Zoo:** `{_shown_path(meta.get('zoo'))}`; **generator:** `{_shown_path(meta.get('generator'))}`; **mode:** {meta.get('mode', '?')}.",
         "",
         f"**Seeds:** benchmark seed {cfg['seed']} (scratch init, generation); recipe seed and data order per concept "
         f"the zoo's data seed of each concept plus {cfg['seed']}, the same for every method; train/test pairs as the zoo made them.",
@@ -178,12 +266,20 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str) -> 
         f"{cfg['min_fraction']:.0%} of that budget, capped at {cfg['cap_fraction']:.0%} (stop rule: {cfg['stop_at']}); evaluation every "
         f"{cfg['eval_every']} steps plus early steps and fractions {', '.join(str(f) for f in cfg['fractions'])}. Target = scratch's final "
         f"PSNR (mean over the last {cfg['final_window']:.0%} of its budget) − {cfg['tolerance_db']} dB, for every method alike. "
-        f"Seconds are training wall seconds plus initialisation (generation included), evaluation excluded. "
+        f"Seconds are training wall seconds plus initialisation (generation included), evaluation excluded; they depend on "
+        f"what else the machine runs, the speedup in steps does not. "
         f"Concepts where scratch beats the trivial outputs by less than {cfg['trivial_margin_db']} dB are reported apart.",
         "",
     ]
+    planned = meta.get("concepts") or []
+    pending = [c for c in planned if c not in results["concepts"]]
+    if pending:
+        lines += [(f"**Partial:** {len(planned) - len(pending)} of the {len(planned)} planned concepts are complete; the medians "
+                   f"below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the benchmark command to resume."),
+                  ""]  # fmt: skip
+    abl = ablations_section(ablations, ablations_source) if ablations else []
     if not summary:
-        return "\n".join(lines + ["No complete concept yet.", ""])
+        return "\n".join(lines + ["No complete concept yet.", ""] + abl)
     if not summary["methods"]:
         lines += ["Every concept is reported apart (scratch does not beat the trivial outputs by the margin): "
                   + ", ".join(f"`{c}`" for c in summary["apart"]) + ".", ""]  # fmt: skip
@@ -215,6 +311,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str) -> 
             lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
                          f"{ok(t['speedup_over_lora_3x'])}).")  # fmt: skip
     lines.append("")
+    lines += by_kind(results)
     fractions = list(next(iter(summary["methods"].values()))["median_psnr_at_fraction"]) if summary["methods"] else []
     lines += ["## PSNR at fractions of the scratch budget (medians; – where a method stopped before)", "",
               "| method | step 0 | " + " | ".join(f"{float(f):.1%} ({round(float(f) * cfg['scratch_steps'])} steps)" for f in fractions) + " |",
@@ -249,17 +346,31 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str) -> 
         lines += [f"| {c} | {m} | {_f(f['value'])} |" for c, m, f in fids]
     else:
         lines += ["", "FID: not computed (no `--fid-weights`); weightinit never downloads Inception weights."]
-    lines += ["", "## Plots", "", f"![PSNR against seconds per concept]({assets}/psnr_vs_seconds.png)", "",
+    lines += [""] + abl
+    lines += ["## Plots", "", f"![PSNR against seconds per concept]({assets}/psnr_vs_seconds.png)", "",
               f"![Median speedup over scratch]({assets}/speedups.png)", ""]  # fmt: skip
     if grids:
         lines += ["## Image grids", ""] + [f"![{g}]({assets}/grid_{g}.png)" for g in grids] + [""]
     return "\n".join(lines)
 
 
-def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4) -> dict:
-    """results.json in the results folder; the markdown, plots and grids at ``md_path``."""
+def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4,
+                 ablations: str | os.PathLike | None = None) -> dict:  # fmt: skip
+    """results.json in the results folder; the markdown, plots and grids at ``md_path``.
+
+    ``ablations``: a ``weightinit bench-ablations`` result (``OUT/ablations/ablations.json``);
+    by default the one in the results folder, if there is one.
+    """
     results_dir, md_path = Path(results_dir), Path(md_path)
+    abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
+    if ablations and not abl_path.is_file():
+        from weightinit.errors import WeightinitError
+
+        raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
+    abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
     results = write_results(results_dir)
+    if abl is not None:
+        results["ablations"] = abl
     assets = md_path.parent / ASSETS
     grid_ids = []
     if results["summary"]:
@@ -270,7 +381,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             if image_grid(results_dir, cid, methods, assets / f"grid_{cid}.png"):
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
-    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel))
+    abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
+    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel))
     return results
 
 
@@ -279,8 +391,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", required=True, help="The benchmark's --out folder.")
     parser.add_argument("--out", default="docs/BENCHMARKS.md", help="The markdown to write (plots go to bench/ beside it).")
     parser.add_argument("--grids", type=int, default=4, help="Image grids for this many concepts.")
+    parser.add_argument("--ablations", default=None, help="A bench-ablations result (default: RESULTS/ablations/ablations.json if present).")
     args = parser.parse_args(argv)
-    results = write_report(args.results, args.out, grids=args.grids)
+    results = write_report(args.results, args.out, grids=args.grids, ablations=args.ablations)
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip
 

@@ -29,7 +29,7 @@ def bench(
     out: Annotated[Path, typer.Option("--out", "-o", help="Results folder: runs/ (one JSON per concept and method, resumable), results.json, BENCHMARKS.md.")] = Path("bench_out"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write every number (median speedups under summary.median_speedup) here.")] = None,
     fid_weights: Annotated[Path | None, typer.Option("--fid-weights", help="A TorchScript Inception-v3 feature network for FID (never downloaded).")] = None,
-    mode: Annotated[str, typer.Option(help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both.")] = "merge",
+    mode: Annotated[str, typer.Option(help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both (scratch is shared).")] = "both",
     methods: Annotated[str | None, typer.Option(help="Comma-separated subset of methods (scratch is always run).")] = None,
     scratch_steps: Annotated[int, typer.Option(help="Scratch's budget in steps (once per concept, reused on resume).")] = 4000,
     cap_fraction: Annotated[float, typer.Option(help="Other methods stop here (fraction of the scratch budget) if they never reach the target.")] = 0.5,
@@ -53,8 +53,9 @@ def bench(
     quality = seconds (generation included) to scratch's final PSNR within the tolerance.
     Resumable: rerun the same command; finished (concept, method) runs are skipped.
 
-    Cost at the defaults on one CPU thread (~0.13 s/step at ngf 16): scratch 4000 steps ~9 min per
-    concept, other methods up to 2000 steps each; ~0.6-1.5 h per concept with 8 methods.
+    Cost at the defaults on one CPU thread (~0.12-0.17 s/step at ngf 16): scratch 4000 steps
+    ~11 min per concept, other methods up to 2000 steps each; about 30 min per concept in both
+    modes (merge ~25, LoRA-only ~5 on top of scratch), so ~16 CPU-hours for 32 concepts.
 
     Example: weightinit bench --zoo zoo --generator generator --quick --json bench.json
     """
@@ -109,6 +110,7 @@ def bench_report(
     results: Annotated[Path, typer.Option("--results", help="A benchmark's --out folder.")] = Path("bench_out"),
     out: Annotated[Path, typer.Option("--out", "-o", help="The markdown to write; plots go to bench/ beside it.")] = Path("docs/BENCHMARKS.md"),
     grids: Annotated[int, typer.Option(help="Image grids for this many concepts.")] = 4,
+    ablations: Annotated[Path | None, typer.Option(help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -120,7 +122,7 @@ def bench_report(
 
     if not (results / "runs").is_dir():
         raise WeightinitError(f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first")
-    res = write_report(results, out, grids=grids)
+    res = write_report(results, out, grids=grids, ablations=ablations)
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:
