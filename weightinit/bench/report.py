@@ -80,6 +80,10 @@ def _pyplot():
     return plt
 
 
+CURVE_COLORS = {"scratch": "black", "base": "#999999", "lora": "#2ca02c", "mean": "#ff7f0e", "nearest": "#9467bd",
+                "generated_1": "#1f77b4", "generated_k": "#17becf", "oracle": "#d62728"}  # fmt: skip
+
+
 def plot_curves(results: dict, path: Path, concepts: list[str] | None = None) -> Path:
     """PSNR against seconds, one panel per concept, scratch's target as a dashed line."""
     plt = _pyplot()
@@ -87,12 +91,15 @@ def plot_curves(results: dict, path: Path, concepts: list[str] | None = None) ->
     n = len(concepts)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    legend_h = 0.9  # inches under the panels for the shared legend
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows + legend_h), squeeze=False)
     for ax, cid in zip(axes.flat, concepts):
         for method, run in results["runs"][cid].items():
             pts = run["curve"]
-            ax.plot([max(p["seconds"], 1e-2) for p in pts], [p["psnr"] for p in pts], label=method, lw=1.2,
-                    ls="--" if run.get("upper_bound") else "-")  # fmt: skip
+            # one colour per starting point; LoRA-only fine-tunes dashed, so the two modes of one init read as a pair
+            family = method.removesuffix("_lora")
+            ax.plot([max(p["seconds"], 1e-2) for p in pts], [p["psnr"] for p in pts], label=method, lw=1.6 if family == "generated_1" else 1.0,
+                    color=CURVE_COLORS.get(family), ls="--" if run.get("trains") == "lora" else "-")  # fmt: skip
         s = results["concepts"][cid]
         ax.axhline(s["target_psnr"], color="k", lw=0.6, ls=":")
         ax.set_xscale("log")
@@ -104,7 +111,7 @@ def plot_curves(results: dict, path: Path, concepts: list[str] | None = None) ->
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, legend_h / (3.2 * rows + legend_h), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
