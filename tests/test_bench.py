@@ -186,3 +186,26 @@ def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_
     assert report["concepts"] == 3 and report["best"] in (0.01, 1.0)
     for row in report["per_concept"].values():
         assert set(row) == {"mean_others", "nearest_other", "t=0.01", "t=1.0"} and all(5 < v < 60 for v in row.values())
+
+
+def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_zoo_dir, tiny_generator_dir, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from weightinit.benchmarks import prior_ceiling
+
+    out = tmp_path / "ceiling.json"
+    monkeypatch.setattr(sys, "argv", ["prior_ceiling", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)])
+    prior_ceiling.main()
+    report = json.loads(out.read_text())
+    row = next(iter(report["per_concept"].values()))
+    grid = {prior_ceiling.grid_key(t, a) for t in prior_ceiling.TEMPERATURES for a in prior_ceiling.SCALES}
+    assert set(row) == grid | {"mean", "nearest", "max_similarity"} and all(5 < row[k] < 60 for k in grid)
+
+    # the counting, on rows made by hand: a win needs to beat the better of the two baselines
+    rows = {"a": {"mean": 10.0, "nearest": 12.0} | dict.fromkeys(grid, 11.0), "b": {"mean": 10.0, "nearest": 9.0} | dict.fromkeys(grid, 11.0)}
+    rows["a"][prior_ceiling.grid_key(0.03, 1.5)] = 12.5
+    s = prior_ceiling.summarize(rows)
+    assert s["grid"][prior_ceiling.grid_key(0.03, 1.5)]["beats_mean_and_nearest"] == 2
+    assert s["grid"][prior_ceiling.grid_key(0.01, 1.0)]["beats_mean_and_nearest"] == 1
+    assert s["best_fixed"] == prior_ceiling.grid_key(0.03, 1.5) and s["any_grid_point_beats_both"] == 2

@@ -1,0 +1,107 @@
+"""How far can a text-similarity blend of the zoo go at step 0? A diagnostic, not a method.
+
+    python -m weightinit.benchmarks.prior_ceiling --zoo zoo --json docs/measurements/prior_ceiling.json
+
+For every held-out concept: test PSNR at step 0 of the zoo mean, the nearest training concept by
+text, and the retrieval prior's blend on a grid of temperatures (how sharply it follows text
+similarity) and scales (0 is the zoo mean, 1 the bundled prior, above 1 extrapolates away from the
+mean). It counts, for each grid point, the concepts where the blend beats *both* the mean and the
+nearest concept, and how many concepts any grid point wins. The grid is scored on the held-out
+concepts themselves, so the best row is an upper bound for this family of priors, not a tuned
+setting (the bundled temperature was chosen on training concepts, ``prior_temperature``).
+About 20 s per concept on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+
+from weightinit.fileio import atomic_write_json
+
+TEMPERATURES = (0.003, 0.01, 0.03, 0.1)
+SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
+
+
+def grid_key(temperature: float, scale: float) -> str:
+    return f"t{temperature}_a{scale}"
+
+
+def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
+    """Per held-out concept: the mean's, the nearest concept's and every grid point's step-0 PSNR."""
+    from weightinit.bench.methods import METHODS, BenchContext
+    from weightinit.bench.runner import zoo_test_pairs
+    from weightinit.codec import BlockCodec
+    from weightinit.errors import WeightinitError
+    from weightinit.generator.prior import blend_weights
+    from weightinit.recipe import evaluate
+
+    ctx = BenchContext(zoo, generator)
+    gen = ctx.generator.generator
+    prior = gen.prior
+    if prior is None:
+        raise WeightinitError(f"generator {generator} has no retrieval prior")
+    codec = BlockCodec(gen.layout)
+    basis = prior.basis.to(torch.float32)
+    rows = {}
+    for cid in ctx.zoo.ids("heldout"):
+        test = zoo_test_pairs(ctx.zoo, cid)
+        query = gen.text_encoder.encode(ctx.zoo.record(cid).text).pooled
+        row = {"max_similarity": (torch.nn.functional.normalize(query.float(), dim=-1) @ prior.keys.T).max().item()}
+        for m in ("mean", "nearest"):
+            row[m] = evaluate(METHODS[m].build(ctx, cid).model, *test)["psnr"]
+        for t in TEMPERATURES:
+            w = blend_weights(prior.keys, prior.owner, prior.coef.shape[0], query, t)
+            blend = ((w @ prior.coef) @ basis).view(prior.num_blocks, prior.block_size)
+            for a in SCALES:
+                center = (gen.center if gen.center is not None else 0) + a * blend
+                factors = codec.decode(gen.normalizer.denormalize(center, torch.float32), copy=True)
+                model = ctx.merged(ctx.delta({k: v.float() for k, v in factors.items()}))
+                row[grid_key(t, a)] = evaluate(model, *test)["psnr"]
+        rows[cid] = row
+        print(cid, f"mean {row['mean']:.2f} nearest {row['nearest']:.2f} bundled {row[grid_key(0.01, 1.0)]:.2f}", flush=True)
+    return rows
+
+
+def summarize(rows: dict[str, dict[str, float]]) -> dict:
+    keys = [grid_key(t, a) for t in TEMPERATURES for a in SCALES]
+
+    def beats(r, k):
+        return r[k] > max(r["mean"], r["nearest"])
+
+    grid = {k: {"beats_mean_and_nearest": sum(beats(r, k) for r in rows.values()),
+                "median_psnr_step0": statistics.median(r[k] for r in rows.values())} for k in keys}  # fmt: skip
+    best = max(grid, key=lambda k: (grid[k]["beats_mean_and_nearest"], grid[k]["median_psnr_step0"]))
+    return {
+        "concepts": len(rows), "grid": grid, "bundled": grid_key(0.01, 1.0), "best_fixed": best,
+        "any_grid_point_beats_both": sum(any(beats(r, k) for k in keys) for r in rows.values()),
+        "median_mean": statistics.median(r["mean"] for r in rows.values()),
+        "median_nearest": statistics.median(r["nearest"] for r in rows.values()),
+        "per_concept": rows,
+    }  # fmt: skip
+
+
+def main() -> None:
+    from weightinit.initialization import bundled_generator_path
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", required=True)
+    parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")
+    parser.add_argument("--json")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = summarize(measure(args.zoo, args.generator or str(bundled_generator_path())))
+    n = out["concepts"]
+    for k in (out["bundled"], out["best_fixed"]):
+        g = out["grid"][k]
+        print(f"{k}: beats the mean and the nearest concept on {g['beats_mean_and_nearest']} of {n}, median {g['median_psnr_step0']:.2f} dB")
+    print(f"some grid point beats both on {out['any_grid_point_beats_both']} of {n} (choosing per concept with the test set)")
+    if args.json:
+        atomic_write_json(args.json, {"zoo": args.zoo} | out)
+
+
+if __name__ == "__main__":
+    main()
