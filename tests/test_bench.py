@@ -85,7 +85,7 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     md = tmp_path / "docs" / "BENCHMARKS.md"
     write_report(out, md)
     text = md.read_text()
-    assert "**Machine:**" in text and "threads" in text and "torch" in text and "**Seeds:**" in text
+    assert "**Machine:**" in text and "all weights on 1 concept(s), LoRA factors only on 0" in text and "threads" in text and "torch" in text and "**Seeds:**" in text
     assert (md.parent / "bench" / "psnr_vs_seconds.png").is_file() and (md.parent / "bench" / "speedups.png").is_file()
     assert json.loads((out / "results.json").read_text())["summary"]["median_speedup"]["scratch"] == pytest.approx(1.0)
 

@@ -63,6 +63,14 @@ def _shown_path(path) -> str:
         return p.name
 
 
+def _modes(results: dict) -> str:
+    """Which fine-tune modes the complete concepts were run in (shards may have run different ``--mode``s)."""
+    runs = [results["runs"][c] for c in results["concepts"]]
+    merge = sum(any(r["trains"] == "all" for m, r in rs.items() if m != "scratch") for rs in runs)
+    lora = sum(any(r["trains"] == "lora" for m, r in rs.items() if m != "lora") for rs in runs)  # fresh LoRA runs in both modes
+    return f"all weights on {merge} concept(s), LoRA factors only on {lora}"
+
+
 def _label(results: dict, method: str) -> str:
     for runs in results.get("runs", {}).values():
         if method in runs:
@@ -264,7 +272,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
         "",
         f"**Libraries:** {versions}.",
         "",
-        f"**Zoo:** `{_shown_path(meta.get('zoo'))}`; **generator:** `{_shown_path(meta.get('generator'))}`; **mode:** {meta.get('mode', '?')}.",
+        f"**Zoo:** `{_shown_path(meta.get('zoo'))}`; **generator:** `{_shown_path(meta.get('generator'))}`; **fine-tune modes:** {_modes(results)}.",
         "",
         f"**Seeds:** benchmark seed {cfg['seed']} (scratch init, generation); recipe seed and data order per concept "
         f"the zoo's data seed of each concept plus {cfg['seed']}, the same for every method; train/test pairs as the zoo made them.",
