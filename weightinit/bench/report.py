@@ -328,7 +328,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
     lines.append("")
     lines += by_kind(results)
     fractions = list(next(iter(summary["methods"].values()))["median_psnr_at_fraction"]) if summary["methods"] else []
-    lines += ["## PSNR at fractions of the scratch budget (medians; – where a method stopped before)", "",
+    lines += ["## PSNR at fractions of the scratch budget (medians over the concepts whose run got that far; – where none did)", "",
               "| method | step 0 | " + " | ".join(f"{float(f):.1%} ({round(float(f) * cfg['scratch_steps'])} steps)" for f in fractions) + " |",
               "|---|---|" + "---|" * len(fractions)]  # fmt: skip
     for m, s in summary["methods"].items():
