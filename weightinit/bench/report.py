@@ -178,7 +178,7 @@ def image_grid(results_dir: Path, concept: str, methods: list[str], path: Path) 
         canvas.paste(Image.fromarray(left), (label_w, y))
         canvas.paste(Image.fromarray(right), (label_w + pair_img.shape[1] + gap, y))
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
+    canvas.save(path, quality=90)  # JPEG: a quarter of the PNG, for figures kept in the repository
     return path
 
 
@@ -220,6 +220,14 @@ def by_kind(results: dict) -> list[str]:
             cells.append(_f(statistics.median(vals), 1, "x") if vals else "–")
         lines.append(f"| {kind} | {len(groups[kind])} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def grid_concepts(concept_ids: list[str], count: int) -> list[str]:
+    """``count`` concepts for the image grids, taking the held-out kinds in turn (not just the first ids)."""
+    kinds = concept_kinds(concept_ids)
+    groups = [[c for c in concept_ids if kinds[c] == k] for k in sorted(set(kinds.values()))]
+    picked = [g[i] for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g)]
+    return picked[:count]
 
 
 ABLATION_LABELS = {
@@ -365,7 +373,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
     lines += ["## Plots", "", f"![PSNR against seconds per concept]({assets}/psnr_vs_seconds.png)", "",
               f"![Median speedup over scratch]({assets}/speedups.png)", ""]  # fmt: skip
     if grids:
-        lines += ["## Image grids", ""] + [f"![{g}]({assets}/grid_{g}.png)" for g in grids] + [""]
+        lines += ["## Image grids", ""] + [f"![{g}]({assets}/grid_{g}.jpg)" for g in grids] + [""]
     return "\n".join(lines)
 
 
@@ -392,8 +400,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         plot_curves(results, assets / "psnr_vs_seconds.png")
         plot_speedups(results, assets / "speedups.png")
         methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
-        for cid in sorted(results["concepts"])[:grids]:
-            if image_grid(results_dir, cid, methods, assets / f"grid_{cid}.png"):
+        for cid in grid_concepts(sorted(results["concepts"]), grids):
+            if image_grid(results_dir, cid, methods, assets / f"grid_{cid}.jpg"):
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
     abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
