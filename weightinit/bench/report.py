@@ -280,7 +280,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
         "",
         f"**Libraries:** {versions}.",
         "",
-        f"**Zoo:** `{_shown_path(meta.get('zoo'))}`; **generator:** `{_shown_path(meta.get('generator'))}`; **fine-tune modes:** {_modes(results)}.",
+        f"**Zoo:** `{meta.get('zoo', '?')}`; **generator:** `{meta.get('generator', '?')}`; **fine-tune modes:** {_modes(results)}.",
         "",
         f"**Seeds:** benchmark seed {cfg['seed']} (scratch init, generation); recipe seed and data order per concept "
         f"the zoo's data seed of each concept plus {cfg['seed']}, the same for every method; train/test pairs as the zoo made them.",
