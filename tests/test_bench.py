@@ -75,8 +75,12 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     cfg = BenchConfig(scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2, trivial_margin_db=-100.0, ddim_steps=2)
     runner = BenchRunner(tiny_zoo_dir, out, cfg, generator=str(tiny_generator_dir), progress=False, log=lambda s: None)
     results = runner.run()
-    methods = ["scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "oracle"]
+    methods = ["scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle"]
     assert list(results["summary"]["median_speedup"]) == methods
+    cid = next(iter(results["runs"]))
+    choice = results["runs"][cid]["chosen_1"]["info"]["choice"]
+    assert choice["pairs"] == 8 and choice["pairs_l1"] <= choice["generated_l1"]
+    assert set(results["summary"]["targets"]) == {"generated_1", "chosen_1"}
     files = sorted((out / "runs").rglob("*.json"))
     mtimes = {p: p.stat().st_mtime_ns for p in files}
     BenchRunner(tiny_zoo_dir, out, cfg, generator=str(tiny_generator_dir), progress=False, log=lambda s: None).run()

@@ -138,3 +138,47 @@ def test_help_shows_examples():
     for command in ("sample", "init"):
         text = run([command, "--help"]).stdout
         assert f"weightinit {command}" in text and "--generator" in text
+
+
+def write_pairs(folder, n: int, width: int = 128, height: int = 64) -> None:
+    """``n`` random A|B images in the pix2pix folder format."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def test_sample_and_init_choose_the_start_on_a_pairs_folder(tiny_generator_dir, tmp_path):
+    from safetensors import safe_open
+
+    from weightinit.pairs import FolderPairs
+
+    pairs = tmp_path / "pairs"
+    write_pairs(pairs, 4)
+    out = tmp_path / "chosen.safetensors"
+    report = json.loads(run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 3, "--json"]).stdout)
+    assert report["choice"]["pairs"] == 3 and report["chosen"] == report["choice"]["chosen"]
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata()["weightinit.chosen"] == report["chosen"]
+    # the same choice as the library call on the same pairs (64 px from the arch name)
+    torch.manual_seed(0)
+    expected = plugins.build_model(ARCH)
+    initialize(expected, CONCEPT, generator=tiny_generator_dir, pairs=FolderPairs(pairs, size=64).sample(3, split="train", seed=0))
+    assert_same(load_file(out), expected.state_dict())
+
+    checkpoint = tmp_path / "mine.safetensors"
+    save_file(reference_generator(seed=5).state_dict(), str(checkpoint))
+    again = tmp_path / "again.safetensors"
+    report = json.loads(run(["init", checkpoint, CONCEPT, "-o", again, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 3, "--json"]).stdout)
+    assert report["chosen"] == report["choice"]["chosen"]
+
+
+def test_a_bad_pairs_folder_is_one_line_and_no_file(tiny_generator_dir, tmp_path):
+    pairs = tmp_path / "odd"
+    write_pairs(pairs, 3, width=65)
+    out = tmp_path / "out.safetensors"
+    line = one_error_line(run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs], code=1))
+    assert "even width" in line and not out.exists()

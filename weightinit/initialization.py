@@ -41,11 +41,16 @@ class InitReport:
     seconds: float = 0.0
     generation_seconds: float = 0.0
     directions: dict[str, str] = field(default_factory=dict)
+    chosen: str = "generated"  # with pairs=: the candidate they chose
+    choice: dict | None = None  # with pairs=: selection.Choice as a dict
 
     def __str__(self) -> str:
         what = f"{self.parameters_set} parameters ({self.values_set:,} values)"
         if self.mode == "lora":
             what += f", {self.lora_modules} LoRA modules"
+        if self.choice is not None:
+            c = self.choice
+            what += f", chose {self.chosen} of {c['candidates']} on {c['pairs']} pairs (L1 {c['pairs_l1']:.4f} vs generated {c['generated_l1']:.4f})"
         return (
             f"weightinit: initialised {what} for {self.concept!r} with {self.generator} "
             f"({self.adapter}, {self.mode}, seed {self.seed}, {self.steps} step(s)) in {self.seconds:.2f} s"
@@ -180,6 +185,7 @@ def initialize(
     guidance: float | None = None,
     reverse: str | None = None,
     revision: str | None = None,
+    pairs=None,
 ) -> InitReport:
     """Write weights generated for ``concept`` into ``model``, in place.
 
@@ -188,7 +194,11 @@ def initialize(
     ``mode="merge"`` writes base + generated delta into the existing parameters (optimizers keep
     their references). ``mode="lora"`` writes the base, freezes it and wraps the LoRA targets in
     trainable low-rank modules initialised from the generated factors: call it *before* building
-    the optimizer. On any failure the model is left bitwise unchanged.
+    the optimizer. ``pairs=(inputs, targets)``, a few of your training pairs as tensors
+    ``[N, C, H, W]`` the model takes and returns (8 is plenty), chooses among the generated
+    weights and the generator's other candidates the one with the lowest L1 on them
+    (``weightinit.selection``; the report names it). On any failure the model is left bitwise
+    unchanged.
     """
     from weightinit import plugins
 
@@ -206,14 +216,23 @@ def initialize(
 
     directions = getattr(adapter, "directions", None)
     if adapter.name == "cyclegan" and directions is not None:
+        if pairs is not None:
+            raise WeightinitError("pairs= chooses a start for one paired generator; a CycleGAN model has two and no pairs")
         return _initialize_pair(inner, concept, gen, adapter, mode=mode, steps=steps, seed=seed, guidance=guidance, reverse=reverse, start=start)
 
     _check_coverage(gen, inner, adapter)
     gen_start = time.perf_counter()
     factors = gen.generate(concept, steps=steps, seed=seed, guidance=guidance)
+    choice = None
+    if pairs is not None:
+        from weightinit.selection import choose_on_pairs
+
+        factors, choice = choose_on_pairs(inner, adapter, gen, factors, concept, pairs)
     full = gen.full_weights(factors)
     generation_seconds = time.perf_counter() - gen_start
     report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, generation_seconds=generation_seconds)
+    if choice is not None:
+        report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
     if mode == "merge":
         triples, _ = prepare_update(inner, full, adapter)
         write_in_place(triples)

@@ -22,6 +22,9 @@ from torch import nn
 
 from weightinit.errors import WeightinitError
 
+#: Train pairs the ``chosen_*`` methods score their candidates on (``weightinit.selection``).
+SELECTION_PAIRS = 8
+
 
 @dataclass
 class StartingPoint:
@@ -44,7 +47,7 @@ class Method:
 class BenchContext:
     """What every method needs, loaded once: the zoo, its base, the generator, the zoo mean."""
 
-    def __init__(self, zoo, generator=None, *, ddim_steps: int = 5, seed: int = 0):
+    def __init__(self, zoo, generator=None, *, ddim_steps: int = 5, seed: int = 0, photos=None):
         from weightinit import plugins
         from weightinit.zoo.weights import ZooWeights, lora_targets_of
 
@@ -61,6 +64,7 @@ class BenchContext:
         self._gen = None
         self.ddim_steps = int(ddim_steps)
         self.seed = int(seed)
+        self.photos = photos
         self._mean_factors: dict[str, torch.Tensor] | None = None
         self._mean_delta: dict[str, torch.Tensor] | None = None
         self._train_text = None
@@ -130,6 +134,12 @@ class BenchContext:
             self._oracle_delta[concept_id] = self.delta(self.zoo.concept(concept_id))
         return self._oracle_delta[concept_id]
 
+    def selection_pairs(self, concept_id: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``SELECTION_PAIRS`` of the concept's train pool (pair i depends only on i)."""
+        from weightinit.bench.runner import _zoo_pair_source
+
+        return _zoo_pair_source(self.zoo, concept_id, self.photos).sample(SELECTION_PAIRS, split="train", seed=self.config.data_seed(concept_id))
+
     # --- writing a start -----------------------------------------------------------------------
     def merged(self, delta: dict[str, torch.Tensor]) -> nn.Module:
         from weightinit.apply import apply_tensors
@@ -137,6 +147,13 @@ class BenchContext:
         model = self.base_model()
         apply_tensors(model, {k: v + delta[k] for k, v in self.base_canonical.items()}, self.adapter)
         return model
+
+    def merged_blocks(self, blocks: torch.Tensor) -> nn.Module:
+        """The base plus the delta of de-normalised generator blocks (LoRA factors) in the generator's layout."""
+        from weightinit.codec import BlockCodec
+
+        factors = BlockCodec(self.generator.generator.layout).decode(blocks, copy=True)
+        return self.merged(self.delta({k: v.float() for k, v in factors.items()}))
 
     def with_lora(self, factors: dict[str, torch.Tensor] | None) -> tuple[nn.Module, list[nn.Parameter]]:
         """The base with the zoo's LoRA wrappers (its seed and rank), factors copied in when given."""
@@ -237,18 +254,22 @@ def nearest_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
     return StartingPoint(model, params, seconds + t_text, {"nearest": near, "cosine": round(sim, 4)})
 
 
-def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str) -> StartingPoint:
+def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str, choose: bool = False) -> StartingPoint:
     from weightinit.initialization import initialize
 
     gen = ctx.generator  # loaded once per process, not counted (like importing a library)
     text = ctx.zoo.record(concept_id).text
     model = ctx.base_model()
+    pairs = ctx.selection_pairs(concept_id) if choose else None  # the user's data: already in hand, not counted
     gen.generator.text_encoder.forget(text)  # text encoding counts as generation
     start = time.perf_counter()
-    report = initialize(model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode)
+    report = initialize(model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode, pairs=pairs)
     seconds = time.perf_counter() - start
     params = [p for p in model.parameters() if p.requires_grad] if mode == "lora" else None
-    return StartingPoint(model, params, seconds, {"sampling_steps": steps, "generation_seconds": round(report.generation_seconds, 4)})
+    info = {"sampling_steps": steps, "generation_seconds": round(report.generation_seconds, 4)}
+    if report.choice is not None:
+        info["choice"] = report.choice
+    return StartingPoint(model, params, seconds, info)
 
 
 def generated_1(ctx: BenchContext, concept_id: str) -> StartingPoint:
@@ -267,21 +288,23 @@ def generated_k_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
     return _generated(ctx, concept_id, ctx.ddim_steps, "lora")
 
 
+def chosen_1(ctx: BenchContext, concept_id: str) -> StartingPoint:
+    return _generated(ctx, concept_id, 1, "merge", choose=True)
+
+
+def chosen_1_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
+    return _generated(ctx, concept_id, 1, "lora", choose=True)
+
+
 def prior(ctx: BenchContext, concept_id: str) -> StartingPoint:
     """The generator's retrieval prior without its denoiser (ablation)."""
-    from weightinit.codec import BlockCodec
-
     gen = ctx.generator.generator
     if gen.prior is None:
         raise WeightinitError(f"generator {ctx.generator.name} has no retrieval prior (it was trained with --prior mean)")
     text = ctx.zoo.record(concept_id).text
     gen.text_encoder.forget(text)
 
-    def build():
-        factors = BlockCodec(gen.layout).decode(gen.prior_blocks(text), copy=True)
-        return ctx.merged(ctx.delta({k: v.float() for k, v in factors.items()}))
-
-    model, seconds = _timed(build)
+    model, seconds = _timed(lambda: ctx.merged_blocks(gen.prior_blocks(text)))
     return StartingPoint(model, None, seconds)
 
 
@@ -305,19 +328,22 @@ METHODS: dict[str, Method] = {
         Method("nearest", "base + nearest concept by text", nearest),
         Method("generated_1", "generated, 1 step", generated_1, needs_generator=True),
         Method("generated_k", "generated, DDIM k steps", generated_k, needs_generator=True),
+        Method("chosen_1", f"generated 1 step or another candidate, chosen on {SELECTION_PAIRS} train pairs", chosen_1, needs_generator=True),
         Method("prior", "generator's retrieval prior alone, no denoiser (ablation)", prior, needs_generator=True),
         Method("oracle", "own zoo weights (upper bound)", oracle, upper_bound=True),
         Method("mean_lora", "zoo mean factors, LoRA-only", mean_lora, trains="lora"),
         Method("nearest_lora", "nearest concept's factors, LoRA-only", nearest_lora, trains="lora"),
         Method("generated_1_lora", "generated 1 step, LoRA-only", generated_1_lora, trains="lora", needs_generator=True),
         Method("generated_k_lora", "generated DDIM k steps, LoRA-only", generated_k_lora, trains="lora", needs_generator=True),
+        Method("chosen_1_lora", f"chosen on {SELECTION_PAIRS} train pairs, LoRA-only", chosen_1_lora, trains="lora", needs_generator=True),
         Method("oracle_lora", "own zoo factors, LoRA-only (upper bound)", oracle_lora, trains="lora", upper_bound=True),
     ]
 }
-MERGE_METHODS = ("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "oracle")
-LORA_METHODS = ("scratch", "base", "lora", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora", "oracle_lora")
+MERGE_METHODS = ("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle")
+LORA_METHODS = ("scratch", "base", "lora", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora", "chosen_1_lora", "oracle_lora")
 #: Methods compared with the oracle at step 0 (how close each starts to the concept's own weights).
-DISTANCE_METHODS = {"lora", "mean", "nearest", "prior", "generated_1", "generated_k", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora"}
+DISTANCE_METHODS = {"lora", "mean", "nearest", "prior", "generated_1", "generated_k", "chosen_1", "mean_lora", "nearest_lora", "generated_1_lora",
+                    "generated_k_lora", "chosen_1_lora"}  # fmt: skip
 
 
 def methods_for(mode: str, names: list[str] | None = None) -> list[Method]:

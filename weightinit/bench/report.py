@@ -89,7 +89,7 @@ def _pyplot():
 
 
 CURVE_COLORS = {"scratch": "black", "base": "#999999", "lora": "#2ca02c", "mean": "#ff7f0e", "nearest": "#9467bd",
-                "generated_1": "#1f77b4", "generated_k": "#17becf", "oracle": "#d62728"}  # fmt: skip
+                "generated_1": "#1f77b4", "generated_k": "#17becf", "chosen_1": "#e377c2", "oracle": "#d62728"}  # fmt: skip
 
 
 def plot_curves(results: dict, path: Path, concepts: list[str] | None = None) -> Path:
@@ -198,7 +198,7 @@ def concept_kinds(concept_ids) -> dict[str, str]:
     return kinds
 
 
-KIND_METHODS = ("lora", "mean", "nearest", "generated_1", "mean_lora", "nearest_lora", "generated_1_lora")
+KIND_METHODS = ("lora", "mean", "nearest", "generated_1", "chosen_1", "mean_lora", "nearest_lora", "generated_1_lora", "chosen_1_lora")
 
 
 def by_kind(results: dict) -> list[str]:
@@ -333,6 +333,11 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
         if "median_speedup_over_lora" in t:
             lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
                          f"{ok(t['speedup_over_lora_3x'])}).")  # fmt: skip
+        if gen.startswith("chosen"):
+            from weightinit.bench.methods import SELECTION_PAIRS
+
+            lines.append(f"  (`{gen}` chooses its start on {SELECTION_PAIRS} of the concept's train pairs, time included; the mean and the "
+                         "nearest concept see only the text, so its step-0 comparison is not like for like.)")  # fmt: skip
     lines.append("")
     lines += by_kind(results)
     fractions = list(next(iter(summary["methods"].values()))["median_psnr_at_fraction"]) if summary["methods"] else []

@@ -197,7 +197,8 @@ def summarize(concepts: dict[str, dict], methods: list[str]) -> dict:
 def targets(main: dict[str, dict]) -> dict:
     """The issue's targets, for generated 1-step (merge) and, where run, its LoRA-mode twin."""
     result = {}
-    for gen, mean, near, lora in (("generated_1", "mean", "nearest", "lora"), ("generated_1_lora", "mean_lora", "nearest_lora", "lora")):
+    for gen, mean, near, lora in (("generated_1", "mean", "nearest", "lora"), ("generated_1_lora", "mean_lora", "nearest_lora", "lora"),
+                                  ("chosen_1", "mean", "nearest", "lora"), ("chosen_1_lora", "mean_lora", "nearest_lora", "lora")):  # fmt: skip
         rows = [s["methods"] for s in main.values() if gen in s["methods"]]
         if not rows:
             continue
@@ -388,7 +389,7 @@ class BenchRunner:
 
         self.config = config
         self.out = Path(out)
-        self.ctx = BenchContext(zoo, generator, ddim_steps=config.ddim_steps, seed=config.seed)
+        self.ctx = BenchContext(zoo, generator, ddim_steps=config.ddim_steps, seed=config.seed, photos=photos)
         self.zoo = self.ctx.zoo
         heldout = self.zoo.ids("heldout")
         if concepts:
@@ -436,6 +437,10 @@ class BenchRunner:
             key.update(cap_fraction=c.cap_fraction, min_fraction=c.min_fraction, stop_at=c.stop_at, target=None if target is None else round(target, 4))
         if method.needs_generator:
             key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if "_k" in method.name else 1)
+        if method.name.startswith("chosen"):
+            from weightinit.bench.methods import SELECTION_PAIRS
+
+            key.update(selection_pairs=SELECTION_PAIRS)
         return key
 
     @functools.cached_property
@@ -540,8 +545,8 @@ def _distance_methods() -> set[str]:
     return DISTANCE_METHODS
 
 
-_ORDER = {m: i for i, m in enumerate(("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "oracle", "mean_lora",
-                                       "nearest_lora", "generated_1_lora", "generated_k_lora", "oracle_lora"))}  # fmt: skip
+_ORDER = {m: i for i, m in enumerate(("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle", "mean_lora",
+                                       "nearest_lora", "generated_1_lora", "generated_k_lora", "chosen_1_lora", "oracle_lora"))}  # fmt: skip
 
 
 def collect_results(out: str | os.PathLike, config: BenchConfig | None = None) -> dict:

@@ -20,9 +20,8 @@ import statistics
 import torch
 
 from weightinit.fileio import atomic_write_json
-
-TEMPERATURES = (0.003, 0.01, 0.03, 0.1)
-SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
+from weightinit.generator.prior import CANDIDATE_SCALES as SCALES
+from weightinit.generator.prior import CANDIDATE_TEMPERATURES as TEMPERATURES
 
 
 def grid_key(temperature: float, scale: float) -> str:
@@ -33,7 +32,6 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
     """Per held-out concept: the mean's, the nearest concept's and every grid point's step-0 PSNR."""
     from weightinit.bench.methods import METHODS, BenchContext
     from weightinit.bench.runner import zoo_test_pairs
-    from weightinit.codec import BlockCodec
     from weightinit.errors import WeightinitError
     from weightinit.generator.prior import blend_weights
     from weightinit.recipe import evaluate
@@ -43,7 +41,6 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
     prior = gen.prior
     if prior is None:
         raise WeightinitError(f"generator {generator} has no retrieval prior")
-    codec = BlockCodec(gen.layout)
     basis = prior.basis.to(torch.float32)
     rows = {}
     for cid in ctx.zoo.ids("heldout"):
@@ -57,8 +54,7 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
             blend = ((w @ prior.coef) @ basis).view(prior.num_blocks, prior.block_size)
             for a in SCALES:
                 center = (gen.center if gen.center is not None else 0) + a * blend
-                factors = codec.decode(gen.normalizer.denormalize(center, torch.float32), copy=True)
-                model = ctx.merged(ctx.delta({k: v.float() for k, v in factors.items()}))
+                model = ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))
                 row[grid_key(t, a)] = evaluate(model, *test)["psnr"]
         rows[cid] = row
         print(cid, f"mean {row['mean']:.2f} nearest {row['nearest']:.2f} bundled {row[grid_key(0.01, 1.0)]:.2f}", flush=True)

@@ -38,6 +38,18 @@ ModeOption = Annotated[
     str, typer.Option("--mode", help="Only 'merge' for checkpoints (base + generated delta in the same keys).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+PairsOption = Annotated[
+    Path | None,
+    typer.Option("--pairs", exists=True, file_okay=False, show_default=False,
+                 help="A folder of your aligned pairs (pix2pix format, A|B side by side): choose the start that fits "
+                      "--pairs-count of its train pairs best among the generated weights and the generator's other candidates."),
+]
+PairsCountOption = Annotated[int, typer.Option("--pairs-count", min=1, help="Train pairs from --pairs to score the candidates on.")]
+PairsSizeOption = Annotated[
+    int | None,
+    typer.Option("--pairs-size", min=8, show_default=False,
+                 help="Side the pairs are resized to (default: the size in the arch name, unet_64 -> 64, else 256)."),
+]
 
 
 def _check_mode(mode: str) -> None:
@@ -74,11 +86,28 @@ def _load_checkpoint_strictly(model, state: dict, checkpoint: Path, arch: str) -
     model.load_state_dict(state, strict=True)
 
 
-def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, steps, seed, guidance, as_json, source=None):
+def _pairs_size(arch: str) -> int:
+    """The input side an arch name states (``unet_64`` -> 64); pix2pix's 256 otherwise."""
+    import re
+
+    found = re.search(r"_(\d+)(?:,|$)", arch)
+    return int(found.group(1)) if found else 256
+
+
+def _load_pairs(folder: Path | None, count: int, size: int | None, arch: str):
+    """``count`` train pairs of ``folder`` as tensors, or None without a folder."""
+    if folder is None:
+        return None
+    from weightinit.pairs import FolderPairs
+
+    return FolderPairs(folder, size=size or _pairs_size(arch)).sample(count, split="train", seed=0)
+
+
+def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, steps, seed, guidance, as_json, source=None, pairs=None):
     from weightinit.fileio import save_state_dict_file
     from weightinit.initialization import initialize
 
-    report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance)
+    report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs)
     metadata = {
         "weightinit.arch": arch,
         "weightinit.concept": concept,
@@ -88,6 +117,8 @@ def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, ste
     }
     if source is not None:
         metadata["weightinit.source"] = Path(source).name
+    if report.choice is not None:
+        metadata["weightinit.chosen"] = report.chosen
     save_state_dict_file(out, model.state_dict(), metadata)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "arch": arch, "out": str(out)}, indent=2))
@@ -108,6 +139,9 @@ def sample(
     seed: SeedOption = 0,
     guidance: GuidanceOption = None,
     mode: ModeOption = "merge",
+    pairs: PairsOption = None,
+    pairs_count: PairsCountOption = 8,
+    pairs_size: PairsSizeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write a fresh generator initialised for CONCEPT as a checkpoint.
@@ -121,6 +155,8 @@ def sample(
       weightinit sample "sketch to photo" --out netG_init.safetensors
 
       weightinit sample "photo to sepia" -o sepia.safetensors -g ./my-generator --seed 3 --json
+
+      weightinit sample "sketch to photo" -o netG_init.safetensors --pairs ./my_pairs
     """
     import torch
 
@@ -130,10 +166,11 @@ def sample(
     _check_checkpoint_name(out)
     gen = load_generator(generator)
     arch = arch or gen.arch
+    chosen_on = _load_pairs(pairs, pairs_count, pairs_size, arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the values initialize does not write are seeded too
         model, _ = _build(arch)
-    _initialize_and_write(model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json)
+    _initialize_and_write(model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, pairs=chosen_on)
 
 
 def init(
@@ -153,6 +190,9 @@ def init(
     seed: SeedOption = 0,
     guidance: GuidanceOption = None,
     mode: ModeOption = "merge",
+    pairs: PairsOption = None,
+    pairs_count: PairsCountOption = 8,
+    pairs_size: PairsSizeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Initialise your checkpoint for CONCEPT and write it to OUT (CHECKPOINT is not changed).
@@ -182,8 +222,10 @@ def init(
         state[clean] = value
     gen = load_generator(generator)
     arch = arch or gen.arch
+    chosen_on = _load_pairs(pairs, pairs_count, pairs_size, arch)
     model, _ = _build(arch)
     _load_checkpoint_strictly(model, state, checkpoint, arch)
     _initialize_and_write(
-        model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, source=checkpoint
+        model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, source=checkpoint,
+        pairs=chosen_on,
     )

@@ -184,6 +184,17 @@ class WeightGenerator:
             raise WeightinitError("this generator has neither a centre nor a prior")
         return self.normalizer.denormalize(center, torch.float32)
 
+    def candidate_blocks(self, concept_text: str) -> list[tuple[str, torch.Tensor]]:
+        """Named de-normalised blocks of other starts for ``concept_text``: the zoo mean plus each
+        of the prior's candidates (``RetrievalPrior.candidates``); empty without a prior."""
+        if self.prior is None:
+            return []
+        center = self.center if self.center is not None else torch.zeros(self.layout.num_blocks, self.layout.block_size)
+        return [
+            (name, self.normalizer.denormalize(center + delta, torch.float32))
+            for name, delta in self.prior.candidates(self.text_encoder.encode(concept_text).pooled)
+        ]
+
     def generate(
         self,
         concept_text: str,

@@ -35,6 +35,11 @@ from weightinit.fileio import read_safetensors, save_safetensors
 PRIOR_NAME = "prior.safetensors"
 DEFAULT_RANK = 64
 TEMPERATURE_GRID = (0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3)
+#: The blends offered as candidate starts when a user's pairs choose among them
+#: (``RetrievalPrior.candidates``): how sharply the blend follows text similarity, and how far it
+#: goes from the zoo mean (1 is the blend itself, above 1 extrapolates).
+CANDIDATE_TEMPERATURES = (0.003, 0.01, 0.03, 0.1)
+CANDIDATE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 @dataclass
@@ -125,6 +130,22 @@ class RetrievalPrior:
         """Rows of the blended delta: ``coefficients [B, R]`` at ``block_index [B]`` -> ``[B, block_size]``."""
         basis = self.basis.to(coefficients.dtype).view(self.rank, self.num_blocks, self.block_size)
         return torch.einsum("br,rbd->bd", coefficients, basis[:, block_index])
+
+    def candidates(self, query: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """Other normalised deltas ``[num_blocks, block_size]`` the prior can offer for one pooled
+        embedding ``[1, D]``, named: its blend on the candidate grid of temperatures and scales,
+        then every training concept's own delta (as the basis keeps it)."""
+        if query.ndim != 2 or query.shape[0] != 1:
+            raise WeightinitError(f"prior candidates need one pooled text embedding [1, D], got {list(query.shape)}")
+        basis = self.basis.to(torch.float32)
+        shape = (self.num_blocks, self.block_size)
+        out = []
+        for t in CANDIDATE_TEMPERATURES:
+            blend = (blend_weights(self.keys, self.owner, self.coef.shape[0], query, t) @ self.coef @ basis).view(shape)
+            out += [(f"blend t={t} x{a}", a * blend) for a in CANDIDATE_SCALES]
+        names = self.concept_ids or tuple(f"#{i}" for i in range(self.coef.shape[0]))
+        out += [(f"concept {name}", (self.coef[i] @ basis).view(shape)) for i, name in enumerate(names)]
+        return out
 
     # --- disk ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, fingerprint: str) -> None:
