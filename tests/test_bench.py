@@ -61,6 +61,12 @@ def test_every_method_builds_a_model(tiny_zoo_dir, tiny_generator_dir):
             assert start.params is None, name
     assert ctx.rel_l2_to_oracle(METHODS["oracle"].build(ctx, cid).model, cid) < 1e-3
     assert METHODS["nearest"].build(ctx, cid).info["nearest"] in ctx.zoo.ids("train")
+    # the chosen methods score on the first pairs of the very pool the fine-tune draws from
+    from weightinit.bench.runner import zoo_pairs
+
+    (pool_in, pool_out), _, _ = zoo_pairs(ctx.zoo, cid)
+    chosen_in, chosen_out = ctx.selection_pairs(cid)
+    assert torch.equal(chosen_in, pool_in[: len(chosen_in)]) and torch.equal(chosen_out, pool_out[: len(chosen_out)])
 
 
 def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, tmp_path):

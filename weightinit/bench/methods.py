@@ -3,7 +3,8 @@
 Every method starts from the same zoo (its base checkpoint, its LoRA targets and seed) and
 returns a :class:`StartingPoint`: the model, the parameters to train (``None``: all of them)
 and the seconds its initialisation cost, counted into the method's time to quality (the
-generated methods' generation time, text encoding included; the others' fetch-and-write time).
+generated methods' generation time, text encoding included, and the ``chosen_*`` methods'
+scoring of their candidates on the pairs; the others' fetch-and-write time).
 
 ``merge`` methods write base + delta into the parameters and fine-tune every weight with the
 recipe. ``*_lora`` methods (and ``lora``, E2GAN-style) keep the base frozen and train only the
@@ -136,9 +137,9 @@ class BenchContext:
 
     def selection_pairs(self, concept_id: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``SELECTION_PAIRS`` of the concept's train pool (pair i depends only on i)."""
-        from weightinit.bench.runner import _zoo_pair_source
+        from weightinit.bench.runner import zoo_pair_source
 
-        return _zoo_pair_source(self.zoo, concept_id, self.photos).sample(SELECTION_PAIRS, split="train", seed=self.config.data_seed(concept_id))
+        return zoo_pair_source(self.zoo, concept_id, self.photos).sample(SELECTION_PAIRS, split="train", seed=self.config.data_seed(concept_id))
 
     # --- writing a start -----------------------------------------------------------------------
     def merged(self, delta: dict[str, torch.Tensor]) -> nn.Module:

@@ -352,7 +352,7 @@ def load_fid_features(path: str | os.PathLike):
     return Features()
 
 
-def _zoo_pair_source(zoo, concept: str, photos=None):
+def zoo_pair_source(zoo, concept: str, photos=None):
     from weightinit.concepts.catalog import default_catalog
     from weightinit.pairs import ProceduralPairs
 
@@ -364,7 +364,7 @@ def _zoo_pair_source(zoo, concept: str, photos=None):
 
 def zoo_test_pairs(zoo, concept: str, photos=None):
     """A zoo concept's test pairs, exactly as the zoo made them (without building its train pool)."""
-    return _zoo_pair_source(zoo, concept, photos).sample(zoo.config.test_pairs, split="test", seed=zoo.config.data_seed(concept))
+    return zoo_pair_source(zoo, concept, photos).sample(zoo.config.test_pairs, split="test", seed=zoo.config.data_seed(concept))
 
 
 def zoo_pairs(zoo, concept: str, photos=None):
@@ -373,7 +373,7 @@ def zoo_pairs(zoo, concept: str, photos=None):
 
     zc = zoo.config
     record = zoo.record(concept)
-    train = _zoo_pair_source(zoo, concept, photos).sample(zc.pool_size, split="train", seed=zc.data_seed(concept))
+    train = zoo_pair_source(zoo, concept, photos).sample(zc.pool_size, split="train", seed=zc.data_seed(concept))
     test = zoo_test_pairs(zoo, concept, photos)
     trivial = record.trivial.get("trivial_psnr") if record.trivial else None
     return train, test, trivial if trivial is not None else trivial_baselines(*test)["trivial_psnr"]
