@@ -51,6 +51,8 @@ def get_options(argv=None) -> argparse.Namespace:
     p.add_argument("--name", default="pix2pix_weightinit", help="experiment name (checkpoint folder)")
     p.add_argument("--continue_train", action="store_true", help="resume from the latest checkpoint (no initialize)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init_pairs", type=int, default=0,
+                   help="choose the start on this many training pairs (initialize(..., pairs=...)); 0: from the text alone")
     p.add_argument("--tiny", action="store_true", help="a few steps on a tiny net (ngf=4): for CI")
     opt = p.parse_args(argv)
     if opt.tiny:
@@ -164,7 +166,8 @@ def main(argv=None) -> None:
     if not opt.continue_train:
         from weightinit import initialize
 
-        report = initialize(unwrap(model.netG), opt.concept, generator=opt.generator, seed=opt.seed)  # same seed on every rank
+        chosen_on = (train_A[: opt.init_pairs], train_B[: opt.init_pairs]) if opt.init_pairs else None
+        report = initialize(unwrap(model.netG), opt.concept, generator=opt.generator, seed=opt.seed, pairs=chosen_on)  # same seed on every rank
         if rank == 0:
             print(report, flush=True)
     elif rank == 0:

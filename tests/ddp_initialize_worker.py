@@ -1,4 +1,8 @@
-"""Run under torchrun: every rank initialises its DDP-wrapped generator; checksums are compared."""
+"""Run under torchrun: every rank initialises its DDP-wrapped generator; checksums are compared.
+
+Then again with ``pairs=``, each rank holding pairs that another training concept made: alone,
+each rank would choose its own concept; the scores are averaged over the ranks, so they agree.
+"""
 
 import hashlib
 import sys
@@ -9,6 +13,32 @@ import torch.distributed as dist
 from weightinit import initialize, plugins
 
 
+def checksum(model) -> str:
+    digest = hashlib.sha256()
+    for p in model.parameters():
+        digest.update(p.detach().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def pairs_of_concept(generator: str, arch: str, index: int):
+    """Random inputs and what the base carrying training concept ``index``'s weights makes of them."""
+    from weightinit.apply import apply_tensors
+    from weightinit.codec import BlockCodec
+    from weightinit.initialization import load_generator
+    from weightinit.recipe import batch_statistics
+
+    gen = load_generator(generator)
+    name = f"concept {gen.generator.prior.concept_ids[index]}"
+    blocks = dict(gen.generator.candidate_blocks("sketch to photo"))[name]
+    factors = {k: v.float() for k, v in BlockCodec(gen.generator.layout).decode(blocks, copy=True).items()}
+    model = plugins.build_model(arch)
+    model.load_state_dict(gen.generator.base_state)
+    apply_tensors(model, gen.full_weights(factors), plugins.get_adapter("pix2pix"))
+    inputs = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(index)) * 2 - 1
+    with torch.no_grad(), batch_statistics(model):
+        return inputs, model(inputs)
+
+
 def main() -> None:
     generator, arch = sys.argv[1], sys.argv[2]
     torch.set_num_threads(1)
@@ -17,10 +47,9 @@ def main() -> None:
     torch.manual_seed(100 + rank)  # ranks start from different random weights on purpose
     model = torch.nn.parallel.DistributedDataParallel(plugins.build_model(arch))
     initialize(model.module, "sketch to photo", generator=generator, seed=0)
-    digest = hashlib.sha256()
-    for p in model.module.parameters():
-        digest.update(p.detach().numpy().tobytes())
-    print(f"checksum rank {rank} {digest.hexdigest()}", flush=True)
+    print(f"checksum rank {rank} {checksum(model.module)}", flush=True)
+    report = initialize(model.module, "sketch to photo", generator=generator, seed=0, pairs=pairs_of_concept(generator, arch, rank))
+    print(f"chosen rank {rank} {report.chosen!r} {checksum(model.module)}", flush=True)
     dist.destroy_process_group()
 
 

@@ -40,9 +40,10 @@ def test_pix2pix_example_initialises_then_resumes_without_initialising(tiny_gene
 
 def test_pix2pix_example_under_torchrun(tiny_generator_dir, tmp_path):
     script = EXAMPLES / "pix2pix_train.py"
-    stdout = run(["-m", "torch.distributed.run", "--nproc_per_node", "2", script, "--tiny",
+    stdout = run(["-m", "torch.distributed.run", "--nproc_per_node", "2", script, "--tiny", "--init_pairs", "4",
                   "--generator", tiny_generator_dir, "--checkpoints_dir", tmp_path], tmp_path)
     assert stdout.count("weightinit: initialised") == 1  # printed by rank 0 only
+    assert "on 4 pairs" in stdout  # the start chosen on pairs, scores averaged over the ranks
     assert "world size 2" in psnr_line(stdout)
 
 

@@ -144,3 +144,5 @@ def test_every_ddp_rank_writes_identical_values(tiny_generator_dir):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     sums = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("checksum rank")]
     assert len(sums) == 2 and sums[0] == sums[1], out.stdout
+    chosen = sorted(line.split(" ", 3)[-1] for line in out.stdout.splitlines() if line.startswith("chosen rank"))
+    assert len(chosen) == 2 and chosen[0] == chosen[1], out.stdout
