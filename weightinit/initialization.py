@@ -195,7 +195,7 @@ def initialize(
     their references). ``mode="lora"`` writes the base, freezes it and wraps the LoRA targets in
     trainable low-rank modules initialised from the generated factors: call it *before* building
     the optimizer. ``pairs=(inputs, targets)``, a few of your training pairs as tensors
-    ``[N, C, H, W]`` the model takes and returns (8 is plenty), chooses among the generated
+    ``[N, C, H, W]`` the model takes and returns (the benchmark uses 8), chooses among the generated
     weights and the generator's other candidates the one with the lowest L1 on them
     (``weightinit.selection``; the report names it). On any failure the model is left bitwise
     unchanged.
@@ -221,6 +221,10 @@ def initialize(
         return _initialize_pair(inner, concept, gen, adapter, mode=mode, steps=steps, seed=seed, guidance=guidance, reverse=reverse, start=start)
 
     _check_coverage(gen, inner, adapter)
+    if pairs is not None:
+        from weightinit.selection import check_pairs
+
+        pairs = check_pairs(pairs)  # before the generator runs: bad input fails fast
     gen_start = time.perf_counter()
     factors = gen.generate(concept, steps=steps, seed=seed, guidance=guidance)
     choice = None

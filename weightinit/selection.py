@@ -45,7 +45,7 @@ def check_pairs(pairs) -> tuple[torch.Tensor, torch.Tensor]:
             f"got {list(inputs.shape)} and {list(targets.shape)}"
         )
     if inputs.shape[0] < 1:
-        raise WeightinitError("pairs hold no pair; pass at least one (8 is plenty)")
+        raise WeightinitError("pairs hold no pair; pass at least one (the benchmark uses 8)")
     if not (torch.isfinite(inputs).all() and torch.isfinite(targets).all()):
         raise WeightinitError("pairs contain NaN or Inf")
     return inputs, targets
