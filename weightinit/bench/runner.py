@@ -195,7 +195,7 @@ def summarize(concepts: dict[str, dict], methods: list[str]) -> dict:
 
 
 def targets(main: dict[str, dict]) -> dict:
-    """The issue's targets, for generated 1-step (merge) and, where run, its LoRA-mode twin."""
+    """The issue's targets, for generated 1-step (merge) and, where run, its LoRA-mode twin and the starts chosen on pairs."""
     result = {}
     for gen, mean, near, lora in (("generated_1", "mean", "nearest", "lora"), ("generated_1_lora", "mean_lora", "nearest_lora", "lora"),
                                   ("chosen_1", "mean", "nearest", "lora"), ("chosen_1_lora", "mean_lora", "nearest_lora", "lora")):  # fmt: skip

@@ -17,7 +17,7 @@ step-0 PSNR on the *test* pairs, for two candidate sets that need only the gener
 A fair baseline gets the same pairs: ``nearest_by_pairs`` picks among the training concepts
 alone. Also reported: the mean, the nearest concept by text and the generated weights, and how
 often each selection beats both the mean and the nearest concept by text (the issue's step-0
-target). About a minute per concept on one CPU thread.
+target). About 35 s per concept on one CPU thread beside two other jobs.
 """
 
 from __future__ import annotations
