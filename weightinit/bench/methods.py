@@ -43,6 +43,7 @@ class Method:
     trains: str = "all"  # "all" or "lora"
     needs_generator: bool = False
     upper_bound: bool = False
+    sees_pairs: bool = False  # scores its candidates on SELECTION_PAIRS of the concept's train pairs
 
 
 class BenchContext:
@@ -329,14 +330,14 @@ METHODS: dict[str, Method] = {
         Method("nearest", "base + nearest concept by text", nearest),
         Method("generated_1", "generated, 1 step", generated_1, needs_generator=True),
         Method("generated_k", "generated, DDIM k steps", generated_k, needs_generator=True),
-        Method("chosen_1", f"generated 1 step or another candidate, chosen on {SELECTION_PAIRS} train pairs", chosen_1, needs_generator=True),
+        Method("chosen_1", f"generated 1 step or another candidate, chosen on {SELECTION_PAIRS} train pairs", chosen_1, needs_generator=True, sees_pairs=True),
         Method("prior", "generator's retrieval prior alone, no denoiser (ablation)", prior, needs_generator=True),
         Method("oracle", "own zoo weights (upper bound)", oracle, upper_bound=True),
         Method("mean_lora", "zoo mean factors, LoRA-only", mean_lora, trains="lora"),
         Method("nearest_lora", "nearest concept's factors, LoRA-only", nearest_lora, trains="lora"),
         Method("generated_1_lora", "generated 1 step, LoRA-only", generated_1_lora, trains="lora", needs_generator=True),
         Method("generated_k_lora", "generated DDIM k steps, LoRA-only", generated_k_lora, trains="lora", needs_generator=True),
-        Method("chosen_1_lora", f"chosen on {SELECTION_PAIRS} train pairs, LoRA-only", chosen_1_lora, trains="lora", needs_generator=True),
+        Method("chosen_1_lora", f"chosen on {SELECTION_PAIRS} train pairs, LoRA-only", chosen_1_lora, trains="lora", needs_generator=True, sees_pairs=True),
         Method("oracle_lora", "own zoo factors, LoRA-only (upper bound)", oracle_lora, trains="lora", upper_bound=True),
     ]
 }

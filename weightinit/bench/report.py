@@ -333,9 +333,9 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
         if "median_speedup_over_lora" in t:
             lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
                          f"{ok(t['speedup_over_lora_3x'])}).")  # fmt: skip
-        if gen.startswith("chosen"):
-            from weightinit.bench.methods import SELECTION_PAIRS
+        from weightinit.bench.methods import METHODS, SELECTION_PAIRS
 
+        if METHODS[gen].sees_pairs:
             lines.append(f"  (`{gen}` chooses its start on {SELECTION_PAIRS} of the concept's train pairs, time included; the mean and the "
                          "nearest concept see only the text, so its step-0 comparison is not like for like.)")  # fmt: skip
     lines.append("")

@@ -437,7 +437,7 @@ class BenchRunner:
             key.update(cap_fraction=c.cap_fraction, min_fraction=c.min_fraction, stop_at=c.stop_at, target=None if target is None else round(target, 4))
         if method.needs_generator:
             key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if "_k" in method.name else 1)
-        if method.name.startswith("chosen"):
+        if method.sees_pairs:
             from weightinit.bench.methods import SELECTION_PAIRS
 
             key.update(selection_pairs=SELECTION_PAIRS)
