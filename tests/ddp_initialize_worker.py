@@ -39,6 +39,12 @@ def pairs_of_concept(generator: str, arch: str, index: int):
         return inputs, model(inputs)
 
 
+def say(line: str) -> None:
+    """One write per line: the two ranks share torchrun's stdout, and print's two writes interleave."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def main() -> None:
     generator, arch = sys.argv[1], sys.argv[2]
     torch.set_num_threads(1)
@@ -47,9 +53,9 @@ def main() -> None:
     torch.manual_seed(100 + rank)  # ranks start from different random weights on purpose
     model = torch.nn.parallel.DistributedDataParallel(plugins.build_model(arch))
     initialize(model.module, "sketch to photo", generator=generator, seed=0)
-    print(f"checksum rank {rank} {checksum(model.module)}", flush=True)
+    say(f"checksum rank {rank} {checksum(model.module)}")
     report = initialize(model.module, "sketch to photo", generator=generator, seed=0, pairs=pairs_of_concept(generator, arch, rank))
-    print(f"chosen rank {rank} {report.chosen!r} {checksum(model.module)}", flush=True)
+    say(f"chosen rank {rank} {report.chosen!r} {checksum(model.module)}")
     dist.destroy_process_group()
 
 

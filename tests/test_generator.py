@@ -132,7 +132,7 @@ def test_chunked_sampling_is_bitwise_the_unchunked_result(trained):
 
     gen = WeightGenerator.from_pretrained(trained)
     full = gen.sample_blocks("sketch to photo", seed=7)
-    emb = gen.text_encoder.encode("sketch to photo")
+    emb = gen.encode_text("sketch to photo")
     args = (gen.denoiser, gen.scheduler, gen.layout, gen.normalizer, emb)
     assert gen.layout.num_blocks > 8
     center = gen.center_for(emb)  # the zoo mean plus the retrieval prior for this text

@@ -126,10 +126,12 @@ def test_cyclegan_pair_gets_the_concept_and_its_reverse(tiny_generator_dir):
     pair = CycleGANPair(fresh(seed=1), fresh(seed=2))
     report = initialize(pair, "sketch to photo", generator=tiny_generator_dir)
     assert report.adapter == "cyclegan"
-    assert report.directions == {"netG_A": "sketch to photo", "netG_B": "photo to sketch"}
+    # the catalog's exact reverse of sketch-to-photo is pencil-medium
+    assert report.directions == {"netG_A": "sketch to photo", "netG_B": "photo to moderate pencil sketch"}
+    assert set(report.based_on) == {"netG_A", "netG_B"}
     single_a, single_b = fresh(seed=3), fresh(seed=4)
     initialize(single_a, "sketch to photo", generator=tiny_generator_dir)
-    initialize(single_b, "photo to sketch", generator=tiny_generator_dir)
+    initialize(single_b, "photo to moderate pencil sketch", generator=tiny_generator_dir)
     assert all(torch.equal(v, single_a.state_dict()[k]) for k, v in pair.netG_A.state_dict().items())
     assert all(torch.equal(v, single_b.state_dict()[k]) for k, v in pair.netG_B.state_dict().items())
 

@@ -34,3 +34,8 @@ class CheckpointError(WeightinitError):
 
 class InvalidWeights(WeightinitError):
     """Weights contain NaN/Inf or have the wrong shape; nothing was written."""
+
+
+class FarConceptWarning(UserWarning):
+    """A concept is far from every concept the generator was trained on: the start falls back to
+    the one measured best for far concepts, and the report says so."""

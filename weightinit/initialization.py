@@ -10,6 +10,7 @@ and not when resuming from a checkpoint.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from weightinit.adapters.base import unwrap_model
 from weightinit.apply import prepare_update, write_in_place
-from weightinit.errors import AdapterError, LayoutMismatch, WeightinitError
+from weightinit.errors import AdapterError, FarConceptWarning, LayoutMismatch, WeightinitError
 
 MODES = ("merge", "lora")
 _GENERATORS: dict[tuple[str, str | None], object] = {}
@@ -43,6 +44,8 @@ class InitReport:
     directions: dict[str, str] = field(default_factory=dict)
     chosen: str = "generated"  # with pairs=: the candidate they chose
     choice: dict | None = None  # with pairs=: selection.Choice as a dict
+    #: per direction (``"netG"``, or ``"netG_A"``/``"netG_B"``): ``Provenance.to_dict()`` of its text
+    based_on: dict[str, dict] = field(default_factory=dict)
 
     def __str__(self) -> str:
         what = f"{self.parameters_set} parameters ({self.values_set:,} values)"
@@ -51,10 +54,22 @@ class InitReport:
         if self.choice is not None:
             c = self.choice
             what += f", chose {self.chosen} of {c['candidates']} on {c['pairs']} pairs (L1 {c['pairs_l1']:.4f} vs generated {c['generated_l1']:.4f})"
-        return (
+        line = (
             f"weightinit: initialised {what} for {self.concept!r} with {self.generator} "
             f"({self.adapter}, {self.mode}, seed {self.seed}, {self.steps} step(s)) in {self.seconds:.2f} s"
         )
+        for direction, prov in self.based_on.items():
+            names = ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"
+            label = f"{direction} {prov['text']!r}" if len(self.based_on) > 1 else "based on"
+            line += f"\n  {label}: {names}; best similarity {prov['similarity']:.2f}"
+            if prov.get("fallback"):
+                line += f"; far from the zoo, fell back to the {prov['fallback']} start"
+        return line
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether any direction's concept was far from the zoo and got the fallback start."""
+        return any(p.get("fallback") for p in self.based_on.values())
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -91,7 +106,21 @@ class GeneratorView:
         self.lora_scale = float(zoo.get("lora_scale", 1.0) or 1.0)
 
     def generate(self, concept: str, *, steps: int, seed: int, guidance: float | None) -> dict[str, torch.Tensor]:
-        return self.generator.generate(concept, steps=steps, seed=seed, guidance=guidance, dtype=torch.float32)
+        """Generated factors; a concept far from the zoo gets the generator's far-concept start."""
+        return self.generator.generate(concept, steps=steps, seed=seed, guidance=guidance, dtype=torch.float32, fallback=True)
+
+    def based_on(self, concept: str, direction: str) -> dict:
+        """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
+        prov = self.generator.provenance(concept)
+        if prov.far:
+            warnings.warn(
+                f"{concept!r} ({direction}) is far from every concept generator {self.name} was trained on "
+                f"(best similarity {prov.similarity:.2f} < {self.generator.far_policy['similarity']:.2f}; nearest: "
+                f"{prov.describe()}); it starts from the {prov.fallback} start instead",
+                FarConceptWarning,
+                stacklevel=4,
+            )
+        return prov.to_dict()
 
     def full_weights(self, factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Base plus the generated delta, for every generated parameter (canonical names)."""
@@ -133,18 +162,22 @@ def load_generator(generator=None, revision: str | None = None) -> GeneratorView
 
 
 def reverse_text(concept: str) -> str:
-    """The concept's reverse phrasing: from the catalog if it is known, else "X to Y" -> "Y to X"."""
-    from weightinit.concepts.catalog import default_catalog
+    """The text of ``concept``'s opposite edit, for CycleGAN's B->A generator.
 
-    known = default_catalog().find_by_text(concept)
+    A catalog concept's reverse is the catalog's reverse concept (a ``-reverse`` concept, or a
+    concept whose edit is exactly the reverse, as "gray-to-color" is of "grayscale"); without one
+    its ``reverse`` phrasing; any other text is turned round by ``concepts.direction``
+    ("X to Y" -> "Y to X", "add X" -> "remove X").
+    """
+    from weightinit.concepts.catalog import default_catalog
+    from weightinit.concepts.direction import reverse_text as turn_round
+
+    catalog = default_catalog()
+    known = catalog.find_by_text(concept)
     if known is not None:
-        return known.reverse
-    parts = concept.split(" to ")
-    if len(parts) == 2 and all(p.strip() for p in parts):
-        return f"{parts[1].strip()} to {parts[0].strip()}"
-    raise WeightinitError(
-        f"cannot tell the reverse of {concept!r} for the B->A generator; phrase it as 'X to Y' or pass reverse=..."
-    )
+        twin = catalog.reverse_of(known)
+        return twin.text if twin is not None else known.reverse
+    return turn_round(concept)
 
 
 def _check_coverage(gen: GeneratorView, model: nn.Module, adapter) -> None:
@@ -226,6 +259,7 @@ def initialize(
 
         pairs = check_pairs(pairs)  # before the generator runs: bad input fails fast
     gen_start = time.perf_counter()
+    based_on = {"netG": gen.based_on(concept, "netG")}
     factors = gen.generate(concept, steps=steps, seed=seed, guidance=guidance)
     choice = None
     if pairs is not None:
@@ -234,7 +268,7 @@ def initialize(
         factors, choice = choose_on_pairs(inner, adapter, gen, factors, concept, pairs)
     full = gen.full_weights(factors)
     generation_seconds = time.perf_counter() - gen_start
-    report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, generation_seconds=generation_seconds)
+    report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, generation_seconds=generation_seconds, based_on=based_on)
     if choice is not None:
         report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
     if mode == "merge":
@@ -283,15 +317,16 @@ def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidanc
     if mode != "merge":
         raise WeightinitError("CycleGAN pairs support mode='merge' only")
     texts = {"netG_A": concept, "netG_B": reverse or reverse_text(concept)}
-    updates = []
+    updates, based_on = [], {}
     for _, attribute in adapter.directions(model):
         sub = getattr(model, attribute)
         sub_adapter = plugins.adapter_for_model(sub)
         _check_coverage(gen, sub, sub_adapter)
+        based_on[attribute] = gen.based_on(texts[attribute], attribute)
         full = gen.full_weights(gen.generate(texts[attribute], steps=steps, seed=seed, guidance=guidance))
         updates.append(prepare_update(sub, full, sub_adapter)[0])
     write_in_place([t for triples in updates for t in triples])
-    report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, directions=texts)
+    report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, directions=texts, based_on=based_on)
     report.parameters_set = sum(len(t) for t in updates)
     report.values_set = sum(v.numel() for t in updates for _, _, v in t)
     for _, attribute in adapter.directions(model):

@@ -45,7 +45,7 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
     rows = {}
     for cid in ctx.zoo.ids("heldout"):
         test = zoo_test_pairs(ctx.zoo, cid)
-        query = gen.text_encoder.encode(ctx.zoo.record(cid).text).pooled
+        query = gen.encode_text(ctx.zoo.record(cid).text).pooled
         row = {"max_similarity": (torch.nn.functional.normalize(query.float(), dim=-1) @ prior.keys.T).max().item()}
         for m in ("mean", "nearest"):
             row[m] = evaluate(METHODS[m].build(ctx, cid).model, *test)["psnr"]

@@ -104,10 +104,20 @@ def _load_pairs(folder: Path | None, count: int, size: int | None, arch: str):
 
 
 def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, steps, seed, guidance, as_json, source=None, pairs=None):
+    import warnings
+
+    from weightinit.errors import FarConceptWarning
     from weightinit.fileio import save_state_dict_file
     from weightinit.initialization import initialize
 
-    report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FarConceptWarning)
+        report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs)
+    for w in caught:  # the warning as one line on stderr, not Python's file:line form
+        if issubclass(w.category, FarConceptWarning):
+            typer.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     metadata = {
         "weightinit.arch": arch,
         "weightinit.concept": concept,
@@ -119,6 +129,8 @@ def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, ste
         metadata["weightinit.source"] = Path(source).name
     if report.choice is not None:
         metadata["weightinit.chosen"] = report.chosen
+    if report.fell_back:
+        metadata["weightinit.fallback"] = ",".join(sorted({p["fallback"] for p in report.based_on.values() if p.get("fallback")}))
     save_state_dict_file(out, model.state_dict(), metadata)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "arch": arch, "out": str(out)}, indent=2))

@@ -17,17 +17,26 @@ Held-out concepts (split ``heldout``) and why:
   ``tilt-shift`` (position-dependent blur, i.e. blur as an *output*), ``light-leak`` (additive
   red-orange flare from one side) and ``color-splash`` (keep reds, grey out the rest).
 
+Reverse concepts: every concept whose opposite edit is learnable by the catalog's rule (measured
+in ``weightinit/data/reverse_learnability.json``) and not already in the catalog (``grayscale``
+and ``gray-to-color`` are each other's reverse) gets a ``<id>-reverse`` concept with the swapped
+pairs, the same family, split and held-out kind, and phrasings built from its ``reverse`` text.
+
 Nothing here is trained on held-out text: the training split has no phrasing of any
 held-out concept (the catalog rejects duplicate phrasings).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Iterable
-
+from importlib import resources
 
 from weightinit.concepts import edits as E
-from weightinit.concepts.concept import Concept, forward, inverse
+from weightinit.concepts.catalog import reverse_twins
+from weightinit.concepts.concept import Concept, PairBuilder, forward, inverse, normalise_text
+from weightinit.concepts.direction import parse_direction
 from weightinit.hookspecs import hookimpl
 
 # Strength words: (adverb, adjective, level noun).
@@ -136,7 +145,7 @@ def _composition(bld: _Builder, a: str, b: str, strengths, *, split="train"):
         prefix = f"{adj} " if len(strengths) == 2 else ""
         phrasings = (f"{prefix}{na[0]} with {nb[0]}", f"add {prefix}{na[1]} and {nb[1]}", f"{nb[2]} plus {prefix}{na[2]}")
         cid = f"{a}+{b}".replace("_", "-") + (f"-{lvl}" if len(strengths) == 2 else "")
-        bld.add(cid, "composition", phrasings, f"remove {na[0]} and {nb[0]}", _compose(a, b, s), split=split,
+        bld.add(cid, "composition", phrasings, f"remove {prefix}{na[0]} and {nb[0]}", _compose(a, b, s), split=split,
                 kind="composition" if split == "heldout" else None, description=f"{a} then {b} at strength {s}")
 
 
@@ -369,7 +378,82 @@ def build_catalog() -> list[Concept]:
     return b.concepts
 
 
+# --- reverse concepts ---------------------------------------------------------------------------
+#: Which reverses are learnable, measured by the catalog's rule (``python -m
+#: weightinit.concepts.learnability --reverses --json``); only those become concepts.
+REVERSE_MEASUREMENTS = "reverse_learnability.json"
+REVERSE_SUFFIX = "-reverse"
+
+
+def swapped(build_pair: PairBuilder) -> PairBuilder:
+    """The pair builder of the opposite edit: ``(target, input)``."""
+
+    def build_reverse(photo, rng):
+        a, b = build_pair(photo, rng)
+        return b, a
+
+    build_reverse.__name__ = f"reverse_{getattr(build_pair, '__name__', 'pair')}"
+    return build_reverse
+
+
+def reverse_phrasings(concept: Concept) -> tuple[str, ...]:
+    """The reverse's wordings: the concept's own ``reverse`` text, then two more built from it."""
+    d = parse_direction(concept.reverse)
+    if d.form == "arrow":
+        more = (f"turn {d.source} into {d.target}", f"convert {d.source} to {d.target}")
+    elif d.form == "removal":
+        more = (f"undo the {d.source}", f"take away the {d.source}")
+    else:
+        more = tuple(f"undo {p[0].lower() + p[1:]}" for p in concept.phrasings[1:3])
+    return tuple(dict.fromkeys((concept.reverse, *more)))
+
+
+def reverse_concept(concept: Concept) -> Concept:
+    """The opposite edit of ``concept`` as a concept of its own (same family, split and kind)."""
+    return Concept(
+        id=concept.id + REVERSE_SUFFIX,
+        phrasings=reverse_phrasings(concept),
+        family=concept.family,
+        split=concept.split,
+        reverse=concept.text,
+        build_pair=swapped(concept.build_pair),
+        heldout_kind=concept.heldout_kind,
+        needs_color=concept.needs_color,
+        description=f"the reverse of {concept.id!r}",
+        reverse_of=concept.id,
+    )
+
+
+def reverse_measurements() -> dict[str, dict]:
+    """The committed learnability measurements of each concept's reverse, by concept id."""
+    path = resources.files("weightinit") / "data" / REVERSE_MEASUREMENTS
+    if not path.is_file():
+        return {}
+    return {row["forward"]: row for row in json.loads(path.read_text())["reverses"]}
+
+
+def catalog_with_reverses() -> list[Concept]:
+    """The built-in concepts, then the reverse of each whose reverse is learnable and has no
+    twin among them (a reverse that is not learnable is no concept: CycleGAN's ``netG_B`` then
+    gets the generator's start for the reverse text, never the forward weights)."""
+    concepts = build_catalog()
+    twins = reverse_twins(concepts)
+    measured = reverse_measurements()
+    taken = {normalise_text(p) for c in concepts for p in c.phrasings}
+    out = list(concepts)
+    for c in concepts:
+        if c.id in twins or not measured.get(c.id, {}).get("passed", False):
+            continue
+        rev = reverse_concept(c)
+        free = tuple(p for p in rev.phrasings if normalise_text(p) not in taken)
+        if not free:
+            continue
+        taken.update(normalise_text(p) for p in free)
+        out.append(dataclasses.replace(rev, phrasings=free))
+    return out
+
+
 @hookimpl
 def register_concepts(register):
-    for concept in build_catalog():
+    for concept in catalog_with_reverses():
         register(concept)

@@ -6,17 +6,29 @@ import difflib
 
 import numpy as np
 
-from weightinit.concepts.concept import HELDOUT_KINDS, SPLITS, Concept, normalise_text
+from weightinit.concepts.concept import HELDOUT_KINDS, SPLITS, Concept, normalise_text, probe_image
 from weightinit.errors import WeightinitError
 
 
-def _probe_image(size: int = 16) -> np.ndarray:
-    """A small deterministic colour image with edges, gradients and texture."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-    r = 0.5 + 0.4 * np.sin(6 * x + 2 * y)
-    g = np.where(x + y > 1.0, 0.8, 0.2).astype(np.float32) * (0.6 + 0.4 * y)
-    b = 0.3 + 0.6 * x * (1 - y)
-    return np.clip(np.stack([r, g, b], -1), 0, 1).astype(np.float32)
+def pair_fingerprint(concept: Concept) -> tuple[bytes, bytes]:
+    """The concept's pair on the catalog's probe image: equal fingerprints, the same edit."""
+    a, b = concept.pair(probe_image(), seed=1234)
+    return a.tobytes(), b.tobytes()
+
+
+def reverse_twins(concepts: list[Concept]) -> dict[str, str]:
+    """``{concept id: id of another concept whose edit is exactly its reverse}``
+    ("gray-to-color" for "grayscale")."""
+    by_pair: dict = {}
+    for c in concepts:  # the first registered wins: a training concept before its held-out rewording
+        by_pair.setdefault(pair_fingerprint(c), c.id)
+    out = {}
+    for c in concepts:
+        a, b = pair_fingerprint(c)
+        twin = by_pair.get((b, a))
+        if twin is not None and twin != c.id:
+            out[c.id] = twin
+    return out
 
 
 class ConceptCatalog:
@@ -25,6 +37,7 @@ class ConceptCatalog:
     def __init__(self) -> None:
         self._concepts: dict[str, Concept] = {}
         self._by_text: dict[str, str] = {}
+        self._twins: dict[str, str] | None = None
 
     # -- registration -------------------------------------------------------------------------
     def register(self, concept: Concept) -> None:
@@ -58,12 +71,13 @@ class ConceptCatalog:
                 raise WeightinitError(f"concept {cid!r}: phrasing {phrase!r} already belongs to {self._by_text[key]!r}")
         self._check_builder(concept)
         self._concepts[cid] = concept
+        self._twins = None
         for phrase in concept.phrasings:
             self._by_text[normalise_text(phrase)] = cid
 
     @staticmethod
     def _check_builder(concept: Concept) -> None:
-        img = _probe_image()
+        img = probe_image()
         try:
             a1, b1 = concept.pair(img, seed=1234)
             a2, b2 = concept.pair(img.copy(), seed=1234)
@@ -97,6 +111,19 @@ class ConceptCatalog:
             return self._concepts[id_or_text]
         found = self.find_by_text(id_or_text)
         return found if found is not None else self.get(id_or_text)
+
+    def reverse_of(self, concept: Concept) -> Concept | None:
+        """The concept that edits the other way: the one made as its reverse, the one it was made
+        as the reverse of, or one whose pairs are exactly its pairs swapped; None if none is."""
+        if concept.reverse_of is not None and concept.reverse_of in self._concepts:
+            return self._concepts[concept.reverse_of]
+        for other in self._concepts.values():
+            if other.reverse_of == concept.id:
+                return other
+        if self._twins is None:
+            self._twins = reverse_twins(list(self._concepts.values()))
+        twin = self._twins.get(concept.id)
+        return self._concepts[twin] if twin is not None else None
 
     def all(self) -> list[Concept]:
         return list(self._concepts.values())

@@ -47,6 +47,12 @@ class Concept:
     heldout_kind: str | None = None
     needs_color: bool = True
     description: str = ""
+    reverse_of: str | None = None
+
+    @property
+    def direction(self) -> str:
+        """``"reverse"`` for a concept made as another's opposite edit, else ``"forward"``."""
+        return "forward" if self.reverse_of is None else "reverse"
 
     @property
     def text(self) -> str:
@@ -68,7 +74,18 @@ class Concept:
             "heldout_kind": self.heldout_kind,
             "needs_color": self.needs_color,
             "description": self.description,
+            "reverse_of": self.reverse_of,
         }
+
+
+def probe_image(size: int = 16) -> np.ndarray:
+    """A small deterministic colour image with edges, gradients and texture: what the catalog
+    checks pair builders on, and how it tells two edits apart."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    r = 0.5 + 0.4 * np.sin(6 * x + 2 * y)
+    g = np.where(x + y > 1.0, 0.8, 0.2).astype(np.float32) * (0.6 + 0.4 * y)
+    b = 0.3 + 0.6 * x * (1 - y)
+    return np.clip(np.stack([r, g, b], -1), 0, 1).astype(np.float32)
 
 
 def _takes_rng(fn: Callable) -> bool:

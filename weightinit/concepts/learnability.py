@@ -12,6 +12,8 @@ Measure from the command line::
 
     python -m weightinit.concepts.learnability --family tone --per-family 2 --steps 400
     python -m weightinit.concepts.learnability --baselines-only      # every concept, seconds
+    python -m weightinit.concepts.learnability --reverses --procs 2 \
+        --out weightinit/data/reverse_learnability.json                # which reverses the catalog adds
 """
 
 from __future__ import annotations
@@ -151,6 +153,43 @@ def sample_per_family(concepts, per_family: int) -> list:
     return chosen
 
 
+def _measure_reverse(args: tuple) -> dict:
+    import torch
+
+    from weightinit.concepts.builtin import build_catalog, reverse_concept
+    from weightinit.images import PhotoSet
+
+    concept_id, steps, lr, n_train, n_test = args
+    torch.set_num_threads(1)
+    concept = next(c for c in build_catalog() if c.id == concept_id)
+    r = measure(reverse_concept(concept), quick_unet(steps=steps, lr=lr), photos=PhotoSet.bundled(), n_train=n_train, n_test=n_test)
+    return {"forward": concept_id, **r.to_dict()}
+
+
+def measure_reverses(*, steps: int = 400, lr: float = 1e-3, n_train: int = 512, n_test: int = 64, procs: int = 1) -> dict:
+    """The rule applied to the reverse of every built-in concept that has no exact reverse twin
+    in the catalog already; the file the catalog reads to decide which reverses it adds."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from weightinit.concepts.builtin import build_catalog, reverse_twins
+
+    concepts = build_catalog()
+    twins = reverse_twins(concepts)
+    todo = [(c.id, steps, lr, n_train, n_test) for c in concepts if c.id not in twins]
+    if procs > 1:
+        with ProcessPoolExecutor(procs) as pool:
+            rows = list(pool.map(_measure_reverse, todo))
+    else:
+        rows = [_measure_reverse(t) for t in todo]
+    return {
+        "rule": f"a pix2pix U-Net trained from scratch ({steps} steps, lr {lr}) beats the better of identity and "
+        f"mean target by {DEFAULT_MARGIN_DB} dB test PSNR on the reverse pairs",
+        "command": "python -m weightinit.concepts.learnability --reverses",
+        "twins": twins,
+        "reverses": rows,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
@@ -169,7 +208,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-test", type=int, default=64)
     ap.add_argument("--baselines-only", action="store_true", help="identity and mean-target PSNR for every selected concept")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--reverses", action="store_true", help="measure the reverse of every concept; write --out")
+    ap.add_argument("--out", help="with --reverses: the measurement file to write")
+    ap.add_argument("--procs", type=int, default=1, help="with --reverses: worker processes")
     args = ap.parse_args(argv)
+
+    if args.reverses:
+        from weightinit.fileio import atomic_write_json
+
+        if not args.out:
+            ap.error("--reverses needs --out FILE")
+        result = measure_reverses(steps=args.steps, lr=args.lr, n_train=args.n_train, n_test=args.n_test, procs=args.procs)
+        atomic_write_json(args.out, result)
+        passed = sum(r["passed"] for r in result["reverses"])
+        print(f"{passed} of {len(result['reverses'])} reverses learnable; {len(result['twins'])} concepts have a reverse twin; wrote {args.out}")
+        return 0
 
     concepts = build_catalog()
     if args.split:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,10 +40,13 @@ from weightinit.fileio import atomic_write_json, read_safetensors, save_safetens
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
-from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TextEncoder, hub_offline, shared_text_encoder
+from weightinit.generator.text import (
+    DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TEXT_CONDITIONINGS, TextEmbedding, TextEncoder, hub_offline, shared_text_encoder,
+)
 from weightinit.layout import BlockLayout
 
-FORMAT_VERSION = 1
+#: 2 added ``text_encoder.conditioning`` (format-1 folders read as ``"pooled"``).
+FORMAT_VERSION = 2
 CONFIG_NAME = "generator_config.json"
 DENOISER_DIR = "denoiser"
 DENOISER_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -62,6 +66,30 @@ REQUIRED_FILES = (
 )
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
+#: The starts a far concept can fall back to (``WeightGenerator.far_policy["fallback"]``).
+FAR_FALLBACKS = ("mean", "prior")
+
+
+@dataclass
+class Provenance:
+    """What a generated start is based on: the training concepts the retrieval prior blends for
+    the text, with their blend weight and text similarity (cosine of the conditioning embeddings),
+    the best similarity to any training phrasing, and whether the text counts as far."""
+
+    text: str
+    similarity: float
+    concepts: list[dict]
+    far: bool = False
+    fallback: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self, top: int = 3) -> str:
+        names = ", ".join(f"{c['concept']} ({c['weight']:.2f}, sim {c['similarity']:.2f})" for c in self.concepts[:top])
+        return names or "no training concepts"
+
+
 class WeightGenerator:
     """Text -> weights for one layout: denoiser, noise schedule, text encoder reference, layout,
     normalisation statistics and the base checkpoint the weights belong to."""
@@ -75,6 +103,7 @@ class WeightGenerator:
         *,
         text_encoder: str = DEFAULT_TEXT_ENCODER,
         text_max_length: int = DEFAULT_MAX_LENGTH,
+        text_conditioning: str = "pooled",
         base_state: dict[str, torch.Tensor] | None = None,
         arch: str | None = None,
         adapter: str | None = None,
@@ -83,6 +112,7 @@ class WeightGenerator:
         quality: dict | None = None,
         center: torch.Tensor | None = None,
         prior: RetrievalPrior | None = None,
+        far_policy: dict | None = None,
     ):
         if normalizer.layout != layout:
             layout.check_same(normalizer.layout, what="normalisation statistics", expected_name="generator's")
@@ -110,6 +140,10 @@ class WeightGenerator:
         self.prior = prior
         self.text_encoder_ref = text_encoder
         self.text_max_length = int(text_max_length)
+        if text_conditioning not in TEXT_CONDITIONINGS:
+            raise WeightinitError(f"unknown text conditioning {text_conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}")
+        self.text_conditioning = text_conditioning
+        self.far_policy = check_far_policy(far_policy)
         self.base_state = base_state or {}
         self.arch = arch
         self.adapter = adapter or (arch.split(":", 1)[0] if arch else None)
@@ -140,6 +174,10 @@ class WeightGenerator:
             self._text_encoder = shared_text_encoder(self.text_encoder_ref, self.text_max_length)
         return self._text_encoder
 
+    def encode_text(self, concept_text: str | list[str]) -> TextEmbedding:
+        """The text condition this generator was trained with (``text_conditioning``)."""
+        return self.text_encoder.encode(concept_text, conditioning=self.text_conditioning)
+
     @text_encoder.setter
     def text_encoder(self, encoder: TextEncoder) -> None:
         if encoder.dim != self.denoiser.config.text_dim:
@@ -163,7 +201,7 @@ class WeightGenerator:
         progress=None,
     ) -> torch.Tensor:
         """De-normalised blocks ``[num_blocks, block_size]`` (float32) for ``concept_text``."""
-        embedding = self.text_encoder.encode(concept_text)
+        embedding = self.encode_text(concept_text)
         return sample_blocks(
             self.denoiser, self.scheduler, self.layout, self.normalizer, embedding,
             steps=steps, guidance=guidance, generator=generator, seed=None if generator is not None else seed,
@@ -179,10 +217,43 @@ class WeightGenerator:
 
     def prior_blocks(self, concept_text: str) -> torch.Tensor:
         """De-normalised blocks of the centre alone (no denoiser): the ``prior only`` ablation."""
-        center = self.center_for(self.text_encoder.encode(concept_text))
+        center = self.center_for(self.encode_text(concept_text))
         if center is None:
             raise WeightinitError("this generator has neither a centre nor a prior")
         return self.normalizer.denormalize(center, torch.float32)
+
+    def provenance(self, concept_text: str, *, top: int = 5) -> Provenance:
+        """The training concepts the start for ``concept_text`` draws on (needs a prior), and
+        whether it is far from all of them by the generator's measured ``far_policy``."""
+        if self.prior is None:
+            return Provenance(concept_text, float("nan"), [])
+        query = self.encode_text(concept_text).pooled
+        weights = self.prior.concept_weights(query)[0]
+        sims = self.prior.concept_similarity(query)[0]
+        order = torch.argsort(weights, descending=True)[:top]
+        names = self.prior.concept_ids or tuple(f"#{i}" for i in range(weights.numel()))
+        concepts = [
+            {"concept": names[i], "weight": round(float(weights[i]), 4), "similarity": round(float(sims[i]), 4)}
+            for i in order.tolist() if float(weights[i]) >= 0.005
+        ]  # fmt: skip
+        best = float(sims.max())
+        far = self.far_policy is not None and best < self.far_policy["similarity"]
+        return Provenance(concept_text, round(best, 4), concepts, far, self.far_policy["fallback"] if far else None)
+
+    def fallback_blocks(self, concept_text: str) -> torch.Tensor:
+        """De-normalised blocks of the far-concept start (``far_policy["fallback"]``)."""
+        if self.far_policy is None:
+            raise WeightinitError("this generator has no far-concept policy")
+        kind = self.far_policy["fallback"]
+        if kind == "mean":
+            if self.center is None:
+                raise WeightinitError("this generator has no zoo mean to fall back to")
+            return self.normalizer.denormalize(self.center, torch.float32)
+        temperature = float(self.far_policy.get("temperature", self.prior.temperature))
+        query = self.encode_text(concept_text).pooled
+        blend = (self.prior.concept_weights(query, temperature=temperature) @ self.prior.coef @ self.prior.basis.to(torch.float32))
+        center = self.center if self.center is not None else 0
+        return self.normalizer.denormalize(center + blend.view(self.layout.num_blocks, self.layout.block_size), torch.float32)
 
     def candidate_blocks(self, concept_text: str) -> list[tuple[str, torch.Tensor]]:
         """Named de-normalised blocks of other starts for ``concept_text``: the zoo mean plus each
@@ -192,7 +263,7 @@ class WeightGenerator:
         center = self.center if self.center is not None else torch.zeros(self.layout.num_blocks, self.layout.block_size)
         return [
             (name, self.normalizer.denormalize(center + delta, torch.float32))
-            for name, delta in self.prior.candidates(self.text_encoder.encode(concept_text).pooled)
+            for name, delta in self.prior.candidates(self.encode_text(concept_text).pooled)
         ]
 
     def generate(
@@ -204,12 +275,17 @@ class WeightGenerator:
         guidance: float | None = None,
         dtype: torch.dtype | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        fallback: bool = False,
     ) -> dict[str, torch.Tensor]:
         """``{canonical name: tensor}`` for ``concept_text`` in the layout's dtypes (or ``dtype``).
 
         Seeded: the same text, seed and steps give bitwise identical weights in every process.
+        ``fallback=True``: a text that :meth:`provenance` calls far gets :meth:`fallback_blocks`.
         """
-        blocks = self.sample_blocks(concept_text, steps=steps, seed=seed, guidance=guidance, chunk_size=chunk_size)
+        if fallback and self.provenance(concept_text).far:
+            blocks = self.fallback_blocks(concept_text)
+        else:
+            blocks = self.sample_blocks(concept_text, steps=steps, seed=seed, guidance=guidance, chunk_size=chunk_size)
         codec = BlockCodec(self.layout)
         codec.check_finite(blocks)
         out = codec.decode(blocks, copy=True)
@@ -224,10 +300,14 @@ class WeightGenerator:
             "arch": self.arch,
             "adapter": self.adapter,
             "denoiser": denoiser_name(self.denoiser),
-            "text_encoder": {"reference": self.text_encoder_ref, "max_length": self.text_max_length, "dim": self.denoiser.config.text_dim},
+            "text_encoder": {
+                "reference": self.text_encoder_ref, "max_length": self.text_max_length, "dim": self.denoiser.config.text_dim,
+                "conditioning": self.text_conditioning,
+            },
             "zoo": self.zoo,
             "training": self.training,
             "quality": self.quality,
+            "far_policy": self.far_policy,
         }
 
     def save_pretrained(self, directory: str | os.PathLike, *, quality: dict | None = None) -> Path:
@@ -322,9 +402,24 @@ class WeightGenerator:
         return cls(
             denoiser, scheduler_config, layout, normalizer,
             text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),
-            base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"), zoo=config.get("zoo"),
+            text_conditioning=text.get("conditioning", "pooled"), base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"), zoo=config.get("zoo"),
             training=config.get("training"), quality=config.get("quality"), center=center, prior=prior,
+            far_policy=config.get("far_policy"),
         )  # fmt: skip
+
+
+def check_far_policy(policy: dict | None) -> dict | None:
+    """``{"similarity": float, "fallback": "mean" | "prior", "temperature": float (for "prior"), ...}``
+    as measured by ``weightinit.benchmarks.far_concepts``; None means no check."""
+    if policy is None:
+        return None
+    if not isinstance(policy, dict) or not isinstance(policy.get("similarity"), int | float):
+        raise CheckpointError(f"far_policy must be a dict with a numeric 'similarity', got {policy!r:.80}")
+    if policy.get("fallback") not in FAR_FALLBACKS:
+        raise CheckpointError(f"far_policy fallback must be one of {FAR_FALLBACKS}, got {policy.get('fallback')!r}")
+    if policy["fallback"] == "prior" and not isinstance(policy.get("temperature"), int | float):
+        raise CheckpointError("far_policy fallback 'prior' needs a numeric 'temperature'")
+    return dict(policy)
 
 
 def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
@@ -432,7 +527,8 @@ def model_card(gen: WeightGenerator) -> str:
         f"{gen.layout.num_blocks:,} blocks of {gen.layout.block_size}",
         f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
         f"prediction type `{gen.scheduler_config.get('prediction_type')}`, one-step sampling by default",
-        f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens)",
+        f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens), `{gen.text_conditioning}` conditioning"
+        + (" (source and target of the phrasing embedded apart, so \"X to Y\" and \"Y to X\" differ)" if gen.text_conditioning == "directional" else ""),
         (
             f"- centre: retrieval prior, a text-similarity blend (temperature {gen.prior.temperature}) of the "
             f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; the denoiser adds its residual"

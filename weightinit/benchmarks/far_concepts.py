@@ -1,0 +1,142 @@
+"""When is a concept too far from the zoo for the retrieval prior, and what should it start from?
+
+    python -m weightinit.benchmarks.far_concepts --zoo zoo --generator runs/generator \\
+        --json docs/measurements/far_concepts.json [--write]
+
+Measured on the generator's *training* concepts only (held-out concepts are never read): each
+training concept is treated as unseen by leaving out its whole group (every strength of the same
+edit, ``-light/-medium/-heavy``), its best text similarity to the remaining training phrasings is
+recorded, and its test PSNR at step 0 is measured for the prior's blend of the remaining
+concepts (at the generator's temperature and at broader ones), the zoo mean and the base alone.
+The policy is the similarity threshold and fallback start that maximise the mean step-0 PSNR
+over the training concepts when every concept below the threshold gets the fallback. ``--write``
+stores it as the generator's ``far_policy`` (``generator_config.json``); ``initialize`` then warns
+with :class:`~weightinit.errors.FarConceptWarning` below the threshold and uses the fallback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+
+import torch
+import torch.nn.functional as F
+
+from weightinit.fileio import atomic_write_json
+
+BROADER_TEMPERATURES = (0.03, 0.1, 0.3)
+_STRENGTH = re.compile(r"-(?:light|medium|heavy|full)(?=$|-reverse$)")
+
+
+def concept_group(concept_id: str) -> str:
+    """Concepts that differ only in strength share a group ("sepia-light" and "sepia-heavy")."""
+    return _STRENGTH.sub("", concept_id)
+
+
+def choose_policy(rows: list[dict], fallbacks: list[str]) -> dict:
+    """The (threshold, fallback) with the best mean PSNR when concepts with ``similarity`` below
+    the threshold get the fallback and the others the prior; ties go to the lower threshold."""
+    rows = sorted(rows, key=lambda r: r["similarity"])
+    best = {"similarity": -1.0, "fallback": fallbacks[0], "mean_psnr": statistics.fmean(r["prior"] for r in rows)}
+    for f in fallbacks:
+        below = 0.0
+        above = sum(r["prior"] for r in rows)
+        for i, r in enumerate(rows):
+            below += r[f]
+            above -= r["prior"]
+            # threshold just above this row's similarity: rows[:i+1] fall back
+            if i + 1 < len(rows) and rows[i + 1]["similarity"] == r["similarity"]:
+                continue
+            score = (below + above) / len(rows)
+            if score > best["mean_psnr"] + 1e-9:
+                nxt = rows[i + 1]["similarity"] if i + 1 < len(rows) else r["similarity"] + 1e-3
+                best = {"similarity": round((r["similarity"] + nxt) / 2, 4), "fallback": f, "mean_psnr": score}
+    best["mean_psnr"] = round(best["mean_psnr"], 4)
+    return best
+
+
+def measure(ctx, *, limit: int | None = None, log=print) -> dict:
+    from weightinit.bench.runner import zoo_test_pairs
+    from weightinit.recipe import evaluate
+
+    gen = ctx.generator.generator
+    prior = gen.prior
+    if prior is None:
+        raise SystemExit("the generator has no retrieval prior; nothing to measure")
+    ids = list(prior.concept_ids)
+    groups = [concept_group(c) for c in ids]
+    basis = prior.basis.to(torch.float32)
+    center = gen.center if gen.center is not None else torch.zeros(gen.layout.num_blocks, gen.layout.block_size)
+    shape = (gen.layout.num_blocks, gen.layout.block_size)
+    mean_psnr_cache = {}
+    rows = []
+    for i, cid in enumerate(ids[:limit]):
+        query = gen.encode_text(ctx.zoo.record(cid).text).pooled
+        out = torch.tensor([groups[prior.owner[k]] == groups[i] for k in range(prior.owner.numel())])
+        sims = F.normalize(query, dim=-1) @ prior.keys.T
+        sims = sims.masked_fill(out[None], -1.0)
+        test = zoo_test_pairs(ctx.zoo, cid)
+        row = {"concept": cid, "group": groups[i], "similarity": round(float(sims.max()), 4)}
+        for name, t in (("prior", prior.temperature), *((f"prior_t{t}", t) for t in BROADER_TEMPERATURES)):
+            w = torch.softmax(sims / t, dim=-1)
+            weights = torch.zeros(1, prior.coef.shape[0]).index_add_(1, prior.owner, w)
+            blocks = gen.normalizer.denormalize(center + (weights @ prior.coef @ basis).view(shape), torch.float32)
+            row[name] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 4)
+        if "mean" not in mean_psnr_cache:
+            mean_psnr_cache["mean"] = gen.normalizer.denormalize(center, torch.float32)
+        row["mean"] = round(evaluate(ctx.merged_blocks(mean_psnr_cache["mean"]), *test)["psnr"], 4)
+        row["base"] = round(evaluate(ctx.base_model(), *test)["psnr"], 4)
+        rows.append(row)
+        log(f"{cid:34s} sim {row['similarity']:.3f}  prior {row['prior']:6.2f}  mean {row['mean']:6.2f}  base {row['base']:6.2f}  "
+            + "  ".join(f"t{t} {row[f'prior_t{t}']:6.2f}" for t in BROADER_TEMPERATURES))  # fmt: skip
+    fallbacks = ["mean", *(f"prior_t{t}" for t in BROADER_TEMPERATURES)]
+    policy = choose_policy(rows, fallbacks)
+    quartiles = statistics.quantiles([r["similarity"] for r in rows], n=4)
+    bins = []
+    edges = [-1.0, *quartiles, 1.01]
+    for lo, hi in zip(edges, edges[1:]):
+        inside = [r for r in rows if lo <= r["similarity"] < hi]
+        if inside:
+            bins.append({"similarity": [round(lo, 3), round(hi, 3)], "concepts": len(inside),
+                         "median_prior_minus_mean_db": round(statistics.median(r["prior"] - r["mean"] for r in inside), 3)})  # fmt: skip
+    stored = {"similarity": policy["similarity"], "fallback": "mean" if policy["fallback"] == "mean" else "prior"}
+    if policy["fallback"] != "mean":
+        stored["temperature"] = float(policy["fallback"].removeprefix("prior_t"))
+    stored.update(measured_on=f"{len(rows)} training concepts, each with its strength group left out",
+                  command="python -m weightinit.benchmarks.far_concepts")  # fmt: skip
+    return {"policy": stored, "choice": policy, "bins_by_similarity": bins, "per_concept": rows,
+            "base_temperature": prior.temperature}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    from weightinit.bench.methods import BenchContext
+    from weightinit.generator.model import WeightGenerator
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", required=True)
+    parser.add_argument("--generator", required=True, help="generator folder")
+    parser.add_argument("--json")
+    parser.add_argument("--write", action="store_true", help="store the chosen policy in the generator folder")
+    parser.add_argument("--limit", type=int, help="only the first N training concepts (a quick look)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ctx = BenchContext(args.zoo, args.generator)
+    result = measure(ctx, limit=args.limit)
+    print(f"policy: below similarity {result['policy']['similarity']} fall back to {result['choice']['fallback']} "
+          f"(mean step-0 PSNR {result['choice']['mean_psnr']:.2f} dB over {len(result['per_concept'])} training concepts)")  # fmt: skip
+    for b in result["bins_by_similarity"]:
+        print(f"  similarity {b['similarity'][0]:.2f}-{b['similarity'][1]:.2f}: {b['concepts']} concepts, "
+              f"prior - mean {b['median_prior_minus_mean_db']:+.2f} dB (median)")  # fmt: skip
+    if args.json:
+        atomic_write_json(args.json, result)
+    if args.write:
+        gen = WeightGenerator.from_pretrained(args.generator)
+        gen.far_policy = result["policy"]
+        gen.save_pretrained(args.generator)
+        print(f"wrote far_policy to {args.generator}")
+
+
+if __name__ == "__main__":
+    main()
