@@ -139,6 +139,21 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
         write_report(out, md, ablations=tmp_path / "missing.json")
     assert md.read_text() == before
 
+    # Step-0 files are tabulated per direction; a missing one is one error and nothing written.
+    med = {m: 15.0 for m in ("base", "mean", "nearest", "prior", "generated_1", "oracle")}
+    part = {"concepts": 2, "median_psnr_step0": med | {"generated_1": 17.25}, "generated_beats": {"mean_and_nearest": 1}}
+    atomic_write_json(tmp_path / "step0.json", {"generator": "gen", "concepts": 3, "text_conditioning": "directional",
+                                                "median_psnr_step0": med, "generated_beats": {"mean_and_nearest": 2},
+                                                "by_direction": {"forward": part, "reverse": part | {"concepts": 1}}})  # fmt: skip
+    with pytest.raises(WeightinitError, match="no step-0 results"):
+        write_report(out, md, step0=[tmp_path / "absent.json"])
+    assert md.read_text() == before
+    write_report(out, md, step0=[tmp_path / "step0.json"])
+    text = md.read_text()
+    assert "## Step 0 on every held-out concept, by direction" in text
+    assert "| directional | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |" in text
+    assert "| directional | reverse | 1 |" in text and "| directional | all | 3 |" in text
+
 
 def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, tmp_path):
     from weightinit.bench.ablations import run_ablations

@@ -264,7 +264,32 @@ def ablations_section(ablations: dict, source: str) -> list[str]:
     return lines + [""]
 
 
-def markdown(results: dict, assets: str, grids: list[str], results_dir: str, ablations: dict | None = None, ablations_source: str = "") -> str:
+STEP0_METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")
+
+
+def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
+    """Step-0 PSNR on every held-out concept, per generator and per direction, from
+    ``weightinit.benchmarks.heldout_start`` files (``[(source path, its JSON)]``)."""
+    lines = ["## Step 0 on every held-out concept, by direction", "",
+             ("Test PSNR of each start written into the base before any fine-tuning "
+              "(`python -m weightinit.benchmarks.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
+              "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
+              "the zoo mean and the nearest training concept by text (pooled embedding)."), ""]  # fmt: skip
+    lines += ["| file | generator | text conditioning | direction | concepts | " + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
+              "|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
+    for source, data in step0:
+        parts = dict(data.get("by_direction") or {})
+        parts["all"] = {"concepts": data["concepts"], "median_psnr_step0": data["median_psnr_step0"], "generated_beats": data["generated_beats"]}
+        for d, part in parts.items():
+            med, beats = part["median_psnr_step0"], part["generated_beats"]
+            lines.append(f"| `{source}` | `{data.get('generator', '?')}` | {data.get('text_conditioning', 'pooled')} | {d} | {part['concepts']} | "
+                         + " | ".join(_f(med.get(m)) for m in STEP0_METHODS)
+                         + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
+    return lines + [""]
+
+
+def markdown(results: dict, assets: str, grids: list[str], results_dir: str, ablations: dict | None = None, ablations_source: str = "",
+             step0: list[tuple[str, dict]] | None = None) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     machine = meta.get("machine", {})
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
@@ -301,6 +326,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
                    f"below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the benchmark command to resume."),
                   ""]  # fmt: skip
     abl = ablations_section(ablations, ablations_source) if ablations else []
+    abl = (step0_section(step0) if step0 else []) + abl
     if not summary:
         return "\n".join(lines + ["No complete concept yet.", ""] + abl)
     if not summary["methods"]:
@@ -383,7 +409,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
 
 
 def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4,
-                 ablations: str | os.PathLike | None = None) -> dict:  # fmt: skip
+                 ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``ablations``: a ``weightinit bench-ablations`` result (``OUT/ablations/ablations.json``);
@@ -396,6 +422,12 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
 
         raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
+    missing = [str(p) for p in step0 if not Path(p).is_file()]
+    if missing:
+        from weightinit.errors import WeightinitError
+
+        raise WeightinitError(f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first")
+    step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
     results = write_results(results_dir)
     if abl is not None:
         results["ablations"] = abl
@@ -410,7 +442,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
     abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
-    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel))
+    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data))
     return results
 
 
@@ -420,8 +452,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="docs/BENCHMARKS.md", help="The markdown to write (plots go to bench/ beside it).")
     parser.add_argument("--grids", type=int, default=4, help="Image grids for this many concepts.")
     parser.add_argument("--ablations", default=None, help="A bench-ablations result (default: RESULTS/ablations/ablations.json if present).")
+    parser.add_argument("--step0", action="append", default=[], help="A heldout_start result to tabulate by direction (repeatable).")
     args = parser.parse_args(argv)
-    results = write_report(args.results, args.out, grids=args.grids, ablations=args.ablations)
+    results = write_report(args.results, args.out, grids=args.grids, ablations=args.ablations, step0=args.step0)
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip
 
