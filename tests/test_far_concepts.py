@@ -1,0 +1,111 @@
+"""What a start is based on, and far concepts: warning, fallback, the measured policy."""
+
+import json
+import warnings
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from weightinit import plugins
+from weightinit.benchmarks.far_concepts import choose_policy, concept_group
+from weightinit.codec import BlockCodec
+from weightinit.errors import CheckpointError, FarConceptWarning
+from weightinit.generator.model import WeightGenerator
+from weightinit.initialization import initialize
+
+ARCH = "pix2pix:unet_64,ngf=4"
+
+
+def generator_with_policy(tiny_generator_dir, tmp_path, policy):
+    gen = WeightGenerator.from_pretrained(tiny_generator_dir)
+    gen.far_policy = policy
+    out = tmp_path / "gen"
+    gen.save_pretrained(out)
+    return out
+
+
+def fresh(seed=0):
+    torch.manual_seed(seed)
+    return plugins.build_model(ARCH)
+
+
+def test_report_names_the_training_concepts_the_start_draws_on(tiny_generator_dir):
+    gen = WeightGenerator.from_pretrained(tiny_generator_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FarConceptWarning)  # no policy: never far
+        report = initialize(fresh(), "sketch to photo", generator=tiny_generator_dir)
+    prov = report.based_on["netG"]
+    assert prov["text"] == "sketch to photo" and not prov["far"] and prov["fallback"] is None
+    names = [c["concept"] for c in prov["concepts"]]
+    assert names and set(names) <= set(gen.prior.concept_ids)
+    assert sum(c["weight"] for c in prov["concepts"]) <= 1.0 + 1e-6
+    assert prov["similarity"] == max(c["similarity"] for c in prov["concepts"])
+    assert "based on:" in str(report) and names[0] in str(report)
+
+
+def test_far_concept_warns_and_starts_from_the_fallback(tiny_generator_dir, tmp_path):
+    folder = generator_with_policy(tiny_generator_dir, tmp_path, {"similarity": 1.5, "fallback": "mean"})
+    model = fresh(1)
+    with pytest.warns(FarConceptWarning, match="far from every concept"):
+        report = initialize(model, "zxqv wibble", generator=folder)
+    assert report.fell_back and report.based_on["netG"]["fallback"] == "mean"
+    assert "fell back to the mean start" in str(report)
+    # the fallback start is exactly the zoo mean written into the base
+    gen = WeightGenerator.from_pretrained(folder)
+    expected = fresh(2)
+    factors = BlockCodec(gen.layout).decode(gen.normalizer.denormalize(gen.center, torch.float32), copy=True)
+    from weightinit.initialization import load_generator
+
+    view = load_generator(gen)
+    from weightinit.apply import apply_tensors
+
+    apply_tensors(expected, view.full_weights({k: v.float() for k, v in factors.items()}), plugins.adapter_for_model(expected))
+    for k, v in expected.state_dict().items():
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert torch.allclose(model.state_dict()[k], v, atol=1e-6), k
+
+
+def test_near_concept_does_not_warn(tiny_generator_dir, tmp_path):
+    folder = generator_with_policy(tiny_generator_dir, tmp_path, {"similarity": -0.5, "fallback": "prior", "temperature": 0.3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FarConceptWarning)
+        report = initialize(fresh(), "sketch to photo", generator=folder)
+    assert not report.fell_back
+
+
+def test_cli_prints_the_warning_as_one_line(tiny_generator_dir, tmp_path):
+    from weightinit.cli import app as app_module
+
+    folder = generator_with_policy(tiny_generator_dir, tmp_path, {"similarity": 1.5, "fallback": "mean"})
+    out = tmp_path / "x.safetensors"
+    result = CliRunner().invoke(app_module.app, ["sample", "zxqv wibble", "-o", str(out), "-g", str(folder), "--json"])
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: 'zxqv wibble'"), result.stderr
+    assert json.loads(result.stdout)["based_on"]["netG"]["fallback"] == "mean"
+
+
+def test_bad_far_policy_is_refused():
+    from weightinit.generator.model import check_far_policy
+
+    with pytest.raises(CheckpointError, match="fallback must be one of"):
+        check_far_policy({"similarity": 0.5, "fallback": "random"})
+    with pytest.raises(CheckpointError, match="needs a numeric 'temperature'"):
+        check_far_policy({"similarity": 0.5, "fallback": "prior"})
+
+
+def test_policy_choice_falls_back_below_the_similarity_where_the_prior_stops_gaining():
+    rows = [{"similarity": s, "prior": p, "mean": m} for s, p, m in
+            [(0.2, 10.0, 12.0), (0.3, 11.0, 12.0), (0.5, 14.0, 12.0), (0.8, 18.0, 12.0)]]  # fmt: skip
+    best = choose_policy(rows, ["mean"])
+    assert best["fallback"] == "mean" and best["similarity"] == pytest.approx(0.4)
+    assert best["mean_psnr"] == pytest.approx((12 + 12 + 14 + 18) / 4)
+    never = choose_policy([dict(r, mean=0.0) for r in rows], ["mean"])
+    assert never["similarity"] == -1.0  # the prior wins everywhere: nothing is far
+
+
+def test_strength_variants_share_a_group():
+    assert concept_group("sepia-light") == concept_group("sepia-heavy") == "sepia"
+    assert concept_group("sepia-light-reverse") == "sepia-reverse"
+    assert concept_group("warm+vignette-heavy") == "warm+vignette"
