@@ -1,5 +1,5 @@
 """Generator ablations: block size 128/512, no text, no block index, the zoo-mean centre instead
-of the retrieval prior, 25/50% of the training concepts (each a generator trained with the main
+of the retrieval prior, mean-pooled instead of directional text, 25/50% of the training concepts (each a generator trained with the main
 generator's config), and 1/5/25 sampling
 steps of the main generator. Each is scored on held-out concepts by the PSNR of its weights
 before any fine-tuning (step 0) and the relative L2 distance of its weights to the concept's own
@@ -42,6 +42,8 @@ ABLATIONS: dict[str, dict] = {
     "mean_center": {"prior": "mean"},
     "train25": {"train_fraction": 0.25},
     "train50": {"train_fraction": 0.5},
+    # the text side before direction-aware conditioning: mean-pooled embeddings only
+    "pooled_text": {"text_conditioning": "pooled"},
 }
 SAMPLING_STEPS = (1, 5, 25)
 NOT_CONFIG = {"steps_done", "seconds", "steps_per_s", "final_loss", "parameters", "processes"}
@@ -120,8 +122,9 @@ def train_ablation(zoo, generator: str, out: Path, name: str, *, steps: int | No
     for flag in ("no_text", "no_block_index"):
         if spec.pop(flag, False):
             config.__dict__[flag] = True
-    if "prior" in spec:
-        config.prior = spec.pop("prior")
+    for key in ("prior", "text_conditioning"):
+        if key in spec:
+            setattr(config, key, spec.pop(key))
     if steps is not None:
         config.steps = steps
         config.save_every = min(config.save_every, steps)

@@ -243,6 +243,7 @@ ABLATION_LABELS = {
     "mean_center": "zoo-mean centre instead of the retrieval prior (the paper's setting)",
     "train25": "trained on 25% of the training concepts",
     "train50": "trained on 50% of the training concepts",
+    "pooled_text": "mean-pooled text embedding instead of the directional one",
 }
 
 

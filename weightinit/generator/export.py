@@ -49,6 +49,10 @@ def quality_summary(report: dict) -> dict:
             "held-out concepts where generated starts above zoo mean and nearest (PSNR)": f"{b['mean_and_nearest']} of {n} "
             f"(above the mean on {b['mean']}, above the nearest on {b['nearest']})",
             "step-0 PSNR measured with": "python -m weightinit.benchmarks.heldout_start --zoo zoo",
+            **{
+                f"held-out {d} concepts ({part['concepts']}): median step-0 PSNR, dB": {k: round(v, 2) for k, v in part["median_psnr_step0"].items()}
+                for d, part in (report.get("by_direction") or {}).items()
+            },
         }
     if "quality" not in report and "sampling" not in report:
         return report

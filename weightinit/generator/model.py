@@ -535,6 +535,14 @@ def model_card(gen: WeightGenerator) -> str:
             if gen.prior is not None
             else "- centre: the zoo's mean block; the denoiser adds its residual"
         ),
+        (
+            f"- far concepts: a text whose best similarity to the training phrasings is below {gen.far_policy['similarity']} starts "
+            f"from the {gen.far_policy['fallback']} start"
+            + (f" (temperature {gen.far_policy['temperature']})" if gen.far_policy["fallback"] == "prior" else "")
+            + f", with a `FarConceptWarning` (measured on {gen.far_policy.get('measured_on', 'the training concepts')})"
+            if gen.far_policy
+            else "- far concepts: no policy measured; every text gets the generated start"
+        ),
         "",
         "## Training data",
         "",
