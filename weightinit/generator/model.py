@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from weightinit.codec import BlockCodec, SlotNormalizer
+from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
@@ -224,7 +225,8 @@ class WeightGenerator:
 
     def provenance(self, concept_text: str, *, top: int = 5) -> Provenance:
         """The training concepts the start for ``concept_text`` draws on (needs a prior), and
-        whether it is far from all of them by the generator's measured ``far_policy``."""
+        whether it is far from all of them by the generator's measured ``far_policy`` (never for a
+        phrasing of a concept in the catalog)."""
         if self.prior is None:
             return Provenance(concept_text, float("nan"), [])
         query = self.encode_text(concept_text).pooled
@@ -237,7 +239,8 @@ class WeightGenerator:
             for i in order.tolist() if float(weights[i]) >= 0.005
         ]  # fmt: skip
         best = float(sims.max())
-        far = self.far_policy is not None and best < self.far_policy["similarity"]
+        # a phrasing of a catalog concept is never far: the catalog vouches for it
+        far = self.far_policy is not None and best < self.far_policy["similarity"] and default_catalog().find_by_text(concept_text) is None
         return Provenance(concept_text, round(best, 4), concepts, far, self.far_policy["fallback"] if far else None)
 
     def fallback_blocks(self, concept_text: str) -> torch.Tensor:
