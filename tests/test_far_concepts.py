@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from weightinit import plugins
-from weightinit.benchmarks.far_concepts import choose_policy, concept_group
+from weightinit.benchmarks.far_concepts import choose_policy, concept_group, extend_to_support
 from weightinit.codec import BlockCodec
 from weightinit.errors import CheckpointError, FarConceptWarning
 from weightinit.generator.model import WeightGenerator
@@ -102,7 +102,11 @@ def test_policy_choice_falls_back_below_the_similarity_where_the_prior_stops_gai
     assert best["fallback"] == "mean" and best["similarity"] == pytest.approx(0.4)
     assert best["mean_psnr"] == pytest.approx((12 + 12 + 14 + 18) / 4)
     never = choose_policy([dict(r, mean=0.0) for r in rows], ["mean"])
-    assert never["similarity"] == -1.0  # the prior wins everywhere: nothing is far
+    assert never["similarity"] == -1.0  # the prior wins everywhere over the measured range
+    # ... but below the lowest similarity measured, nothing was measured: the closest evidence decides
+    rows2 = [r | {"mean": 0.0, "prior_t0.3": r["prior"] + (1.0 if r["similarity"] < 0.25 else -1.0)} for r in rows]
+    extended = extend_to_support(choose_policy(rows2, ["mean"]), rows2, ["mean", "prior_t0.3"], fraction=0.25)
+    assert extended["similarity"] == 0.2 and extended["fallback"] == "prior_t0.3"
 
 
 def test_strength_variants_share_a_group():

@@ -9,7 +9,9 @@ edit, ``-light/-medium/-heavy``), its best text similarity to the remaining trai
 recorded, and its test PSNR at step 0 is measured for the prior's blend of the remaining
 concepts (at the generator's temperature and at broader ones), the zoo mean and the base alone.
 The policy is the similarity threshold and fallback start that maximise the mean step-0 PSNR
-over the training concepts when every concept below the threshold gets the fallback. ``--write``
+over the training concepts when every concept below the threshold gets the fallback; the
+threshold is never below the lowest similarity measured (below it nothing was measured, so the
+fallback that did best on the least similar concepts applies). ``--write``
 stores it as the generator's ``far_policy`` (``generator_config.json``); ``initialize`` then warns
 with :class:`~weightinit.errors.FarConceptWarning` below the threshold and uses the fallback.
 """
@@ -56,6 +58,20 @@ def choose_policy(rows: list[dict], fallbacks: list[str]) -> dict:
     return best
 
 
+def extend_to_support(policy: dict, rows: list[dict], fallbacks: list[str], fraction: float = 0.1) -> dict:
+    """Texts less similar to the zoo than every concept measured are outside what the measurement
+    covers: there the threshold is at least the lowest similarity measured, with the fallback
+    that did best on the least similar ``fraction`` of the concepts (the closest evidence)."""
+    lowest = min(r["similarity"] for r in rows)
+    if policy["similarity"] >= lowest:
+        return dict(policy, reason="maximises mean step-0 PSNR over the training concepts")
+    tail = sorted(rows, key=lambda r: r["similarity"])[: max(1, round(fraction * len(rows)))]
+    best = max(fallbacks, key=lambda f: statistics.fmean(r[f] for r in tail))
+    return dict(policy, similarity=round(lowest, 4), fallback=best,
+                reason=(f"the prior never lost to a fallback over the measured range; below the lowest similarity measured "
+                        f"the fallback best on the least similar {len(tail)} concepts"))  # fmt: skip
+
+
 def measure(ctx, *, limit: int | None = None, log=print) -> dict:
     from weightinit.bench.runner import zoo_test_pairs
     from weightinit.recipe import evaluate
@@ -91,7 +107,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
         log(f"{cid:34s} sim {row['similarity']:.3f}  prior {row['prior']:6.2f}  mean {row['mean']:6.2f}  base {row['base']:6.2f}  "
             + "  ".join(f"t{t} {row[f'prior_t{t}']:6.2f}" for t in BROADER_TEMPERATURES))  # fmt: skip
     fallbacks = ["mean", *(f"prior_t{t}" for t in BROADER_TEMPERATURES)]
-    policy = choose_policy(rows, fallbacks)
+    policy = extend_to_support(choose_policy(rows, fallbacks), rows, fallbacks)
     quartiles = statistics.quantiles([r["similarity"] for r in rows], n=4)
     bins = []
     edges = [-1.0, *quartiles, 1.01]
@@ -103,7 +119,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
     stored = {"similarity": policy["similarity"], "fallback": "mean" if policy["fallback"] == "mean" else "prior"}
     if policy["fallback"] != "mean":
         stored["temperature"] = float(policy["fallback"].removeprefix("prior_t"))
-    stored.update(measured_on=f"{len(rows)} training concepts, each with its strength group left out",
+    stored.update(reason=policy["reason"], measured_on=f"{len(rows)} training concepts, each with its strength group left out",
                   command="python -m weightinit.benchmarks.far_concepts")  # fmt: skip
     return {"policy": stored, "choice": policy, "bins_by_similarity": bins, "per_concept": rows,
             "base_temperature": prior.temperature}  # fmt: skip
