@@ -39,6 +39,7 @@ zoo: $(STAMP)
 generator: $(STAMP)
 	$(BIN)/weightinit train --zoo zoo --out runs/generator $(if $(wildcard runs/generator/checkpoints/*),--resume,)
 	$(BIN)/python -m weightinit.benchmarks.generator --generator runs/generator --zoo zoo --json runs/generator_quality.json
+	$(BIN)/python -m weightinit.benchmarks.far_concepts --zoo zoo --generator runs/generator --json docs/measurements/far_concepts.json --write
 	$(BIN)/python -m weightinit.benchmarks.heldout_start --zoo zoo --generator runs/generator --json runs/heldout_start.json
 	$(BIN)/python -m weightinit.generator.export runs/generator --out weightinit/data/generator --quality runs/generator_quality.json runs/heldout_start.json
 
