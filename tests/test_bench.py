@@ -154,6 +154,21 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     assert "| directional | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |" in text
     assert "| directional | reverse | 1 |" in text and "| directional | all | 3 |" in text
 
+    # The README's results table is rewritten between its markers, and only there.
+    from weightinit.bench.report import README_END, README_START
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
+    results = write_report(out, md, readme=readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text
+    generated = results["summary"]["methods"]["generated_1"]
+    assert f"| generated from text (1 step) | {generated['median_speedup']:.1f}x |" in text, text
+    readme.write_text("no markers\n")
+    with pytest.raises(WeightinitError, match="has no <!-- results:start -->"):
+        write_report(out, md, readme=readme)
+    assert readme.read_text() == "no markers\n"
+
 
 def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, tmp_path):
     from weightinit.bench.ablations import run_ablations

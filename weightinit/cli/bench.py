@@ -112,6 +112,7 @@ def bench_report(
     grids: Annotated[int, typer.Option(help="Image grids for this many concepts.")] = 4,
     ablations: Annotated[Path | None, typer.Option(help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present).")] = None,
     step0: Annotated[list[Path] | None, typer.Option("--step0", help="A heldout_start result to tabulate by direction (repeatable).")] = None,
+    readme: Annotated[Path | None, typer.Option("--readme", help="Also rewrite the results table of this README.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -123,7 +124,7 @@ def bench_report(
 
     if not (results / "runs").is_dir():
         raise WeightinitError(f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first")
-    res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or ())
+    res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or (), readme=readme)
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:
