@@ -139,11 +139,6 @@ class PhotoSet:
         return cls(photos, source=f"folder {folder}", min_size=min_size, require_color=require_color)
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], *, min_size: int = 64, require_color: bool = False) -> PhotoSet:
-        photos = [Photo(k, np.clip(np.asarray(v, dtype=np.float32), 0, 1)) for k, v in arrays.items()]
-        return cls(photos, source="the given arrays", min_size=min_size, require_color=require_color)
-
-    @classmethod
     def load(cls, images: str | Path | None = None, **kwargs) -> PhotoSet:
         """The user's folder when given, else the bundled photos."""
         return cls.from_folder(images, **kwargs) if images is not None else cls.bundled(**kwargs)
