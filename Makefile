@@ -51,10 +51,13 @@ bench: $(STAMP)
 	$(BIN)/weightinit bench-ablations --zoo zoo --generator weightinit/data/generator --out $(BENCH_OUT)
 	$(MAKE) bench-report
 
-# Regenerate docs/BENCHMARKS.md and the README's results table from the measurement files (seconds).
+# Regenerate docs/BENCHMARKS.md and the README's results table from the measurement files (seconds);
+# BENCH_RESULTS=docs/measurements/bench_full.json redraws them from the saved results alone.
+BENCH_RESULTS ?= $(BENCH_OUT)
+ABLATIONS ?=
 STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start.json
 bench-report: $(STAMP)
-	$(BIN)/weightinit bench-report --results $(BENCH_OUT) --out docs/BENCHMARKS.md $(foreach f,$(STEP0),--step0 $(f)) --readme README.md
+	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) --readme README.md
 
 bench-shard-%: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md

@@ -257,10 +257,13 @@ def ablations_section(ablations: dict, source: str) -> list[str]:
               "`steps1`, trained on 100% of the training concepts at block size 256."), "",
              "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
              "|---|---|---|---|---|---|"]  # fmt: skip
+    if ablations.get("_note"):
+        lines += [ablations["_note"], ""]
     order = {name: i for i, name in enumerate(ABLATION_LABELS)}
-    for name, r in sorted(ablations.items(), key=lambda kv: order.get(kv[0], len(order))):
+    variants = {k: v for k, v in ablations.items() if not k.startswith("_")}
+    for name, r in sorted(variants.items(), key=lambda kv: order.get(kv[0], len(order))):
         delta = None if main is None else r["median_psnr_step0"] - main
-        lines.append(f"| {name} | {ABLATION_LABELS.get(name, name)} | {len(r.get('concepts', {}))} | {_f(r['median_psnr_step0'])} "
+        lines.append(f"| {name} | {ABLATION_LABELS.get(name, name)} | {r.get('concept_count', len(r.get('concepts', {})))} | {_f(r['median_psnr_step0'])} "
                      f"| {_f(delta, 2)} | {_f(r['median_rel_l2_to_oracle'], 3)} |")  # fmt: skip
     return lines + [""]
 
@@ -292,6 +295,12 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
 def markdown(results: dict, assets: str, grids: list[str], results_dir: str, ablations: dict | None = None, ablations_source: str = "",
              step0: list[tuple[str, dict]] | None = None) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
+    if summary:  # the methods' own order, also when results come back from a sorted JSON file
+        from weightinit.bench.methods import METHODS
+
+        rank = {name: i for i, name in enumerate(["scratch", *METHODS])}
+        summary = dict(summary, **{k: dict(sorted(summary[k].items(), key=lambda kv: rank.get(kv[0], len(rank))))
+                                   for k in ("methods", "targets") if k in summary})  # fmt: skip
     machine = meta.get("machine", {})
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
     lines = [
@@ -320,6 +329,9 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
         f"Concepts where scratch beats the trivial outputs by less than {cfg['trivial_margin_db']} dB are reported apart.",
         "",
     ]
+    if results.get("redrawn_from_file"):
+        lines += [("**Redrawn** from saved results: the fine-tuning runs were made with the generator and zoo named above as "
+                   f"they were on {machine.get('date', '?')[:10]}; starts from a generator retrained since are not in these runs."), ""]  # fmt: skip
     planned = meta.get("concepts") or []
     pending = [c for c in planned if c not in results["concepts"]]
     if pending:
@@ -460,6 +472,9 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                  readme: str | os.PathLike | None = None) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
+    ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
+    the report is then redrawn from it, with the image grids already drawn.
+
     ``ablations``: a ``weightinit bench-ablations`` result (``OUT/ablations/ablations.json``);
     by default the one in the results folder, if there is one.
     """
@@ -476,7 +491,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
 
         raise WeightinitError(f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first")
     step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
-    results = write_results(results_dir)
+    from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
+    results = json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
     if abl is not None:
         results["ablations"] = abl
     assets = md_path.parent / ASSETS
@@ -486,13 +502,17 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         plot_speedups(results, assets / "speedups.png")
         methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
         for cid in grid_concepts(sorted(results["concepts"]), grids):
-            if image_grid(results_dir, cid, methods, assets / f"grid_{cid}.jpg"):
+            if from_file:  # grids need the runs' images: keep the ones drawn before
+                if (assets / f"grid_{cid}.jpg").is_file():
+                    grid_ids.append(cid)
+            elif image_grid(results_dir, cid, methods, assets / f"grid_{cid}.jpg"):
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
     abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
     atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data))
     if readme is not None and results["summary"]:
-        replace_readme_results(readme, results, os.path.relpath(results_dir / "results.json", Path(readme).parent))
+        source = results_dir if from_file else results_dir / "results.json"
+        replace_readme_results(readme, results, os.path.relpath(source, Path(readme).parent))
     return results
 
 

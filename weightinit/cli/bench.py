@@ -107,7 +107,7 @@ def _print_summary(results: dict) -> None:
 
 
 def bench_report(
-    results: Annotated[Path, typer.Option("--results", help="A benchmark's --out folder.")] = Path("bench_out"),
+    results: Annotated[Path, typer.Option("--results", help="A benchmark's --out folder, or a saved results.json.")] = Path("bench_out"),
     out: Annotated[Path, typer.Option("--out", "-o", help="The markdown to write; plots go to bench/ beside it.")] = Path("docs/BENCHMARKS.md"),
     grids: Annotated[int, typer.Option(help="Image grids for this many concepts.")] = 4,
     ablations: Annotated[Path | None, typer.Option(help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present).")] = None,
@@ -122,14 +122,14 @@ def bench_report(
     from weightinit.bench.report import _json_safe, write_report
     from weightinit.errors import WeightinitError
 
-    if not (results / "runs").is_dir():
+    if not results.is_file() and not (results / "runs").is_dir():
         raise WeightinitError(f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first")
     res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or (), readme=readme)
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:
         _print_summary(res)
-        typer.echo(f"wrote {out} and {results / 'results.json'}", err=True)
+        typer.echo(f"wrote {out}" + ("" if results.is_file() else f" and {results / 'results.json'}"), err=True)
 
 
 def bench_ablations(
