@@ -1,14 +1,16 @@
 """The pix2pix fine-tune recipe shared by the zoo, the demo and the benchmark.
 
 Adam 2e-4 with betas (0.5, 0.999), L1 weight 100, a PatchGAN discriminator, vanilla or LSGAN
-loss, seeded. Mixed precision (bf16 autocast) on a GPU; on a CPU one torch thread per process
-by default. Evaluation follows the reference pix2pix ``test.py`` default: batch norm uses the
+loss, seeded. Mixed precision (bf16 autocast) on a GPU by default; on a CPU full precision and one
+torch thread per process by default, with bf16 autocast on request (the same code path, tested on
+CPU at tiny size). Evaluation follows the reference pix2pix ``test.py`` default: batch norm uses the
 statistics of the evaluated batch (running statistics are neither used nor changed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -16,7 +18,62 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from weightinit.errors import WeightinitError
 from weightinit.metrics import paired_metrics
+
+#: ``--device`` choices of the heavy commands (zoo build, train): ``auto`` is CUDA when visible.
+DEVICES = ("auto", "cpu", "cuda")
+#: ``--mixed-precision`` choices: ``auto`` is bf16 autocast on a CUDA device that supports it, else none.
+MIXED_PRECISIONS = ("auto", "no", "bf16")
+
+
+def select_device(device: str = "auto", local_rank: int | None = None) -> torch.device:
+    """The device of this process: ``cpu``, or CUDA device ``LOCAL_RANK % device_count``.
+
+    ``auto`` is CUDA when a CUDA device is visible, else the CPU; ``cuda`` without one is an error;
+    ``cuda:N`` is taken as given. Under ``torchrun`` / ``accelerate launch`` each process takes its
+    ``LOCAL_RANK``'s device; with more processes than devices they share them round-robin
+    (``torchrun --nproc_per_node 4`` on one GPU puts all four on ``cuda:0``).
+    """
+    if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise WeightinitError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise WeightinitError(f"device {device!r} was asked for, but torch sees no CUDA device (torch {torch.__version__})")
+    if device.startswith("cuda:"):
+        return torch.device(device)
+    rank = int(os.environ.get("LOCAL_RANK", "0") or 0) if local_rank is None else int(local_rank)
+    return torch.device("cuda", rank % torch.cuda.device_count())
+
+
+def resolve_mixed_precision(mixed_precision: str, device: torch.device | str) -> str:
+    """``"bf16"`` or ``"no"``: ``auto`` is bf16 on a CUDA device with bf16 support, else no autocast."""
+    if mixed_precision not in MIXED_PRECISIONS:
+        raise WeightinitError(f"mixed precision must be one of {', '.join(MIXED_PRECISIONS)}, got {mixed_precision!r}")
+    if mixed_precision != "auto":
+        return mixed_precision
+    device = torch.device(device)
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
+
+
+def autocast(device: torch.device | str, mixed_precision: str):
+    """The autocast context of a resolved precision (``"no"``: none) on ``device``'s type."""
+    if mixed_precision == "no":
+        return contextlib.nullcontext()
+    if mixed_precision != "bf16":
+        raise WeightinitError(f"autocast needs a resolved precision (no or bf16), got {mixed_precision!r}")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def device_name(device: torch.device | str) -> str:
+    """A human name of the device: the CUDA card's name, or the CPU's."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s))"
 
 
 @dataclass
@@ -106,7 +163,14 @@ def build_discriminator(config: RecipeConfig, in_channels: int = 6) -> nn.Module
 class Pix2PixTrainer:
     """One generator, its discriminator and their optimizers; ``step`` is one pix2pix update."""
 
-    def __init__(self, net_g: nn.Module, config: RecipeConfig | None = None, params: list[nn.Parameter] | None = None):
+    def __init__(
+        self,
+        net_g: nn.Module,
+        config: RecipeConfig | None = None,
+        params: list[nn.Parameter] | None = None,
+        *,
+        mixed_precision: str = "auto",
+    ):
         self.config = config = config or RecipeConfig()
         self.net_g = net_g
         self.device = next(net_g.parameters()).device
@@ -115,7 +179,8 @@ class Pix2PixTrainer:
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(g_params, lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=config.lr, betas=betas)
-        self.amp = self.device.type == "cuda"
+        #: ``"bf16"`` or ``"no"``: ``auto`` is bf16 autocast on a CUDA device, none on a CPU.
+        self.mixed_precision = resolve_mixed_precision(mixed_precision, self.device)
 
     def _gan_loss(self, pred: torch.Tensor, real: bool) -> torch.Tensor:
         target = torch.ones_like(pred) if real else torch.zeros_like(pred)
@@ -124,9 +189,7 @@ class Pix2PixTrainer:
         return nn.functional.binary_cross_entropy_with_logits(pred, target)
 
     def _autocast(self):
-        if self.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.device, self.mixed_precision)
 
     def step(self, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         self.net_g.train()
@@ -163,15 +226,18 @@ def fine_tune(
     eval_every: int = 0,
     on_step: Callable[[int], None] | None = None,
     time_offset: float = 0.0,
+    mixed_precision: str = "auto",
 ) -> TrainResult:
     """Train ``net_g`` for ``steps`` pix2pix steps on batches drawn (seeded) from a pool of pairs.
 
     With ``eval_pairs``, metrics are recorded at step 0, every ``eval_every`` steps and at the
     end; seconds exclude evaluation time and start at ``time_offset`` (e.g. generation time).
+    Training runs on ``net_g``'s device under ``mixed_precision`` (:func:`resolve_mixed_precision`);
+    evaluation is in full precision.
     """
     config = config or RecipeConfig()
     inputs, targets = train_pairs
-    trainer = Pix2PixTrainer(net_g, config, params)
+    trainer = Pix2PixTrainer(net_g, config, params, mixed_precision=mixed_precision)
     gen = torch.Generator().manual_seed(config.seed)
     result = TrainResult(steps=steps, seconds=time_offset)
     train_seconds = time_offset

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from weightinit.cli.zoo import DeviceOption, MixedPrecisionOption
+
 
 def train(
     zoo: Annotated[Path, typer.Option("--zoo", help="A built zoo folder (`weightinit zoo build`).")],
@@ -31,11 +33,13 @@ def train(
     log_every: Annotated[int, typer.Option(help="Log the loss every N steps.")] = 50,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out.")] = False,
     threads: Annotated[int, typer.Option(help="Torch threads per process (CPU).")] = 1,
+    device: DeviceOption = "auto",
+    mixed_precision: MixedPrecisionOption = "auto",
 ) -> None:
     """Train the weight generator on a zoo's training concepts (held-out concepts are never read).
 
     The same command trains on a laptop or on many GPUs:
-    `accelerate launch --num_processes 8 -m weightinit train --zoo zoo --out gen` (bf16 on GPUs).
+    `accelerate launch --num_processes 8 -m weightinit train --zoo zoo --out gen` (bf16 on GPUs; one process per GPU).
     A killed run continues with --resume. The loss goes to OUT/train_log.jsonl.
 
     Example: weightinit train --zoo zoo --out generator --steps 6000
@@ -55,6 +59,6 @@ def train(
     config = GeneratorTrainingConfig(
         denoiser=denoiser, denoiser_kwargs=options, steps=steps, batch_size=batch_size, lr=lr, prediction_type=prediction_type,
         cond_dropout=cond_dropout, prior=prior, prior_rank=prior_rank, prior_temperature=prior_temperature or None, no_text=no_text, no_block_index=no_block_index, slot_embedding=slot_embedding,
-        text_encoder=text_encoder, seed=seed, save_every=save_every, log_every=log_every,
+        text_encoder=text_encoder, seed=seed, save_every=save_every, log_every=log_every, mixed_precision=mixed_precision,
     )  # fmt: skip
-    train_generator(zoo, out, config, resume=resume, log=lambda s: typer.echo(s, err=True))
+    train_generator(zoo, out, config, resume=resume, log=lambda s: typer.echo(s, err=True), device=device)

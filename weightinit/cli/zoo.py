@@ -11,6 +11,49 @@ app = typer.Typer(help="Build and verify weight zoos (a base generator plus one 
 
 DEFAULT_ZOO = "zoo"
 
+#: The heavy commands' runtime options, declared once (``zoo build`` and ``train`` use these).
+#: Neither is part of a zoo's or a generator's config: a build started on one device resumes on another.
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="auto (CUDA when visible, else CPU), cpu, cuda or cuda:N. Under torchrun/accelerate each process takes "
+        "LOCAL_RANK's GPU; more processes than GPUs share them round-robin.",
+    ),
+]
+MixedPrecisionOption = Annotated[
+    str, typer.Option("--mixed-precision", help="auto (bf16 autocast on a CUDA device with bf16, else none), no or bf16.")
+]
+
+
+def load_photos(images: Path | None, size: int):
+    """The photos a zoo of ``size``-px pairs crops from: the user's folder (each photo at least ``size`` px),
+    or the bundled photos, upscaled (bicubic) when they are smaller than ``size`` (they are 256 x 170 px)."""
+    import numpy as np
+    from PIL import Image
+
+    from weightinit.images import Photo, PhotoSet
+
+    if images is not None:
+        return PhotoSet.load(images, min_size=size)
+    bundled = PhotoSet.bundled(min_size=min(size, 64))
+    smallest = min(min(p.pixels.shape[:2]) for p in bundled.photos)
+    if smallest >= size:
+        return PhotoSet.bundled(min_size=size)
+    scale = size / smallest
+    upscaled = []
+    for photo in bundled.photos:
+        h, w = photo.pixels.shape[:2]
+        new = (max(size, round(w * scale)), max(size, round(h * scale)))
+        pil = Image.fromarray((np.clip(photo.pixels, 0, 1) * 255.0 + 0.5).astype(np.uint8)).resize(new, Image.BICUBIC)
+        upscaled.append(Photo(photo.name, np.asarray(pil, dtype=np.float32) / 255.0))
+    typer.echo(
+        f"note: the bundled photos ({smallest} px on the short side) are upscaled {scale:.2f}x for {size}-px crops; "
+        "pass --images DIR with photos of at least that size for sharper pairs",
+        err=True,
+    )
+    return PhotoSet(upscaled, source=f"the bundled photos, upscaled {scale:.2f}x", min_size=size)
+
 
 @app.command()
 def build(
@@ -23,6 +66,8 @@ def build(
     concept_lr: Annotated[float, typer.Option(help="Learning rate of the per-concept fine-tune (LoRA).")] = 3e-3,
     pool_size: Annotated[int, typer.Option(help="Training pairs per concept.")] = 256,
     test_pairs: Annotated[int, typer.Option(help="Test pairs per concept (from held-out photo regions).")] = 64,
+    image_size: Annotated[int, typer.Option(help="Pair size in pixels (unet_256 needs 256, unet_128 128).")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Pix2pix batch size of the base and of every concept fine-tune.")] = 8,
     split: Annotated[str | None, typer.Option(help="Only concepts of this split: train or heldout.")] = None,
     concepts: Annotated[str | None, typer.Option(help="Only these concept ids, comma-separated.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many concepts (after filtering).")] = None,
@@ -31,9 +76,13 @@ def build(
     shared_data: Annotated[bool, typer.Option("--shared-data/--per-concept-data", help="Same crops, batch order and discriminator init for every concept.")] = True,
     lora_train_a: Annotated[bool, typer.Option("--lora-train-a/--lora-freeze-a", help="Train LoRA's A too, or keep it at the shared seeded init.")] = True,
     threads: Annotated[int, typer.Option(help="Torch threads per process.")] = 1,
+    device: DeviceOption = "auto",
+    mixed_precision: MixedPrecisionOption = "auto",
 ) -> None:
     """Build (or resume) a zoo. Many processes: `torchrun --nproc_per_node N -m weightinit zoo build ...` (CPU or GPU),
-    or `accelerate launch --multi_gpu -m weightinit zoo build ...` on GPUs.
+    or `accelerate launch --multi_gpu -m weightinit zoo build ...` on GPUs. Several processes may share one GPU
+    (`torchrun --nproc_per_node 4` on one GPU runs four concepts on it at once); processes meet only at barriers
+    (gloo), never in a GPU collective. A build resumes on any device: device and precision are not in build.json.
 
     Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
     """
@@ -43,7 +92,7 @@ def build(
     from accelerate import PartialState
 
     from weightinit.concepts.catalog import default_catalog
-    from weightinit.images import PhotoSet
+    from weightinit.recipe import resolve_mixed_precision, select_device
     from weightinit.zoo.build import ZooBuilder
     from weightinit.zoo.manifest import ZooConfig
 
@@ -51,16 +100,26 @@ def build(
     config = ZooConfig(
         arch=arch, representation=representation, lora_rank=rank, base_steps=base_steps, concept_steps=concept_steps,
         concept_lr=concept_lr, pool_size=pool_size, test_pairs=test_pairs, seed=seed, shared_data=shared_data,
-        lora_train_a=lora_train_a,
+        lora_train_a=lora_train_a, image_size=image_size, batch_size=batch_size,
     )
     catalog = default_catalog()
     chosen = select_concepts(catalog, split=split, ids=concepts, limit=limit)
-    photos = PhotoSet.load(images)
+    resolve_mixed_precision(mixed_precision, "cpu")  # a bad value fails before any process group starts
+    select_device(device, 0)
+    photos = load_photos(images, image_size)
+    # The processes only meet at barriers, so they use gloo (cpu=True), which lets several share one GPU (NCCL
+    # refuses two ranks on one device); the training device is chosen per process below.
     # Other processes wait at a barrier while process 0 trains the base: allow hours, not the default 30 min.
-    state = PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=12))
+    state = PartialState(cpu=True, timeout=timedelta(hours=12))
+    run_device = select_device(device, state.local_process_index)
     builder = ZooBuilder(
         out, config, chosen, rank=state.process_index, world_size=state.num_processes, barrier=state.wait_for_everyone, photos=photos,
+        device=run_device, mixed_precision=mixed_precision,
     )
+    if state.process_index == 0:
+        typer.echo(
+            f"building on {run_device} ({state.num_processes} process(es), {builder.mixed_precision} autocast)", err=True
+        )
     manifest = builder.run()
     if manifest is not None:
         typer.echo(f"zoo {out}: {len(manifest.concepts)} concepts, layout {manifest.layout_fingerprint}")

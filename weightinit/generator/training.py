@@ -60,7 +60,7 @@ from weightinit.generator.text import (
 CHECKPOINT_DIR = "checkpoints"
 LOG_NAME = "train_log.jsonl"
 #: Config fields that may change when a run is resumed.
-RESUMABLE_CHANGES = {"steps", "save_every", "log_every", "keep_checkpoints"}
+RESUMABLE_CHANGES = {"steps", "save_every", "log_every", "keep_checkpoints", "mixed_precision"}
 #: What the denoiser's clean sample is relative to: the zoo's mean block, or the text-dependent
 #: blend of the training concepts (:mod:`weightinit.generator.prior`).
 PRIORS = ("retrieval", "mean")
@@ -269,8 +269,14 @@ def train_generator(
     log: Callable[[str], None] | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    device: str = "auto",
 ):
     """Train a generator on the zoo in ``zoo_dir``; write checkpoints and the generator to ``out_dir``.
+
+    ``device`` (``auto``, ``cpu``, ``cuda``; runtime only, never saved) chooses the CPU or the
+    GPUs; under ``accelerate launch`` / ``torchrun`` each process takes ``LOCAL_RANK``'s GPU
+    (one process per GPU: DDP's NCCL refuses two ranks on one device). ``config.mixed_precision``
+    ``auto`` is bf16 autocast on a CUDA device with bf16 support, else none; it may change on resume.
 
     Returns the :class:`~weightinit.generator.model.WeightGenerator` (on every process).
     ``stop_after`` ends this call after that many steps of this run without saving the
@@ -284,10 +290,15 @@ def train_generator(
     config = config or GeneratorTrainingConfig()
     out_dir = Path(out_dir)
     say = log or (lambda s: None)
+    from weightinit.recipe import resolve_mixed_precision, select_device
+
+    if device.startswith("cuda:"):
+        raise WeightinitError(f"train takes device auto, cpu or cuda, not {device!r}; choose the GPUs with CUDA_VISIBLE_DEVICES")
+    run_device = select_device(device)
     mixed = config.mixed_precision
-    if mixed == "auto":
-        mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed)
+    if mixed != "fp16":
+        mixed = resolve_mixed_precision(mixed, run_device)
+    accelerator = Accelerator(cpu=run_device.type == "cpu", mixed_precision=mixed)
     main = accelerator.is_main_process
 
     existing = checkpoints(out_dir)

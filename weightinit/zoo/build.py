@@ -7,6 +7,14 @@ Many processes build one zoo (``torchrun --nproc_per_node N -m weightinit zoo bu
 concepts are dealt round-robin to processes, so none is trained twice, and process 0 trains
 the base first and writes the manifest. Each process holds a lock on its share, so a second
 build on the same folder fails at once instead of writing beside the first.
+
+Where it runs is a runtime choice, not part of the zoo (``build.json`` never records it): each
+process trains on its own device (:func:`weightinit.recipe.select_device`: CUDA device
+``LOCAL_RANK % device_count`` when a GPU is visible, so several processes share one GPU) with
+bf16 autocast on CUDA by default. Models are built and seeded on the CPU and then moved, and
+every file is written from CPU tensors, so the folder format is the same on any device. At the
+end process 0 logs the build's measured throughput (concepts per minute, the device) and appends
+it to ``throughput.json`` in the zoo folder.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +39,8 @@ from weightinit.zoo.manifest import BASE_NAME, ConceptRecord, ZooConfig, ZooMani
 from weightinit.zoo.weights import ZooWeights, concept_layout, lora_targets_of
 
 BUILD_CONFIG_NAME = "build.json"
+#: Measured throughput of each build run (process 0 appends one entry per run that built concepts).
+THROUGHPUT_NAME = "throughput.json"
 
 
 def concept_seed(concept_id: str, seed: int) -> int:
@@ -81,8 +92,11 @@ class ZooBuilder:
         barrier: Callable[[], None] = lambda: None,
         log: Callable[[str], None] = print,
         photos=None,
+        device: str | torch.device = "cpu",
+        mixed_precision: str = "auto",
     ):
         from weightinit import plugins
+        from weightinit.recipe import resolve_mixed_precision, select_device
 
         self.folder = Path(folder)
         self.config = config
@@ -90,6 +104,9 @@ class ZooBuilder:
         self.rank, self.world_size, self.barrier, self.log = rank, world_size, barrier, log
         self.adapter = plugins.get_adapter(config.arch.split(":", 1)[0])
         self.photos = photos
+        #: Runtime only (never in build.json): where this process trains and under which autocast.
+        self.device = device if isinstance(device, torch.device) else select_device(device, rank)
+        self.mixed_precision = resolve_mixed_precision(mixed_precision, self.device)
 
     # --- models ----------------------------------------------------------------------------
     def new_model(self) -> torch.nn.Module:
@@ -134,11 +151,63 @@ class ZooBuilder:
             mine = self.concepts[self.rank :: self.world_size]
             todo = [c for c in mine if not self.is_done(c.id)]
             self.log(f"[rank {self.rank}] {len(mine) - len(todo)} of {len(mine)} concepts already built; {len(todo)} to go")
+            done_before = sum(self.is_done(c.id) for c in self.concepts) if self.rank == 0 else 0
+            start = time.perf_counter()
             self.train_concepts(todo)
             self.barrier()
             if self.rank == 0:
-                return self.write_manifest()
+                seconds = time.perf_counter() - start
+                manifest = self.write_manifest()
+                self.record_throughput(sum(self.is_done(c.id) for c in self.concepts) - done_before, seconds)
+                return manifest
             return None
+
+    def record_throughput(self, built: int, seconds: float) -> dict | None:
+        """Log and append to ``throughput.json`` what this run measured (process 0, after the barrier).
+
+        ``concepts_per_minute`` counts the concepts every process of this run built, over the wall
+        time from the end of the base to the last process's last concept; the base is not in it.
+        """
+        from weightinit.fileio import atomic_write_json
+        from weightinit.recipe import device_name
+
+        if built <= 0:
+            return None
+        cfg = self.config
+        per_device = self.world_size
+        if self.device.type == "cuda":
+            per_device = max(1, math.ceil(self.world_size / max(torch.cuda.device_count(), 1)))
+        entry = {
+            "concepts_built": built,
+            "seconds": round(seconds, 1),
+            "concepts_per_minute": round(built * 60.0 / max(seconds, 1e-9), 3),
+            "device": device_name(self.device),
+            "device_type": self.device.type,
+            "mixed_precision": self.mixed_precision,
+            "processes": self.world_size,
+            "processes_per_device": per_device,
+            "arch": cfg.arch,
+            "image_size": cfg.image_size,
+            "batch_size": cfg.batch_size,
+            "concept_steps": cfg.concept_steps,
+            "representation": cfg.representation,
+            "torch": torch.__version__,
+            "weightinit_version": __version__,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        self.log(
+            f"throughput: {built} concepts in {seconds:.0f} s = {entry['concepts_per_minute']:.2f} concepts/min on "
+            f"{entry['device']} ({self.world_size} process(es), {entry['mixed_precision']} autocast)"
+        )
+        path = self.folder / THROUGHPUT_NAME
+        runs = []
+        if path.is_file():
+            try:
+                runs = list(json.loads(path.read_text()).get("runs", []))
+            except (json.JSONDecodeError, AttributeError):
+                runs = []
+        atomic_write_json(path, {"runs": [*runs, entry]})
+        return entry
 
     def remove_stale_temporaries(self) -> None:
         """Temporary files a killed build left behind (the other processes have not started yet)."""
@@ -155,7 +224,7 @@ class ZooBuilder:
             self.log("base checkpoint does not match its record; retraining it")
         self.log(f"training the base generator ({self.config.base_steps} steps on a mixture of training concepts)")
         model, seconds, metrics = self.train_base()
-        save_safetensors(path, model.state_dict(), {"weightinit.arch": self.config.arch})
+        save_safetensors(path, _cpu(model.state_dict()), {"weightinit.arch": self.config.arch})
         atomic_write_json(record_path, {"sha256": sha256_file(path), "seconds": seconds, "metrics": metrics})
 
     def train_base(self) -> tuple[torch.nn.Module, float, dict]:
@@ -172,9 +241,11 @@ class ZooBuilder:
             tx, ty = self.pairs(c, 4, "test", seed)
             test_in.append(tx)
             test_tg.append(ty)
-        model = self.new_model()
+        model = self.new_model().to(self.device)
         recipe = RecipeConfig(batch_size=cfg.batch_size, seed=cfg.seed)
-        result = fine_tune(model, (torch.cat(inputs), torch.cat(targets)), cfg.base_steps, config=recipe)
+        result = fine_tune(
+            model, (torch.cat(inputs), torch.cat(targets)), cfg.base_steps, config=recipe, mixed_precision=self.mixed_precision
+        )
         metrics = evaluate(model, torch.cat(test_in), torch.cat(test_tg))
         return model, result.seconds, metrics
 
@@ -184,7 +255,7 @@ class ZooBuilder:
         model = self.new_model()
         state, _ = read_safetensors(self.folder / BASE_NAME)
         model.load_state_dict(state)
-        return model
+        return model.to(self.device)
 
     def concept_file(self, concept_id: str) -> Path:
         return self.folder / "concepts" / f"{concept_id}.safetensors"
@@ -246,20 +317,26 @@ class ZooBuilder:
                 for w in wrappers.values():
                     w.lora_A.requires_grad_(False)
             params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B) if p.requires_grad]
-            result = fine_tune(model, train, cfg.concept_steps, config=recipe, params=params, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1))
+            result = fine_tune(
+                model, train, cfg.concept_steps, config=recipe, params=params, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1),
+                mixed_precision=self.mixed_precision,
+            )
             tensors = {}
             for target, w in wrappers.items():
                 tensors[f"{names[target + '.weight']}.lora_A"] = w.lora_A.detach()
                 tensors[f"{names[target + '.weight']}.lora_B"] = w.lora_B.detach()
         else:
-            result = fine_tune(model, train, cfg.concept_steps, config=recipe, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1))
+            result = fine_tune(
+                model, train, cfg.concept_steps, config=recipe, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1),
+                mixed_precision=self.mixed_precision,
+            )
             trained = model.state_dict()
             canonical = self.adapter.to_canonical(model, trained)
             base_canonical = self.adapter.to_canonical(model, base_state)
             tensors = {k: canonical[k].float() - base_canonical[k].float() for k in canonical}
         seconds = time.perf_counter() - start
         layout = concept_layout(self.adapter, self.new_model(), cfg)
-        tensors = {s.name: tensors[s.name].to(s.torch_dtype) for s in layout.slots}
+        tensors = {s.name: tensors[s.name].detach().to("cpu", s.torch_dtype) for s in layout.slots}
         path = self.concept_file(concept.id)
         save_safetensors(path, tensors, {"weightinit.fingerprint": layout.fingerprint, "weightinit.concept": concept.id})
         record = ConceptRecord(
@@ -303,6 +380,11 @@ class ZooBuilder:
         )
         manifest.save(self.folder)
         return manifest
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with every tensor on the CPU (files are written from CPU tensors)."""
+    return {k: v.detach().cpu() for k, v in state.items()}
 
 
 def verify_zoo(folder: str | os.PathLike) -> list[str]:
