@@ -1,0 +1,50 @@
+"""``weightinit generators``: the installed generators, the layout each serves, and its reference flags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def generators(
+    extra: Annotated[list[str] | None, typer.Argument(help="More generators to list: folders or hub ids (org/name).")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="Only say which generator serves this arch (ADAPTER:NAME[,key=value...]); exit 1 if none.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the generators installed (the bundled one, weightinit/data/generators/*, and any named), each with its
+    arch, the layout fingerprint of the models it initialises, and the reference pix2pix/CycleGAN train.py flags
+    that build such a model. Reads only their JSON configs, never the weights.
+
+    Example: weightinit generators --arch pix2pix:unet_256 ./my-generator
+    """
+    import json
+
+    from weightinit.generators import arch_layout_fingerprint, generator_for_layout, installed_generators
+
+    extra = list(extra or [])
+    if arch is not None:
+        fingerprint = arch_layout_fingerprint(arch)
+        info = generator_for_layout(fingerprint, extra)  # LayoutMismatch (exit 1) lists what is installed
+        if json_out:
+            typer.echo(json.dumps({"arch": arch, "layout_fingerprint": fingerprint, "generator": info.to_dict()}, indent=2))
+        else:
+            typer.echo(f"{arch} (layout {fingerprint}): {info.name} ({info.reference})")
+        return
+    rows = [g.to_dict(with_layout_file=True) for g in installed_generators(extra)]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no generators installed; build one with `weightinit zoo build` and `weightinit train`")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="installed generators")
+    for col in ("name", "arch", "layout", "reference train.py flags", "where"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        flags = " ".join(r["reference_flags"]["args"]) if r["reference_flags"] else f"none: {r['note']}"
+        table.add_row(r["name"], r["arch"], r["layout_fingerprint"], flags, r["reference"])
+    Console().print(table)

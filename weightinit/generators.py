@@ -1,0 +1,299 @@
+"""The installed weight generators, the layout each one serves, and the reference flags it fits.
+
+A generator serves exactly one layout: the generated parameters of the network its zoo was built
+on (architecture, width, norm). This module lists the generators a user has:
+
+* the bundled one, ``weightinit/data/generator`` (the CPU demo size, ``pix2pix:unet_64,ngf=16``);
+* every complete generator folder under ``weightinit/data/generators/<name>/``;
+* any extra folders or hub ids the caller names (a hub id is ``org/name``).
+
+For each it reports the name, the arch string, the layout fingerprint of the model parameters it
+covers (what ``initialize`` compares with the model's), and the flags of the reference
+pytorch-CycleGAN-and-pix2pix ``train.py`` that build such a network (``--netG``, ``--ngf``,
+``--norm``, ``--no_dropout``, ``--load_size``/``--crop_size``), or why no flags do (the
+reference ``define_G`` has no 64-px U-Net). :func:`generator_for_layout` picks the one whose layout
+matches and otherwise raises a :class:`~weightinit.errors.LayoutMismatch` that lists what is
+installed and which flags each serves.
+
+Everything is lazy and cheap: a listing reads only ``generator_config.json`` (and ``layout.json``
+when asked), never the weights; the covered layout is computed from the arch string on the
+``meta`` device, without allocating a single weight. A hub id fetches only those two JSON files
+(from the local cache when ``HF_HUB_OFFLINE`` is set).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+from weightinit.errors import CheckpointError, LayoutMismatch
+
+CONFIG_NAME = "generator_config.json"
+LAYOUT_NAME = "layout.json"
+_DATA = Path(__file__).parent / "data"
+#: The generator shipped in the package.
+BUNDLED_DIR = _DATA / "generator"
+#: Further generators shipped or installed beside it, one folder each.
+GENERATORS_DIR = _DATA / "generators"
+
+#: The reference ``define_G``'s ``--netG`` choices (no 64-px U-Net: ``num_downs`` is 7 or 8).
+REFERENCE_NETG = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+#: The reference resizes to ``load_size`` then crops ``crop_size`` (defaults 286 and 256).
+_LOAD_PER_CROP = 286 / 256
+
+
+@dataclass(frozen=True)
+class ReferenceFlags:
+    """Flags of the reference ``train.py`` that build the network a generator serves.
+
+    ``no_dropout`` is how the zoo was trained; dropout has no weights, so a model built with the
+    other setting has the same layout and is served as well. ``crop_size`` is None when the zoo's
+    image size is not recorded (a ResNet takes any size that is a multiple of 4).
+    """
+
+    netG: str
+    ngf: int
+    norm: str
+    no_dropout: bool
+    crop_size: int | None = None
+    load_size: int | None = None
+    input_nc: int = 3
+    output_nc: int = 3
+
+    def args(self) -> list[str]:
+        out = ["--netG", self.netG, "--ngf", str(self.ngf), "--norm", self.norm]
+        if self.no_dropout:
+            out.append("--no_dropout")
+        if self.input_nc != 3:
+            out += ["--input_nc", str(self.input_nc)]
+        if self.output_nc != 3:
+            out += ["--output_nc", str(self.output_nc)]
+        if self.crop_size is not None:
+            out += ["--load_size", str(self.load_size), "--crop_size", str(self.crop_size)]
+        return out
+
+    def __str__(self) -> str:
+        return " ".join(self.args())
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "args": self.args()}
+
+
+def reference_flags(arch: str, image_size: int | None = None) -> tuple[ReferenceFlags | None, str]:
+    """``(flags, note)`` for an arch string: the reference flags that build it, or None and why not."""
+    from weightinit import plugins
+    from weightinit.adapters.base import ArchSpec
+
+    spec = ArchSpec.parse(arch)
+    adapter = plugins.get_adapter(spec.adapter)
+    options_of = getattr(adapter, "options", None)
+    if spec.adapter not in ("pix2pix", "cyclegan") or options_of is None:
+        return None, f"adapter {spec.adapter!r} does not build the reference code's generators"
+    options = options_of(spec)
+    if spec.name not in REFERENCE_NETG:
+        return None, (
+            f"the reference define_G has no {spec.name!r} (its --netG choices are {', '.join(REFERENCE_NETG)}; "
+            "a U-Net needs 128 or 256 px); it serves weightinit's own pix2pix networks of that arch"
+        )
+    if spec.name.startswith("resnet") and options.padding != "reflect":
+        return None, f"the reference ResNet always pads with reflect, not {options.padding!r}"
+    crop = int(spec.name.split("_")[1]) if spec.name.startswith("unet") else image_size
+    flags = ReferenceFlags(
+        netG=spec.name, ngf=options.ngf, norm=options.norm, no_dropout=not options.dropout,
+        crop_size=crop, load_size=round(crop * _LOAD_PER_CROP) if crop else None,
+        input_nc=options.input_nc, output_nc=options.output_nc,
+    )  # fmt: skip
+    note = "dropout has no weights: --no_dropout or not, the layout is the same"
+    if crop is None:
+        note += "; the zoo's image size is not recorded (any multiple of 4 px fits a ResNet)"
+    return flags, note
+
+
+@lru_cache(maxsize=64)
+def arch_layout_fingerprint(arch: str, adapter_name: str | None = None) -> str:
+    """The fingerprint of the generated-parameter layout of ``arch``, built on the meta device (no weights)."""
+    import torch
+
+    from weightinit import plugins
+
+    with torch.device("meta"):
+        model = plugins.build_model(arch)
+    return plugins.get_adapter(adapter_name or arch.split(":", 1)[0]).layout(model).fingerprint
+
+
+def model_layout_fingerprint(model) -> str:
+    """The layout fingerprint ``initialize`` checks a generator against: the model's own, or, for an
+    adapter with ``directions`` (CycleGAN), that of its first direction's generator."""
+    from weightinit import plugins
+
+    adapter = plugins.adapter_for_model(model)
+    directions = getattr(adapter, "directions", None)
+    if directions is not None:
+        _, attribute = directions(model)[0]
+        sub = getattr(model, attribute)
+        return plugins.adapter_for_model(sub).layout(sub).fingerprint
+    return adapter.layout(model).fingerprint
+
+
+class GeneratorInfo:
+    """One installed generator, read lazily: nothing is opened until a property asks."""
+
+    def __init__(self, source: str | Path, *, kind: str, name: str | None = None, revision: str | None = None):
+        #: ``bundled``, ``installed`` (under ``data/generators``) or ``extra`` (named by the caller).
+        self.kind = kind
+        #: What ``initialize(..., generator=...)`` takes to load it: a folder path or a hub id.
+        self.reference = str(source)
+        self.revision = revision
+        self.name = name or (Path(source).name if Path(source).is_dir() else str(source))
+
+    def __repr__(self) -> str:
+        return f"GeneratorInfo({self.name!r}, kind={self.kind!r}, reference={self.reference!r})"
+
+    @cached_property
+    def folder(self) -> Path:
+        path = Path(self.reference).expanduser()
+        if path.is_dir():
+            return path
+        return _hub_folder(self.reference, self.revision)
+
+    @cached_property
+    def config(self) -> dict:
+        path = self.folder / CONFIG_NAME
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise CheckpointError(f"{self.folder} is not a weightinit generator: no {CONFIG_NAME}") from None
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path} does not parse: {exc}") from None
+        if not isinstance(data, dict) or not data.get("arch"):
+            raise CheckpointError(f"{path}: no arch; this generator cannot initialise a model")
+        return data
+
+    @property
+    def arch(self) -> str:
+        return self.config["arch"]
+
+    @property
+    def adapter(self) -> str:
+        return self.config.get("adapter") or self.arch.split(":", 1)[0]
+
+    @property
+    def image_size(self) -> int | None:
+        size = (self.config.get("zoo") or {}).get("image_size")
+        return int(size) if size else None
+
+    @cached_property
+    def layout_fingerprint(self) -> str:
+        """The layout of the model parameters it covers (its base's), which ``initialize`` matches."""
+        return arch_layout_fingerprint(self.arch, self.adapter)
+
+    @property
+    def weights_layout_fingerprint(self) -> str:
+        """The layout of the tensors it generates (LoRA factors or deltas): ``layout.json``'s."""
+        return self.config.get("layout_fingerprint") or self.weights_layout.fingerprint
+
+    @cached_property
+    def weights_layout(self):
+        from weightinit.layout import BlockLayout
+
+        try:
+            return BlockLayout.from_json((self.folder / LAYOUT_NAME).read_text())
+        except FileNotFoundError:
+            raise CheckpointError(f"{self.folder} is not a complete weightinit generator: no {LAYOUT_NAME}") from None
+
+    @cached_property
+    def _flags(self) -> tuple[ReferenceFlags | None, str]:
+        return reference_flags(self.arch, self.image_size)
+
+    @property
+    def flags(self) -> ReferenceFlags | None:
+        return self._flags[0]
+
+    @property
+    def flags_note(self) -> str:
+        return self._flags[1]
+
+    def serves(self) -> str:
+        """One phrase: the reference flags it serves, or that it serves none and why."""
+        flags, note = self._flags
+        return f"serves `{flags}`" if flags is not None else f"serves no reference train.py flags: {note}"
+
+    def to_dict(self, *, with_layout_file: bool = False) -> dict:
+        out = {
+            "name": self.name, "kind": self.kind, "reference": self.reference, "arch": self.arch, "adapter": self.adapter,
+            "layout_fingerprint": self.layout_fingerprint, "weights_layout_fingerprint": self.weights_layout_fingerprint,
+            "image_size": self.image_size, "reference_flags": self.flags.to_dict() if self.flags else None, "note": self.flags_note,
+        }  # fmt: skip
+        if with_layout_file:
+            layout = self.weights_layout
+            out["weights_layout"] = {"fingerprint": layout.fingerprint, "tensors": len(layout), "blocks": layout.num_blocks,
+                                     "block_size": layout.block_size}  # fmt: skip
+        return out
+
+
+def _hub_folder(repo_id: str, revision: str | None) -> Path:
+    """The snapshot folder holding a hub generator's two JSON files (only those are fetched)."""
+    text = str(repo_id)
+    if text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise CheckpointError(f"no generator folder at {text} (and it is not a hub id of the form org/name)")
+    from huggingface_hub import hf_hub_download
+
+    from weightinit.generator.text import hub_offline
+
+    offline = hub_offline()
+    try:
+        config = hf_hub_download(text, CONFIG_NAME, revision=revision, local_files_only=offline)
+        hf_hub_download(text, LAYOUT_NAME, revision=revision, local_files_only=offline)
+    except Exception as exc:  # network, missing cache entry, auth, invalid id: one line each
+        where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"cannot find generator {text!r} {where}: {first}") from None
+    return Path(config).parent
+
+
+def installed_generators(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo]:
+    """The bundled generator (if the installation has it), every ``data/generators/*`` folder with a
+    ``generator_config.json``, then ``extra`` (folders or hub ids), in that order. Reads nothing yet."""
+    out: list[GeneratorInfo] = []
+    if (BUNDLED_DIR / CONFIG_NAME).is_file():
+        out.append(GeneratorInfo(BUNDLED_DIR, kind="bundled", name="bundled"))
+    if GENERATORS_DIR.is_dir():
+        for folder in sorted(GENERATORS_DIR.iterdir()):
+            if (folder / CONFIG_NAME).is_file():
+                out.append(GeneratorInfo(folder, kind="installed"))
+    for item in extra:
+        out.append(GeneratorInfo(item, kind="extra"))
+    return out
+
+
+def describe(generators: Sequence[GeneratorInfo]) -> str:
+    """One line: each generator, its arch and layout, and the reference flags it serves."""
+    if not generators:
+        return "none is installed"
+    return "; ".join(f"{g.name} = {g.arch} (layout {g.layout_fingerprint}) {g.serves()}" for g in generators)
+
+
+def generator_for_layout(fingerprint: str, extra: Iterable[str | Path] = ()) -> GeneratorInfo:
+    """The installed generator that covers ``fingerprint`` (a model's layout, see
+    :func:`model_layout_fingerprint`). Named ``extra`` ones win over the installed, these over the
+    bundled. :class:`LayoutMismatch` when none does, listing what is installed and the flags each serves."""
+    generators = installed_generators(extra)
+    rank = {"extra": 0, "installed": 1, "bundled": 2}
+    for info in sorted(generators, key=lambda g: rank.get(g.kind, 3)):
+        if info.layout_fingerprint == fingerprint:
+            return info
+    raise LayoutMismatch(
+        f"no installed generator covers this model's layout {fingerprint}; installed: {describe(generators)}. "
+        "Build one for your network (`weightinit zoo build --arch pix2pix:NAME,ngf=N,norm=NORM --out zoo`, then "
+        "`weightinit train --zoo zoo --out my-generator`; on GPUs see docs/gpu.md) and pass generator='my-generator'",
+        expected=None,
+        actual=fingerprint,
+    )
+
+
+def generator_for_model(model, extra: Iterable[str | Path] = ()) -> GeneratorInfo:
+    """:func:`generator_for_layout` of a model's own layout."""
+    return generator_for_layout(model_layout_fingerprint(model), extra)
