@@ -88,7 +88,10 @@ def prepare_update(
             )
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise InvalidWeights(f"{canonical} contains NaN or Inf; nothing was written")
-        triples.append((native, param, value.detach().to(dtype=param.dtype)))
+        cast = value.detach().to(dtype=param.dtype)  # float32 in, the model's dtype out
+        if cast.is_floating_point() and not bool(torch.isfinite(cast).all()):
+            raise InvalidWeights(f"{canonical} overflows the model's {param.dtype} (Inf after the cast); nothing was written")
+        triples.append((native, param, cast))
     return triples, layout
 
 

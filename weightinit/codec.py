@@ -88,6 +88,9 @@ class BlockCodec:
     def encode(self, tensors: Mapping[str, torch.Tensor], *, dtype: torch.dtype | None = None) -> torch.Tensor:
         """``{name: tensor}`` -> ``[num_blocks, block_size]`` in the layout's block dtype (or ``dtype``)."""
         self.check_tensors(tensors)
+        for s in self.layout.slots:  # NaN/Inf never enter blocks silently (apply refuses them too)
+            if not bool(torch.isfinite(tensors[s.name]).all()):
+                raise InvalidWeights(f"{s.name} contains NaN or Inf; nothing was encoded")
         bs = self.block_size
         out = torch.zeros(self.layout.num_blocks * bs, dtype=dtype or self.layout.block_dtype)
         for s, start in zip(self.layout.slots, self.layout.slot_block_start):
@@ -101,6 +104,7 @@ class BlockCodec:
         Tensors whose dtype equals the blocks' are views into ``blocks`` unless ``copy``.
         """
         self.check_blocks(blocks)
+        self.check_finite(blocks, what="blocks")
         bs = self.block_size
         flat = blocks.reshape(-1)
         out = {}
@@ -121,14 +125,14 @@ class BlockCodec:
         if not blocks.is_floating_point():
             raise WeightinitError(f"blocks must be floating point, got {blocks.dtype}")
 
-    def check_finite(self, blocks: torch.Tensor) -> None:
+    def check_finite(self, blocks: torch.Tensor, *, what: str = "generated weights") -> None:
         """Raise :class:`InvalidWeights` naming the first slot with a NaN or Inf."""
         bad = ~torch.isfinite(blocks)
         if bool(bad.any()):
             first_block = int(bad.any(dim=1).nonzero()[0])
             slot = self.layout.slots[int(self.index.slot[first_block])]
             raise InvalidWeights(
-                f"generated weights contain NaN or Inf ({int(bad.sum())} values, first in {slot.name}); nothing was written"
+                f"{what} contain NaN or Inf ({int(bad.sum())} values, first in {slot.name}); nothing was written"
             )
 
 

@@ -10,7 +10,10 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
+import struct
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -21,25 +24,102 @@ from weightinit.errors import CheckpointError
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
+#: temporary files being written now; a SIGTERM/SIGHUP removes them before the process ends
+_PENDING: set[Path] = set()
+_CLEANUP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _remove_pending_then_resend(signum, frame) -> None:
+    for tmp in list(_PENDING):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    _PENDING.clear()
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+        return
+    # the default action (terminate with this signal's status), as if we had never looked
+    signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+    os.kill(os.getpid(), signum)
+
+
+_previous_handlers: dict[int, object] = {}
+
+
+@contextlib.contextmanager
+def _cleanup_on_signals() -> Iterator[None]:
+    """While a temporary file exists, SIGTERM/SIGHUP delete it first (a killed write leaves nothing)."""
+    if threading.current_thread() is not threading.main_thread() or _previous_handlers:
+        yield  # signal handlers can only be set from the main thread; nested writes share the outer one
+        return
+    try:
+        for sig in _CLEANUP_SIGNALS:
+            _previous_handlers[sig] = signal.signal(sig, _remove_pending_then_resend)
+        yield
+    finally:
+        for sig, previous in _previous_handlers.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+        _previous_handlers.clear()
+
+
+def _os_error(path: Path, exc: OSError) -> CheckpointError:
+    reason = exc.strerror or type(exc).__name__
+    return CheckpointError(f"cannot write {path}: {reason} (errno {exc.errno}); nothing was written")
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Fail before any work if ``path`` cannot be written: a folder, a path under a file, or a
+    folder that is read-only (or on a read-only file system)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; give a file name (e.g. {path / 'netG_init.safetensors'})")
+    parent = path.parent
+    for above in (parent, *parent.parents):
+        if above.exists():
+            if not above.is_dir():
+                raise CheckpointError(f"cannot write {path}: {above} is a file, not a folder")
+            if not os.access(above, os.W_OK | os.X_OK):
+                raise CheckpointError(f"cannot write {path}: {above} is not writable (read-only folder or file system)")
+            break
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        # mkstemp creates 0600; give the file the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    The temporary file is removed on any failure, on Ctrl-C and on SIGTERM/SIGHUP; a full disk
+    or an unwritable folder is one :class:`CheckpointError` line.
+    """
+    path = check_output_path(path)
+    with _cleanup_on_signals():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+        except OSError as exc:
+            raise _os_error(path, exc) from None
+        tmp_path = Path(tmp)
+        _PENDING.add(tmp_path)
+        try:
+            try:
+                yield tmp_path
+                with open(tmp_path, "rb+") as f:
+                    os.fsync(f.fileno())
+                # mkstemp creates 0600; give the file the permissions a plain open() would have.
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp_path, 0o666 & ~umask)
+                os.replace(tmp_path, path)
+            except OSError as exc:  # ENOSPC, EROFS, EACCES...: the user's problem, one line
+                raise _os_error(path, exc) from None
+            except Exception as exc:  # safetensors reports a full disk as its own error type
+                if "No space left" in str(exc) or "os error 28" in str(exc):
+                    raise CheckpointError(f"cannot write {path}: no space left on the device; nothing was written") from None
+                raise
+        finally:
+            _PENDING.discard(tmp_path)
+            tmp_path.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -66,6 +146,23 @@ def save_safetensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor
     data = {k: v.detach().contiguous().clone() if _shares_any(v, tensors) else v.detach().contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(data, str(tmp), metadata=dict(metadata or {}))
+        if metadata:
+            _sort_metadata(tmp)
+
+
+def _sort_metadata(path: Path) -> None:
+    """Rewrite the header with its metadata in sorted order, in place and at the same length:
+    safetensors keeps metadata in a hash map whose order varies per process, so the same
+    tensors and metadata would otherwise give files with different sha256."""
+    with open(path, "rb+") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+        if "__metadata__" in header:
+            header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) <= size:  # same keys, values and escaping: always the same length
+            f.seek(8)
+            f.write(text + b" " * (size - len(text)))
 
 
 def _shares_any(t: torch.Tensor, tensors: Mapping[str, torch.Tensor]) -> bool:
@@ -111,8 +208,26 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     raise CheckpointError(f"{path}: unknown checkpoint format (use .safetensors, or .pt/.pth/.bin)")
 
 
+#: what weightinit writes checkpoints as: safetensors, or a plain tensor dict via torch.save
+#: (what the reference pix2pix code saves and loads; ``torch.load(weights_only=True)`` reads it)
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
+
+
+def check_checkpoint_name(path: str | os.PathLike) -> Path:
+    """Fail before any work if ``path`` cannot be a checkpoint weightinit writes."""
+    path = check_output_path(path)
+    if path.suffix not in CHECKPOINT_SUFFIXES:
+        raise CheckpointError(f"{path}: weightinit writes checkpoints as {', '.join(CHECKPOINT_SUFFIXES)}")
+    return path
+
+
 def save_state_dict_file(path: str | os.PathLike, state: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise CheckpointError(f"{path}: weightinit writes checkpoints as .safetensors only")
-    save_safetensors(path, state, metadata)
+    """Atomic checkpoint: ``.safetensors`` with ``metadata``, or ``.pth``/``.pt`` as a plain
+    ``{key: tensor}`` dict written by ``torch.save`` (no metadata: nothing a weights-only load refuses)."""
+    path = check_checkpoint_name(path)
+    if path.suffix == ".safetensors":
+        save_safetensors(path, state, metadata)
+        return
+    plain = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    with atomic_path(path) as tmp:
+        torch.save(plain, tmp)

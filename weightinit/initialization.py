@@ -3,12 +3,18 @@
 The generator denoises the concept's weights (LoRA factors or a full delta over its base
 generator); they are checked against the model's layout, then written into the model's
 existing parameters in place, all or nothing. Call it after the training script's default
-init (``model.setup(opt)`` in the reference pix2pix code), on every rank with the same seed,
-and not when resuming from a checkpoint.
+init (which the reference pix2pix code runs in ``create_model``), on every rank with the same
+seed, and not when resuming from a checkpoint (``--continue_train``).
+
+Every argument is checked before the generator is loaded (seconds) or anything is written:
+a bad concept, mode, model (meta device, an earlier ``mode="lora"``, a float dtype other than
+float32 is fine: weights are generated in float32 and cast) or bad ``pairs`` is one
+:class:`WeightinitError` line in milliseconds.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,7 +25,7 @@ from torch import nn
 
 from weightinit.adapters.base import unwrap_model
 from weightinit.apply import prepare_update, write_in_place
-from weightinit.errors import AdapterError, FarConceptWarning, LayoutMismatch, WeightinitError
+from weightinit.errors import AdapterError, FarConceptWarning, InvalidWeights, LayoutMismatch, WeightinitError
 
 MODES = ("merge", "lora")
 _GENERATORS: dict[tuple[str, str | None], object] = {}
@@ -107,7 +113,11 @@ class GeneratorView:
 
     def generate(self, concept: str, *, steps: int, seed: int, guidance: float | None) -> dict[str, torch.Tensor]:
         """Generated factors; a concept far from the zoo gets the generator's far-concept start."""
-        return self.generator.generate(concept, steps=steps, seed=seed, guidance=guidance, dtype=torch.float32, fallback=True)
+        factors = self.generator.generate(concept, steps=steps, seed=seed, guidance=guidance, dtype=torch.float32, fallback=True)
+        for name, value in factors.items():  # whatever produced them: never written, never scored
+            if not bool(torch.isfinite(value).all()):
+                raise InvalidWeights(f"generated weights contain NaN or Inf (first in {name}); nothing was written")
+        return factors
 
     def based_on(self, concept: str, direction: str) -> dict:
         """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
@@ -181,29 +191,146 @@ def reverse_text(concept: str) -> str:
 
 
 def _check_coverage(gen: GeneratorView, model: nn.Module, adapter) -> None:
-    """The generator covers the model if the model's generated parameters have the base's layout."""
+    """The generator covers the model if the model's generated parameters have the base's layout;
+    the dtype does not count (weights are generated in float32 and cast to the model's)."""
     model_layout = adapter.layout(model)
-    if model_layout.fingerprint != gen.base_layout.fingerprint:
-        diff = gen.base_layout.first_difference(model_layout)
-        raise LayoutMismatch(
-            f"generator {gen.name} was trained for {gen.arch} (layout {gen.base_layout.fingerprint}), "
-            f"but this model's layout is {model_layout.fingerprint} ({adapter.name}; first difference: {diff}). "
-            "Build a zoo and a generator for your architecture: `weightinit zoo build --arch ADAPTER:NAME --out zoo` "
-            "then `weightinit train --zoo zoo --out my-generator`, and use that generator "
-            "(generator='my-generator', or --generator my-generator on the command line)",
-            expected=gen.base_layout.fingerprint,
-            actual=model_layout.fingerprint,
+    if model_layout.with_dtype().fingerprint == gen.base_layout.with_dtype().fingerprint:
+        return
+    inner = getattr(model, "module", None)
+    if isinstance(inner, nn.Module):  # a wrapper of the user's own: say so instead of "build a zoo"
+        raise AdapterError(
+            f"{type(model).__name__} holds the network in `.module` but is not DistributedDataParallel, DataParallel "
+            "or torch.compile, which weightinit unwraps: pass the network itself (model.module)"
+        )
+    diff = gen.base_layout.with_dtype().first_difference(model_layout.with_dtype())
+    raise LayoutMismatch(
+        f"generator {gen.name} was trained for {gen.arch} (layout {gen.base_layout.fingerprint}), "
+        f"but this model's layout is {model_layout.fingerprint} ({adapter.name}; first difference: {diff}). "
+        "Build a zoo and a generator for your architecture: `weightinit zoo build --arch ADAPTER:NAME --out zoo` "
+        "then `weightinit train --zoo zoo --out my-generator`, and use that generator "
+        "(generator='my-generator', or --generator my-generator on the command line)",
+        expected=gen.base_layout.fingerprint,
+        actual=model_layout.fingerprint,
+    )
+
+
+def _check_concept(concept, what: str = "concept") -> None:
+    """Text, not None or bytes, and encodable as UTF-8 (no lone surrogates, which is what a
+    non-UTF-8 command-line argument becomes): cheap, so it runs before anything is loaded."""
+    if isinstance(concept, (bytes, bytearray)):
+        raise WeightinitError(f"{what} must be text (str), got bytes {bytes(concept)[:40]!r}: decode it first, e.g. .decode('utf-8')")
+    if not isinstance(concept, str):
+        raise WeightinitError(f"{what} must be text (str), got {type(concept).__name__} {concept!r:.60}")
+    try:
+        concept.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WeightinitError(
+            f"{what} is not valid UTF-8 text (an undecodable character at position {exc.start}: {concept!r:.60})"
+        ) from None
+    if not concept.strip():
+        raise WeightinitError(f"{what} must be non-empty text (got only whitespace)")
+
+
+def _check_model(model: nn.Module, inner: nn.Module) -> None:
+    """What no generator can fix: a module that is not one, storage on the meta device, or
+    LoRA wrappers from an earlier ``mode="lora"`` call."""
+    from weightinit.lora import LoRAWrapper
+
+    if not isinstance(model, nn.Module):
+        raise WeightinitError(f"initialize needs a torch.nn.Module (your netG), got {type(model).__name__}")
+    tensors = [*inner.parameters(), *inner.buffers()]
+    if any(t.is_meta for t in tensors):
+        raise WeightinitError(
+            "the model is on the meta device (shapes without storage), so nothing could be written: "
+            "materialise it first (model.to_empty(device='cpu') and its init), then call initialize"
+        )
+    lora = sum(isinstance(m, LoRAWrapper) for m in inner.modules())
+    if lora:
+        raise WeightinitError(
+            f"the model already has {lora} LoRA modules from an earlier initialize(..., mode='lora'); "
+            "initialise a fresh network, or fold them in first with weightinit.lora.merge_lora(model)"
         )
 
 
-@torch.no_grad()
-def _write_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> int:
-    """Copy the base's running statistics into matching buffers (shape-checked first)."""
+def _holders(inner: nn.Module) -> tuple[list, list]:
+    """The live optimizers that hold any of ``inner``'s parameters, and the DDP wrappers around it.
+
+    Neither is reachable from the module itself, so the garbage collector's object list is asked
+    (tens of milliseconds; only ``mode="lora"`` needs it)."""
+    own = {id(p) for p in inner.parameters()}
+    optimizers, ddp = [], []
+    for obj in gc.get_objects():
+        kind = type(obj)  # not isinstance: that reads __class__, which some lazy module proxies warn on
+        if issubclass(kind, torch.optim.Optimizer):
+            if any(id(p) in own for g in obj.param_groups for p in g["params"]):
+                optimizers.append(obj)
+        elif kind.__name__ == "DistributedDataParallel" and issubclass(kind, nn.Module) and unwrap_model(obj) is inner:
+            ddp.append(obj)
+    return optimizers, ddp
+
+
+def _check_lora_placement(model: nn.Module, inner: nn.Module, optimizer) -> None:
+    """LoRA adds parameters: refuse where nothing would train or synchronise them."""
+    optimizers, ddp = _holders(inner)
+    if type(model).__name__ == "DistributedDataParallel" and model not in ddp:
+        ddp.append(model)
+    if ddp:
+        raise WeightinitError(
+            "mode='lora' on a network already wrapped in DistributedDataParallel: DDP registered its parameters "
+            "when it was built and would not synchronise the LoRA parameters added now (the ranks drift apart). "
+            "Call initialize(netG, concept, mode='lora', optimizer=...) before the DDP wrap (in the reference code "
+            "between create_model(opt) and model.setup(opt): the default init has already run in create_model), "
+            "or use mode='merge', which DDP keeps in sync"
+        )
+    if optimizer is None and optimizers:
+        names = ", ".join(sorted({type(o).__name__ for o in optimizers}))
+        raise WeightinitError(
+            f"the model's parameters are already in an optimizer ({names}): mode='lora' freezes them and adds LoRA "
+            "parameters that optimizer would never train. Pass it: initialize(netG, concept, mode='lora', "
+            "optimizer=model.optimizer_G), or build the optimizer after this call"
+        )
+
+
+def _optimizer_groups(optimizer, model: nn.Module, targets: list[str]) -> list[dict]:
+    """The param group holding each LoRA target's weight: its factors join that group, so the
+    group's learning rate, and any scheduler over the groups, apply to them unchanged."""
+    group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    groups = []
+    for t in targets:
+        group = group_of.get(id(model.get_submodule(t).weight))
+        if group is None:
+            raise WeightinitError(
+                f"the optimizer passed does not hold {t}.weight: pass the optimizer built over this network's "
+                "parameters (e.g. model.optimizer_G)"
+            )
+        groups.append(group)
+    return groups
+
+
+def _buffer_pairs(model: nn.Module, buffers: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(own buffer, value)`` for the base's running statistics that match ``model``'s buffers,
+    cast to each buffer's dtype and checked: NaN/Inf is refused, naming the buffer."""
     own = dict(model.named_buffers())
-    pairs = [(own[k], v) for k, v in buffers.items() if k in own and own[k].shape == v.shape]
+    pairs = []
+    for k, v in buffers.items():
+        if k in own and own[k].shape == v.shape:
+            value = v.to(own[k].dtype)
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise InvalidWeights(f"the generator's base buffer {k} contains NaN or Inf (in {own[k].dtype}); nothing was written")
+            pairs.append((own[k], value))
+    return pairs
+
+
+@torch.no_grad()
+def _copy_buffers(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
     for buf, value in pairs:
-        buf.copy_(value.to(buf.device, buf.dtype))
+        buf.copy_(value.to(buf.device))
     return len(pairs)
+
+
+def _write_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> int:
+    """Copy the base's running statistics into matching buffers (shape- and NaN-checked first)."""
+    return _copy_buffers(_buffer_pairs(model, buffers))
 
 
 def initialize(
@@ -219,45 +346,71 @@ def initialize(
     reverse: str | None = None,
     revision: str | None = None,
     pairs=None,
+    optimizer: torch.optim.Optimizer | None = None,
+    progress=None,
 ) -> InitReport:
     """Write weights generated for ``concept`` into ``model``, in place.
 
     ``generator``: None for the bundled default, a path or hub id, or a loaded ``WeightGenerator``.
     ``adapter``: None to find one through the plugins, an adapter name, or an instance.
     ``mode="merge"`` writes base + generated delta into the existing parameters (optimizers keep
-    their references). ``mode="lora"`` writes the base, freezes it and wraps the LoRA targets in
-    trainable low-rank modules initialised from the generated factors: call it *before* building
-    the optimizer. ``pairs=(inputs, targets)``, a few of your training pairs as tensors
-    ``[N, C, H, W]`` the model takes and returns (the benchmark uses 8), chooses among the generated
-    weights and the generator's other candidates the one with the lowest L1 on them
-    (``weightinit.selection``; the report names it). On any failure the model is left bitwise
-    unchanged.
+    their references; under DDP, call it on ``netG.module`` on every rank with the same seed).
+    ``mode="lora"`` writes the base, freezes it and wraps the LoRA targets in trainable low-rank
+    modules initialised from the generated factors. Those are new parameters: pass the optimizer
+    that already holds the network (``optimizer=model.optimizer_G``) and each factor joins the
+    param group of the weight it adapts (schedulers keep working); without one, an optimizer that
+    already holds the network is an error, as is a network already wrapped in DDP (initialise
+    before the wrap). The LoRA network saves and loads under the plain network's keys with merged
+    weights (``weightinit.lora.set_plain_state_dict``), so a reference ``save_networks`` /
+    ``load_networks`` keeps working.
+
+    ``pairs=(inputs, targets)``, a few of your training pairs as float tensors ``[N, C, H, W]``
+    the model takes and returns (the benchmark uses 8), chooses among the generated weights and
+    the generator's other candidates the one with the lowest L1 on them (``weightinit.selection``;
+    the report names it); ``progress(done, total)`` is called per candidate scored.
+
+    float16, bfloat16 and float64 models get the float32 weights cast to their dtype. Arguments,
+    the model and the pairs are checked before the generator is loaded; on any failure the model
+    is left bitwise unchanged.
     """
     from weightinit import plugins
 
     start = time.perf_counter()
+    # --- cheap checks first: milliseconds, before the generator (seconds) is loaded ---------
     if mode not in MODES:
         raise WeightinitError(f"mode must be one of {MODES}, got {mode!r}")
-    if not isinstance(steps, int) or steps < 1:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise WeightinitError(f"steps must be a positive integer, got {steps!r}")
+    _check_concept(concept)
+    if reverse is not None:
+        _check_concept(reverse, "reverse")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise WeightinitError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    _check_model(model, unwrap_model(model) if isinstance(model, nn.Module) else model)
     inner = unwrap_model(model)
-    gen = load_generator(generator, revision)
+    if mode == "lora":
+        _check_lora_placement(model, inner, optimizer)
     if adapter is None:
         adapter = plugins.adapter_for_model(inner)
     elif isinstance(adapter, str):
         adapter = plugins.get_adapter(adapter)
-
     directions = getattr(adapter, "directions", None)
-    if adapter.name == "cyclegan" and directions is not None:
+    pair_model = adapter.name == "cyclegan" and directions is not None
+    if pair_model:
         if pairs is not None:
             raise WeightinitError("pairs= chooses a start for one paired generator; a CycleGAN model has two and no pairs")
-        return _initialize_pair(inner, concept, gen, adapter, mode=mode, steps=steps, seed=seed, guidance=guidance, reverse=reverse, start=start)
-
-    _check_coverage(gen, inner, adapter)
+        if mode != "merge":
+            raise WeightinitError("CycleGAN pairs support mode='merge' only")
     if pairs is not None:
         from weightinit.selection import check_pairs
 
-        pairs = check_pairs(pairs)  # before the generator runs: bad input fails fast
+        pairs = check_pairs(pairs, inner)  # dtype, NCHW, and a size the model takes (on meta)
+    # --- the generator ------------------------------------------------------------------------
+    gen = load_generator(generator, revision)
+    if pair_model:
+        return _initialize_pair(inner, concept, gen, adapter, mode=mode, steps=steps, seed=seed, guidance=guidance, reverse=reverse, start=start)
+
+    _check_coverage(gen, inner, adapter)
     gen_start = time.perf_counter()
     based_on = {"netG": gen.based_on(concept, "netG")}
     factors = gen.generate(concept, steps=steps, seed=seed, guidance=guidance)
@@ -265,7 +418,7 @@ def initialize(
     if pairs is not None:
         from weightinit.selection import choose_on_pairs
 
-        factors, choice = choose_on_pairs(inner, adapter, gen, factors, concept, pairs)
+        factors, choice = choose_on_pairs(inner, adapter, gen, factors, concept, pairs, progress=progress)
     full = gen.full_weights(factors)
     generation_seconds = time.perf_counter() - gen_start
     report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, generation_seconds=generation_seconds, based_on=based_on)
@@ -273,23 +426,26 @@ def initialize(
         report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
     if mode == "merge":
         triples, _ = prepare_update(inner, full, adapter)
+        buffers = _buffer_pairs(inner, gen.base_buffers)
         write_in_place(triples)
         report.parameters_set = len(triples)
         report.values_set = sum(v.numel() for _, _, v in triples)
-        report.buffers_set = _write_buffers(inner, gen.base_buffers)
+        report.buffers_set = _copy_buffers(buffers)
     else:
-        report.lora_modules = _inject_generated_lora(inner, adapter, gen, factors)
+        report.lora_modules = _inject_generated_lora(inner, adapter, gen, factors, optimizer)
         report.parameters_set = report.lora_modules * 2
         report.values_set = sum(t.numel() for t in factors.values())
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, torch.Tensor]) -> int:
-    """Base into the parameters, then LoRA wrappers holding the generated factors (validated first)."""
-    from weightinit.lora import inject_lora
+def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, torch.Tensor], optimizer=None) -> int:
+    """Base into the parameters, then LoRA wrappers holding the generated factors (validated
+    first), handed to ``optimizer``; on a failure after the first write the model is restored."""
+    from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
 
     triples, _ = prepare_update(model, gen.base_canonical, adapter)
+    buffers = _buffer_pairs(model, gen.base_buffers)
     names = adapter.native_to_canonical(model)
     targets = [t for t in adapter.lora_targets(model) if f"{names.get(t + '.weight', '')}.lora_A" in factors]
     if not targets:
@@ -298,15 +454,38 @@ def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, to
         canonical = names[f"{t}.weight"]
         a, b = factors[f"{canonical}.lora_A"], factors[f"{canonical}.lora_B"]
         if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
-            raise WeightinitError(f"generated LoRA factors for {canonical} contain NaN or Inf; nothing was written")
-    write_in_place(triples)
-    _write_buffers(model, gen.base_buffers)
-    wrappers = inject_lora(model, targets, gen.lora_rank, seed=gen.lora_seed)
-    with torch.no_grad():
-        for t, w in wrappers.items():
-            canonical = names[f"{t}.weight"]
-            w.lora_A.copy_(factors[f"{canonical}.lora_A"].to(w.lora_A))
-            w.lora_B.copy_(factors[f"{canonical}.lora_B"].to(w.lora_B))
+            raise InvalidWeights(f"generated LoRA factors for {canonical} contain NaN or Inf; nothing was written")
+        dtype = model.get_submodule(t).weight.dtype
+        if not (torch.isfinite(a.to(dtype)).all() and torch.isfinite(b.to(dtype)).all()):
+            raise InvalidWeights(f"generated LoRA factors for {canonical} overflow the model's {dtype}; nothing was written")
+    groups = _optimizer_groups(optimizer, model, targets) if optimizer is not None else None
+    originals = {t: model.get_submodule(t) for t in targets}
+    grad_flags = [(p, p.requires_grad) for p in model.parameters()]
+    backup = {k: v.detach().clone() for k, v in [*model.named_parameters(), *model.named_buffers()]}
+    try:
+        write_in_place(triples)
+        _copy_buffers(buffers)
+        wrappers = inject_lora(model, targets, gen.lora_rank, seed=gen.lora_seed)
+        with torch.no_grad():
+            for t, w in wrappers.items():
+                canonical = names[f"{t}.weight"]
+                w.lora_A.copy_(factors[f"{canonical}.lora_A"].to(w.lora_A))
+                w.lora_B.copy_(factors[f"{canonical}.lora_B"].to(w.lora_B))
+        set_plain_state_dict(model)  # the reference save/load code sees the plain network
+    except BaseException:
+        for t, module in originals.items():
+            if isinstance(model.get_submodule(t), LoRAWrapper):
+                _set_submodule(model, t, module)
+        with torch.no_grad():
+            for k, v in [*model.named_parameters(), *model.named_buffers()]:
+                if k in backup:
+                    v.copy_(backup[k])
+        for p, flag in grad_flags:
+            p.requires_grad_(flag)
+        raise
+    if groups is not None:  # last: nothing after it can fail
+        for group, w in zip(groups, wrappers.values()):
+            group["params"].extend([w.lora_A, w.lora_B])
     return len(wrappers)
 
 
@@ -317,7 +496,7 @@ def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidanc
     if mode != "merge":
         raise WeightinitError("CycleGAN pairs support mode='merge' only")
     texts = {"netG_A": concept, "netG_B": reverse or reverse_text(concept)}
-    updates, based_on = [], {}
+    updates, buffers, based_on = [], [], {}
     for _, attribute in adapter.directions(model):
         sub = getattr(model, attribute)
         sub_adapter = plugins.adapter_for_model(sub)
@@ -325,12 +504,11 @@ def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidanc
         based_on[attribute] = gen.based_on(texts[attribute], attribute)
         full = gen.full_weights(gen.generate(texts[attribute], steps=steps, seed=seed, guidance=guidance))
         updates.append(prepare_update(sub, full, sub_adapter)[0])
+        buffers.append(_buffer_pairs(unwrap_model(sub), gen.base_buffers))
     write_in_place([t for triples in updates for t in triples])
     report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, directions=texts, based_on=based_on)
     report.parameters_set = sum(len(t) for t in updates)
     report.values_set = sum(v.numel() for t in updates for _, _, v in t)
-    for _, attribute in adapter.directions(model):
-        report.buffers_set += _write_buffers(getattr(model, attribute), gen.base_buffers)
+    report.buffers_set = sum(_copy_buffers(b) for b in buffers)
     report.seconds = time.perf_counter() - start
     return report
-

@@ -197,6 +197,13 @@ class BlockLayout:
             f"{self.num_blocks:,} blocks of {self.block_size}, fingerprint={self.fingerprint})"
         )
 
+    def with_dtype(self, dtype: str = "float32") -> BlockLayout:
+        """The same slots, every one in ``dtype``: compares layouts where only the dtype differs
+        (weights are generated in float32 and cast to a float16/bfloat16/float64 model's dtype)."""
+        if dtype not in SUPPORTED_DTYPES:
+            raise WeightinitError(f"unsupported dtype {dtype!r}: weightinit generates only {sorted(SUPPORTED_DTYPES)}")
+        return BlockLayout((Slot(s.name, s.shape, dtype) for s in self.slots), self.block_size)
+
     def first_difference(self, other: BlockLayout) -> str | None:
         """A one-line description of where two layouts first differ, or None if equal."""
         if self.block_size != other.block_size:

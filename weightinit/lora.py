@@ -6,6 +6,13 @@ Every concept of a zoo starts from the same base and the same LoRA initialisatio
 seed, B zero): otherwise the factors of different concepts are not comparable and no
 generator can learn them.
 
+Saving: the reference pix2pix code saves ``netG.state_dict()`` every epoch and loads it into
+the plain network. :func:`set_plain_state_dict` (which ``initialize(mode="lora")`` turns on)
+makes each wrapper save its merged weight under the plain keys (``model.1.weight``, not
+``model.1.base.weight`` plus ``lora_A``/``lora_B``) and load such a checkpoint back (into the
+base, with ``lora_B`` zeroed, so the function is the same); :func:`merged_state_dict` gives the
+plain state dict on demand and :func:`merge_lora` folds the factors in for good.
+
 Factor shapes (``r`` = rank), with ``fan = prod(weight.shape[1:])``:
 ``lora_A``: ``[r, fan]``, ``lora_B``: ``[weight.shape[0], r]``. The delta is
 ``(B @ A).view(weight.shape)`` for every module kind (for ConvTranspose2d the first weight
@@ -40,6 +47,10 @@ class LoRAWrapper(nn.Module):
         self.lora_B = nn.Parameter(torch.zeros(out_dim, rank, dtype=base.weight.dtype, device=base.weight.device))
         for p in self.base.parameters():
             p.requires_grad_(False)
+        #: save and load under the plain module's keys, with the merged weight (see module docstring)
+        self.plain_state_dict = False
+        self.register_state_dict_post_hook(_save_plain)
+        self.register_load_state_dict_pre_hook(_load_plain)
 
     def delta(self) -> torch.Tensor:
         return (self.lora_B @ self.lora_A).view(self.base.weight.shape) * self.scale
@@ -52,6 +63,57 @@ class LoRAWrapper(nn.Module):
         if isinstance(b, nn.ConvTranspose2d):
             return F.conv_transpose2d(x, weight, b.bias, b.stride, b.padding, b.output_padding, b.groups, b.dilation)
         return F.linear(x, weight, b.bias)
+
+
+def _save_plain(module: LoRAWrapper, state: dict, prefix: str, local_metadata) -> None:
+    """State-dict post hook: ``base.*`` + factors -> the plain module's keys, weight merged."""
+    if not module.plain_state_dict:
+        return
+    own = [k for k in list(state) if k.startswith(prefix) and "." not in k[len(prefix):].removeprefix("base.")]
+    values = {k[len(prefix):]: state.pop(k) for k in own}
+    with torch.no_grad():
+        values["base.weight"] = (module.base.weight + module.delta()).detach()
+    for key, value in values.items():  # the wrapper's keys were the last ones: order is kept
+        if not key.startswith("lora_"):
+            state[prefix + key.removeprefix("base.")] = value
+
+
+def _load_plain(module: LoRAWrapper, state: dict, prefix: str, local_metadata, strict, missing, unexpected, errors) -> None:
+    """Load-state-dict pre hook: a plain checkpoint goes into the base; ``lora_B`` is zeroed, so the
+    wrapped module computes exactly the checkpoint's function."""
+    if not module.plain_state_dict or prefix + "weight" not in state:
+        return
+    for name, _ in module.base.named_parameters(recurse=False):
+        if prefix + name in state:
+            state[prefix + "base." + name] = state.pop(prefix + name)
+    for name, _ in module.base.named_buffers(recurse=False):
+        if prefix + name in state:
+            state[prefix + "base." + name] = state.pop(prefix + name)
+    state.setdefault(prefix + "lora_A", module.lora_A.detach().clone())
+    state.setdefault(prefix + "lora_B", torch.zeros_like(module.lora_B))
+
+
+def set_plain_state_dict(model: nn.Module, enabled: bool = True) -> int:
+    """Make every LoRA wrapper in ``model`` save and load under the plain network's keys (merged
+    weights), so code that saves ``netG.state_dict()`` and loads it into the plain network keeps
+    working. Returns the number of wrappers."""
+    wrappers = [m for m in model.modules() if isinstance(m, LoRAWrapper)]
+    for w in wrappers:
+        w.plain_state_dict = enabled
+    return len(wrappers)
+
+
+def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict of ``model`` with every LoRA update merged, under the plain keys; the
+    model is not changed (``torch.save(merged_state_dict(netG), "latest_net_G.pth")``)."""
+    wrappers = [m for m in model.modules() if isinstance(m, LoRAWrapper)]
+    saved = [w.plain_state_dict for w in wrappers]
+    try:
+        set_plain_state_dict(model, True)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    finally:
+        for w, flag in zip(wrappers, saved):
+            w.plain_state_dict = flag
 
 
 def lora_delta(weight_shape: Iterable[int], lora_A: torch.Tensor, lora_B: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

@@ -74,7 +74,10 @@ class ArchSpec:
             if "=" not in part:
                 raise AdapterError(f"arch option {part!r} in {arch!r} is not key=value")
             key, value = part.split("=", 1)
-            options[key.strip()] = value.strip()
+            key = key.strip()
+            if key in options:  # a silent "last one wins" hides a typo in a layout-defining option
+                raise AdapterError(f"arch option {key!r} is given twice in {arch!r} ({options[key]} and {value.strip()})")
+            options[key] = value.strip()
         if not adapter.strip() or not name:
             raise AdapterError(f"arch {arch!r} has an empty adapter or name")
         return cls(adapter.strip(), name, options)
