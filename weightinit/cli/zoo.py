@@ -80,9 +80,10 @@ def build(
     mixed_precision: MixedPrecisionOption = "auto",
 ) -> None:
     """Build (or resume) a zoo. Many processes: `torchrun --nproc_per_node N -m weightinit zoo build ...` (CPU or GPU),
-    or `accelerate launch --multi_gpu -m weightinit zoo build ...` on GPUs. Several processes may share one GPU
-    (`torchrun --nproc_per_node 4` on one GPU runs four concepts on it at once); processes meet only at barriers
-    (gloo), never in a GPU collective. A build resumes on any device: device and precision are not in build.json.
+    or `accelerate launch --multi_gpu -m weightinit zoo build ...` on GPUs.
+
+    Several processes may share a GPU: `torchrun --nproc_per_node 4` on one GPU trains four concepts on it at once.
+    Device and precision are not part of the zoo (not in build.json): a build resumes on any device.
 
     Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
     """
