@@ -1,10 +1,13 @@
 """A pix2pix training script in the style of the reference code, plus weightinit's one line.
 
-The structure follows pytorch-CycleGAN-and-pix2pix: options, a model with ``netG``/``netD``,
-``setup()`` that applies the default init and builds the optimizers, then the training loop.
-The only weightinit-specific part is the marked block right after ``setup()``: it runs on the
-unwrapped generator (``.module`` under DDP), with the same seed on every rank, and not when
-resuming from a checkpoint (``--continue_train``).
+The structure follows pytorch-CycleGAN-and-pix2pix: options, a model whose constructor (the
+reference ``create_model``) applies the default init and builds the optimizers, ``setup()`` that
+loads checkpoints (``--continue_train``) and wraps the nets in DDP, then the training loop.
+The only weightinit-specific part is the marked block between the two: the default init has run,
+and the generator is not wrapped yet, so both modes work there, also under DDP; it uses the same
+seed on every rank and is skipped when resuming. ``--init_mode lora`` hands the LoRA factors to
+the optimizer the model already built (``optimizer=``); the saved ``latest_net_G`` still has the
+plain network's keys (merged weights), so ``--continue_train`` loads it.
 
 Run it (the bundled generator covers unet_64 with ngf=16 and batch norm, the defaults here):
 
@@ -51,10 +54,15 @@ def get_options(argv=None) -> argparse.Namespace:
     p.add_argument("--name", default="pix2pix_weightinit", help="experiment name (checkpoint folder)")
     p.add_argument("--continue_train", action="store_true", help="resume from the latest checkpoint (no initialize)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init_mode", default="merge", choices=["merge", "lora"],
+                   help="merge: generated weights in the existing parameters; lora: frozen base + trainable LoRA factors")
     p.add_argument("--init_pairs", type=int, default=0,
                    help="choose the start on this many training pairs (initialize(..., pairs=...)); 0: from the text alone")
     p.add_argument("--tiny", action="store_true", help="a few steps on a tiny net (ngf=4): for CI")
     opt = p.parse_args(argv)
+    if opt.tiny and opt.generator is None:
+        p.error("--tiny builds ngf=4, which the bundled generator (ngf=16) does not cover: pass --generator GEN, "
+                "a generator for pix2pix:unet_64,ngf=4 (see examples/README.md), or drop --tiny")
     if opt.tiny:
         opt.ngf, opt.ndf, opt.n_steps, opt.batch_size, opt.n_train, opt.n_test = 4, 8, 3, 2, 8, 4
     return opt
@@ -72,22 +80,21 @@ class Pix2PixModel:
         norm = get_norm_layer(opt.norm)
         self.netG = UnetGenerator(3, 3, UNET_DEPTH[opt.netG], opt.ngf, norm_layer=norm, use_dropout=not opt.no_dropout).to(device)
         self.netD = NLayerDiscriminator(6, opt.ndf, 3, norm_layer=norm).to(device)
+        init_normal_(self.netG)  # the default init runs here, as define_G -> init_net does in the reference
+        init_normal_(self.netD)
+        betas = (opt.beta1, 0.999)  # the reference builds the optimizers in the model's __init__ too
+        self.optimizer_G = torch.optim.Adam(self.netG.parameters(), lr=opt.lr, betas=betas)
+        self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=opt.lr, betas=betas)
         self.save_dir = Path(opt.checkpoints_dir) / opt.name
 
     def setup(self) -> None:
-        """The default init (or the checkpoint), DDP wrapping, and the optimizers."""
+        """The checkpoint (``--continue_train``), then DDP wrapping (the current reference's setup)."""
         if self.opt.continue_train:
             self.load_networks()
-        else:
-            init_normal_(self.netG)
-            init_normal_(self.netD)
         if dist.is_initialized():
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.netG = nn.parallel.DistributedDataParallel(self.netG, device_ids=ids)
             self.netD = nn.parallel.DistributedDataParallel(self.netD, device_ids=ids)
-        betas = (self.opt.beta1, 0.999)
-        self.optimizer_G = torch.optim.Adam(self.netG.parameters(), lr=self.opt.lr, betas=betas)
-        self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=self.opt.lr, betas=betas)
 
     def set_input(self, real_A: torch.Tensor, real_B: torch.Tensor) -> None:
         self.real_A, self.real_B = real_A.to(self.device), real_B.to(self.device)
@@ -127,7 +134,7 @@ class Pix2PixModel:
             path = self.save_dir / f"latest_net_{name}.safetensors"
             if not path.is_file():
                 raise SystemExit(f"--continue_train: no checkpoint at {path}")
-            getattr(self, f"net{name}").load_state_dict(load_file(str(path), device=str(self.device)))
+            unwrap(getattr(self, f"net{name}")).load_state_dict(load_file(str(path), device=str(self.device)))
 
 
 @torch.no_grad()
@@ -159,20 +166,21 @@ def main(argv=None) -> None:
     train_A, train_B = pairs.sample(opt.n_train, "train", seed=opt.seed)
     test_A, test_B = pairs.sample(opt.n_test, "test", seed=opt.seed)
 
-    model = Pix2PixModel(opt, device)
-    model.setup()  # the default init: anything done to the weights before this is overwritten
+    model = Pix2PixModel(opt, device)  # create_model(opt): the default init and the optimizers
 
-    # --- weightinit: the one line (after setup, on the unwrapped generator, not when resuming) ---
+    # --- weightinit: the one line (after the default init, before the DDP wrap, not when resuming) ---
     if not opt.continue_train:
         from weightinit import initialize
 
         chosen_on = (train_A[: opt.init_pairs], train_B[: opt.init_pairs]) if opt.init_pairs else None
-        report = initialize(unwrap(model.netG), opt.concept, generator=opt.generator, seed=opt.seed, pairs=chosen_on)  # same seed on every rank
+        report = initialize(model.netG, opt.concept, generator=opt.generator, seed=opt.seed, pairs=chosen_on,
+                            mode=opt.init_mode, optimizer=model.optimizer_G)  # same seed on every rank
         if rank == 0:
             print(report, flush=True)
     elif rank == 0:
         print(f"weightinit: skipped, continuing from {model.save_dir}", flush=True)
-    # ------------------------------------------------------------------------------------------
+    # ---------------------------------------------------------------------------------------------
+    model.setup()  # --continue_train's checkpoint, then the DDP wrap
 
     before = psnr(unwrap(model.netG), test_A, test_B)
     batches = torch.Generator().manual_seed(opt.seed * 1000 + rank)  # each rank its own batches
