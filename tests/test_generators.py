@@ -146,6 +146,7 @@ def test_generator_for_layout_picks_the_match_or_lists_what_is_installed(install
     assert named.kind == "extra" and named.reference == str(installed)
     unet = plugins.build_model(TINY_ZOO["arch"])
     assert generator_for_model(unet, [tiny_generator_dir]).reference == str(tiny_generator_dir)
+    assert generator_for_model(plugins.build_model(RESNET_ARCH).to(torch.bfloat16)).name == installed.name  # dtype does not count
     pair = CycleGANPair(plugins.build_model(RESNET_ARCH), plugins.build_model(RESNET_ARCH))
     assert model_layout_fingerprint(pair) == _fingerprint(resnet)
     assert generator_for_model(pair).name == installed.name

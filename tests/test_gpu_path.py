@@ -6,6 +6,7 @@ autocast runs on the CPU through the very code a GPU build uses.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 
@@ -202,5 +203,9 @@ def test_generator_training_runs_in_bf16_on_cpu(tiny_zoo_dir, tmp_path):
     gen = train_generator(tiny_zoo_dir, tmp_path / "g", config, progress=False, log=logs.append, device="cpu")
     assert any("on cpu" in line and "precision bf16" in line for line in logs)
     assert all(torch.isfinite(p).all() for p in gen.denoiser.parameters())
+    # A second run in the same process with another precision (accelerate keeps one state per process).
+    plain = dataclasses.replace(config, mixed_precision="no")
+    train_generator(tiny_zoo_dir, tmp_path / "p", plain, progress=False, log=logs.append, device="cpu")
+    assert any("precision no" in line for line in logs)
     with pytest.raises(WeightinitError, match="CUDA_VISIBLE_DEVICES"):
         train_generator(tiny_zoo_dir, tmp_path / "h", config, progress=False, device="cuda:1")

@@ -121,12 +121,13 @@ def arch_layout_fingerprint(arch: str, adapter_name: str | None = None) -> str:
 
     with torch.device("meta"):
         model = plugins.build_model(arch)
-    return plugins.get_adapter(adapter_name or arch.split(":", 1)[0]).layout(model).fingerprint
+    return plugins.get_adapter(adapter_name or arch.split(":", 1)[0]).layout(model).with_dtype().fingerprint
 
 
 def model_layout_fingerprint(model) -> str:
     """The layout fingerprint ``initialize`` checks a generator against: the model's own, or, for an
-    adapter with ``directions`` (CycleGAN), that of its first direction's generator."""
+    adapter with ``directions`` (CycleGAN), that of its first direction's generator. As in
+    ``initialize``, the dtype does not count: this is the fingerprint of the layout in float32."""
     from weightinit import plugins
 
     adapter = plugins.adapter_for_model(model)
@@ -134,8 +135,8 @@ def model_layout_fingerprint(model) -> str:
     if directions is not None:
         _, attribute = directions(model)[0]
         sub = getattr(model, attribute)
-        return plugins.adapter_for_model(sub).layout(sub).fingerprint
-    return adapter.layout(model).fingerprint
+        return plugins.adapter_for_model(sub).layout(sub).with_dtype().fingerprint
+    return adapter.layout(model).with_dtype().fingerprint
 
 
 class GeneratorInfo:

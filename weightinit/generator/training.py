@@ -298,6 +298,12 @@ def train_generator(
     mixed = config.mixed_precision
     if mixed != "fp16":
         mixed = resolve_mixed_precision(mixed, run_device)
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and AcceleratorState._shared_state.get("_mixed_precision") != mixed:
+        # accelerate keeps one state per process and refuses another precision; a second run in the same
+        # process (a notebook, the tests) may ask for one. The process group (PartialState) is kept.
+        AcceleratorState._reset_state()
     accelerator = Accelerator(cpu=run_device.type == "cpu", mixed_precision=mixed)
     main = accelerator.is_main_process
 
