@@ -271,3 +271,25 @@ def test_failures_leave_no_output(tmp_path, checkpoints):
         result = run([str(out) if a == "{out}" else a for a in args], code=1)
         assert len(error_lines(result)) == 1, result.stderr
         assert not out.exists() and not list(out.parent.glob(".*.tmp")), args
+
+
+def test_layout_json_names_native_keys_and_the_resnet_norm_default():
+    data = json.loads(run(["layout", "pix2pix:resnet_9blocks,ngf=4", "--json"]).stdout)
+    native = dict(plugins.get_adapter("pix2pix").canonical_names(plugins.build_model("pix2pix:resnet_9blocks,ngf=4")))
+    assert [s["native"] for s in data["slots"]] == list(native)
+    assert data["options"]["norm"] == "batch" and "instance" in data["note"]
+    text = run(["layout", "pix2pix:resnet_9blocks,ngf=4"]).stdout
+    assert "CycleGAN's reference default is instance norm" in " ".join(text.split())
+    assert json.loads(run(["layout", "cyclegan:resnet_9blocks,ngf=4", "--json"]).stdout)["note"] is None
+
+
+def test_concepts_preview_writes_the_format_the_suffix_names(tmp_path):
+    from PIL import Image
+
+    for suffix, fmt in ((".jpg", "JPEG"), (".png", "PNG")):
+        out = tmp_path / f"grid{suffix}"
+        run(["concepts", "preview", "sepia-light", "-o", out, "--n", "2", "--size", "16"])
+        with Image.open(out) as image:
+            assert image.format == fmt
+    result = run(["concepts", "preview", "sepia-light", "-o", tmp_path / "grid.xyz", "--n", "2"], code=1)
+    assert len(error_lines(result)) == 1 and not (tmp_path / "grid.xyz").exists()

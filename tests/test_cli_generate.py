@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -128,8 +130,8 @@ def test_bad_checkpoints_are_one_line_and_no_file(tiny_generator_dir, tmp_path):
 def test_lora_mode_and_non_safetensors_outputs_are_refused(tiny_generator_dir, tmp_path):
     line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--mode", "lora"], code=1))
     assert "merge" in line
-    line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.pth", "-g", tiny_generator_dir], code=1))
-    assert ".safetensors" in line
+    line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.npz", "-g", tiny_generator_dir], code=1))
+    assert ".safetensors" in line and ".pth" in line
     run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--steps", 0], code=2)
     assert list(tmp_path.iterdir()) == []
 
@@ -182,3 +184,102 @@ def test_a_bad_pairs_folder_is_one_line_and_no_file(tiny_generator_dir, tmp_path
     out = tmp_path / "out.safetensors"
     line = one_error_line(run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs], code=1))
     assert "even width" in line and not out.exists()
+
+
+# --- issue 14: one clear line, nothing written, before anything heavy -----------------------
+@pytest.fixture
+def no_generator_load(monkeypatch):
+    """Loading a generator fails loudly: an error that comes back instead was checked first."""
+    import weightinit.initialization as init_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the generator was loaded before a cheap check")
+
+    monkeypatch.setattr(init_module, "load_generator", refuse)
+
+
+def no_files_left(folder) -> bool:
+    return not any(p.name.endswith(".tmp") for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("case", ["folder", "under_a_file", "read_only", "surrogate", "huge_ngf", "dup_option", "bad_suffix"])
+def test_cheap_errors_are_one_line_before_the_generator_loads(tiny_generator_dir, tmp_path, no_generator_load, case):
+    out = tmp_path / "out.safetensors"
+    concept, extra = CONCEPT, []
+    if case == "folder":
+        out = tmp_path / "a_folder"
+        out.mkdir()
+    elif case == "under_a_file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out.safetensors"
+    elif case == "read_only":
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        if os.access(ro, os.W_OK):  # root ignores permissions: a read-only file system does not
+            ro = Path("/proc/self")
+        out = ro / "out.safetensors"
+    elif case == "surrogate":
+        concept = "sketch \udcff photo"  # what a non-UTF-8 argument becomes
+    elif case == "huge_ngf":
+        extra = ["--arch", "pix2pix:unet_64,ngf=100000"]  # 40 TB if it were built
+    elif case == "dup_option":
+        extra = ["--arch", "pix2pix:unet_64,ngf=4,ngf=8"]
+    elif case == "bad_suffix":
+        out = tmp_path / "out.npz"
+    line = one_error_line(run(["sample", concept, "-o", out, "-g", tiny_generator_dir, *extra], code=1))
+    expected = {"folder": "is a folder", "under_a_file": "is a file", "read_only": "not writable", "surrogate": "UTF-8",
+                "huge_ngf": "was trained for", "dup_option": "twice", "bad_suffix": ".pth"}[case]
+    assert expected in line
+    assert not (out.exists() and out.is_file()) and no_files_left(tmp_path)
+
+
+def test_pairs_count_above_the_folder_is_one_line(tiny_generator_dir, tmp_path, no_generator_load):
+    pairs = tmp_path / "pairs"
+    write_pairs(pairs, 3)
+    out = tmp_path / "out.safetensors"
+    line = one_error_line(run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 9], code=1))
+    assert "--pairs-count 9" in line and "train pairs" in line and not out.exists()
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tiny_generator_dir, tmp_path, monkeypatch):
+    import errno
+
+    import safetensors.torch
+
+    def full(*args, **kwargs):
+        path = args[1]
+        Path(path).write_bytes(b"\0" * 1024)  # partly written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    out = tmp_path / "out.safetensors"
+    line = one_error_line(run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir], code=1))
+    assert "No space left" in line and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_init_writes_a_pth_the_reference_loads_and_keeps_fp16(tiny_generator_dir, tmp_path):
+    user = reference_generator(seed=7).half()
+    checkpoint = tmp_path / "latest_net_G.pth"
+    torch.save(user.state_dict(), checkpoint)
+    out = tmp_path / "init_net_G.pth"
+    run(["init", checkpoint, CONCEPT, "-o", out, "-g", tiny_generator_dir, "--seed", 2])
+    state = torch.load(out, weights_only=True)  # what the reference load_networks does
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    net = reference_generator(seed=1).half()
+    net.load_state_dict(state, strict=True)
+    expected = reference_generator(seed=7).half()
+    initialize(expected, CONCEPT, generator=tiny_generator_dir, seed=2)
+    assert_same(state, expected.state_dict())
+    assert no_files_left(tmp_path)
+
+
+def test_same_seed_outputs_are_byte_identical(tiny_generator_dir, tmp_path):
+    import hashlib
+
+    digests = set()
+    for i in range(3):
+        out = tmp_path / f"{i}.safetensors"
+        run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--seed", 1])
+        digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
+    assert len(digests) == 1

@@ -27,7 +27,9 @@ BlockSizeOption = Annotated[int, typer.Option("--block-size", min=1, help="Value
 def _check_checkpoint_name(path: Path) -> None:
     """Fail before any work if OUTPUT cannot be a checkpoint (weightinit writes safetensors only)."""
     from weightinit.errors import CheckpointError
+    from weightinit.fileio import check_output_path
 
+    check_output_path(path)  # a folder, a path under a file, a read-only folder: before any work
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path}: weightinit writes checkpoints as .safetensors only")
 
@@ -84,23 +86,32 @@ def _build(arch: str, *, meta: bool = False):
 def layout(
     arch: Annotated[str, typer.Argument(help="Architecture as ADAPTER:NAME[,key=value...].", show_default=False)],
     block_size: BlockSizeOption = 256,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (fingerprint, num_blocks, block_size, num_params, slots).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (fingerprint, num_blocks, block_size, num_params, options, note, slots with their native state-dict keys).")] = False,
 ) -> None:
     """Show the block layout of an architecture: slots, blocks per slot, totals and fingerprint.
+
+    --json names each slot's own state-dict key (native) beside its canonical name. Options
+    an arch string leaves out take the adapter's defaults: pix2pix:resnet_9blocks is batch norm
+    (pix2pix's default), while CycleGAN's reference default is instance norm
+    (cyclegan:resnet_9blocks, or pix2pix:resnet_9blocks,norm=instance).
 
     Example: weightinit layout pix2pix:unet_256 --json
     """
     model, adapter = _build(arch, meta=True)
     lay = adapter.layout(model, block_size=block_size)
+    native = {canonical: key for key, canonical in adapter.canonical_names(model)}
+    rows = [{**row, "native": native.get(row["name"])} for row in lay.table()]
     summary = {
         "arch": arch,
         "adapter": adapter.name,
+        "options": _resolved_options(adapter, arch),
+        "note": _norm_note(adapter, arch),
         "fingerprint": lay.fingerprint,
         "block_size": lay.block_size,
         "num_blocks": lay.num_blocks,
         "num_params": lay.num_params,
         "num_slots": len(lay),
-        "slots": lay.table(),
+        "slots": rows,
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -123,6 +134,29 @@ def layout(
         f"fingerprint [bold]{lay.fingerprint}[/]",
         soft_wrap=True,
     )
+    if summary["note"]:
+        console.print(f"note: {summary['note']}", soft_wrap=True, markup=False)
+
+
+def _resolved_options(adapter, arch: str) -> dict | None:
+    """The full options an arch string asks for, defaults filled in (adapters that have options)."""
+    from dataclasses import asdict
+
+    from weightinit.adapters.base import ArchSpec
+
+    options = getattr(adapter, "options", None)
+    return asdict(options(ArchSpec.parse(arch))) if callable(options) else None
+
+
+def _norm_note(adapter, arch: str) -> str | None:
+    """pix2pix's ResNet defaults to batch norm; the CycleGAN users who build it expect instance."""
+    from weightinit.adapters.base import ArchSpec
+
+    spec = ArchSpec.parse(arch)
+    if spec.adapter == "pix2pix" and spec.name.startswith("resnet_") and "norm" not in spec.options:
+        return (f"{arch} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
+                f"(cyclegan:{spec.name}, or add norm=instance)")
+    return None
 
 
 def encode(
@@ -142,6 +176,9 @@ def encode(
     from weightinit.codec import BlockCodec
     from weightinit.fileio import load_state_dict_file
 
+    from weightinit.fileio import check_output_path
+
+    check_output_path(output)
     state = load_state_dict_file(checkpoint)
     model, adapter = _build(arch, meta=True)
     lay = adapter.layout(model, block_size=block_size)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -58,16 +56,23 @@ def list_concepts(
     Console().print(table)
 
 
-def _write_png_atomic(image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _image_format(path: Path) -> str:
+    """The PIL format the file name asks for (x.jpg -> JPEG); an unknown suffix is an error."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise WeightinitError(f"{path}: unknown image format {path.suffix or '(no suffix)'!r}; use .png, .jpg or .webp")
+    return fmt
+
+
+def _write_image_atomic(image, path: Path) -> None:
+    """In the format the suffix names, through a temporary file (no partial file on failure)."""
+    from weightinit.fileio import atomic_path
+
+    fmt = _image_format(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        image.save(fh, format=fmt)
 
 
 def preview_grid(inputs, targets, pad: int = 2):
@@ -87,7 +92,7 @@ def preview_grid(inputs, targets, pad: int = 2):
 @app.command("preview")
 def preview(
     concept_id: Annotated[str, typer.Argument(metavar="ID", help="Concept id (or one of its phrasings).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="PNG file to write.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Image to write; the suffix picks the format (.png, .jpg, ...).")],
     n: Annotated[int, typer.Option("--n", min=1, max=64, help="Number of pairs.")] = 6,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the crops and the edit.")] = 0,
     split: Annotated[str, typer.Option("--split", help="Photos to crop from: train or test.")] = "train",
@@ -98,10 +103,14 @@ def preview(
     from weightinit.images import PhotoSet
     from weightinit.pairs import ProceduralPairs
 
+    from weightinit.fileio import check_output_path
+
     if split not in ("train", "test"):
         raise typer.BadParameter(f"{split!r} is not train or test", param_hint="--split")
+    check_output_path(output)
+    _image_format(Path(output))
     concept = _catalog().resolve(concept_id)
     photos = PhotoSet.load(images, min_size=size, require_color=concept.needs_color)
     inputs, targets = ProceduralPairs(concept, photos, size=size).sample_numpy(n, split, seed)
-    _write_png_atomic(preview_grid(inputs, targets), Path(output))
+    _write_image_atomic(preview_grid(inputs, targets), Path(output))
     typer.echo(f"wrote {output} ({n} pairs of {concept.id!r}: inputs on top, targets below)")

@@ -3,8 +3,11 @@
 ``sample`` builds a fresh generator (the weight generator's own arch, or ``--arch``) and writes
 it initialised for a concept; ``init`` does the same starting from a user's checkpoint. Both
 write the full state dict (parameters and buffers) with the model's native keys, so plain
-``netG.load_state_dict(load_file(OUT))`` loads it in the reference pix2pix code. Writes are
-atomic: when a command fails, no output file exists. Heavy imports happen inside the commands.
+``netG.load_state_dict(load_file(OUT))`` loads it in the reference pix2pix code (or, for an
+``OUT`` ending in ``.pth``, the reference ``torch.load`` + ``load_state_dict``). Writes are
+atomic: when a command fails, no output file exists, nor a temporary one. Every cheap check (the
+output path, the concept, the arch against the generator's, the pairs folder) runs before a
+network is built or any weights are loaded. Heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from typing import Annotated
 
 import typer
 
-from weightinit.cli.blocks import _build, _check_checkpoint_name
+from weightinit.cli.blocks import _build
 
 ConceptArgument = Annotated[
     str, typer.Argument(help='The edit to learn, in words, e.g. "sketch to photo".', show_default=False)
 ]
 OutOption = Annotated[
-    Path, typer.Option("--out", "--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)
+    Path,
+    typer.Option("--out", "--output", "-o", show_default=False,
+                 help="Checkpoint to write: .safetensors, or .pth/.pt (a plain tensor state dict, as the reference code saves)."),
 ]
 GeneratorOption = Annotated[
     str | None,
@@ -94,31 +99,95 @@ def _pairs_size(arch: str) -> int:
     return int(found.group(1)) if found else 256
 
 
-def _load_pairs(folder: Path | None, count: int, size: int | None, arch: str):
-    """``count`` train pairs of ``folder`` as tensors, or None without a folder."""
+def _pairs_folder(folder: Path | None, count: int, size: int | None, arch: str):
+    """The pairs folder, checked (listing only, no image decoded): None without one."""
     if folder is None:
         return None
+    from weightinit.errors import WeightinitError
     from weightinit.pairs import FolderPairs
 
-    return FolderPairs(folder, size=size or _pairs_size(arch)).sample(count, split="train", seed=0)
+    source = FolderPairs(folder, size=size or _pairs_size(arch))
+    available = len(source.files["train"])
+    if count > available:  # sampling would repeat pairs, and score candidates on duplicates
+        raise WeightinitError(f"--pairs-count {count} is more than the {available} train pairs in {folder}; pass --pairs-count {available} or fewer")
+    return source
+
+
+def _load_pairs(source, count: int):
+    return None if source is None else source.sample(count, split="train", seed=0)
+
+
+def _pairs_progress():
+    """``(progress callback, context)``: a bar on stderr while candidates are scored (a terminal only)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from weightinit.cli.app import stderr_console
+
+    console = stderr_console()
+    bar = Progress(TextColumn("scoring starts on your pairs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=True, disable=not console.is_terminal)
+    task = bar.add_task("score", total=None)
+    return (lambda done, total: bar.update(task, completed=done, total=total)), bar
+
+
+def _generator_arch(generator: str | None) -> str | None:
+    """The arch a local generator folder (or the bundled one) serves, from its config alone."""
+    from weightinit.initialization import bundled_generator_path
+
+    config = (Path(generator) if generator else bundled_generator_path()) / "generator_config.json"
+    try:
+        return json.loads(config.read_text()).get("arch")
+    except (OSError, ValueError, AttributeError):
+        return None  # a hub id, or no folder: checked when the generator loads
+
+
+def _check_arch_cheaply(arch: str, generator: str | None) -> None:
+    """The arch against the generator's, on the meta device (milliseconds, no memory): a huge or
+    foreign arch (``ngf=2000``: 16 GB) is refused before it is built or the generator is loaded."""
+    from weightinit.errors import LayoutMismatch
+
+    model, adapter = _build(arch, meta=True)
+    served = _generator_arch(generator)
+    if served is None or served == arch:
+        return
+    theirs, their_adapter = _build(served, meta=True)
+    mine, ours = adapter.layout(model), their_adapter.layout(theirs)
+    if mine.with_dtype().fingerprint != ours.with_dtype().fingerprint:
+        raise LayoutMismatch(
+            f"generator {generator or 'the bundled generator'} was trained for {served} (layout {ours.fingerprint}), but {arch} "
+            f"has layout {mine.fingerprint} ({mine.num_params:,} parameters; first difference: {ours.with_dtype().first_difference(mine.with_dtype())}); "
+            "build a zoo and a generator for it (`weightinit zoo build --arch ... --out zoo`, then `weightinit train`)",
+            expected=ours.fingerprint, actual=mine.fingerprint,
+        )
+
+
+def _cheap_checks(mode: str, out: Path, concept: str) -> None:
+    from weightinit.fileio import check_checkpoint_name
+    from weightinit.initialization import _check_concept
+
+    _check_mode(mode)
+    check_checkpoint_name(out)
+    _check_concept(concept)
 
 
 def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, steps, seed, guidance, as_json, source=None, pairs=None):
+    import contextlib
     import warnings
 
     from weightinit.errors import FarConceptWarning
     from weightinit.fileio import save_state_dict_file
     from weightinit.initialization import initialize
 
-    with warnings.catch_warnings(record=True) as caught:
+    progress, bar = _pairs_progress() if pairs is not None else (None, None)
+    with warnings.catch_warnings(record=True) as caught, (bar or contextlib.nullcontext()):
         warnings.simplefilter("always", FarConceptWarning)
-        report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs)
+        report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs, progress=progress)
     for w in caught:  # the warning as one line on stderr, not Python's file:line form
         if issubclass(w.category, FarConceptWarning):
             typer.echo(f"warning: {w.message}", err=True)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    metadata = {
+    metadata = {  # sorted in the file: the same inputs give the same bytes
         "weightinit.arch": arch,
         "weightinit.concept": concept,
         "weightinit.generator": gen.name,
@@ -174,11 +243,16 @@ def sample(
 
     from weightinit.initialization import load_generator
 
-    _check_mode(mode)
-    _check_checkpoint_name(out)
+    _cheap_checks(mode, out, concept)
+    arch = arch or _generator_arch(generator)
+    if arch is not None:
+        _check_arch_cheaply(arch, generator)
+        source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
     gen = load_generator(generator)
-    arch = arch or gen.arch
-    chosen_on = _load_pairs(pairs, pairs_count, pairs_size, arch)
+    if arch is None:  # a hub id: its arch is known once it is loaded
+        arch = gen.arch
+        source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
+    chosen_on = _load_pairs(source, pairs_count)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the values initialize does not write are seeded too
         model, _ = _build(arch)
@@ -215,7 +289,7 @@ def init(
 
     Examples:
 
-      weightinit init latest_net_G.pth "sketch to photo" -o netG_init.safetensors
+      weightinit init latest_net_G.pth "sketch to photo" -o init_net_G.pth
 
       weightinit init netG.safetensors "photo to sepia" -o out.safetensors -a pix2pix:unet_64 -g ./my-gen
     """
@@ -224,8 +298,11 @@ def init(
     from weightinit.fileio import load_state_dict_file
     from weightinit.initialization import load_generator
 
-    _check_mode(mode)
-    _check_checkpoint_name(out)
+    _cheap_checks(mode, out, concept)
+    arch = arch or _generator_arch(generator)
+    if arch is not None:
+        _check_arch_cheaply(arch, generator)
+        source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
     state = {}
     for key, value in load_state_dict_file(checkpoint).items():
         clean = strip_wrapper_prefixes(key)
@@ -233,9 +310,14 @@ def init(
             raise CheckpointError(f"{checkpoint} holds {clean!r} twice (with and without a wrapper prefix)")
         state[clean] = value
     gen = load_generator(generator)
-    arch = arch or gen.arch
-    chosen_on = _load_pairs(pairs, pairs_count, pairs_size, arch)
+    if arch is None:
+        arch = gen.arch
+        source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
+    chosen_on = _load_pairs(source, pairs_count)
     model, _ = _build(arch)
+    dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
+    if len(dtypes) == 1:  # fp16 in, fp16 out: the network takes the checkpoint's dtype
+        model.to(dtypes.pop())
     _load_checkpoint_strictly(model, state, checkpoint, arch)
     _initialize_and_write(
         model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, source=checkpoint,
