@@ -171,6 +171,16 @@ def test_the_picked_generator_initialises_a_cyclegan_pair(installed):
     assert any(not torch.equal(before[k], v) for k, v in pair.state_dict().items())
 
 
+def test_an_installation_without_generators_says_so(monkeypatch, tmp_path):
+    import weightinit.initialization as init_module
+
+    monkeypatch.setattr(init_module, "bundled_generator_path", lambda: tmp_path / "nothing")
+    monkeypatch.setattr(registry, "GENERATORS_DIR", tmp_path / "none-either")
+    assert installed_generators() == []
+    with pytest.raises(LayoutMismatch, match="no bundled generator"):
+        generator_for_layout(arch_layout_fingerprint("pix2pix:unet_256"))
+
+
 def test_a_hub_id_absent_from_the_offline_cache_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     info = installed_generators(["nobody-here/no-such-generator"])[-1]

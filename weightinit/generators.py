@@ -33,11 +33,9 @@ from weightinit.errors import CheckpointError, LayoutMismatch
 
 CONFIG_NAME = "generator_config.json"
 LAYOUT_NAME = "layout.json"
-_DATA = Path(__file__).parent / "data"
-#: The generator shipped in the package.
-BUNDLED_DIR = _DATA / "generator"
-#: Further generators shipped or installed beside it, one folder each.
-GENERATORS_DIR = _DATA / "generators"
+#: Further generators shipped or installed beside the bundled one
+#: (``weightinit.initialization.bundled_generator_path()``), one folder each.
+GENERATORS_DIR = Path(__file__).parent / "data" / "generators"
 
 #: The reference ``define_G``'s ``--netG`` choices (no 64-px U-Net: ``num_downs`` is 7 or 8).
 REFERENCE_NETG = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
@@ -258,9 +256,12 @@ def _hub_folder(repo_id: str, revision: str | None) -> Path:
 def installed_generators(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo]:
     """The bundled generator (if the installation has it), every ``data/generators/*`` folder with a
     ``generator_config.json``, then ``extra`` (folders or hub ids), in that order. Reads nothing yet."""
+    from weightinit.initialization import bundled_generator_path
+
     out: list[GeneratorInfo] = []
-    if (BUNDLED_DIR / CONFIG_NAME).is_file():
-        out.append(GeneratorInfo(BUNDLED_DIR, kind="bundled", name="bundled"))
+    bundled = bundled_generator_path()
+    if (bundled / CONFIG_NAME).is_file():
+        out.append(GeneratorInfo(bundled, kind="bundled", name="bundled"))
     if GENERATORS_DIR.is_dir():
         for folder in sorted(GENERATORS_DIR.iterdir()):
             if (folder / CONFIG_NAME).is_file():
@@ -273,7 +274,7 @@ def installed_generators(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo
 def describe(generators: Sequence[GeneratorInfo]) -> str:
     """One line: each generator, its arch and layout, and the reference flags it serves."""
     if not generators:
-        return "none is installed"
+        return "none (this installation has no bundled generator)"
     return "; ".join(f"{g.name} = {g.arch} (layout {g.layout_fingerprint}) {g.serves()}" for g in generators)
 
 
