@@ -463,7 +463,7 @@ def train_generator(
     zoo_summary = {
         "arch": zcfg.arch, "representation": zcfg.representation, "lora_rank": zcfg.lora_rank,
         "lora_scale": float(getattr(zcfg, "lora_scale", 1.0)), "lora_seed": zcfg.lora_seed,
-        "base_steps": zcfg.base_steps, "concept_steps": zcfg.concept_steps,
+        "base_steps": zcfg.base_steps, "concept_steps": zcfg.concept_steps, "image_size": zcfg.image_size,
         "train_concepts": len(data.concept_ids), "heldout_concepts": len(zoo.ids("heldout")),
         "families": [f"{k} ({v})" for k, v in sorted(data.families.items())], "zoo_layout": layout.fingerprint,
     }  # fmt: skip
