@@ -70,3 +70,31 @@ bench-codec: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Full-size generators on GPUs (docs/gpu.md): a pix2pix zoo + generator (unet_256, ngf 64, batch norm,
+# dropout) and a CycleGAN one (resnet_9blocks, ngf 64, instance norm) at 256 px, from nothing, each
+# installed under weightinit/data/generators/. Rerun to resume (on any GPU). GPUS x PER_GPU build
+# processes share the GPUs; IMAGES=DIR uses your photos (>= 256 px) instead of the bundled ones,
+# upscaled; GPU_LIMIT=N builds only the first N concepts; GPU_EXTRA passes more `zoo build` options.
+GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+PER_GPU ?= 4
+GPU_DEVICE ?= cuda
+GPU_OUT ?= runs/gpu
+GPU_INSTALL ?= weightinit/data/generators
+GPU_ARCHS ?= unet256=pix2pix:unet_256,ngf=64,norm=batch,dropout=true resnet9=pix2pix:resnet_9blocks,ngf=64,norm=instance
+GPU_EXTRA ?=
+GPU_TRAIN_EXTRA ?=
+
+.PHONY: gpu-defaults
+gpu-defaults: $(STAMP)
+	@test "$(GPUS)" -gt 0 2>/dev/null || { echo "gpu-defaults: no GPU found (nvidia-smi -L lists none); set GPUS=N"; exit 1; }
+	set -e; for spec in $(GPU_ARCHS); do name=$${spec%%=*}; arch=$${spec#*=}; out=$(GPU_OUT)/$$name; \
+	  $(BIN)/python -m torch.distributed.run --standalone --nproc_per_node $$(( $(GPUS) * $(PER_GPU) )) -m weightinit zoo build \
+	    --out $$out/zoo --arch $$arch --image-size 256 --device $(GPU_DEVICE) --mixed-precision auto \
+	    $(if $(IMAGES),--images $(IMAGES),) $(if $(GPU_LIMIT),--limit $(GPU_LIMIT),) $(GPU_EXTRA); \
+	  $(BIN)/weightinit zoo verify $$out/zoo; \
+	  $(BIN)/python -m torch.distributed.run --standalone --nproc_per_node $(GPUS) -m weightinit train \
+	    --zoo $$out/zoo --out $$out/generator --device $(GPU_DEVICE) $(GPU_TRAIN_EXTRA) \
+	    $$(test -d $$out/generator/checkpoints && echo --resume); \
+	  $(BIN)/python -m weightinit.generator.export $$out/generator --out $(GPU_INSTALL)/$$name; \
+	done
