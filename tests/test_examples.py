@@ -38,6 +38,28 @@ def test_pix2pix_example_initialises_then_resumes_without_initialising(tiny_gene
     psnr_line(resumed)
 
 
+def test_pix2pix_example_in_lora_mode_trains_saves_plain_keys_and_resumes(tiny_generator_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from weightinit import plugins
+
+    script = EXAMPLES / "pix2pix_train.py"
+    common = ["--tiny", "--generator", tiny_generator_dir, "--checkpoints_dir", tmp_path / "checkpoints"]
+    first = run([script, *common, "--init_mode", "lora"], tmp_path)
+    assert "(pix2pix, lora" in first and "LoRA modules" in first
+    state = load_file(tmp_path / "checkpoints" / "pix2pix_weightinit" / "latest_net_G.safetensors")
+    assert not any("lora_" in k or ".base." in k for k in state)
+    plugins.build_model("pix2pix:unet_64,ngf=4,dropout=true").load_state_dict(state, strict=True)
+    resumed = run([script, *common, "--continue_train"], tmp_path)  # the plain network loads it
+    assert "weightinit: skipped" in resumed
+
+
+def test_pix2pix_example_tiny_without_a_generator_says_what_to_pass(tmp_path):
+    out = subprocess.run([sys.executable, EXAMPLES / "pix2pix_train.py", "--tiny"], cwd=tmp_path, env=ENV,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--generator GEN" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_pix2pix_example_under_torchrun(tiny_generator_dir, tmp_path):
     script = EXAMPLES / "pix2pix_train.py"
     stdout = run(["-m", "torch.distributed.run", "--nproc_per_node", "2", script, "--tiny", "--init_pairs", "4",
@@ -50,7 +72,8 @@ def test_pix2pix_example_under_torchrun(tiny_generator_dir, tmp_path):
 def test_cyclegan_example_initialises_both_generators(tiny_generator_dir, tmp_path):
     stdout = run([EXAMPLES / "cyclegan_train.py", "--tiny", "--generator", tiny_generator_dir], tmp_path)
     assert "(cyclegan, merge" in stdout
-    assert "netG_A: 'sketch to photo', netG_B: 'photo to sketch'" in stdout
+    # netG_B gets the catalog's exact reverse of sketch-to-photo (pencil-medium), not the forward weights
+    assert "netG_A: 'sketch to photo', netG_B: 'photo to moderate pencil sketch'" in stdout
     assert "PSNR A->B before" in stdout
 
 
