@@ -122,7 +122,8 @@ def test_installed_and_extra_generators_are_listed_in_order(installed, tiny_gene
     infos = installed_generators([tiny_generator_dir])
     assert [(g.kind, g.name) for g in infos] == [("bundled", "bundled"), ("installed", installed.name), ("extra", tiny_generator_dir.name)]
     resnet, tiny = infos[1], infos[2]
-    assert resnet.arch == RESNET_ARCH and str(resnet.flags) == "--netG resnet_6blocks --ngf 4 --norm instance --no_dropout"
+    # the zoo recorded its 64-px crops: a ResNet is fully convolutional, so load 72 and crop 64
+    assert resnet.arch == RESNET_ARCH and str(resnet.flags) == "--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64"
     assert tiny.arch == TINY_ZOO["arch"] and tiny.flags is None
 
 
@@ -155,7 +156,7 @@ def test_generator_for_layout_picks_the_match_or_lists_what_is_installed(install
     message = str(err.value)
     assert err.value.actual == _fingerprint(unet) and "\n" not in message
     assert "bundled = pix2pix:unet_64,ngf=16" in message and "define_G has no 'unet_64'" in message
-    assert f"{installed.name} = {RESNET_ARCH}" in message and "`--netG resnet_6blocks --ngf 4 --norm instance --no_dropout`" in message
+    assert f"{installed.name} = {RESNET_ARCH}" in message and "`--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64`" in message
 
 
 def test_the_picked_generator_initialises_a_cyclegan_pair(installed):
@@ -169,6 +170,20 @@ def test_the_picked_generator_initialises_a_cyclegan_pair(installed):
     report = initialize(pair, "photo to sepia", generator=info.reference)
     assert report.parameters_set > 0
     assert any(not torch.equal(before[k], v) for k, v in pair.state_dict().items())
+
+
+def test_initialize_without_a_generator_picks_the_installed_one_that_fits(installed):
+    from weightinit import initialize
+
+    torch.manual_seed(0)
+    resnet = plugins.build_model(RESNET_ARCH)
+    report = initialize(resnet, "photo to sepia")  # no generator=: the registry's match, not the bundled one
+    assert report.generator == f"generator {installed.name}" and report.parameters_set > 0
+    unet = plugins.build_model(TINY_ZOO["arch"])
+    before = {k: v.clone() for k, v in unet.state_dict().items()}
+    with pytest.raises(LayoutMismatch, match="no installed generator covers this model's layout"):
+        initialize(unet, "photo to sepia")
+    assert all(torch.equal(before[k], v) for k, v in unet.state_dict().items())
 
 
 def test_an_installation_without_generators_says_so(monkeypatch, tmp_path):

@@ -147,15 +147,22 @@ class GeneratorView:
         return out
 
 
-def load_generator(generator=None, revision: str | None = None) -> GeneratorView:
-    """The generator to use: given (loaded), by path or hub id, or the bundled one; cached per process."""
+def load_generator(generator=None, revision: str | None = None, model: nn.Module | None = None) -> GeneratorView:
+    """The generator to use: given (loaded), by path or hub id, else the installed one whose layout
+    matches ``model`` (``weightinit.generators``), else the bundled one; cached per process."""
     from weightinit.generator.model import WeightGenerator
 
     if isinstance(generator, GeneratorView):
         return generator
     if isinstance(generator, WeightGenerator):
         return GeneratorView(generator, repr(generator))
-    if generator is None:
+    if generator is None and model is not None:
+        from weightinit.generators import generator_for_model
+
+        info = generator_for_model(model)  # LayoutMismatch lists what is installed and the flags each serves
+        generator = info.reference
+        name = "the bundled generator" if info.kind == "bundled" else f"generator {info.name}"
+    elif generator is None:
         path = bundled_generator_path()
         if not (path / "generator_config.json").is_file():
             raise WeightinitError(
@@ -406,7 +413,7 @@ def initialize(
 
         pairs = check_pairs(pairs, inner)  # dtype, NCHW, and a size the model takes (on meta)
     # --- the generator ------------------------------------------------------------------------
-    gen = load_generator(generator, revision)
+    gen = load_generator(generator, revision, model=inner)
     if pair_model:
         return _initialize_pair(inner, concept, gen, adapter, mode=mode, steps=steps, seed=seed, guidance=guidance, reverse=reverse, start=start)
 

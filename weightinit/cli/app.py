@@ -39,6 +39,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("bench", "weightinit.cli.bench:bench"),
     ("bench-report", "weightinit.cli.bench:bench_report"),
     ("bench-ablations", "weightinit.cli.bench:bench_ablations"),
+    ("generators", "weightinit.cli.generators:generators"),
     ("plugins", "weightinit.cli.app:plugins"),
 ]
 
