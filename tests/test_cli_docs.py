@@ -1,4 +1,4 @@
-"""README's CLI reference is generated from ``--help``; this fails when it is stale."""
+"""docs/cli.md, the CLI reference, is generated from ``--help``; this fails when it is stale."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 
 from weightinit.cli import docs
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
 def test_readme_cli_reference_is_current():
     text = README.read_text()
-    assert docs.START in text and docs.END in text, f"README.md needs the {docs.START} ... {docs.END} markers"
+    assert docs.START in text and docs.END in text, f"docs/cli.md needs the {docs.START} ... {docs.END} markers"
     expected = docs.replace_section(text, docs.reference())
-    assert expected == text, f"README.md's CLI reference is stale; regenerate it with `{docs.REGENERATE}`"
+    assert expected == text, f"docs/cli.md is stale; regenerate it with `{docs.REGENERATE}`"
 
 
 def test_reference_covers_every_builtin_command():

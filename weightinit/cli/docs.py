@@ -1,7 +1,7 @@
-"""The CLI reference in README.md, generated from ``--help`` of every built-in command.
+"""The CLI reference in docs/cli.md, generated from ``--help`` of every built-in command.
 
-    python -m weightinit.cli.docs --write README.md    # regenerate
-    python -m weightinit.cli.docs --check README.md    # exit 1 if stale
+    python -m weightinit.cli.docs --write docs/cli.md    # regenerate
+    python -m weightinit.cli.docs --check docs/cli.md    # exit 1 if stale
 
 The help is rendered in-process at a fixed width (100 columns) without colour, so the output is
 the same on every machine. Only built-in commands are documented (installed plugins' commands
@@ -19,7 +19,7 @@ from pathlib import Path
 START = "<!-- cli-reference:start -->"
 END = "<!-- cli-reference:end -->"
 WIDTH = 100
-REGENERATE = "python -m weightinit.cli.docs --write README.md"
+REGENERATE = "python -m weightinit.cli.docs --write docs/cli.md"
 
 
 @contextlib.contextmanager
@@ -92,7 +92,7 @@ def reference() -> str:
 
 def replace_section(text: str, section: str) -> str:
     if START not in text or END not in text or text.index(START) > text.index(END):
-        raise SystemExit(f"README has no {START} ... {END} section")
+        raise SystemExit(f"the CLI reference file has no {START} ... {END} section")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{section}\n{END}{tail}"
