@@ -26,20 +26,23 @@ DEBUG_ENV = "WEIGHTINIT_DEBUG"
 
 #: Built-in commands, in help order: ``(name, "module:attr")``, imported on first use.
 COMMANDS: list[tuple[str, str]] = [
+    # what users run
+    ("sample", "weightinit.cli.generate:sample"),
+    ("init", "weightinit.cli.generate:init"),
+    ("demo", "weightinit.cli.demo:demo"),
+    ("concepts", "weightinit.cli.concepts:app"),
+    ("generators", "weightinit.cli.generators:generators"),
+    # making a zoo and a generator of your own, and measuring them
+    ("zoo", "weightinit.cli.zoo:app"),
+    ("train", "weightinit.cli.train:train"),
+    ("bench", "weightinit.cli.bench:bench"),
+    ("bench-report", "weightinit.cli.bench:bench_report"),
+    ("bench-ablations", "weightinit.cli.bench:bench_ablations"),
+    # the block format underneath
     ("layout", "weightinit.cli.blocks:layout"),
     ("encode", "weightinit.cli.blocks:encode"),
     ("decode", "weightinit.cli.blocks:decode"),
     ("apply", "weightinit.cli.blocks:apply"),
-    ("concepts", "weightinit.cli.concepts:app"),
-    ("zoo", "weightinit.cli.zoo:app"),
-    ("train", "weightinit.cli.train:train"),
-    ("sample", "weightinit.cli.generate:sample"),
-    ("init", "weightinit.cli.generate:init"),
-    ("demo", "weightinit.cli.demo:demo"),
-    ("bench", "weightinit.cli.bench:bench"),
-    ("bench-report", "weightinit.cli.bench:bench_report"),
-    ("bench-ablations", "weightinit.cli.bench:bench_ablations"),
-    ("generators", "weightinit.cli.generators:generators"),
     ("plugins", "weightinit.cli.app:plugins"),
 ]
 
@@ -139,9 +142,9 @@ app = typer.Typer(
     cls=WeightinitGroup,
     help=(
         "Learned weight initialisation for image-to-image GAN generators.\n\n"
-        "Inspect a generator's block layout, encode checkpoints into blocks and back, and write "
-        "blocks into a checkpoint. Known errors exit 1 with one line (set WEIGHTINIT_DEBUG=1 for the "
-        "traceback); usage errors exit 2."
+        "`weightinit sample \"photo to sepia\" -o netG.pth` writes a generator initialised for a concept; "
+        "`weightinit init CHECKPOINT CONCEPT -o OUT` initialises yours; `weightinit demo` shows the speedup. "
+        "Known errors exit 1 with one line (set WEIGHTINIT_DEBUG=1 for the traceback); usage errors exit 2."
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
