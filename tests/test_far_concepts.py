@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from weightinit import plugins
-from weightinit.benchmarks.far_concepts import choose_policy, concept_group, extend_to_support
+from weightinit.benchmarks.far_concepts import choose_policy, concept_group, extend_to_support, far_policy
 from weightinit.codec import BlockCodec
 from weightinit.errors import CheckpointError, FarConceptWarning
 from weightinit.generator.model import WeightGenerator
@@ -107,6 +107,14 @@ def test_policy_choice_falls_back_below_the_similarity_where_the_prior_stops_gai
     rows2 = [r | {"mean": 0.0, "prior_t0.3": r["prior"] + (1.0 if r["similarity"] < 0.25 else -1.0)} for r in rows]
     extended = extend_to_support(choose_policy(rows2, ["mean"]), rows2, ["mean", "prior_t0.3"], fraction=0.25)
     assert extended["similarity"] == 0.2 and extended["fallback"] == "prior_t0.3"
+
+
+def test_far_is_where_the_prior_stops_gaining_over_the_mean_and_the_best_start_below_is_the_fallback():
+    rows = [{"similarity": s, "prior": p, "mean": m, "prior_t0.03": p, "prior_t0.1": t1, "prior_t0.3": m - 1}
+            for s, p, m, t1 in [(0.2, 10.0, 12.0, 13.0), (0.3, 11.0, 12.0, 12.5), (0.5, 14.0, 12.0, 13.0), (0.8, 18.0, 12.0, 15.0)]]  # fmt: skip
+    policy = far_policy(rows)
+    assert policy["similarity"] == pytest.approx(0.4) and policy["fallback"] == "prior_t0.1"
+    assert policy["concepts_below"] == 2 and policy["mean_psnr"] == pytest.approx((13 + 12.5 + 14 + 18) / 4)
 
 
 def test_strength_variants_share_a_group():

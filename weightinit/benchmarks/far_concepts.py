@@ -8,10 +8,11 @@ training concept is treated as unseen by leaving out its whole group (every stre
 edit, ``-light/-medium/-heavy``), its best text similarity to the remaining training phrasings is
 recorded, and its test PSNR at step 0 is measured for the prior's blend of the remaining
 concepts (at the generator's temperature and at broader ones), the zoo mean and the base alone.
-The policy is the similarity threshold and fallback start that maximise the mean step-0 PSNR
-over the training concepts when every concept below the threshold gets the fallback; the
-threshold is never below the lowest similarity measured (below it nothing was measured, so the
-fallback that did best on the least similar concepts applies). ``--write``
+Far is where the prior stops gaining over the zoo mean: the threshold is the similarity that
+maximises the mean step-0 PSNR over the training concepts when every concept below it gets the
+mean instead of the prior, never below the lowest similarity measured (below it nothing was
+measured). The fallback is whichever start (the mean, or the prior at a broader temperature) did
+best on the concepts below the threshold. ``--write``
 stores it as the generator's ``far_policy`` (``generator_config.json``); ``initialize`` then warns
 with :class:`~weightinit.errors.FarConceptWarning` below the threshold and uses the fallback.
 """
@@ -19,8 +20,10 @@ with :class:`~weightinit.errors.FarConceptWarning` below the threshold and uses 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -106,8 +109,25 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
         rows.append(row)
         log(f"{cid:34s} sim {row['similarity']:.3f}  prior {row['prior']:6.2f}  mean {row['mean']:6.2f}  base {row['base']:6.2f}  "
             + "  ".join(f"t{t} {row[f'prior_t{t}']:6.2f}" for t in BROADER_TEMPERATURES))  # fmt: skip
+    return summarise(rows, prior.temperature)
+
+
+def far_policy(rows: list[dict]) -> dict:
+    """Far is where the prior stops gaining over the zoo mean: the threshold that maximises the mean
+    step-0 PSNR when concepts below it get the mean instead of the prior (never below the lowest
+    similarity measured); the fallback is the start best on the concepts below it."""
     fallbacks = ["mean", *(f"prior_t{t}" for t in BROADER_TEMPERATURES)]
-    policy = extend_to_support(choose_policy(rows, fallbacks), rows, fallbacks)
+    threshold = extend_to_support(choose_policy(rows, ["mean"]), rows, ["mean"])["similarity"]
+    below = [r for r in rows if r["similarity"] < threshold] or sorted(rows, key=lambda r: r["similarity"])[:1]
+    best = max(fallbacks, key=lambda f: statistics.fmean(r[f] for r in below))
+    mean_psnr = statistics.fmean(r[best] if r["similarity"] < threshold else r["prior"] for r in rows)
+    return {"similarity": threshold, "fallback": best, "mean_psnr": round(mean_psnr, 4), "concepts_below": len(below),
+            "fallback_psnr_below": {f: round(statistics.fmean(r[f] for r in below), 4) for f in ["prior", *fallbacks]}}  # fmt: skip
+
+
+def summarise(rows: list[dict], base_temperature: float) -> dict:
+    """The policy, the gain of the prior over the mean by similarity quartile, and the rows."""
+    policy = far_policy(rows)
     quartiles = statistics.quantiles([r["similarity"] for r in rows], n=4)
     bins = []
     edges = [-1.0, *quartiles, 1.01]
@@ -119,10 +139,10 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
     stored = {"similarity": policy["similarity"], "fallback": "mean" if policy["fallback"] == "mean" else "prior"}
     if policy["fallback"] != "mean":
         stored["temperature"] = float(policy["fallback"].removeprefix("prior_t"))
-    stored.update(reason=policy["reason"], measured_on=f"{len(rows)} training concepts, each with its strength group left out",
+    stored.update(measured_on=f"{len(rows)} training concepts, each with its strength group left out",
                   command="python -m weightinit.benchmarks.far_concepts")  # fmt: skip
     return {"policy": stored, "choice": policy, "bins_by_similarity": bins, "per_concept": rows,
-            "base_temperature": prior.temperature}  # fmt: skip
+            "base_temperature": base_temperature}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -135,11 +155,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json")
     parser.add_argument("--write", action="store_true", help="store the chosen policy in the generator folder")
     parser.add_argument("--limit", type=int, help="only the first N training concepts (a quick look)")
+    parser.add_argument("--rows-from", help="choose the policy again from the per-concept rows of an earlier --json (no scoring)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    ctx = BenchContext(args.zoo, args.generator)
-    result = measure(ctx, limit=args.limit)
+    if args.rows_from:
+        earlier = json.loads(Path(args.rows_from).read_text())
+        result = summarise(earlier["per_concept"], earlier["base_temperature"])
+    else:
+        result = measure(BenchContext(args.zoo, args.generator), limit=args.limit)
     print(f"policy: below similarity {result['policy']['similarity']} fall back to {result['choice']['fallback']} "
           f"(mean step-0 PSNR {result['choice']['mean_psnr']:.2f} dB over {len(result['per_concept'])} training concepts)")  # fmt: skip
     for b in result["bins_by_similarity"]:
