@@ -151,8 +151,17 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     write_report(out, md, step0=[tmp_path / "step0.json"])
     text = md.read_text()
     assert "## Step 0 on every held-out concept, by direction" in text
-    assert "| directional | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |" in text
+    assert "| ? concepts | directional | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |" in text
     assert "| directional | reverse | 1 |" in text and "| directional | all | 3 |" in text
+
+    # CycleGAN direction results are tabulated per generator.
+    row = {"text": "photo to sepia", "netG_B_text": "sepia to photo", "forward_l1": {"netG_A": 0.1, "netG_B": 0.3},
+           "reverse_l1": {"netG_A": 0.35, "netG_B": 0.25}, "both_directions_right": True, "netG_B_draws_on": ["sepia-light-reverse"]}
+    atomic_write_json(tmp_path / "dirs.json", {"generators": {"gen": [row, row | {"both_directions_right": False}]}})
+    write_report(out, md, directions=tmp_path / "dirs.json")
+    text = md.read_text()
+    assert "| `gen` | photo to sepia | sepia to photo | 0.100 / 0.300 | 0.250 / 0.350 | yes | sepia-light-reverse |" in text
+    assert "| **no** |" in text
 
     # The README's results table is rewritten between its markers, and only there.
     from weightinit.bench.report import README_END, README_START

@@ -279,21 +279,38 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
               "(`python -m weightinit.benchmarks.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
               "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
               "the zoo mean and the nearest training concept by text (pooled embedding)."), ""]  # fmt: skip
-    lines += ["| file | generator | text conditioning | direction | concepts | " + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
-              "|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
+    lines += ["| file | generator | trained on | text conditioning | direction | concepts | " + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
+              "|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
     for source, data in step0:
         parts = dict(data.get("by_direction") or {})
         parts["all"] = {"concepts": data["concepts"], "median_psnr_step0": data["median_psnr_step0"], "generated_beats": data["generated_beats"]}
         for d, part in parts.items():
             med, beats = part["median_psnr_step0"], part["generated_beats"]
-            lines.append(f"| `{source}` | `{data.get('generator', '?')}` | {data.get('text_conditioning', 'pooled')} | {d} | {part['concepts']} | "
+            lines.append(f"| `{source}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
+                         f"{data.get('text_conditioning', 'pooled')} | {d} | {part['concepts']} | "
                          + " | ".join(_f(med.get(m)) for m in STEP0_METHODS)
                          + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
     return lines + [""]
 
 
+def directions_section(source: str, data: dict) -> list[str]:
+    """CycleGAN pairs initialised from text: each direction's L1 on both tasks, per generator
+    (``weightinit.benchmarks.cyclegan_directions``)."""
+    lines = ["## CycleGAN: does each direction start the right way?", "",
+             (f"From `{source}` (`{data.get('command', 'python -m weightinit.benchmarks.cyclegan_directions')}`): L1 on bundled-photo "
+              "test pairs of a CycleGAN pair initialised from the text; forward = photo → edited, reverse = edited → photo. Right "
+              "when netG_A is better forward and netG_B better in reverse; equal numbers mean both got the same weights."), "",
+             "| generator | text | netG_B's text | forward A / B | reverse B / A | right | netG_B draws on |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for gen, rows in data["generators"].items():
+        for r in rows:
+            f, b = r["forward_l1"], r["reverse_l1"]
+            lines.append(f"| `{gen}` | {r['text']} | {r['netG_B_text']} | {f['netG_A']:.3f} / {f['netG_B']:.3f} | {b['netG_B']:.3f} / "
+                         f"{b['netG_A']:.3f} | {'yes' if r['both_directions_right'] else '**no**'} | {', '.join(r['netG_B_draws_on'])} |")  # fmt: skip
+    return lines + [""]
+
+
 def markdown(results: dict, assets: str, grids: list[str], results_dir: str, ablations: dict | None = None, ablations_source: str = "",
-             step0: list[tuple[str, dict]] | None = None) -> str:
+             step0: list[tuple[str, dict]] | None = None, directions: tuple[str, dict] | None = None) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
         from weightinit.bench.methods import METHODS
@@ -339,7 +356,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
                    f"below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the benchmark command to resume."),
                   ""]  # fmt: skip
     abl = ablations_section(ablations, ablations_source) if ablations else []
-    abl = (step0_section(step0) if step0 else []) + abl
+    abl = (step0_section(step0) if step0 else []) + (directions_section(*directions) if directions else []) + abl
     if not summary:
         return "\n".join(lines + ["No complete concept yet.", ""] + abl)
     if not summary["methods"]:
@@ -471,7 +488,7 @@ def replace_readme_results(readme: str | os.PathLike, results: dict, source: str
 
 def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4,
                  ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = (),
-                 readme: str | os.PathLike | None = None) -> dict:  # fmt: skip
+                 readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -487,12 +504,13 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
 
         raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
-    missing = [str(p) for p in step0 if not Path(p).is_file()]
+    missing = [str(p) for p in [*step0, *([directions] if directions else [])] if not Path(p).is_file()]
     if missing:
         from weightinit.errors import WeightinitError
 
         raise WeightinitError(f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first")
     step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
+    directions_data = (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
     if abl is not None:
@@ -511,7 +529,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
     abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
-    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data))
+    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data))
     if readme is not None and results["summary"]:
         source = results_dir if from_file else results_dir / "results.json"
         replace_readme_results(readme, results, os.path.relpath(source, Path(readme).parent))
@@ -526,8 +544,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ablations", default=None, help="A bench-ablations result (default: RESULTS/ablations/ablations.json if present).")
     parser.add_argument("--step0", action="append", default=[], help="A heldout_start result to tabulate by direction (repeatable).")
     parser.add_argument("--readme", default=None, help="Also rewrite the results table of this README.")
+    parser.add_argument("--directions", default=None, help="A cyclegan_directions result to tabulate.")
     args = parser.parse_args(argv)
-    results = write_report(args.results, args.out, grids=args.grids, ablations=args.ablations, step0=args.step0, readme=args.readme)
+    results = write_report(args.results, args.out, grids=args.grids, ablations=args.ablations, step0=args.step0, readme=args.readme,
+                           directions=args.directions)
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip
 

@@ -70,7 +70,8 @@ def main() -> None:
     gen = ctx.generator.generator
     if args.json:
         atomic_write_json(args.json, {"zoo": str(args.zoo), "generator": ctx.generator.name, "concepts": len(rows),
-                                      "text_conditioning": gen.text_conditioning, "median_psnr_step0": medians,
+                                      "text_conditioning": gen.text_conditioning, "train_concepts": gen.zoo.get("train_concepts"),
+                                      "median_psnr_step0": medians,
                                       "generated_beats": beats, "by_direction": by_direction, "direction": direction,
                                       "command": "python -m weightinit.benchmarks.heldout_start", "per_concept": rows})  # fmt: skip
 

@@ -113,6 +113,7 @@ def bench_report(
     ablations: Annotated[Path | None, typer.Option(help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present).")] = None,
     step0: Annotated[list[Path] | None, typer.Option("--step0", help="A heldout_start result to tabulate by direction (repeatable).")] = None,
     readme: Annotated[Path | None, typer.Option("--readme", help="Also rewrite the results table of this README.")] = None,
+    directions: Annotated[Path | None, typer.Option("--directions", help="A cyclegan_directions result to tabulate.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -124,7 +125,7 @@ def bench_report(
 
     if not results.is_file() and not (results / "runs").is_dir():
         raise WeightinitError(f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first")
-    res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or (), readme=readme)
+    res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or (), readme=readme, directions=directions)
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:
