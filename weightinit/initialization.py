@@ -69,7 +69,7 @@ class InitReport:
             label = f"{direction} {prov['text']!r}" if len(self.based_on) > 1 else "based on"
             line += f"\n  {label}: {names}; best similarity {prov['similarity']:.2f}"
             if prov.get("fallback"):
-                line += f"; far from the zoo, fell back to the {prov['fallback']} start"
+                line += f"; far from the zoo, fell back to the {prov['fallback']} start"  # zoo mean or a broader prior blend
         return line
 
     @property
@@ -124,9 +124,9 @@ class GeneratorView:
         prov = self.generator.provenance(concept)
         if prov.far:
             warnings.warn(
-                f"{concept!r} ({direction}) is far from every concept generator {self.name} was trained on "
+                f"{concept!r} ({direction}) is far from every concept {self.name} was trained on "
                 f"(best similarity {prov.similarity:.2f} < {self.generator.far_policy['similarity']:.2f}; nearest: "
-                f"{prov.describe()}); it starts from the {prov.fallback} start instead",
+                f"{prov.describe()}); it starts from the {prov.fallback_name(self.generator.far_policy)} instead",
                 FarConceptWarning,
                 stacklevel=4,
             )

@@ -87,8 +87,14 @@ class Provenance:
         return asdict(self)
 
     def describe(self, top: int = 3) -> str:
-        names = ", ".join(f"{c['concept']} ({c['weight']:.2f}, sim {c['similarity']:.2f})" for c in self.concepts[:top])
-        return names or "no training concepts"
+        """The most similar training concepts, with their similarity."""
+        nearest = sorted(self.concepts, key=lambda c: -c["similarity"])[:top]
+        return ", ".join(f"{c['concept']} (sim {c['similarity']:.2f})" for c in nearest) or "no training concepts"
+
+    def fallback_name(self, policy: dict) -> str:
+        if self.fallback == "prior":
+            return f"broader prior blend (temperature {policy['temperature']})"
+        return "zoo mean" if self.fallback == "mean" else str(self.fallback)
 
 
 class WeightGenerator:
@@ -230,18 +236,23 @@ class WeightGenerator:
         if self.prior is None:
             return Provenance(concept_text, float("nan"), [])
         query = self.encode_text(concept_text).pooled
-        weights = self.prior.concept_weights(query)[0]
         sims = self.prior.concept_similarity(query)[0]
+        best = float(sims.max())
+        # a phrasing of a catalog concept is never far: the catalog vouches for it
+        far = self.far_policy is not None and best < self.far_policy["similarity"] and default_catalog().find_by_text(concept_text) is None
+        fallback = self.far_policy["fallback"] if far else None
+        if fallback == "mean":  # every training concept alike
+            weights = torch.full_like(sims, 1.0 / sims.numel())
+        else:  # the blend the start is made of: the prior's, or the broader one a far text falls back to
+            temperature = float(self.far_policy["temperature"]) if fallback == "prior" else None
+            weights = self.prior.concept_weights(query, temperature=temperature)[0]
         order = torch.argsort(weights, descending=True)[:top]
         names = self.prior.concept_ids or tuple(f"#{i}" for i in range(weights.numel()))
         concepts = [
             {"concept": names[i], "weight": round(float(weights[i]), 4), "similarity": round(float(sims[i]), 4)}
             for i in order.tolist() if float(weights[i]) >= 0.005
         ]  # fmt: skip
-        best = float(sims.max())
-        # a phrasing of a catalog concept is never far: the catalog vouches for it
-        far = self.far_policy is not None and best < self.far_policy["similarity"] and default_catalog().find_by_text(concept_text) is None
-        return Provenance(concept_text, round(best, 4), concepts, far, self.far_policy["fallback"] if far else None)
+        return Provenance(concept_text, round(best, 4), concepts, far, fallback)
 
     def fallback_blocks(self, concept_text: str) -> torch.Tensor:
         """De-normalised blocks of the far-concept start (``far_policy["fallback"]``)."""
