@@ -380,7 +380,7 @@ def build_catalog() -> list[Concept]:
 
 # --- reverse concepts ---------------------------------------------------------------------------
 #: Which reverses are learnable, measured by the catalog's rule (``python -m
-#: weightinit.concepts.learnability --reverses --json``); only those become concepts.
+#: weightinit.concepts.learnability --reverses --out FILE``); only those become concepts.
 REVERSE_MEASUREMENTS = "reverse_learnability.json"
 REVERSE_SUFFIX = "-reverse"
 
@@ -435,7 +435,8 @@ def reverse_measurements() -> dict[str, dict]:
 def catalog_with_reverses() -> list[Concept]:
     """The built-in concepts, then the reverse of each whose reverse is learnable and has no
     twin among them (a reverse that is not learnable is no concept: CycleGAN's ``netG_B`` then
-    gets the generator's start for the reverse text, never the forward weights)."""
+    gets the generator's start for the reverse text, which the directional text conditioning
+    keeps apart from the forward concept's)."""
     concepts = build_catalog()
     twins = reverse_twins(concepts)
     measured = reverse_measurements()
