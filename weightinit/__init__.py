@@ -10,9 +10,20 @@ from weightinit._version import __version__
 from weightinit.hookspecs import hookimpl
 from weightinit.layout import BlockLayout, Slot
 from weightinit.codec import BlockCodec, SlotNormalizer
-from weightinit.errors import WeightinitError, LayoutMismatch
+from weightinit.errors import FarConceptWarning, WeightinitError, LayoutMismatch
 from weightinit.apply import apply_blocks
+from weightinit.adapters.cyclegan import CycleGANPair
 from weightinit.initialization import InitReport, initialize
+
+
+def __getattr__(name: str):
+    # the generator pulls in diffusers and transformers: imported when asked for, not on `import weightinit`
+    if name == "WeightGenerator":
+        from weightinit.generator.model import WeightGenerator
+
+        return WeightGenerator
+    raise AttributeError(f"module 'weightinit' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -23,6 +34,9 @@ __all__ = [
     "SlotNormalizer",
     "WeightinitError",
     "LayoutMismatch",
+    "FarConceptWarning",
+    "CycleGANPair",
+    "WeightGenerator",
     "apply_blocks",
     "initialize",
     "InitReport",
