@@ -402,7 +402,7 @@ def initialize(
     elif isinstance(adapter, str):
         adapter = plugins.get_adapter(adapter)
     directions = getattr(adapter, "directions", None)
-    pair_model = adapter.name == "cyclegan" and directions is not None
+    pair_model = directions is not None  # a capability of the adapter, not its name
     if pair_model:
         if pairs is not None:
             raise WeightinitError("pairs= chooses a start for one paired generator; a CycleGAN model has two and no pairs")
