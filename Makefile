@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: setup demo test test-slow bench-codec zoo zoo-resnet generator bench bench-report bench-quick clean
+.PHONY: setup demo test test-slow bench-codec zoo generator bench bench-report bench-quick clean
 
 $(STAMP): pyproject.toml adapters/template/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,15 +35,6 @@ PROCS ?= 2
 zoo: $(STAMP)
 	$(BIN)/python -m torch.distributed.run --nproc_per_node $(PROCS) -m weightinit zoo build --out zoo
 	$(BIN)/weightinit zoo verify zoo
-
-# A CycleGAN-flag generator's zoo on the CPU: `--netG resnet_6blocks --ngf 16 --norm instance --no_dropout`,
-# 64-px crops (a ResNet is fully convolutional). 300 concept steps: at ~0.18 s a step (batch 8, one
-# thread) that is about 7 CPU-hours for the whole catalog, inside the 8 the default zoo's rule allows.
-RESNET_ARCH ?= pix2pix:resnet_6blocks,ngf=16,norm=instance
-RESNET_ZOO ?= zoos/resnet6-ngf16
-zoo-resnet: $(STAMP)
-	$(BIN)/python -m torch.distributed.run --nproc_per_node $(PROCS) -m weightinit zoo build --out $(RESNET_ZOO) --arch $(RESNET_ARCH) --concept-steps 300
-	$(BIN)/weightinit zoo verify $(RESNET_ZOO)
 
 generator: $(STAMP)
 	$(BIN)/weightinit train --zoo zoo --out runs/generator $(if $(wildcard runs/generator/checkpoints/*),--resume,)
