@@ -4,20 +4,14 @@ Then again with ``pairs=``, each rank holding pairs that another training concep
 each rank would choose its own concept; the scores are averaged over the ranks, so they agree.
 """
 
-import hashlib
 import sys
 
 import torch
 import torch.distributed as dist
 
+from ddp_helpers import checksum, say
 from weightinit import initialize, plugins
 
-
-def checksum(model) -> str:
-    digest = hashlib.sha256()
-    for p in model.parameters():
-        digest.update(p.detach().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def pairs_of_concept(generator: str, arch: str, index: int):
@@ -38,11 +32,6 @@ def pairs_of_concept(generator: str, arch: str, index: int):
     with torch.no_grad(), batch_statistics(model):
         return inputs, model(inputs)
 
-
-def say(line: str) -> None:
-    """One write per line: the two ranks share torchrun's stdout, and print's two writes interleave."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def main() -> None:

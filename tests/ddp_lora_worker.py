@@ -6,26 +6,16 @@
    batch; the LoRA parameters moved and are identical on both ranks.
 """
 
-import hashlib
 import sys
 
 import torch
 import torch.distributed as dist
 
+from ddp_helpers import checksum, say
 from weightinit import initialize, plugins
 from weightinit.errors import WeightinitError
 
 
-def checksum(model) -> str:
-    digest = hashlib.sha256()
-    for p in model.parameters():
-        digest.update(p.detach().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def main() -> None:

@@ -127,6 +127,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A JSON file that must hold an object; a missing, unparsable or non-object file is a
+    :class:`CheckpointError` naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"missing file {path}") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} does not parse as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    return data
+
+
 def atomic_write_json(path: str | os.PathLike, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

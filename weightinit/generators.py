@@ -23,13 +23,13 @@ when asked), never the weights; the covered layout is computed from the arch str
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 from weightinit.errors import CheckpointError, LayoutMismatch
+from weightinit.fileio import read_json_object
 
 CONFIG_NAME = "generator_config.json"
 LAYOUT_NAME = "layout.json"
@@ -161,13 +161,10 @@ class GeneratorInfo:
     @cached_property
     def config(self) -> dict:
         path = self.folder / CONFIG_NAME
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise CheckpointError(f"{self.folder} is not a weightinit generator: no {CONFIG_NAME}") from None
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{path} does not parse: {exc}") from None
-        if not isinstance(data, dict) or not data.get("arch"):
+        if not path.is_file():
+            raise CheckpointError(f"{self.folder} is not a weightinit generator: no {CONFIG_NAME}")
+        data = read_json_object(path)
+        if not data.get("arch"):
             raise CheckpointError(f"{path}: no arch; this generator cannot initialise a model")
         return data
 

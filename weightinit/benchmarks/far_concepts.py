@@ -88,7 +88,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
     basis = prior.basis.to(torch.float32)
     center = gen.center if gen.center is not None else torch.zeros(gen.layout.num_blocks, gen.layout.block_size)
     shape = (gen.layout.num_blocks, gen.layout.block_size)
-    mean_psnr_cache = {}
+    mean_blocks = gen.normalizer.denormalize(center, torch.float32)
     rows = []
     for i, cid in enumerate(ids[:limit]):
         query = gen.encode_text(ctx.zoo.record(cid).text).pooled
@@ -102,9 +102,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
             weights = torch.zeros(1, prior.coef.shape[0]).index_add_(1, prior.owner, w)
             blocks = gen.normalizer.denormalize(center + (weights @ prior.coef @ basis).view(shape), torch.float32)
             row[name] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 4)
-        if "mean" not in mean_psnr_cache:
-            mean_psnr_cache["mean"] = gen.normalizer.denormalize(center, torch.float32)
-        row["mean"] = round(evaluate(ctx.merged_blocks(mean_psnr_cache["mean"]), *test)["psnr"], 4)
+        row["mean"] = round(evaluate(ctx.merged_blocks(mean_blocks), *test)["psnr"], 4)
         row["base"] = round(evaluate(ctx.base_model(), *test)["psnr"], 4)
         rows.append(row)
         log(f"{cid:34s} sim {row['similarity']:.3f}  prior {row['prior']:6.2f}  mean {row['mean']:6.2f}  base {row['base']:6.2f}  "

@@ -37,7 +37,7 @@ import torch
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
-from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
+from weightinit.fileio import atomic_write_json, read_json_object, read_safetensors, save_safetensors
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
@@ -387,7 +387,7 @@ class WeightGenerator:
         """Load a generator folder, or a hub repo (offline: from the local hub cache only)."""
         folder = resolve_generator_folder(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
         check_generator_folder(folder)
-        config = _read_json(folder / CONFIG_NAME)
+        config = read_json_object(folder / CONFIG_NAME)
         version = config.get("format_version")
         if not isinstance(version, int):
             raise CheckpointError(f"{folder / CONFIG_NAME}: no format_version; not a weightinit generator config")
@@ -410,7 +410,7 @@ class WeightGenerator:
         center = norm_state.get("block_center")
         prior = RetrievalPrior.load(folder / PRIOR_NAME, layout.fingerprint) if (folder / PRIOR_NAME).is_file() else None
         denoiser = load_denoiser(folder / DENOISER_DIR, device=device)
-        scheduler_config = _read_json(folder / SCHEDULER_CONFIG)
+        scheduler_config = read_json_object(folder / SCHEDULER_CONFIG)
         base_state, _ = read_safetensors(folder / BASE_NAME)
         text = config.get("text_encoder") or {}
         return cls(
@@ -438,7 +438,7 @@ def check_far_policy(policy: dict | None) -> dict | None:
 
 def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
     """A denoiser from ``config.json`` + safetensors weights (strict: every name and shape must match)."""
-    config = _read_json(folder / "config.json")
+    config = read_json_object(folder / "config.json")
     cls = denoiser_class(str(config.get("_class_name", "")))
     init = {k: v for k, v in config.items() if not k.startswith("_")}
     try:
@@ -486,18 +486,6 @@ def check_generator_folder(folder: Path) -> None:
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
         raise CheckpointError(f"{folder} is not a complete weightinit generator: missing {', '.join(missing)}")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"missing file {path}") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} does not parse as JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a JSON object")
-    return data
 
 
 def _version() -> str:
