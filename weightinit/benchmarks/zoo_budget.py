@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -46,6 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="pix2pix:unet_64,ngf=16")
     parser.add_argument("--base-steps", type=int, default=1500)
+    parser.add_argument("--base-lr", type=float, default=2e-4)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--concepts", default="sketch-to-photo,sepia-medium,night-heavy,chromatic-aberration-medium")
@@ -68,8 +72,10 @@ def main() -> None:
     from weightinit.zoo.weights import lora_targets_of
 
     catalog = default_catalog()
-    config = ZooConfig(arch=args.arch, base_steps=args.base_steps)
-    builder = ZooBuilder("runs/zoo_budget_base", config, catalog.by_split("train"), photos=PhotoSet.load(None))
+    config = ZooConfig(
+        arch=args.arch, base_steps=args.base_steps, base_lr=args.base_lr, image_size=args.image_size, batch_size=args.batch_size
+    )
+    builder = ZooBuilder(f"runs/zoo_budget_base_{Path(args.out).stem}", config, catalog.by_split("train"), photos=PhotoSet.load(None))
     results: dict = {"args": vars(args), "concepts": {}}
     t = time.perf_counter()
     base, base_seconds, base_metrics = builder.train_base()
@@ -93,7 +99,7 @@ def main() -> None:
                 lr = float(lr_s[2:])
                 wrappers = inject_lora(model, lora_targets_of(builder.adapter, model), int(rank[1:]), seed=config.lora_seed)
                 params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
-            result = fine_tune(model, train, args.steps, config=RecipeConfig(lr=lr, seed=seed), params=params, eval_pairs=test, eval_every=args.eval_every)
+            result = fine_tune(model, train, args.steps, config=RecipeConfig(lr=lr, seed=seed, batch_size=args.batch_size), params=params, eval_pairs=test, eval_every=args.eval_every)
             curve = [[p.step, round(p.seconds, 2), round(p.metrics["psnr"], 3)] for p in result.curve]
             row["runs"][variant] = {"curve": curve, "levels_off_step": levels_off(curve), "best": max(p[2] for p in curve)}
             print(f"{cid:32s} {variant:18s} start {curve[0][2]:6.2f} final {curve[-1][2]:6.2f} best {row['runs'][variant]['best']:6.2f} "

@@ -130,7 +130,8 @@ class ZooBuilder:
         """A resumed build must use the zoo's own config."""
         path = self.folder / BUILD_CONFIG_NAME
         if path.is_file():
-            stored = json.loads(path.read_text())
+            # Fields added since the folder was started read as their defaults.
+            stored = ZooConfig.from_dict(json.loads(path.read_text())).to_dict()
             if stored != self.config.to_dict():
                 diff = sorted(k for k in stored.keys() | self.config.to_dict().keys() if stored.get(k) != self.config.to_dict().get(k))
                 raise WeightinitError(
@@ -242,7 +243,7 @@ class ZooBuilder:
             test_in.append(tx)
             test_tg.append(ty)
         model = self.new_model().to(self.device)
-        recipe = RecipeConfig(batch_size=cfg.batch_size, seed=cfg.seed)
+        recipe = RecipeConfig(batch_size=cfg.batch_size, seed=cfg.seed, lr=cfg.base_lr)
         result = fine_tune(
             model, (torch.cat(inputs), torch.cat(targets)), cfg.base_steps, config=recipe, mixed_precision=self.mixed_precision
         )

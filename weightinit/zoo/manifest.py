@@ -36,6 +36,8 @@ class ZooConfig:
     lora_rank: int = 6
     lora_seed: int = 1234
     base_steps: int = 3000
+    #: Adam's learning rate for the base (pix2pix's 2e-4; ResNets reconstruct faster at more).
+    base_lr: float = 2e-4
     concept_steps: int = 400
     concept_lr: float = 3e-3
     pool_size: int = 256
