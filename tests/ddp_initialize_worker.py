@@ -22,11 +22,11 @@ def pairs_of_concept(generator: str, arch: str, index: int):
     from weightinit.recipe import batch_statistics
 
     gen = load_generator(generator)
-    name = f"concept {gen.generator.prior.concept_ids[index]}"
-    blocks = dict(gen.generator.candidate_blocks("sketch to photo"))[name]
-    factors = {k: v.float() for k, v in BlockCodec(gen.generator.layout).decode(blocks, copy=True).items()}
+    name = f"concept {gen.prior.concept_ids[index]}"
+    blocks = dict(gen.candidate_blocks("sketch to photo"))[name]
+    factors = {k: v.float() for k, v in BlockCodec(gen.layout).decode(blocks, copy=True).items()}
     model = plugins.build_model(arch)
-    model.load_state_dict(gen.generator.base_state)
+    model.load_state_dict(gen.base_state)
     apply_tensors(model, gen.full_weights(factors), plugins.get_adapter("pix2pix"))
     inputs = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(index)) * 2 - 1
     with torch.no_grad(), batch_statistics(model):

@@ -113,7 +113,7 @@ def test_train_save_load_generate_is_seeded_and_reproducible(trained, zoo_dir):
     assert log[-1]["step"] == 6 and all("loss" in r for r in log)
     gen = WeightGenerator.from_pretrained(trained)
     zoo = ZooWeights(zoo_dir)
-    assert gen.layout == zoo.layout and gen.arch == TINY_ZOO["arch"] and gen.zoo["lora_rank"] == 2
+    assert gen.layout == zoo.layout and gen.arch == TINY_ZOO["arch"] and gen.zoo.lora_rank == 2 and gen.zoo_summary["train_concepts"] > 0
     text = zoo.record(zoo.ids("heldout")[0]).text
     a, b, c = gen.generate(text, seed=0), gen.generate(text, seed=0), gen.generate(text, seed=1)
     assert list(a) == zoo.layout.names
@@ -207,6 +207,35 @@ def test_missing_file_newer_format_and_wrong_fingerprint_are_clear_errors(traine
         WeightGenerator.from_pretrained(folder)
     with pytest.raises(CheckpointError, match="no generator folder"):
         WeightGenerator.from_pretrained(tmp_path / "nothing")
+
+
+def test_a_format_2_folder_loads_its_zoo_config_typed_and_generates_the_same(trained, tmp_path):
+    """Folders written before format 3 (the bundled one among them) kept the zoo's config and
+    counts in one dict, with a lora_scale of 1.0; they load, and an export writes format 3."""
+    from weightinit.generator import WeightGenerator
+    from weightinit.generator.export import export_generator
+    from weightinit.generator.model import FORMAT_VERSION
+    from weightinit.initialization import bundled_generator_path
+
+    folder = _copy(trained, tmp_path)
+    config = json.loads((folder / "generator_config.json").read_text())
+    zoo = config.pop("zoo")
+    old = {k: zoo[k] for k in ("arch", "representation", "lora_rank", "lora_seed", "base_steps", "concept_steps", "image_size")}
+    old.update(config.pop("zoo_summary"), lora_scale=1.0)
+    (folder / "generator_config.json").write_text(json.dumps({**config, "format_version": 2, "zoo": old}))
+    gen, ref = WeightGenerator.from_pretrained(folder), WeightGenerator.from_pretrained(trained)
+    assert gen.zoo.lora_rank == ref.zoo.lora_rank == TINY_ZOO["lora_rank"] and gen.zoo.arch == TINY_ZOO["arch"]
+    assert gen.zoo.base_steps == TINY_ZOO["base_steps"] and gen.zoo_summary == ref.zoo_summary
+    a, b = gen.generate("sketch to photo", seed=1), ref.generate("sketch to photo", seed=1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    exported = json.loads((export_generator(folder, tmp_path / "exported") / "generator_config.json").read_text())
+    assert exported["format_version"] == FORMAT_VERSION and exported["zoo"]["lora_rank"] == TINY_ZOO["lora_rank"]
+    (folder / "generator_config.json").write_text(json.dumps({**config, "format_version": 2, "zoo": {**old, "lora_scale": 2.0}}))
+    with pytest.raises(CheckpointError, match="lora_scale"):
+        WeightGenerator.from_pretrained(folder)
+    bundled = json.loads((bundled_generator_path() / "generator_config.json").read_text())
+    if bundled["format_version"] < 3:  # until the bundled generator is exported again
+        assert WeightGenerator.from_pretrained(bundled_generator_path()).zoo.arch == bundled["zoo"]["arch"]
 
 
 def test_loads_offline_from_a_prepopulated_hub_cache(trained, tmp_path, monkeypatch):

@@ -251,14 +251,14 @@ def test_nan_in_the_base_running_statistics_is_refused_and_nothing_is_written(ti
 
 def test_nan_generation_with_pairs_is_refused_not_replaced_by_a_candidate(tiny_generator_dir, monkeypatch):
     gen = load_generator(tiny_generator_dir)
-    real = gen.generator.generate
+    real = gen.generate
 
     def nan_generate(*args, **kwargs):
         out = {k: v.clone() for k, v in real(*args, **kwargs).items()}
         out[next(iter(out))].view(-1)[0] = float("nan")
         return out
 
-    monkeypatch.setattr(gen.generator, "generate", nan_generate)
+    monkeypatch.setattr(gen, "generate", nan_generate)
     net = fresh()
     before = snapshot(net)
     inputs = torch.rand(2, 3, 64, 64) * 2 - 1

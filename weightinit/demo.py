@@ -78,7 +78,7 @@ def run_demo(
     if steps < 1:
         raise WeightinitError(f"steps must be positive, got {steps}")
     gen = load_generator(generator)
-    gen.generator.text_encoder  # noqa: B018 - loaded here, not inside the timed generation
+    gen.text_encoder  # noqa: B018 - loaded here, not inside the timed generation
     c = default_catalog().resolve(concept) if concept else default_concept()
     size = image_size_of(gen.arch)
     source = ProceduralPairs(c, None, size=size)
@@ -106,7 +106,7 @@ def run_demo(
         # generated: base + generated delta, then the same fine-tune
         task = bars.add_task("generated", total=steps)
         model = plugins.build_model(gen.arch)
-        model.load_state_dict(gen.generator.base_state)
+        model.load_state_dict(gen.base_state)
         t0 = time.perf_counter()
         report = initialize(model, c.text, generator=gen, steps=1, seed=seed)
         init_s = time.perf_counter() - t0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from torch import nn
 
 from weightinit.adapters.base import unwrap_model
 from weightinit.apply import prepare_update, write_in_place
-from weightinit.errors import AdapterError, FarConceptWarning, InvalidWeights, LayoutMismatch, WeightinitError
+from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
 
 MODES = ("merge", "lora")
 _GENERATORS: dict[tuple[str, str | None], object] = {}
@@ -86,76 +85,14 @@ def bundled_generator_path() -> Path:
     return Path(__file__).parent / "data" / "generator"
 
 
-class GeneratorView:
-    """A loaded generator plus what ``initialize`` derives from it once: the base model's
-    canonical weights, its buffers and layout, and the delta of generated factors."""
-
-    def __init__(self, generator, name: str):
-        from weightinit import plugins
-
-        self.generator = generator
-        self.name = name
-        if not generator.arch or not generator.base_state:
-            raise WeightinitError(f"generator {name} has no base checkpoint or arch; it cannot initialise a model")
-        self.arch = generator.arch
-        self.adapter = plugins.get_adapter(generator.adapter or self.arch.split(":", 1)[0])
-        base_model = plugins.build_model(self.arch)
-        base_model.load_state_dict(generator.base_state)
-        self.base_layout = self.adapter.layout(base_model)
-        self.base_canonical = self.adapter.to_canonical(base_model, generator.base_state)
-        buffer_names = {k for k, _ in base_model.named_buffers()}
-        self.base_buffers = {k: v for k, v in generator.base_state.items() if k in buffer_names}
-        zoo = generator.zoo or {}
-        self.representation = zoo.get("representation", "lora")
-        self.lora_rank = int(zoo.get("lora_rank", 0) or 0)
-        self.lora_seed = int(zoo.get("lora_seed", 0) or 0)
-        self.lora_scale = float(zoo.get("lora_scale", 1.0) or 1.0)
-
-    def generate(self, concept: str, *, steps: int, seed: int, guidance: float | None) -> dict[str, torch.Tensor]:
-        """Generated factors; a concept far from the zoo gets the generator's far-concept start."""
-        factors = self.generator.generate(concept, steps=steps, seed=seed, guidance=guidance, dtype=torch.float32, fallback=True)
-        for name, value in factors.items():  # whatever produced them: never written, never scored
-            if not bool(torch.isfinite(value).all()):
-                raise InvalidWeights(f"generated weights contain NaN or Inf (first in {name}); nothing was written")
-        return factors
-
-    def based_on(self, concept: str, direction: str) -> dict:
-        """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
-        prov = self.generator.provenance(concept)
-        if prov.far:
-            warnings.warn(
-                f"{concept!r} ({direction}) is far from every concept {self.name} was trained on "
-                f"(best similarity {prov.similarity:.2f} < {self.generator.far_policy['similarity']:.2f}; nearest: "
-                f"{prov.describe()}); it starts from the {prov.fallback_name(self.generator.far_policy)} instead",
-                FarConceptWarning,
-                stacklevel=4,
-            )
-        return prov.to_dict()
-
-    def full_weights(self, factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Base plus the generated delta, for every generated parameter (canonical names)."""
-        from weightinit.lora import lora_delta
-
-        out = {}
-        for name, base in self.base_canonical.items():
-            if self.representation == "delta" and name in factors:
-                out[name] = base.float() + factors[name]
-            elif f"{name}.lora_A" in factors:
-                out[name] = base.float() + lora_delta(base.shape, factors[f"{name}.lora_A"], factors[f"{name}.lora_B"], self.lora_scale)
-            else:
-                out[name] = base.float()
-        return out
-
-
-def load_generator(generator=None, revision: str | None = None, model: nn.Module | None = None) -> GeneratorView:
-    """The generator to use: given (loaded), by path or hub id, else the installed one whose layout
-    matches ``model`` (``weightinit.generators``), else the bundled one; cached per process."""
+def load_generator(generator=None, revision: str | None = None, model: nn.Module | None = None):
+    """The :class:`~weightinit.generator.model.WeightGenerator` to use: given (loaded), by path or
+    hub id, else the installed one whose layout matches ``model`` (``weightinit.generators``), else
+    the bundled one; cached per process."""
     from weightinit.generator.model import WeightGenerator
 
-    if isinstance(generator, GeneratorView):
-        return generator
     if isinstance(generator, WeightGenerator):
-        return GeneratorView(generator, repr(generator))
+        return generator
     if generator is None and model is not None:
         from weightinit.generators import generator_for_model
 
@@ -174,8 +111,21 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
         name = str(generator)
     key = (str(generator), revision)
     if key not in _GENERATORS:
-        _GENERATORS[key] = GeneratorView(WeightGenerator.from_pretrained(str(generator), revision=revision), name)
+        loaded = WeightGenerator.from_pretrained(str(generator), revision=revision)
+        loaded.name = name
+        # derived now, as the load is, so that no timed initialize() pays for building the base
+        loaded.base_layout, loaded.base_canonical, loaded.base_buffers  # noqa: B018
+        _GENERATORS[key] = loaded
     return _GENERATORS[key]
+
+
+def _generate(gen, concept: str, *, steps: int, seed: int, guidance: float | None) -> dict[str, torch.Tensor]:
+    """Generated factors in float32; a concept far from the zoo gets the generator's far-concept start."""
+    factors = gen.generate(concept, steps=steps, seed=seed, guidance=guidance, dtype=torch.float32, fallback=True)
+    for name, value in factors.items():  # whatever produced them: never written, never scored
+        if not bool(torch.isfinite(value).all()):
+            raise InvalidWeights(f"generated weights contain NaN or Inf (first in {name}); nothing was written")
+    return factors
 
 
 def reverse_text(concept: str) -> str:
@@ -197,7 +147,7 @@ def reverse_text(concept: str) -> str:
     return turn_round(concept)
 
 
-def _check_coverage(gen: GeneratorView, model: nn.Module, adapter) -> None:
+def _check_coverage(gen, model: nn.Module, adapter) -> None:
     """The generator covers the model if the model's generated parameters have the base's layout;
     the dtype does not count (weights are generated in float32 and cast to the model's)."""
     model_layout = adapter.layout(model)
@@ -420,7 +370,7 @@ def initialize(
     _check_coverage(gen, inner, adapter)
     gen_start = time.perf_counter()
     based_on = {"netG": gen.based_on(concept, "netG")}
-    factors = gen.generate(concept, steps=steps, seed=seed, guidance=guidance)
+    factors = _generate(gen, concept, steps=steps, seed=seed, guidance=guidance)
     choice = None
     if pairs is not None:
         from weightinit.selection import choose_on_pairs
@@ -472,7 +422,8 @@ def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, to
     try:
         write_in_place(triples)
         _copy_buffers(buffers)
-        wrappers = inject_lora(model, targets, gen.lora_rank, seed=gen.lora_seed)
+        rank = factors[f"{names[targets[0] + '.weight']}.lora_A"].shape[0]
+        wrappers = inject_lora(model, targets, rank)  # A's seeded init is overwritten by the factors
         with torch.no_grad():
             for t, w in wrappers.items():
                 canonical = names[f"{t}.weight"]
@@ -509,7 +460,7 @@ def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidanc
         sub_adapter = plugins.adapter_for_model(sub)
         _check_coverage(gen, sub, sub_adapter)
         based_on[attribute] = gen.based_on(texts[attribute], attribute)
-        full = gen.full_weights(gen.generate(texts[attribute], steps=steps, seed=seed, guidance=guidance))
+        full = gen.full_weights(_generate(gen, texts[attribute], steps=steps, seed=seed, guidance=guidance))
         updates.append(prepare_update(sub, full, sub_adapter)[0])
         buffers.append(_buffer_pairs(unwrap_model(sub), gen.base_buffers))
     write_in_place([t for triples in updates for t in triples])

@@ -83,7 +83,7 @@ class BenchContext:
             gen = load_generator(self.generator_ref)
             if gen.arch != self.arch:
                 raise WeightinitError(f"generator {gen.name} is for {gen.arch}, the zoo is {self.arch}")
-            gen.generator.text_encoder  # noqa: B018 - load it now, not inside the first timed generation
+            gen.text_encoder  # noqa: B018 - load it now, not inside the first timed generation
             self._gen = gen
         return self._gen
 
@@ -91,7 +91,7 @@ class BenchContext:
         from weightinit.generator.text import shared_text_encoder
 
         if self.generator_ref is not None:
-            return self.generator.generator.text_encoder
+            return self.generator.text_encoder
         return shared_text_encoder()
 
     def base_model(self) -> nn.Module:
@@ -154,7 +154,7 @@ class BenchContext:
         """The base plus the delta of de-normalised generator blocks (LoRA factors) in the generator's layout."""
         from weightinit.codec import BlockCodec
 
-        factors = BlockCodec(self.generator.generator.layout).decode(blocks, copy=True)
+        factors = BlockCodec(self.generator.layout).decode(blocks, copy=True)
         return self.merged(self.delta({k: v.float() for k, v in factors.items()}))
 
     def with_lora(self, factors: dict[str, torch.Tensor] | None) -> tuple[nn.Module, list[nn.Parameter]]:
@@ -263,7 +263,7 @@ def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str, choose
     text = ctx.zoo.record(concept_id).text
     model = ctx.base_model()
     pairs = ctx.selection_pairs(concept_id) if choose else None  # the user's data: already in hand, not counted
-    gen.generator.text_encoder.forget(text)  # text encoding counts as generation
+    gen.text_encoder.forget(text)  # text encoding counts as generation
     start = time.perf_counter()
     report = initialize(model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode, pairs=pairs)
     seconds = time.perf_counter() - start
@@ -300,7 +300,7 @@ def chosen_1_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
 
 def prior(ctx: BenchContext, concept_id: str) -> StartingPoint:
     """The generator's retrieval prior without its denoiser (ablation)."""
-    gen = ctx.generator.generator
+    gen = ctx.generator
     if gen.prior is None:
         raise WeightinitError(f"generator {ctx.generator.name} has no retrieval prior (it was trained with --prior mean)")
     text = ctx.zoo.record(concept_id).text

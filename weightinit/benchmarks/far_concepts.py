@@ -79,7 +79,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
     from weightinit.bench.runner import zoo_test_pairs
     from weightinit.recipe import evaluate
 
-    gen = ctx.generator.generator
+    gen = ctx.generator
     prior = gen.prior
     if prior is None:
         raise SystemExit("the generator has no retrieval prior; nothing to measure")

@@ -46,7 +46,7 @@ def main() -> None:
     from weightinit.initialization import bundled_generator_path
 
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
-    methods = [m for m in METHODS if m != "prior" or ctx.generator.generator.prior is not None]
+    methods = [m for m in METHODS if m != "prior" or ctx.generator.prior is not None]
     warnings.simplefilter("ignore", FarConceptWarning)  # the far ones are counted, not shouted
     rows = {}
     print(f"{'concept':34s} " + " ".join(f"{m:>11s}" for m in methods))
@@ -67,10 +67,10 @@ def main() -> None:
             by_direction[d] = {"concepts": len(part), "median_psnr_step0": m, "generated_beats": b}
             print(f"{d}: {len(part)} concepts; median " + ", ".join(f"{k} {v:.2f}" for k, v in m.items())
                   + f"; generated beats mean and nearest on {b['mean_and_nearest']}")  # fmt: skip
-    gen = ctx.generator.generator
+    gen = ctx.generator
     if args.json:
         atomic_write_json(args.json, {"zoo": str(args.zoo), "generator": ctx.generator.name, "concepts": len(rows),
-                                      "text_conditioning": gen.text_conditioning, "train_concepts": gen.zoo.get("train_concepts"),
+                                      "text_conditioning": gen.text_conditioning, "train_concepts": gen.zoo_summary.get("train_concepts"),
                                       "median_psnr_step0": medians,
                                       "generated_beats": beats, "by_direction": by_direction, "direction": direction,
                                       "command": "python -m weightinit.benchmarks.heldout_start", "per_concept": rows})  # fmt: skip

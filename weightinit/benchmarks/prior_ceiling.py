@@ -37,7 +37,7 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
     from weightinit.recipe import evaluate
 
     ctx = BenchContext(zoo, generator)
-    gen = ctx.generator.generator
+    gen = ctx.generator
     prior = gen.prior
     if prior is None:
         raise WeightinitError(f"generator {generator} has no retrieval prior")

@@ -3,7 +3,8 @@
 On disk it is a folder in the diffusers/hub style, never a pickle::
 
     generator_config.json                      format version, layout fingerprint, arch, adapter,
-                                               text encoder reference, zoo and training summary
+                                               text encoder reference, the zoo's config
+                                               (``ZooConfig``), its counts, training summary
     denoiser/config.json                       the denoiser's constructor arguments (diffusers)
     denoiser/diffusion_pytorch_model.safetensors
     scheduler/scheduler_config.json            the DDPMScheduler it was trained with
@@ -14,6 +15,9 @@ On disk it is a folder in the diffusers/hub style, never a pickle::
                                                of the training concepts, weightinit.generator.prior)
     base.safetensors                           the base checkpoint the weights are relative to
     README.md                                  model card: training data and measured quality
+
+The loaded object is also what ``initialize`` uses: the base model's canonical weights, buffers
+and layout are derived from it lazily, the first time they are needed.
 
 ``WeightGenerator.from_pretrained`` takes a folder or a hub id (``revision`` optional); hub
 loading honours ``HF_HUB_OFFLINE`` and then reads only the local hub cache. A folder holding a
@@ -26,9 +30,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
 import shutil
 import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,7 @@ import torch
 
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.concepts.catalog import default_catalog
-from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
+from weightinit.errors import CheckpointError, FarConceptWarning, LayoutMismatch, WeightinitError
 from weightinit.fileio import atomic_write_json, read_json_object, read_safetensors, save_safetensors
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
@@ -45,9 +51,12 @@ from weightinit.generator.text import (
     DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TEXT_CONDITIONINGS, TextEmbedding, TextEncoder, hub_offline, shared_text_encoder,
 )
 from weightinit.layout import BlockLayout
+from weightinit.zoo.manifest import ZooConfig
 
 #: 2 added ``text_encoder.conditioning`` (format-1 folders read as ``"pooled"``).
-FORMAT_VERSION = 2
+#: 3 made ``zoo`` the zoo's whole ``ZooConfig`` and moved its counts to ``zoo_summary``; format-1
+#: and -2 folders kept one dict of both, read by :func:`migrate_config`.
+FORMAT_VERSION = 3
 CONFIG_NAME = "generator_config.json"
 DENOISER_DIR = "denoiser"
 DENOISER_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -99,7 +108,10 @@ class Provenance:
 
 class WeightGenerator:
     """Text -> weights for one layout: denoiser, noise schedule, text encoder reference, layout,
-    normalisation statistics and the base checkpoint the weights belong to."""
+    normalisation statistics and the base checkpoint the weights belong to.
+
+    ``zoo`` is the config of the zoo it was trained on and ``zoo_summary`` that zoo's counts
+    (training and held-out concepts, families); ``name`` is how messages refer to it."""
 
     def __init__(
         self,
@@ -114,12 +126,14 @@ class WeightGenerator:
         base_state: dict[str, torch.Tensor] | None = None,
         arch: str | None = None,
         adapter: str | None = None,
-        zoo: dict | None = None,
+        zoo: ZooConfig | None = None,
+        zoo_summary: dict | None = None,
         training: dict | None = None,
         quality: dict | None = None,
         center: torch.Tensor | None = None,
         prior: RetrievalPrior | None = None,
         far_policy: dict | None = None,
+        name: str | None = None,
     ):
         if normalizer.layout != layout:
             layout.check_same(normalizer.layout, what="normalisation statistics", expected_name="generator's")
@@ -154,9 +168,13 @@ class WeightGenerator:
         self.base_state = base_state or {}
         self.arch = arch
         self.adapter = adapter or (arch.split(":", 1)[0] if arch else None)
-        self.zoo = dict(zoo or {})
+        if zoo is not None and not isinstance(zoo, ZooConfig):
+            raise WeightinitError(f"zoo must be a ZooConfig (ZooConfig.from_dict reads a dict), got {type(zoo).__name__}")
+        self.zoo = zoo
+        self.zoo_summary = dict(zoo_summary or {})
         self.training = dict(training or {})
         self.quality = dict(quality or {})
+        self.name = name or repr(self)
         self._scheduler = None
         self._text_encoder: TextEncoder | None = None
 
@@ -165,6 +183,78 @@ class WeightGenerator:
             f"WeightGenerator({denoiser_name(self.denoiser)}, arch={self.arch!r}, layout={self.layout.fingerprint}, "
             f"{self.layout.num_blocks} blocks, text={self.text_encoder_ref!r})"
         )
+
+    @property
+    def generator(self) -> WeightGenerator:
+        """Itself. ``load_generator`` once returned a view whose ``.generator`` was this object;
+        kept until the code still written that way (``gen.generator.layout``) is changed."""
+        return self
+
+    # --- the base model the weights belong to (what ``initialize`` needs, derived once) --------
+    @cached_property
+    def base_model(self) -> torch.nn.Module:
+        """The base network (built from ``arch``, ``base_state`` loaded), for layouts and names only."""
+        from weightinit import plugins
+
+        if not self.arch or not self.base_state:
+            raise WeightinitError(f"generator {self.name} has no base checkpoint or arch; it cannot initialise a model")
+        model = plugins.build_model(self.arch)
+        model.load_state_dict(self.base_state)
+        return model
+
+    @cached_property
+    def base_adapter(self):
+        from weightinit import plugins
+
+        return plugins.get_adapter(self.adapter)
+
+    @cached_property
+    def base_layout(self) -> BlockLayout:
+        """The layout of the base model's generated parameters: the models this generator covers."""
+        return self.base_adapter.layout(self.base_model)
+
+    @cached_property
+    def base_canonical(self) -> dict[str, torch.Tensor]:
+        """The base's generated parameters by canonical name, in canonical order."""
+        return self.base_adapter.to_canonical(self.base_model, self.base_state)
+
+    @cached_property
+    def base_buffers(self) -> dict[str, torch.Tensor]:
+        """The base's buffers (running statistics), which ``initialize`` copies alongside."""
+        names = {k for k, _ in self.base_model.named_buffers()}
+        return {k: v for k, v in self.base_state.items() if k in names}
+
+    @property
+    def representation(self) -> str:
+        """``"lora"`` (factors per LoRA target) or ``"delta"`` (full differences to the base)."""
+        return self.zoo.representation if self.zoo is not None else "lora"
+
+    def full_weights(self, factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Base plus the delta of generated ``factors``, for every generated parameter (canonical names)."""
+        from weightinit.lora import lora_delta
+
+        out = {}
+        for name, base in self.base_canonical.items():
+            if self.representation == "delta" and name in factors:
+                out[name] = base.float() + factors[name].float()
+            elif f"{name}.lora_A" in factors:
+                out[name] = base.float() + lora_delta(base.shape, factors[f"{name}.lora_A"].float(), factors[f"{name}.lora_B"].float())
+            else:
+                out[name] = base.float()
+        return out
+
+    def based_on(self, concept: str, direction: str) -> dict:
+        """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
+        prov = self.provenance(concept)
+        if prov.far:
+            warnings.warn(
+                f"{concept!r} ({direction}) is far from every concept {self.name} was trained on "
+                f"(best similarity {prov.similarity:.2f} < {self.far_policy['similarity']:.2f}; nearest: "
+                f"{prov.describe()}); it starts from the {prov.fallback_name(self.far_policy)} instead",
+                FarConceptWarning,
+                stacklevel=4,
+            )
+        return prov.to_dict()
 
     # --- parts --------------------------------------------------------------------------------
     @property
@@ -318,7 +408,8 @@ class WeightGenerator:
                 "reference": self.text_encoder_ref, "max_length": self.text_max_length, "dim": self.denoiser.config.text_dim,
                 "conditioning": self.text_conditioning,
             },
-            "zoo": self.zoo,
+            "zoo": self.zoo.to_dict() if self.zoo is not None else None,
+            "zoo_summary": self.zoo_summary,
             "training": self.training,
             "quality": self.quality,
             "far_policy": self.far_policy,
@@ -387,14 +478,7 @@ class WeightGenerator:
         """Load a generator folder, or a hub repo (offline: from the local hub cache only)."""
         folder = resolve_generator_folder(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
         check_generator_folder(folder)
-        config = read_json_object(folder / CONFIG_NAME)
-        version = config.get("format_version")
-        if not isinstance(version, int):
-            raise CheckpointError(f"{folder / CONFIG_NAME}: no format_version; not a weightinit generator config")
-        if version > FORMAT_VERSION:
-            raise CheckpointError(
-                f"{folder}: generator format version {version} is newer than this weightinit reads ({FORMAT_VERSION}); upgrade weightinit"
-            )
+        config = migrate_config(read_json_object(folder / CONFIG_NAME), folder / CONFIG_NAME)
         layout = BlockLayout.from_json((folder / LAYOUT_NAME).read_text())
         if layout.fingerprint != config.get("layout_fingerprint"):
             raise CheckpointError(
@@ -413,13 +497,54 @@ class WeightGenerator:
         scheduler_config = read_json_object(folder / SCHEDULER_CONFIG)
         base_state, _ = read_safetensors(folder / BASE_NAME)
         text = config.get("text_encoder") or {}
+        zoo = _zoo_config(config.get("zoo"), folder / CONFIG_NAME)
         return cls(
             denoiser, scheduler_config, layout, normalizer,
             text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),
-            text_conditioning=text.get("conditioning", "pooled"), base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"), zoo=config.get("zoo"),
-            training=config.get("training"), quality=config.get("quality"), center=center, prior=prior,
-            far_policy=config.get("far_policy"),
+            text_conditioning=text.get("conditioning", "pooled"), base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"),
+            zoo=zoo, zoo_summary=config.get("zoo_summary"), training=config.get("training"), quality=config.get("quality"),
+            center=center, prior=prior, far_policy=config.get("far_policy"), name=str(path_or_hub_id),
         )  # fmt: skip
+
+
+#: The counts format-1/2 folders kept in ``zoo`` beside the config's fields.
+_SUMMARY_KEYS = ("train_concepts", "heldout_concepts", "families", "zoo_layout")
+
+
+def migrate_config(config: dict, source: Path | str = CONFIG_NAME) -> dict:
+    """A ``generator_config.json`` of any format this version reads, as format :data:`FORMAT_VERSION`.
+
+    Format 1 and 2 recorded only some of the zoo's config (arch, representation, LoRA rank and
+    seed, base and concept steps, image size) mixed with its counts, plus a ``lora_scale`` that
+    was always 1.0; the config's other fields read as ``ZooConfig``'s defaults.
+    """
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{source}: no format_version; not a weightinit generator config")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{Path(source).parent}: generator format version {version} is newer than this weightinit reads ({FORMAT_VERSION}); upgrade weightinit"
+        )
+    config = dict(config)
+    if version < 3:
+        old = dict(config.get("zoo") or {})
+        scale = old.pop("lora_scale", 1.0)
+        if float(scale) != 1.0:  # nothing ever wrote another; the factors would mean something else
+            raise CheckpointError(f"{source}: lora_scale {scale} (weightinit's LoRA update is B @ A, unscaled)")
+        config["zoo_summary"] = {k: old.pop(k) for k in _SUMMARY_KEYS if k in old}
+        known = set(ZooConfig.__dataclass_fields__)
+        config["zoo"] = {k: v for k, v in old.items() if k in known} if old else None
+        config["format_version"] = FORMAT_VERSION
+    return config
+
+
+def _zoo_config(data: dict | None, source: Path | str) -> ZooConfig | None:
+    if data is None:
+        return None
+    try:
+        return ZooConfig.from_dict(data)
+    except (WeightinitError, TypeError) as exc:
+        raise CheckpointError(f"{source}: bad zoo config: {exc} (a newer weightinit may have written it)") from None
 
 
 def check_far_policy(policy: dict | None) -> dict | None:
@@ -503,7 +628,8 @@ def _fmt(value: Any) -> str:
 
 def model_card(gen: WeightGenerator) -> str:
     """The README of a generator folder: what it generates, its training data, measured quality."""
-    zoo, training, quality = gen.zoo, gen.training, gen.quality
+    zoo = {**(gen.zoo.to_dict() if gen.zoo is not None else {}), **gen.zoo_summary}
+    training, quality = gen.training, gen.quality
     lines = [
         "---",
         "library_name: weightinit",
@@ -523,8 +649,8 @@ def model_card(gen: WeightGenerator) -> str:
         "",
         "## What it generates",
         "",
-        f"- architecture `{gen.arch}` (adapter `{gen.adapter}`), representation `{zoo.get('representation', '?')}`"
-        + (f", LoRA rank {zoo.get('lora_rank')}, LoRA seed {zoo.get('lora_seed')}" if zoo.get("representation") == "lora" else ""),
+        f"- architecture `{gen.arch}` (adapter `{gen.adapter}`), representation `{gen.representation}`"
+        + (f", LoRA rank {gen.zoo.lora_rank}, LoRA seed {gen.zoo.lora_seed}" if gen.zoo is not None and gen.representation == "lora" else ""),
         f"- layout `{gen.layout.fingerprint}`: {len(gen.layout)} tensors, {gen.layout.num_params:,} values, "
         f"{gen.layout.num_blocks:,} blocks of {gen.layout.block_size}",
         f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
@@ -550,7 +676,7 @@ def model_card(gen: WeightGenerator) -> str:
         "",
     ]
     if zoo:
-        for key in ("train_concepts", "heldout_concepts", "families", "arch", "base_steps", "concept_steps", "lora_rank", "lora_scale", "lora_seed"):
+        for key in ("train_concepts", "heldout_concepts", "families", "arch", "base_steps", "concept_steps", "image_size", "lora_rank", "lora_seed"):
             if key in zoo:
                 lines.append(f"- {key.replace('_', ' ')}: {_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}")
     else:

@@ -459,11 +459,7 @@ def train_generator(
 
     seconds = elapsed + time.perf_counter() - t0
     denoiser = accelerator.unwrap_model(model).float().eval()
-    zcfg = zoo.config
     zoo_summary = {
-        "arch": zcfg.arch, "representation": zcfg.representation, "lora_rank": zcfg.lora_rank,
-        "lora_scale": float(getattr(zcfg, "lora_scale", 1.0)), "lora_seed": zcfg.lora_seed,
-        "base_steps": zcfg.base_steps, "concept_steps": zcfg.concept_steps, "image_size": zcfg.image_size,
         "train_concepts": len(data.concept_ids), "heldout_concepts": len(zoo.ids("heldout")),
         "families": [f"{k} ({v})" for k, v in sorted(data.families.items())], "zoo_layout": layout.fingerprint,
     }  # fmt: skip
@@ -474,7 +470,7 @@ def train_generator(
     }  # fmt: skip
     generator = WeightGenerator(
         denoiser, {"_class_name": "DDPMScheduler", **dict(scheduler.config)}, layout, data.normalizer, text_encoder=encoder.reference, center=data.center,
-        text_max_length=config.text_max_length, text_conditioning=config.text_conditioning, base_state=zoo.base_state(), arch=zcfg.arch, zoo=zoo_summary, training=training,
+        text_max_length=config.text_max_length, text_conditioning=config.text_conditioning, base_state=zoo.base_state(), arch=zoo.config.arch, zoo=zoo.config, zoo_summary=zoo_summary, training=training,
         prior=data.prior,
     )  # fmt: skip
     generator._text_encoder = encoder
