@@ -110,6 +110,34 @@ def write_in_place(triples: list[tuple[str, nn.Parameter, torch.Tensor]]) -> Non
         raise
 
 
+def buffer_pairs(model: nn.Module, buffers: Mapping[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(own buffer, value)`` for the ``buffers`` (a base's running statistics) that match
+    ``model``'s by name and shape, cast to each buffer's dtype and checked: NaN/Inf is refused,
+    naming the buffer. Nothing is written."""
+    own = dict(model.named_buffers())
+    pairs = []
+    for k, v in buffers.items():
+        if k in own and own[k].shape == v.shape:
+            value = v.to(own[k].dtype)
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise InvalidWeights(f"the generator's base buffer {k} contains NaN or Inf (in {own[k].dtype}); nothing was written")
+            pairs.append((own[k], value))
+    return pairs
+
+
+@torch.no_grad()
+def copy_buffers(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
+    """Write what :func:`buffer_pairs` checked; returns how many buffers."""
+    for buf, value in pairs:
+        buf.copy_(value.to(buf.device))
+    return len(pairs)
+
+
+def write_buffers(model: nn.Module, buffers: Mapping[str, torch.Tensor]) -> int:
+    """Copy matching ``buffers`` into ``model``'s (shape- and NaN-checked first)."""
+    return copy_buffers(buffer_pairs(model, buffers))
+
+
 def apply_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], adapter: Adapter | str | None = None) -> ApplyReport:
     """Write canonical tensors into ``model``'s parameters in place (atomic)."""
     start = time.perf_counter()

@@ -23,8 +23,9 @@ import torch
 from torch import nn
 
 from weightinit.adapters.base import unwrap_model
-from weightinit.apply import prepare_update, write_in_place
+from weightinit.apply import buffer_pairs, copy_buffers, prepare_update, write_buffers, write_in_place
 from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
+from weightinit.representation import LORA_A, LORA_B, fill_lora
 
 MODES = ("merge", "lora")
 _GENERATORS: dict[tuple[str, str | None], object] = {}
@@ -264,30 +265,8 @@ def _optimizer_groups(optimizer, model: nn.Module, targets: list[str]) -> list[d
     return groups
 
 
-def _buffer_pairs(model: nn.Module, buffers: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(own buffer, value)`` for the base's running statistics that match ``model``'s buffers,
-    cast to each buffer's dtype and checked: NaN/Inf is refused, naming the buffer."""
-    own = dict(model.named_buffers())
-    pairs = []
-    for k, v in buffers.items():
-        if k in own and own[k].shape == v.shape:
-            value = v.to(own[k].dtype)
-            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                raise InvalidWeights(f"the generator's base buffer {k} contains NaN or Inf (in {own[k].dtype}); nothing was written")
-            pairs.append((own[k], value))
-    return pairs
-
-
-@torch.no_grad()
-def _copy_buffers(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
-    for buf, value in pairs:
-        buf.copy_(value.to(buf.device))
-    return len(pairs)
-
-
-def _write_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> int:
-    """Copy the base's running statistics into matching buffers (shape- and NaN-checked first)."""
-    return _copy_buffers(_buffer_pairs(model, buffers))
+#: ``weightinit.selection`` still imports it from here (it lives in ``apply``).
+_write_buffers = write_buffers
 
 
 def initialize(
@@ -383,11 +362,11 @@ def initialize(
         report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
     if mode == "merge":
         triples, _ = prepare_update(inner, full, adapter)
-        buffers = _buffer_pairs(inner, gen.base_buffers)
+        buffers = buffer_pairs(inner, gen.base_buffers)
         write_in_place(triples)
         report.parameters_set = len(triples)
         report.values_set = sum(v.numel() for _, _, v in triples)
-        report.buffers_set = _copy_buffers(buffers)
+        report.buffers_set = copy_buffers(buffers)
     else:
         report.lora_modules = _inject_generated_lora(inner, adapter, gen, factors, optimizer)
         report.parameters_set = report.lora_modules * 2
@@ -402,14 +381,14 @@ def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, to
     from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
 
     triples, _ = prepare_update(model, gen.base_canonical, adapter)
-    buffers = _buffer_pairs(model, gen.base_buffers)
+    buffers = buffer_pairs(model, gen.base_buffers)
     names = adapter.native_to_canonical(model)
-    targets = [t for t in adapter.lora_targets(model) if f"{names.get(t + '.weight', '')}.lora_A" in factors]
+    targets = [t for t in adapter.lora_targets(model) if names[f"{t}.weight"] + LORA_A in factors]
     if not targets:
         raise AdapterError(f"generator {gen.name} stores no LoRA factors for this model's modules; use mode='merge'")
     for t in targets:
         canonical = names[f"{t}.weight"]
-        a, b = factors[f"{canonical}.lora_A"], factors[f"{canonical}.lora_B"]
+        a, b = factors[canonical + LORA_A], factors[canonical + LORA_B]
         if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
             raise InvalidWeights(f"generated LoRA factors for {canonical} contain NaN or Inf; nothing was written")
         dtype = model.get_submodule(t).weight.dtype
@@ -421,14 +400,10 @@ def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, to
     backup = {k: v.detach().clone() for k, v in [*model.named_parameters(), *model.named_buffers()]}
     try:
         write_in_place(triples)
-        _copy_buffers(buffers)
-        rank = factors[f"{names[targets[0] + '.weight']}.lora_A"].shape[0]
+        copy_buffers(buffers)
+        rank = factors[names[f"{targets[0]}.weight"] + LORA_A].shape[0]
         wrappers = inject_lora(model, targets, rank)  # A's seeded init is overwritten by the factors
-        with torch.no_grad():
-            for t, w in wrappers.items():
-                canonical = names[f"{t}.weight"]
-                w.lora_A.copy_(factors[f"{canonical}.lora_A"].to(w.lora_A))
-                w.lora_B.copy_(factors[f"{canonical}.lora_B"].to(w.lora_B))
+        fill_lora(wrappers, names, factors)
         set_plain_state_dict(model)  # the reference save/load code sees the plain network
     except BaseException:
         for t, module in originals.items():
@@ -462,11 +437,11 @@ def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidanc
         based_on[attribute] = gen.based_on(texts[attribute], attribute)
         full = gen.full_weights(_generate(gen, texts[attribute], steps=steps, seed=seed, guidance=guidance))
         updates.append(prepare_update(sub, full, sub_adapter)[0])
-        buffers.append(_buffer_pairs(unwrap_model(sub), gen.base_buffers))
+        buffers.append(buffer_pairs(unwrap_model(sub), gen.base_buffers))
     write_in_place([t for triples in updates for t in triples])
     report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, directions=texts, based_on=based_on)
     report.parameters_set = sum(len(t) for t in updates)
     report.values_set = sum(v.numel() for t in updates for _, _, v in t)
-    report.buffers_set = sum(_copy_buffers(b) for b in buffers)
+    report.buffers_set = sum(copy_buffers(b) for b in buffers)
     report.seconds = time.perf_counter() - start
     return report

@@ -1,7 +1,8 @@
 """Low-rank adapters for Conv2d, ConvTranspose2d and Linear, with a seeded, shared init.
 
 peft does not wrap ConvTranspose2d, which the pix2pix U-Net's whole decoder is made of, so
-weightinit carries its own small LoRA: ``weight + scale * (B @ A).view(weight.shape)``.
+weightinit carries its own small LoRA: ``weight + (B @ A).view(weight.shape)``, unscaled
+(``weightinit.representation.lora_update``, the one place the update is written).
 Every concept of a zoo starts from the same base and the same LoRA initialisation (A from one
 seed, B zero): otherwise the factors of different concepts are not comparable and no
 generator can learn them.
@@ -14,19 +15,20 @@ base, with ``lora_B`` zeroed, so the function is the same); :func:`merged_state_
 plain state dict on demand and :func:`merge_lora` folds the factors in for good.
 
 Factor shapes (``r`` = rank), with ``fan = prod(weight.shape[1:])``:
-``lora_A``: ``[r, fan]``, ``lora_B``: ``[weight.shape[0], r]``. The delta is
-``(B @ A).view(weight.shape)`` for every module kind (for ConvTranspose2d the first weight
-dimension is the input channels; the factorisation is over the same flattening).
+``lora_A``: ``[r, fan]``, ``lora_B``: ``[weight.shape[0], r]``, for every module kind (for
+ConvTranspose2d the first weight dimension is the input channels; the factorisation is over the
+same flattening).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from weightinit.representation import lora_update
 
 LORA_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
@@ -34,13 +36,12 @@ LORA_KINDS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 class LoRAWrapper(nn.Module):
     """A frozen base module plus a trainable low-rank update of its weight."""
 
-    def __init__(self, base: nn.Module, rank: int, alpha: float | None = None):
+    def __init__(self, base: nn.Module, rank: int):
         super().__init__()
         if not isinstance(base, LORA_KINDS):
             raise TypeError(f"LoRA wraps Conv2d, ConvTranspose2d or Linear, not {type(base).__name__}")
         self.base = base
         self.rank = rank
-        self.scale = (alpha if alpha is not None else rank) / rank
         out_dim = base.weight.shape[0]
         fan = math.prod(base.weight.shape[1:])
         self.lora_A = nn.Parameter(torch.zeros(rank, fan, dtype=base.weight.dtype, device=base.weight.device))
@@ -53,7 +54,7 @@ class LoRAWrapper(nn.Module):
         self.register_load_state_dict_pre_hook(_load_plain)
 
     def delta(self) -> torch.Tensor:
-        return (self.lora_B @ self.lora_A).view(self.base.weight.shape) * self.scale
+        return lora_update(self.lora_A, self.lora_B, self.base.weight.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.base.weight + self.delta()
@@ -116,17 +117,13 @@ def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
             w.plain_state_dict = flag
 
 
-def lora_delta(weight_shape: Iterable[int], lora_A: torch.Tensor, lora_B: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    return (lora_B @ lora_A).view(tuple(weight_shape)) * scale
-
-
 def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
     setattr(parent, child, module)
 
 
-def inject_lora(model: nn.Module, targets: list[str], rank: int, *, seed: int = 0, alpha: float | None = None) -> dict[str, LoRAWrapper]:
+def inject_lora(model: nn.Module, targets: list[str], rank: int, *, seed: int = 0) -> dict[str, LoRAWrapper]:
     """Wrap each target module in place; A is initialised from ``seed`` (same for every concept), B zero.
 
     Returns ``{target_name: wrapper}``. Only the LoRA factors are trainable afterwards.
@@ -135,7 +132,7 @@ def inject_lora(model: nn.Module, targets: list[str], rank: int, *, seed: int = 
     wrappers = {}
     for name in targets:
         base = model.get_submodule(name)
-        wrapper = LoRAWrapper(base, rank, alpha)
+        wrapper = LoRAWrapper(base, rank)
         with torch.no_grad():
             # kaiming-uniform bound as for a linear layer of this fan-in, from the shared seed.
             bound = 1 / math.sqrt(wrapper.lora_A.shape[1])
@@ -160,12 +157,3 @@ def merge_lora(model: nn.Module) -> nn.Module:
                 p.requires_grad_(True)
             _set_submodule(model, name, module.base)
     return model
-
-
-def lora_state(wrappers: dict[str, LoRAWrapper]) -> dict[str, torch.Tensor]:
-    """``{target.lora_A, target.lora_B}`` tensors, in target order."""
-    out = {}
-    for name, w in wrappers.items():
-        out[f"{name}.lora_A"] = w.lora_A.detach().clone()
-        out[f"{name}.lora_B"] = w.lora_B.detach().clone()
-    return out

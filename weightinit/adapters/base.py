@@ -110,13 +110,18 @@ class Adapter(abc.ABC):
         """
 
     def lora_targets(self, model: nn.Module) -> list[str]:
-        """Names (``model.named_modules()``) of the Conv/ConvTranspose/Linear modules LoRA may wrap."""
+        """The modules that get LoRA (``model.named_modules()`` names): every Conv2d,
+        ConvTranspose2d and Linear whose weight is generated, in the canonical order of their
+        weights. Zoo builds, the benchmark and ``initialize(mode="lora")`` all ask this, and the
+        order is the order ``inject_lora`` draws the shared initialisation of A in."""
         model = unwrap_model(model)
-        return [
+        order = {native: i for i, (native, _) in enumerate(self.canonical_names(model))}
+        targets = [
             name
             for name, module in model.named_modules()
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and f"{name}.weight" in order
         ]
+        return sorted(targets, key=lambda t: order[f"{t}.weight"])
 
     # --- building --------------------------------------------------------------------------
     def arch_names(self) -> list[str]:

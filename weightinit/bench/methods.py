@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from weightinit import representation
 from weightinit.errors import WeightinitError
 
 #: Train pairs the ``chosen_*`` methods score their candidates on (``weightinit.selection``).
@@ -50,18 +51,17 @@ class BenchContext:
     """What every method needs, loaded once: the zoo, its base, the generator, the zoo mean."""
 
     def __init__(self, zoo, generator=None, *, ddim_steps: int = 5, seed: int = 0, photos=None):
-        from weightinit import plugins
-        from weightinit.zoo.weights import ZooWeights, lora_targets_of
+        from weightinit.zoo.weights import ZooWeights
 
         self.zoo = zoo if isinstance(zoo, ZooWeights) else ZooWeights(zoo)
         self.config = self.zoo.config
         self.arch = self.config.arch
-        self.adapter = plugins.get_adapter(self.arch.split(":", 1)[0])
+        self.adapter = self.zoo.adapter
         self.base_state = self.zoo.base_state()
         probe = self.base_model()
-        self.targets = lora_targets_of(self.adapter, probe)
+        self.targets = self.adapter.lora_targets(probe)
         self.names = self.adapter.native_to_canonical(probe)
-        self.base_canonical = {k: v.float() for k, v in self.adapter.to_canonical(probe, self.base_state).items()}
+        self.base_canonical = self.zoo.base_canonical
         self.generator_ref = generator
         self._gen = None
         self.ddim_steps = int(ddim_steps)
@@ -102,7 +102,7 @@ class BenchContext:
         return model
 
     def delta(self, factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.zoo.delta(factors, self.base_model(), self.adapter)
+        return self.zoo.delta(factors)
 
     def mean_factors(self) -> dict[str, torch.Tensor]:
         if self._mean_factors is None:
@@ -154,8 +154,7 @@ class BenchContext:
         """The base plus the delta of de-normalised generator blocks (LoRA factors) in the generator's layout."""
         from weightinit.codec import BlockCodec
 
-        factors = BlockCodec(self.generator.layout).decode(blocks, copy=True)
-        return self.merged(self.delta({k: v.float() for k, v in factors.items()}))
+        return self.merged(self.delta(BlockCodec(self.generator.layout).decode(blocks, copy=True)))
 
     def with_lora(self, factors: dict[str, torch.Tensor] | None) -> tuple[nn.Module, list[nn.Parameter]]:
         """The base with the zoo's LoRA wrappers (its seed and rank), factors copied in when given."""
@@ -164,11 +163,7 @@ class BenchContext:
         model = self.base_model()
         wrappers = inject_lora(model, self.targets, self.config.lora_rank, seed=self.config.lora_seed)
         if factors is not None:
-            with torch.no_grad():
-                for target, w in wrappers.items():
-                    canonical = self.names[f"{target}.weight"]
-                    w.lora_A.copy_(factors[f"{canonical}.lora_A"])
-                    w.lora_B.copy_(factors[f"{canonical}.lora_B"])
+            representation.fill_lora(wrappers, self.names, factors)
         return model, [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
 
     def effective_delta(self, model: nn.Module) -> dict[str, torch.Tensor]:

@@ -4,7 +4,8 @@
 
 A generator can only learn weights that vary smoothly with the concept. Related concepts (the
 same edit at two strengths) should have deltas that point the same way; unrelated ones need
-not. Deltas are ``B @ A`` per LoRA target (or the stored delta), flattened over the layout.
+not. Deltas are each concept's full weight difference to the base (``ZooWeights.delta``: ``B @ A``
+per LoRA target, or the stored delta), flattened over the generated parameters.
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ import torch
 from weightinit.fileio import atomic_write_json
 
 
-def flat_delta(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-    targets = sorted({k.rsplit(".lora_", 1)[0] for k in tensors if ".lora_" in k})
-    if not targets:
-        return torch.cat([t.flatten() for t in tensors.values()])
-    return torch.cat([(tensors[f"{t}.lora_B"] @ tensors[f"{t}.lora_A"]).flatten() for t in targets])
+def flat_delta(zoo, concept_id: str) -> torch.Tensor:
+    return torch.cat([d.flatten() for d in zoo.delta(zoo.concept(concept_id)).values()])
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -39,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     zoo = ZooWeights(args.zoo)
     ids = zoo.ids()
-    deltas = {cid: flat_delta(zoo.concept(cid)) for cid in ids}
+    deltas = {cid: flat_delta(zoo, cid) for cid in ids}
     family = {cid: zoo.record(cid).family for cid in ids}
     within, across = [], []
     for a, b in itertools.combinations(ids, 2):

@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 
+from weightinit import representation
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError, FarConceptWarning, LayoutMismatch, WeightinitError
@@ -226,22 +227,13 @@ class WeightGenerator:
 
     @property
     def representation(self) -> str:
-        """``"lora"`` (factors per LoRA target) or ``"delta"`` (full differences to the base)."""
-        return self.zoo.representation if self.zoo is not None else "lora"
+        """``"lora"`` (factors per LoRA target) or ``"delta"`` (full differences to the base):
+        what the layout's tensors are (:mod:`weightinit.representation`)."""
+        return representation.kind_of(self.layout.names)
 
     def full_weights(self, factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Base plus the delta of generated ``factors``, for every generated parameter (canonical names)."""
-        from weightinit.lora import lora_delta
-
-        out = {}
-        for name, base in self.base_canonical.items():
-            if self.representation == "delta" and name in factors:
-                out[name] = base.float() + factors[name].float()
-            elif f"{name}.lora_A" in factors:
-                out[name] = base.float() + lora_delta(base.shape, factors[f"{name}.lora_A"].float(), factors[f"{name}.lora_B"].float())
-            else:
-                out[name] = base.float()
-        return out
+        return representation.full_weights(factors, self.base_canonical)
 
     def based_on(self, concept: str, direction: str) -> dict:
         """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
@@ -498,6 +490,8 @@ class WeightGenerator:
         base_state, _ = read_safetensors(folder / BASE_NAME)
         text = config.get("text_encoder") or {}
         zoo = _zoo_config(config.get("zoo"), folder / CONFIG_NAME)
+        if zoo is not None and zoo.representation != representation.kind_of(layout.names):
+            raise CheckpointError(f"{folder}: the zoo config says {zoo.representation!r}, but layout.json holds {representation.kind_of(layout.names)!r} tensors")
         return cls(
             denoiser, scheduler_config, layout, normalizer,
             text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),

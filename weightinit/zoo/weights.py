@@ -2,13 +2,15 @@
 
 In ``lora`` zoos a concept is the factors of every LoRA target, named
 ``<canonical weight>.lora_A`` (``[rank, fan]``) and ``.lora_B`` (``[out, rank]``); in ``delta``
-zoos it is the full difference to the base for every generated parameter. Either way
-:meth:`ZooWeights.delta` gives the full, canonical weight difference.
+zoos it is the full difference to the base for every generated parameter
+(:mod:`weightinit.representation`). Either way :meth:`ZooWeights.delta` gives the full,
+canonical weight difference.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -17,15 +19,13 @@ from torch import nn
 from weightinit.errors import WeightinitError
 from weightinit.fileio import read_safetensors
 from weightinit.layout import BlockLayout, Slot
-from weightinit.lora import lora_delta
+from weightinit.representation import LORA_A, LORA_B, delta
 from weightinit.zoo.manifest import BASE_NAME, ZooConfig, ZooManifest
 
 
 def lora_targets_of(adapter, model: nn.Module) -> list[str]:
-    """The adapter's LoRA targets, in the canonical order of their weights."""
-    order = {native: i for i, (native, _) in enumerate(adapter.canonical_names(model))}
-    targets = [t for t in adapter.lora_targets(model) if f"{t}.weight" in order]
-    return sorted(targets, key=lambda t: order[f"{t}.weight"])
+    """``adapter.lora_targets(model)``, which decides; kept for the callers written before it did."""
+    return adapter.lora_targets(model)
 
 
 def concept_layout(adapter, model: nn.Module, config: ZooConfig, block_size: int = 256) -> BlockLayout:
@@ -36,12 +36,12 @@ def concept_layout(adapter, model: nn.Module, config: ZooConfig, block_size: int
         )
     names = adapter.native_to_canonical(model)
     slots = []
-    for target in lora_targets_of(adapter, model):
+    for target in adapter.lora_targets(model):
         weight = model.get_submodule(target).weight
         fan = weight[0].numel()
         canonical = names[f"{target}.weight"]
-        slots.append(Slot(f"{canonical}.lora_A", (config.lora_rank, fan), config.storage_dtype))
-        slots.append(Slot(f"{canonical}.lora_B", (weight.shape[0], config.lora_rank), config.storage_dtype))
+        slots.append(Slot(canonical + LORA_A, (config.lora_rank, fan), config.storage_dtype))
+        slots.append(Slot(canonical + LORA_B, (weight.shape[0], config.lora_rank), config.storage_dtype))
     return BlockLayout(slots, block_size)
 
 
@@ -80,20 +80,26 @@ class ZooWeights:
     def base_state(self) -> dict[str, torch.Tensor]:
         return read_safetensors(self.folder / BASE_NAME)[0]
 
+    @cached_property
+    def adapter(self):
+        from weightinit import plugins
+
+        return plugins.get_adapter(self.config.arch.split(":", 1)[0])
+
     def base_model(self) -> nn.Module:
+        """A fresh base network, the zoo's base checkpoint loaded."""
         from weightinit import plugins
 
         model = plugins.build_model(self.config.arch)
         model.load_state_dict(self.base_state())
         return model
 
-    def delta(self, tensors: dict[str, torch.Tensor], model: nn.Module, adapter) -> dict[str, torch.Tensor]:
-        """Full canonical weight differences (zeros where the zoo stores nothing)."""
-        layout = adapter.layout(model)
-        if self.config.representation == "delta":
-            return {s.name: tensors[s.name].float() for s in layout.slots}
-        out = {}
-        for s in layout.slots:
-            a, b = tensors.get(f"{s.name}.lora_A"), tensors.get(f"{s.name}.lora_B")
-            out[s.name] = lora_delta(s.shape, a.float(), b.float()) if a is not None else torch.zeros(s.shape)
-        return out
+    @cached_property
+    def base_canonical(self) -> dict[str, torch.Tensor]:
+        """The base's generated parameters (float32), by canonical name, in canonical order."""
+        model = self.base_model()
+        return {k: v.float() for k, v in self.adapter.to_canonical(model, model.state_dict()).items()}
+
+    def delta(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Full canonical weight differences of a concept's stored tensors (zeros where it stores nothing)."""
+        return delta(tensors, self.base_canonical)
