@@ -233,19 +233,21 @@ class ZooBuilder:
 
         cfg = self.config
         train_concepts = [c for c in self.concepts if c.split == "train"] or self.concepts
-        inputs, targets, test_in, test_tg = [], [], [], []
-        for c in train_concepts:
+        # Filled in place: at 128 px and more, lists joined by torch.cat would hold the pool twice.
+        n, size = cfg.base_pool_per_concept, cfg.image_size
+        inputs = torch.empty(len(train_concepts) * n, 3, size, size)
+        targets = torch.empty_like(inputs)
+        test_in, test_tg = [], []
+        for i, c in enumerate(train_concepts):
             seed = concept_seed(c.id, cfg.seed)
-            x, y = self.pairs(c, cfg.base_pool_per_concept, "train", seed)
-            inputs.append(x)
-            targets.append(y)
+            inputs[i * n : (i + 1) * n], targets[i * n : (i + 1) * n] = self.pairs(c, n, "train", seed)
             tx, ty = self.pairs(c, 4, "test", seed)
             test_in.append(tx)
             test_tg.append(ty)
         model = self.new_model().to(self.device)
         recipe = RecipeConfig(batch_size=cfg.batch_size, seed=cfg.seed, lr=cfg.base_lr)
         result = fine_tune(
-            model, (torch.cat(inputs), torch.cat(targets)), cfg.base_steps, config=recipe, mixed_precision=self.mixed_precision
+            model, (inputs, targets), cfg.base_steps, config=recipe, mixed_precision=self.mixed_precision
         )
         metrics = evaluate(model, torch.cat(test_in), torch.cat(test_tg))
         return model, result.seconds, metrics
