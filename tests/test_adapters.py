@@ -84,6 +84,42 @@ def test_hooks_pick_the_specific_adapter_first_and_generic_last():
     assert pm.hook.adapter_for_model(model=nn.Linear(2, 2)).name == "generic"
 
 
+# --- capabilities ----------------------------------------------------------------------------
+def test_capabilities_say_what_generic_code_used_to_read_from_names():
+    from weightinit import plugins
+
+    assert plugins.image_size_of("pix2pix:unet_64,ngf=4") == 64 and plugins.image_size_of("cyclegan:unet_128") == 128
+    assert plugins.image_size_of("pix2pix:resnet_9blocks") is None  # fully convolutional: not 9
+    assert isinstance(plugins.adapter_for_arch("cyclegan:unet_64"), CycleGANAdapter)
+    model = build("pix2pix:unet_64,ngf=4")
+    assert P2P.directions is None and GEN.directions is None and CYC.directions(model) == [("G_A", "netG_A"), ("G_B", "netG_B")]
+    assert P2P.arch_note(ArchSpec.parse("pix2pix:resnet_6blocks")) and P2P.arch_note(ArchSpec.parse("pix2pix:unet_64")) is None
+    assert CYC.arch_note(ArchSpec.parse("cyclegan:resnet_6blocks")) is None
+
+
+@pytest.mark.parametrize("arch", ["pix2pix:unet_64,ngf=4", "cyclegan:resnet_6blocks,ngf=4"])
+def test_reset_parameters_is_the_reference_init(arch):
+    torch.manual_seed(1)
+    model, expected = build(arch), build(arch)
+    torch.manual_seed(2)
+    pix2pix_networks.init_normal_(expected)
+    torch.manual_seed(2)
+    adapter = CYC if arch.startswith("cyclegan") else P2P
+    adapter.reset_parameters(DistributedDataParallel(model))  # through a wrapper too
+    got, want = model.state_dict(), expected.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_the_generic_reset_is_each_module_s_own():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(7.0)
+    GEN.reset_parameters(model)
+    assert not torch.any(model[0].weight == 7.0) and torch.equal(model[1].weight, torch.ones(4))
+
+
 # --- canonical names -----------------------------------------------------------------------
 
 

@@ -133,6 +133,21 @@ def test_disable_plugins(monkeypatch, fresh_registry):
     assert "no adapter named 'pix2pix'" in result.stderr
 
 
+def test_generic_is_essential_and_the_built_ins_need_no_install(monkeypatch, fresh_registry):
+    monkeypatch.setenv("WEIGHTINIT_DISABLE_PLUGINS", "generic,pix2pix")
+    registry = fresh_registry()
+    assert {"generic", "cyclegan"} <= set(registry.adapters) and "pix2pix" not in registry.adapters
+    monkeypatch.delenv("WEIGHTINIT_DISABLE_PLUGINS")
+    # a source tree that was never installed publishes no entry points: the built-ins come from code
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", lambda **kw: [])
+    registry = fresh_registry()
+    assert {"pix2pix", "cyclegan", "generic"} <= set(registry.adapters)
+    assert {p.name for p in registry.plugins} == {name for name, _ in plugins.BUILTIN_PLUGINS}
+    from weightinit.concepts.catalog import default_catalog
+
+    assert len(default_catalog()) > 100
+
+
 def test_misspelled_hookimpl_fails_at_start_up(tmp_path, monkeypatch, fresh_registry):
     from weightinit.cli.app import main
 

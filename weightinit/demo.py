@@ -12,7 +12,6 @@ thread, so ~105 s of training for both runs plus ~15 s of loading and evaluation
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -38,9 +37,13 @@ def default_concept():
     return heldout[0]
 
 
-def image_size_of(arch: str) -> int:
-    m = re.search(r"_(\d+)", arch.split(":", 1)[-1])
-    return int(m.group(1)) if m else 64
+def demo_image_size(gen) -> int:
+    """The side the generator's zoo trained at; else what its arch is made for; else pix2pix's 256."""
+    from weightinit import plugins
+
+    if gen.zoo is not None:
+        return gen.zoo.image_size
+    return plugins.image_size_of(gen.arch) or 256
 
 
 def run_demo(
@@ -63,7 +66,6 @@ def run_demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from weightinit import plugins
-    from weightinit.adapters.pix2pix_networks import init_normal_
     from weightinit.bench.runner import eval_schedule, final_psnr, predict, time_to_quality, tracked_fine_tune
     from weightinit.concepts.catalog import default_catalog
     from weightinit.fileio import atomic_write_json
@@ -80,7 +82,7 @@ def run_demo(
     gen = load_generator(generator)
     gen.text_encoder  # noqa: B018 - loaded here, not inside the timed generation
     c = default_catalog().resolve(concept) if concept else default_concept()
-    size = image_size_of(gen.arch)
+    size = demo_image_size(gen)
     source = ProceduralPairs(c, None, size=size)
     data_seed = concept_seed(c.id, seed)
     train = source.sample(pool_size, split="train", seed=data_seed)
@@ -97,7 +99,7 @@ def run_demo(
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            scratch = init_normal_(plugins.build_model(gen.arch))
+            scratch = gen.base_adapter.reset_parameters(plugins.build_model(gen.arch))
         init_s = time.perf_counter() - t0
         curve = tracked_fine_tune(scratch, train, test, steps, schedule, recipe=recipe, time_offset=init_s,
                                   on_step=lambda s: bars.update(task, completed=s))  # fmt: skip

@@ -7,8 +7,9 @@ are hooks below, published through the ``weightinit`` entry-point group::
     [project.entry-points.weightinit]
     my_adapter = "my_package.weightinit_plugin"
 
-weightinit's own adapters and concepts are registered through that same group. Hooks are
-grouped by phase; a misspelled hook implementation fails at start-up.
+weightinit's own adapters and concepts implement these same hooks (registered from
+``weightinit.plugins.BUILTIN_PLUGINS``). Hooks are grouped by phase; a misspelled hook
+implementation fails at start-up.
 """
 
 from __future__ import annotations

@@ -330,8 +330,7 @@ def initialize(
         adapter = plugins.adapter_for_model(inner)
     elif isinstance(adapter, str):
         adapter = plugins.get_adapter(adapter)
-    directions = getattr(adapter, "directions", None)
-    pair_model = directions is not None  # a capability of the adapter, not its name
+    pair_model = adapter.directions is not None  # a capability of the adapter, not its name
     if pair_model:
         if pairs is not None:
             raise WeightinitError("pairs= chooses a start for one paired generator; a CycleGAN model has two and no pairs")

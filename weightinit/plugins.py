@@ -1,9 +1,12 @@
-"""The plugin manager: entry points in, adapters and concepts out.
+"""The plugin manager: built-in plugins and entry points in, adapters and concepts out.
 
-Plugins come from the ``weightinit`` entry-point group (built-ins included). A plugin that
-fails to import or to register is reported with a warning naming it and skipped: it never
-breaks ``weightinit plugins`` or ``initialize``. ``WEIGHTINIT_DISABLE_PLUGINS=name,...``
-turns plugins off by entry-point name.
+weightinit's own plugins (:data:`BUILTIN_PLUGINS`) are registered from code, as simonw/llm
+registers its default plugins, so a source tree that was never installed has them too; third
+parties publish theirs in the ``weightinit`` entry-point group. A plugin that fails to import or
+to register is reported with a warning naming it and skipped: it never breaks ``weightinit
+plugins`` or ``initialize``. ``WEIGHTINIT_DISABLE_PLUGINS=name,...`` turns plugins off by name,
+except the essential ``generic`` adapter (pytest's essential plugins), which answers for any
+model that no other adapter recognises.
 """
 
 from __future__ import annotations
@@ -13,15 +16,27 @@ import importlib.metadata
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pluggy
 
 from weightinit import hookspecs
+from weightinit._version import __version__
+from weightinit.adapters.base import Adapter, ArchSpec, unwrap_model
 from weightinit.errors import AdapterError, PluginError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 DISABLE_ENV = "WEIGHTINIT_DISABLE_PLUGINS"
+#: ``(name, module)`` of the plugins weightinit ships, registered first and in this order.
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("builtin_concepts", "weightinit.concepts.builtin"),
+    ("cyclegan", "weightinit.adapters.cyclegan"),
+    ("generic", "weightinit.adapters.generic"),
+    ("pix2pix", "weightinit.adapters.pix2pix"),
+)
+#: Built-in plugins the environment variable cannot turn off.
+ESSENTIAL_PLUGINS = frozenset({"generic"})
 
 
 @dataclass
@@ -52,12 +67,32 @@ _registry: Registry | None = None
 
 
 def disabled_plugins() -> set[str]:
-    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    """The plugin names ``WEIGHTINIT_DISABLE_PLUGINS`` turns off (essential ones never are)."""
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()} - ESSENTIAL_PLUGINS
+
+
+def call_each_plugin(pm: pluggy.PluginManager, hook: str, *, only: object | None = None,
+                     on_error: Callable[[str, Exception], None] | None = None, **kwargs) -> list[str]:  # fmt: skip
+    """Call ``hook`` one plugin at a time, in pluggy's call order (``only``: that plugin alone),
+    passing each implementation the arguments it declares. A plugin's exception goes to
+    ``on_error(plugin name, exception)`` and the others still run; without ``on_error`` it
+    propagates. Returns the names of the plugins called."""
+    called = []
+    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+        if only is not None and impl.plugin is not only:
+            continue
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames if name in kwargs})
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(impl.plugin_name, exc)
+            continue
+        called.append(impl.plugin_name)
+    return called
 
 
 def _register_adapters_of(registry: Registry, plugin: object, plugin_name: str) -> list[str]:
-    from weightinit.adapters.base import Adapter
-
     names: list[str] = []
 
     def register(cls) -> None:
@@ -74,10 +109,29 @@ def _register_adapters_of(registry: Registry, plugin: object, plugin_name: str) 
         registry.adapter_owner[name] = plugin_name
         names.append(name)
 
-    impl = getattr(plugin, "register_adapters", None)
-    if impl is not None and hasattr(impl, "weightinit_impl"):
-        impl(register=register)
+    call_each_plugin(registry.pm, "register_adapters", only=plugin, register=register)
     return names
+
+
+def _add(registry: Registry, name: str, module: str, version: str | None, load: Callable[[], object]) -> None:
+    """Import one plugin, register it and its adapters; a failure is a warning and a skip."""
+    pm = registry.pm
+    try:
+        plugin = load()
+        pm.register(plugin, name=name)
+    except Exception as exc:  # a broken plugin must not break weightinit
+        registry.failures.append(f"{name}: {exc}")
+        warnings.warn(f"weightinit plugin {name!r} ({module}) failed to load and was skipped: {exc}", stacklevel=3)
+        return
+    try:
+        adapter_names = _register_adapters_of(registry, plugin, name)
+    except Exception as exc:
+        pm.unregister(plugin)
+        registry.failures.append(f"{name}: {exc}")
+        warnings.warn(f"weightinit plugin {name!r} failed to register and was skipped: {exc}", stacklevel=3)
+        return
+    hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
+    registry.plugins.append(PluginInfo(name=name, version=version, module=module, hooks=hooks, adapters=adapter_names))
 
 
 def _build_registry() -> Registry:
@@ -85,36 +139,18 @@ def _build_registry() -> Registry:
     pm.add_hookspecs(hookspecs)
     registry = Registry(pm)
     disabled = disabled_plugins()
-    entry_points = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
-    seen: set[str] = set()
-    for ep in entry_points:
+    builtin = dict(BUILTIN_PLUGINS)
+    for name, module in BUILTIN_PLUGINS:
+        if name not in disabled:
+            _add(registry, name, module, __version__, lambda module=module: importlib.import_module(module))
+    seen = set(builtin)
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
         if ep.name in disabled or ep.name in seen:
-            continue
+            if ep.name in builtin and ep.value != builtin[ep.name]:
+                warnings.warn(f"weightinit plugin {ep.name!r} ({ep.value}) has a built-in plugin's name and was skipped", stacklevel=2)
+            continue  # an older install's metadata still lists the built-ins as entry points
         seen.add(ep.name)
-        try:
-            plugin = ep.load()
-            pm.register(plugin, name=ep.name)
-        except Exception as exc:  # a broken plugin must not break weightinit
-            registry.failures.append(f"{ep.name}: {exc}")
-            warnings.warn(f"weightinit plugin {ep.name!r} ({ep.value}) failed to load and was skipped: {exc}", stacklevel=2)
-            continue
-        try:
-            adapter_names = _register_adapters_of(registry, plugin, ep.name)
-        except Exception as exc:
-            pm.unregister(plugin)
-            registry.failures.append(f"{ep.name}: {exc}")
-            warnings.warn(f"weightinit plugin {ep.name!r} failed to register and was skipped: {exc}", stacklevel=2)
-            continue
-        dist = ep.dist
-        registry.plugins.append(
-            PluginInfo(
-                name=ep.name,
-                version=dist.version if dist is not None else None,
-                module=ep.value,
-                hooks=sorted(c.name for c in pm.get_hookcallers(plugin) or []),
-                adapters=adapter_names,
-            )
-        )
+        _add(registry, ep.name, ep.value, ep.dist.version if ep.dist is not None else None, ep.load)
     # A misspelled hook implementation (``@hookimpl def register_adapter``) fails here.
     pm.check_pending()
     return registry
@@ -179,17 +215,25 @@ def get_adapter(name: str):
 
 def adapter_for_model(model):
     """The adapter that understands ``model`` (wrappers stripped first)."""
-    from weightinit.adapters.base import unwrap_model
-
     adapter = get_plugin_manager().hook.adapter_for_model(model=unwrap_model(model))
     if adapter is None:
-        raise AdapterError(f"no adapter recognises {type(model).__name__}; is the generic plugin disabled?")
+        raise AdapterError(f"no adapter recognises {type(model).__name__}; the generic adapter, which takes any module, did not load")
     return adapter
+
+
+def adapter_for_arch(arch: str | ArchSpec):
+    """The adapter an arch string ``ADAPTER:NAME[,key=value...]`` names (an instance)."""
+    spec = arch if isinstance(arch, ArchSpec) else ArchSpec.parse(arch)
+    return get_adapter(spec.adapter)
 
 
 def build_model(arch: str):
     """Build the architecture an arch string ``ADAPTER:NAME[,key=value...]`` names."""
-    from weightinit.adapters.base import ArchSpec
-
     spec = ArchSpec.parse(arch)
-    return get_adapter(spec.adapter).build(spec)
+    return adapter_for_arch(spec).build(spec)
+
+
+def image_size_of(arch: str) -> int | None:
+    """The input side ``arch`` is made for (``pix2pix:unet_64``: 64), None where any fits (a ResNet)."""
+    spec = ArchSpec.parse(arch)
+    return adapter_for_arch(spec).image_size(spec)

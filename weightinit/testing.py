@@ -150,6 +150,38 @@ def check_build(adapter: Adapter, arch: str) -> nn.Module:
     return model
 
 
+def check_capabilities(adapter: Adapter, model: nn.Module) -> None:
+    """``reset_parameters`` re-initialises in place (layout kept, values finite); ``lora_targets``
+    are LoRA-able modules with generated weights, in canonical order; ``directions``, when given,
+    name sub-networks whose canonical names carry their prefix."""
+    layout = adapter.layout(model)
+    params = [id(p) for p in model.parameters()]
+    assert adapter.reset_parameters(model) is model, f"adapter {adapter.name!r}: reset_parameters returns another object"
+    assert [id(p) for p in model.parameters()] == params, f"adapter {adapter.name!r}: reset_parameters replaced parameters"
+    _same_layout(adapter, layout, model, "reset_parameters")
+    values = adapter.to_canonical(model, model.state_dict())
+    bad = [k for k, v in values.items() if not bool(torch.isfinite(v).all())]
+    assert not bad, f"adapter {adapter.name!r}: reset_parameters leaves NaN or Inf in {bad[:3]}"
+    order = [n for n, _ in adapter.canonical_names(model)]
+    weights = [f"{t}.weight" for t in adapter.lora_targets(model)]
+    assert all(w in order for w in weights), f"adapter {adapter.name!r}: a LoRA target's weight is not generated"
+    assert weights == sorted(weights, key=order.index), f"adapter {adapter.name!r}: LoRA targets are not in canonical order"
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    assert all(isinstance(model.get_submodule(w[: -len(".weight")]), kinds) for w in weights), (
+        f"adapter {adapter.name!r}: a LoRA target is not a Conv2d, ConvTranspose2d or Linear"
+    )
+    directions = adapter.directions(model) if adapter.directions is not None else None
+    if directions is not None:
+        canonical = [c for _, c in adapter.canonical_names(model)]
+        for prefix, attribute in directions:
+            assert isinstance(getattr(model, attribute, None), nn.Module), (
+                f"adapter {adapter.name!r}: direction {attribute!r} is not a sub-network of the model"
+            )
+            assert any(c.startswith(f"{prefix}.") for c in canonical), (
+                f"adapter {adapter.name!r}: no canonical name starts with direction prefix {prefix!r}"
+            )
+
+
 def check_adapter(adapter: Adapter, model_factory: Callable[[], nn.Module], *, arch: str | None = None) -> BlockLayout:
     """Run the whole conformance suite; return the layout of ``model_factory()``.
 
@@ -162,6 +194,7 @@ def check_adapter(adapter: Adapter, model_factory: Callable[[], nn.Module], *, a
     layout = check_layout_is_deterministic(adapter, model_factory)
     check_round_trip(adapter, model)
     check_wrappers(adapter, model)
+    check_capabilities(adapter, model)
     if arch is not None:
         check_build(adapter, arch)
     return layout

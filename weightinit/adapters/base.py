@@ -13,7 +13,7 @@ through the ``register_adapters`` hook (see :mod:`weightinit.hookspecs`).
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -94,6 +94,10 @@ class Adapter(abc.ABC):
     name: ClassVar[str]
     #: One line for ``weightinit plugins``.
     description: ClassVar[str] = ""
+    #: None for one network. An adapter of a model that holds one network per translation
+    #: direction defines ``directions(model) -> [(canonical prefix, attribute), ...]``: the first
+    #: is generated from the concept, the second from its reverse (``initialize`` does both).
+    directions: ClassVar[Callable[..., list[tuple[str, str]]] | None] = None
 
     # --- recognising -----------------------------------------------------------------------
     @abc.abstractmethod
@@ -122,6 +126,25 @@ class Adapter(abc.ABC):
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and f"{name}.weight" in order
         ]
         return sorted(targets, key=lambda t: order[f"{t}.weight"])
+
+    # --- capabilities: what code that serves every architecture asks, instead of names --------
+    def reset_parameters(self, model: nn.Module) -> nn.Module:
+        """Initialise ``model`` in place as its own training code does from scratch (the scratch
+        baseline, a zoo's base before training); returns it. Default: each submodule's
+        ``reset_parameters()``, PyTorch's default init."""
+        for module in unwrap_model(model).modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
+        return model
+
+    def image_size(self, spec: ArchSpec) -> int | None:
+        """The input side an architecture is made for (``unet_64``: 64), or None where any fits."""
+        return None
+
+    def arch_note(self, spec: ArchSpec) -> str | None:
+        """A line worth printing about an arch string (a default users may not expect), or None."""
+        return None
 
     # --- building --------------------------------------------------------------------------
     def arch_names(self) -> list[str]:

@@ -20,11 +20,13 @@ from weightinit.adapters.base import Adapter, ArchSpec, unwrap_model
 from weightinit.adapters.pix2pix import (
     GENERATOR_ARCHS,
     GeneratorOptions,
+    arch_image_size,
     build_generator,
     generator_canonical_names,
     is_pix2pix_generator,
     parse_generator_options,
 )
+from weightinit.adapters.pix2pix_networks import init_normal_
 from weightinit.errors import AdapterError
 from weightinit.hookspecs import hookimpl
 
@@ -105,6 +107,14 @@ class CycleGANAdapter(Adapter):
         """Two generators with the same options, e.g. ``cyclegan:resnet_9blocks,ngf=32``."""
         options = self.options(spec)
         return CycleGANPair(build_generator(spec.name, options), build_generator(spec.name, options))
+
+    def reset_parameters(self, model: nn.Module) -> nn.Module:
+        """The reference's init for both generators (conv weights N(0, 0.02), biases 0, ...)."""
+        init_normal_(unwrap_model(model))
+        return model
+
+    def image_size(self, spec: ArchSpec) -> int | None:
+        return arch_image_size(spec.name)
 
 
 @hookimpl

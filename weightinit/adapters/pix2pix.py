@@ -62,6 +62,13 @@ GENERATOR_ARCHS: dict[str, tuple[str, int]] = {
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
+def arch_image_size(arch_name: str) -> int | None:
+    """A U-Net's input side (``unet_64``: 64, what its depth is made for); None for a ResNet,
+    which is fully convolutional (any multiple of 4 px)."""
+    family, _ = GENERATOR_ARCHS.get(arch_name, (None, 0))
+    return int(arch_name.removeprefix("unet_")) if family == "unet" else None
+
+
 @dataclass(frozen=True)
 class GeneratorOptions:
     """The options of one pix2pix generator (the ``key=value`` part of an arch string)."""
@@ -360,6 +367,20 @@ class Pix2PixAdapter(Adapter):
 
     def build(self, spec: ArchSpec) -> nn.Module:
         return build_generator(spec.name, self.options(spec))
+
+    def reset_parameters(self, model: nn.Module) -> nn.Module:
+        """The reference's init: conv weights N(0, 0.02), biases 0, batch-norm weights N(1, 0.02)."""
+        init_normal_(unwrap_model(model))
+        return model
+
+    def image_size(self, spec: ArchSpec) -> int | None:
+        return arch_image_size(spec.name)
+
+    def arch_note(self, spec: ArchSpec) -> str | None:
+        if spec.name.startswith("resnet_") and "norm" not in spec.options:
+            return (f"{spec} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
+                    f"(cyclegan:{spec.name}, or add norm=instance)")  # fmt: skip
+        return None
 
     def _check_adapter(self, spec: ArchSpec) -> None:
         if spec.adapter != self.name:

@@ -204,14 +204,14 @@ def _timed(fn):
 
 # --- the methods ---------------------------------------------------------------------------------
 def scratch(ctx: BenchContext, concept_id: str) -> StartingPoint:
-    """The reference pix2pix init: conv weights N(0, 0.02), biases 0, norm weights N(1, 0.02)."""
+    """The architecture's own init from scratch (``Adapter.reset_parameters``; pix2pix: conv
+    weights N(0, 0.02), biases 0, norm weights N(1, 0.02))."""
     from weightinit import plugins
-    from weightinit.adapters.pix2pix_networks import init_normal_
 
     def build():
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed)
-            return init_normal_(plugins.build_model(ctx.arch))
+            return ctx.adapter.reset_parameters(plugins.build_model(ctx.arch))
 
     model, seconds = _timed(build)
     return StartingPoint(model, None, seconds)

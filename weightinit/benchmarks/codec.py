@@ -32,9 +32,8 @@ TARGETS = {"round_trip_s": 0.5, "extra_peak_ratio": 2.0, "layout_cold_start_s": 
 
 def _generated_tensors(arch: str):
     from weightinit import plugins
-    from weightinit.adapters.base import ArchSpec
 
-    adapter = plugins.get_adapter(ArchSpec.parse(arch).adapter)
+    adapter = plugins.adapter_for_arch(arch)
     model = plugins.build_model(arch)
     tensors = adapter.to_canonical(model, model.state_dict())
     return adapter.layout(model), {k: v.detach() for k, v in tensors.items()}

@@ -189,7 +189,8 @@ def plugins(
     """List the loaded plugins, their versions, hooks and adapters.
 
     A plugin that fails to import or register is reported as a warning and skipped.
-    Turn plugins off with WEIGHTINIT_DISABLE_PLUGINS=name,...
+    Turn plugins off with WEIGHTINIT_DISABLE_PLUGINS=name,... (all but generic, the adapter
+    of any model no other adapter recognises).
 
     Example: weightinit plugins --json
     """
@@ -213,13 +214,12 @@ def plugins(
 
 def register_plugin_commands(target: typer.Typer) -> None:
     """Call every plugin's ``register_commands(app)``; a plugin that fails is a warning, not a crash."""
-    registry = plugin_registry()
-    for impl in registry.pm.hook.register_commands.get_hookimpls():
-        kwargs = {"app": target} if "app" in impl.argnames else {}
-        try:
-            impl.function(**kwargs)
-        except Exception as exc:  # a plugin must not break the command line
-            warn(f"plugin {impl.plugin_name!r} failed to register its commands and was skipped: {exc}")
+    from weightinit.plugins import call_each_plugin
+
+    def failed(name: str, exc: Exception) -> None:  # a plugin must not break the command line
+        warn(f"plugin {name!r} failed to register its commands and was skipped: {exc}")
+
+    call_each_plugin(plugin_registry().pm, "register_commands", app=target, on_error=failed)
 
 
 _plugin_commands_loaded = False

@@ -71,7 +71,7 @@ def _build(arch: str, *, meta: bool = False):
     from weightinit.errors import WeightinitError
 
     spec = ArchSpec.parse(arch)
-    adapter = plugins.get_adapter(spec.adapter)
+    adapter = plugins.adapter_for_arch(spec)
     if meta:
         try:
             with _shapes_only():
@@ -149,14 +149,11 @@ def _resolved_options(adapter, arch: str) -> dict | None:
 
 
 def _norm_note(adapter, arch: str) -> str | None:
-    """pix2pix's ResNet defaults to batch norm; the CycleGAN users who build it expect instance."""
+    """The adapter's note on the arch (pix2pix: its ResNets default to batch norm, which the
+    CycleGAN users who build them do not expect)."""
     from weightinit.adapters.base import ArchSpec
 
-    spec = ArchSpec.parse(arch)
-    if spec.adapter == "pix2pix" and spec.name.startswith("resnet_") and "norm" not in spec.options:
-        return (f"{arch} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
-                f"(cyclegan:{spec.name}, or add norm=instance)")
-    return None
+    return adapter.arch_note(ArchSpec.parse(arch))
 
 
 def encode(

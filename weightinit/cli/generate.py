@@ -92,11 +92,10 @@ def _load_checkpoint_strictly(model, state: dict, checkpoint: Path, arch: str) -
 
 
 def _pairs_size(arch: str) -> int:
-    """The input side an arch name states (``unet_64`` -> 64); pix2pix's 256 otherwise."""
-    import re
+    """The input side the arch is made for (``unet_64`` -> 64); pix2pix's 256 where any fits."""
+    from weightinit import plugins
 
-    found = re.search(r"_(\d+)(?:,|$)", arch)
-    return int(found.group(1)) if found else 256
+    return plugins.image_size_of(arch) or 256
 
 
 def _pairs_folder(folder: Path | None, count: int, size: int | None, arch: str):

@@ -152,13 +152,13 @@ def default_catalog(*, reload: bool = False) -> ConceptCatalog:
     Cached per set of registered plugins, so a plugin registered in-process is picked up.
     """
     global _default, _default_key
-    from weightinit.plugins import get_plugin_manager
+    from weightinit.plugins import call_each_plugin, get_plugin_manager
 
     pm = get_plugin_manager()
     key = (id(pm), tuple(sorted(name for name, _ in pm.list_name_plugin())))
     if _default is None or reload or key != _default_key:
         catalog = ConceptCatalog()
-        pm.hook.register_concepts(register=catalog.register)
+        call_each_plugin(pm, "register_concepts", register=catalog.register)
         _default, _default_key = catalog, key
     return _default
 

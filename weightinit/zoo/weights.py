@@ -84,7 +84,7 @@ class ZooWeights:
     def adapter(self):
         from weightinit import plugins
 
-        return plugins.get_adapter(self.config.arch.split(":", 1)[0])
+        return plugins.adapter_for_arch(self.config.arch)
 
     def base_model(self) -> nn.Module:
         """A fresh base network, the zoo's base checkpoint loaded."""
