@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError, FarConceptWarning, LayoutMismatch, WeightinitError
 from weightinit.fileio import atomic_write_json, read_json_object, read_safetensors, save_safetensors
+from weightinit.generator.composition import CompositionPolicy, split_parts
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
@@ -85,13 +86,15 @@ FAR_FALLBACKS = ("mean", "prior")
 class Provenance:
     """What a generated start is based on: the training concepts the retrieval prior blends for
     the text, with their blend weight and text similarity (cosine of the conditioning embeddings),
-    the best similarity to any training phrasing, and whether the text counts as far."""
+    the best similarity to any training phrasing, and whether the text counts as far. ``parts``
+    are the texts a composite text was built from (``weightinit.generator.composition``)."""
 
     text: str
     similarity: float
     concepts: list[dict]
     far: bool = False
     fallback: str | None = None
+    parts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,6 +137,7 @@ class WeightGenerator:
         center: torch.Tensor | None = None,
         prior: RetrievalPrior | None = None,
         far_policy: dict | None = None,
+        composition: dict | CompositionPolicy | None = None,
         name: str | None = None,
     ):
         if normalizer.layout != layout:
@@ -166,6 +170,8 @@ class WeightGenerator:
             raise WeightinitError(f"unknown text conditioning {text_conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}")
         self.text_conditioning = text_conditioning
         self.far_policy = check_far_policy(far_policy)
+        #: When a composite text is built from its parts' blends (measured; None: never).
+        self.composition = composition if isinstance(composition, CompositionPolicy) or composition is None else CompositionPolicy.from_dict(composition)
         self.base_state = base_state or {}
         self.arch = arch
         self.adapter = adapter or (arch.split(":", 1)[0] if arch else None)
@@ -294,19 +300,45 @@ class WeightGenerator:
         return sample_blocks(
             self.denoiser, self.scheduler, self.layout, self.normalizer, embedding,
             steps=steps, guidance=guidance, generator=generator, seed=None if generator is not None else seed,
-            chunk_size=chunk_size, progress=progress, center=self.center_for(embedding),
+            chunk_size=chunk_size, progress=progress, center=self.center_for(embedding, concept_text),
         )  # fmt: skip
 
-    def center_for(self, embedding) -> torch.Tensor | None:
-        """What the denoiser's output is added to for this text: the zoo mean, plus the prior's blend."""
+    def composed_parts(self, concept_text: str, embedding=None) -> list[str] | None:
+        """The parts a composite text is built from under the generator's ``composition`` policy, or None."""
+        if self.prior is None or self.composition is None:
+            return None
+        parts = split_parts(concept_text)
+        if len(parts) < 2:
+            return None
+        embedding = embedding if embedding is not None else self.encode_text(concept_text)
+        whole = float(self.prior.concept_similarity(embedding.pooled)[0].max())
+        part_sims = self.prior.concept_similarity(self.encode_text(parts).pooled).max(1).values.tolist()
+        return parts if self.composition.accepts(whole, part_sims) else None
+
+    def prior_weights(self, concept_text: str, embedding=None, *, temperature: float | None = None) -> torch.Tensor:
+        """``[C]``: how much of each training concept the prior's centre takes for this text (sums to 1);
+        for a composite text (``composed_parts``), the mean of its parts' blends."""
+        embedding = embedding if embedding is not None else self.encode_text(concept_text)
+        parts = self.composed_parts(concept_text, embedding)
+        if parts is None:
+            return self.prior.concept_weights(embedding.pooled, temperature=temperature)[0]
+        return self.prior.concept_weights(self.encode_text(parts).pooled, temperature=temperature).mean(0)
+
+    def center_for(self, embedding, concept_text: str | None = None) -> torch.Tensor | None:
+        """What the denoiser's output is added to for this text: the zoo mean, plus the prior's blend
+        (of the parts, for a composite ``concept_text``)."""
         if self.prior is None:
             return self.center
-        blend = self.prior.blocks(embedding.pooled)
+        if concept_text is None:
+            blend = self.prior.blocks(embedding.pooled)
+        else:
+            weights = self.prior_weights(concept_text, embedding)
+            blend = (weights[None] @ self.prior.coef @ self.prior.basis.to(torch.float32)).view(self.prior.num_blocks, self.prior.block_size)
         return blend if self.center is None else self.center + blend
 
     def prior_blocks(self, concept_text: str) -> torch.Tensor:
         """De-normalised blocks of the centre alone (no denoiser): the ``prior only`` ablation."""
-        center = self.center_for(self.encode_text(concept_text))
+        center = self.center_for(self.encode_text(concept_text), concept_text)
         if center is None:
             raise WeightinitError("this generator has neither a centre nor a prior")
         return self.normalizer.denormalize(center, torch.float32)
@@ -317,9 +349,12 @@ class WeightGenerator:
         phrasing of a concept in the catalog)."""
         if self.prior is None:
             return Provenance(concept_text, float("nan"), [])
-        query = self.encode_text(concept_text).pooled
-        sims = self.prior.concept_similarity(query)[0]
+        embedding = self.encode_text(concept_text)
+        sims = self.prior.concept_similarity(embedding.pooled)[0]
         best = float(sims.max())
+        parts = self.composed_parts(concept_text, embedding)
+        if parts is not None:  # a composite text is as near as its farthest part
+            best = max(best, float(self.prior.concept_similarity(self.encode_text(parts).pooled).max(1).values.min()))
         # a phrasing of a catalog concept is never far: the catalog vouches for it
         far = self.far_policy is not None and best < self.far_policy["similarity"] and default_catalog().find_by_text(concept_text) is None
         fallback = self.far_policy["fallback"] if far else None
@@ -327,14 +362,14 @@ class WeightGenerator:
             weights = torch.full_like(sims, 1.0 / sims.numel())
         else:  # the blend the start is made of: the prior's, or the broader one a far text falls back to
             temperature = float(self.far_policy["temperature"]) if fallback == "prior" else None
-            weights = self.prior.concept_weights(query, temperature=temperature)[0]
+            weights = self.prior_weights(concept_text, embedding, temperature=temperature)
         order = torch.argsort(weights, descending=True)[:top]
         names = self.prior.concept_ids or tuple(f"#{i}" for i in range(weights.numel()))
         concepts = [
             {"concept": names[i], "weight": round(float(weights[i]), 4), "similarity": round(float(sims[i]), 4)}
             for i in order.tolist() if float(weights[i]) >= 0.005
         ]  # fmt: skip
-        return Provenance(concept_text, round(best, 4), concepts, far, fallback)
+        return Provenance(concept_text, round(best, 4), concepts, far, fallback, parts=parts or [])
 
     def fallback_blocks(self, concept_text: str) -> torch.Tensor:
         """De-normalised blocks of the far-concept start (``far_policy["fallback"]``)."""
@@ -405,6 +440,7 @@ class WeightGenerator:
             "training": self.training,
             "quality": self.quality,
             "far_policy": self.far_policy,
+            "composition": None if self.composition is None else self.composition.to_dict(),
         }
 
     def save_pretrained(self, directory: str | os.PathLike, *, quality: dict | None = None) -> Path:
@@ -497,7 +533,7 @@ class WeightGenerator:
             text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),
             text_conditioning=text.get("conditioning", "pooled"), base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"),
             zoo=zoo, zoo_summary=config.get("zoo_summary"), training=config.get("training"), quality=config.get("quality"),
-            center=center, prior=prior, far_policy=config.get("far_policy"), name=str(path_or_hub_id),
+            center=center, prior=prior, far_policy=config.get("far_policy"), composition=config.get("composition"), name=str(path_or_hub_id),
         )  # fmt: skip
 
 

@@ -1,0 +1,103 @@
+"""What training a fully convolutional zoo on small crops costs at the size it is used on.
+
+    python -m weightinit.benchmarks.crop_size --zoo zoo-resnet9 --size 256 --concepts 4 --json docs/measurements/crop_size_resnet9.json
+
+A ResNet generator runs on any image size, so its zoo can train on 64-px crops (16x cheaper per
+step than 256 px) and its weights be used at 256 px. For the first ``--concepts`` training
+concepts of the zoo (zoo order: one per family first, so no choice of ours), this evaluates at
+``--size`` px, on test pairs made by the concept's own edit from held-out photo regions:
+
+* ``base``: the zoo's base alone;
+* ``zoo_crops``: base + the zoo's concept weights, trained on the zoo's crops (its image size);
+* ``full_size``: base + the same LoRA fine-tune (same recipe, steps, seed) run on ``--size``-px crops;
+* the trivial outputs (input as output, mean target) at ``--size`` px;
+
+and the zoo's own record at its crop size for comparison. ``cost_db`` is ``full_size - zoo_crops``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from weightinit.fileio import atomic_write_json
+
+
+def pick_concepts(zoo, n: int) -> list[str]:
+    """The first training concept of each family in zoo order, then the next ones, up to ``n``."""
+    train = zoo.ids("train")
+    firsts, seen = [], set()
+    for cid in train:
+        family = zoo.record(cid).family
+        if family not in seen:
+            seen.add(family)
+            firsts.append(cid)
+    rest = [c for c in train if c not in firsts]
+    return (firsts + rest)[:n]
+
+
+def main() -> None:
+    from weightinit.bench.methods import BenchContext
+    from weightinit.concepts.catalog import default_catalog
+    from weightinit.lora import inject_lora
+    from weightinit.pairs import ProceduralPairs
+    from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", required=True)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--concepts", type=int, default=4)
+    parser.add_argument("--test-pairs", type=int, default=16)
+    parser.add_argument("--json")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    ctx = BenchContext(args.zoo)
+    zc = ctx.config
+    catalog = default_catalog()
+    rows = {}
+    for cid in pick_concepts(ctx.zoo, args.concepts):
+        concept = catalog.get(cid)
+        seed = zc.data_seed(cid)
+        source = ProceduralPairs(concept, size=args.size)
+        test = source.sample(args.test_pairs, split="test", seed=seed)
+        train = source.sample(zc.pool_size, split="train", seed=seed)
+        row = {"trivial": trivial_baselines(*test), "zoo_record_psnr_at_crop_size": ctx.zoo.record(cid).metrics_trained["psnr"]}
+        row["base"] = evaluate(ctx.base_model(), *test)["psnr"]
+        row["zoo_crops"] = evaluate(ctx.merged(ctx.oracle_delta(cid)), *test)["psnr"]
+        model = ctx.base_model()
+        wrappers = inject_lora(model, ctx.targets, zc.lora_rank, seed=zc.lora_seed)
+        params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
+        start = time.perf_counter()
+        fine_tune(model, train, zc.concept_steps, config=RecipeConfig(batch_size=zc.batch_size, seed=seed, lr=zc.concept_lr), params=params)
+        row["full_size_seconds"] = round(time.perf_counter() - start, 1)
+        row["full_size"] = evaluate(model, *test)["psnr"]
+        row["cost_db"] = row["full_size"] - row["zoo_crops"]
+        rows[cid] = row
+        print(
+            f"{cid:32s} at {args.size} px: base {row['base']:.2f}, zoo ({zc.image_size}-px crops) {row['zoo_crops']:.2f}, "
+            f"trained at {args.size} px {row['full_size']:.2f} ({row['full_size_seconds']:.0f} s), trivial {row['trivial']['trivial_psnr']:.2f}; "
+            f"zoo record at {zc.image_size} px {row['zoo_record_psnr_at_crop_size']:.2f}",
+            flush=True,
+        )
+        summary = {
+            "concepts": len(rows),
+            "zoo_crop_size": zc.image_size,
+            "size": args.size,
+            "median_cost_db": statistics.median(r["cost_db"] for r in rows.values()),
+            "median_zoo_crops": statistics.median(r["zoo_crops"] for r in rows.values()),
+            "median_full_size": statistics.median(r["full_size"] for r in rows.values()),
+            "median_base": statistics.median(r["base"] for r in rows.values()),
+        }
+        if args.json:
+            command = f"python -m weightinit.benchmarks.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} --test-pairs {args.test_pairs}"
+            atomic_write_json(args.json, {"command": command, "arch": zc.arch, "summary": summary, "per_concept": rows})
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()
