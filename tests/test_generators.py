@@ -226,3 +226,25 @@ def test_generators_command_lists_as_json_and_matches_an_arch(installed, tiny_ge
     assert table.exit_code == 0 and "resnet_6blocks" in table.output
     missing = runner.invoke(_cli(), ["--arch", "pix2pix:unet_256"])
     assert isinstance(missing.exception, LayoutMismatch) and "no installed generator" in str(missing.exception)
+
+
+def test_readme_table_is_rewritten_between_its_markers(tmp_path):
+    from weightinit.errors import WeightinitError
+    from weightinit.generators import README_END, README_START, installed_generators, write_readme_table
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
+    rows = [g.to_dict() for g in installed_generators()]
+    write_readme_table(readme, rows)
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# title\n\n") and text.endswith("\n\nafter\n")
+    bundled = next(r for r in rows if r["kind"] == "bundled")
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"| {bundled['name']} |"))
+    step0 = bundled["quality"]["held-out PSNR at step 0, median dB"]
+    assert f"`{bundled['arch']}`" in line and "define_G has no 'unet_64'" in line and f"{step0['generated_1']:.2f}" in line
+    write_readme_table(readme, rows)  # idempotent
+    assert readme.read_text() == text
+    readme.write_text("no markers\n")
+    with pytest.raises(WeightinitError, match="no <!-- generators:start -->"):
+        write_readme_table(readme, rows)
+    assert readme.read_text() == "no markers\n"

@@ -11,6 +11,7 @@ def generators(
     extra: Annotated[list[str] | None, typer.Argument(help="More generators to list: folders or hub ids (org/name).")] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Only say which generator serves this arch (ADAPTER:NAME[,key=value...]); exit 1 if none.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    readme: Annotated[str | None, typer.Option("--readme", help="Rewrite this file's generated table of generators (between its markers) instead of printing.")] = None,
 ) -> None:
     """List the generators installed (the bundled one, weightinit/data/generators/*, and any named), each with its
     arch, the layout fingerprint of the models it initialises, and the reference pix2pix/CycleGAN train.py flags
@@ -32,6 +33,14 @@ def generators(
             typer.echo(f"{arch} (layout {fingerprint}): {info.name} ({info.reference})")
         return
     rows = [g.to_dict(with_layout_file=True) for g in installed_generators(extra)]
+    if readme is not None:
+        from pathlib import Path
+
+        from weightinit.generators import write_readme_table
+
+        write_readme_table(Path(readme), rows)
+        typer.echo(f"{readme}: table of {len(rows)} generator(s) updated")
+        return
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
