@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(BIN)/weightinit demo
 
 test: $(STAMP)
+	$(BIN)/ruff check weightinit tests
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)

@@ -8,10 +8,9 @@ import sys
 
 import torch
 import torch.distributed as dist
-
 from ddp_helpers import checksum, say
-from weightinit import initialize, plugins
 
+from weightinit import initialize, plugins
 
 
 def pairs_of_concept(generator: str, arch: str, index: int):

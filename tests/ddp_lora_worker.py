@@ -10,12 +10,10 @@ import sys
 
 import torch
 import torch.distributed as dist
-
 from ddp_helpers import checksum, say
+
 from weightinit import initialize, plugins
 from weightinit.errors import WeightinitError
-
-
 
 
 def main() -> None:

@@ -7,11 +7,10 @@ import shutil
 
 import pytest
 import torch
+from conftest import TINY_MLP, TINY_ZOO
 
 from weightinit.errors import CheckpointError, WeightinitError
 from weightinit.zoo.weights import ZooWeights
-
-from conftest import TINY_MLP, TINY_ZOO
 
 TINY_UNET = {"block_out_channels": [8, 16], "attention_levels": [False, True], "emb_dim": 16, "ctx_dim": 16, "attn_heads": 2}
 
@@ -127,7 +126,6 @@ def test_train_save_load_generate_is_seeded_and_reproducible(trained, zoo_dir):
 
 def test_chunked_sampling_is_bitwise_the_unchunked_result(trained):
     from weightinit.generator import WeightGenerator
-
     from weightinit.generator.sampling import block_noise, sample_blocks
 
     gen = WeightGenerator.from_pretrained(trained)
@@ -259,11 +257,10 @@ def test_loads_offline_from_a_prepopulated_hub_cache(trained, tmp_path, monkeypa
 
 
 def test_train_cli_runs_and_reports_known_errors(zoo_dir, encoder, tmp_path):
+    import typer
     from typer.testing import CliRunner
 
     from weightinit.cli.train import train
-
-    import typer
 
     app = typer.Typer()
     app.command()(train)
@@ -297,10 +294,10 @@ def test_export_copies_only_the_generator_and_replaces_the_old_one(trained, tmp_
 
 
 def test_export_in_float16_halves_the_denoiser_and_loads_as_float32(trained, tmp_path):
+    from weightinit.fileio import read_safetensors
     from weightinit.generator import WeightGenerator
     from weightinit.generator.export import export_generator
     from weightinit.generator.model import DENOISER_DIR, DENOISER_WEIGHTS
-    from weightinit.fileio import read_safetensors
 
     export_generator(trained, tmp_path / "half", denoiser_dtype="float16")
     stored, _ = read_safetensors(tmp_path / "half" / DENOISER_DIR / DENOISER_WEIGHTS)

@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 import typer
+from conftest import TINY_MLP, TINY_ZOO
 from typer.testing import CliRunner
 
 from weightinit import generators as registry
@@ -22,8 +23,6 @@ from weightinit.generators import (
     model_layout_fingerprint,
     reference_flags,
 )
-
-from conftest import TINY_MLP, TINY_ZOO
 
 RESNET_ARCH = "pix2pix:resnet_6blocks,ngf=4,norm=instance"
 
@@ -200,9 +199,9 @@ def test_a_hub_id_absent_from_the_offline_cache_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     info = installed_generators(["nobody-here/no-such-generator"])[-1]
     with pytest.raises(CheckpointError, match="local hub cache"):
-        info.layout_fingerprint
+        _ = info.layout_fingerprint
     with pytest.raises(CheckpointError, match="not a hub id"):
-        installed_generators(["./missing/folder"])[-1].config
+        _ = installed_generators(["./missing/folder"])[-1].config
 
 
 def _cli():

@@ -12,6 +12,7 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_ZOO as TINY
 
 from weightinit import plugins
 from weightinit.concepts.catalog import default_catalog
@@ -21,8 +22,6 @@ from weightinit.recipe import RecipeConfig, fine_tune, resolve_mixed_precision, 
 from weightinit.zoo.build import BUILD_CONFIG_NAME, THROUGHPUT_NAME, ZooBuilder, verify_zoo
 from weightinit.zoo.manifest import ZooConfig, ZooManifest
 from weightinit.zoo.weights import ZooWeights
-
-from conftest import TINY_ZOO as TINY
 
 #: build.json of a zoo started before device/precision options existed (the default zoo's, verbatim).
 EXISTING_BUILD_JSON = {

@@ -143,7 +143,12 @@ def test_folder_pairs_flat_folder_is_split_and_validated(tmp_path):
 
 
 def _tiny_instruct_pix2pix(tmp_path):
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionInstructPix2PixPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     # GPT-2 / CLIP byte-level alphabet: printable bytes map to themselves, the rest to 256+.

@@ -75,11 +75,11 @@ def test_save_load_round_trip_and_errors(tmp_path):
 
 
 def test_generator_saves_and_loads_its_prior_and_the_mean_setting_has_none(tiny_generator_dir, tiny_zoo_dir, tmp_path):
+    from conftest import TINY_MLP
+
     from weightinit.generator import WeightGenerator
     from weightinit.generator.training import GeneratorTrainingConfig, train_generator
     from weightinit.zoo.weights import ZooWeights
-
-    from conftest import TINY_MLP
 
     gen = WeightGenerator.from_pretrained(tiny_generator_dir)
     zoo = ZooWeights(tiny_zoo_dir)

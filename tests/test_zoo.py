@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+from conftest import TINY_ZOO as TINY
 
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import WeightinitError
@@ -17,8 +18,6 @@ from weightinit.images import PhotoSet
 from weightinit.zoo.build import ZooBuilder, build_lock, interleave_splits, verify_zoo
 from weightinit.zoo.manifest import ZooConfig, ZooManifest
 from weightinit.zoo.weights import ZooWeights
-
-from conftest import TINY_ZOO as TINY
 
 CLI_TINY = ["--arch", TINY["arch"], "--base-steps", "4", "--concept-steps", "3", "--pool-size", "8", "--test-pairs", "4", "--rank", "2"]
 

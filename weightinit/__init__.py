@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from weightinit._version import __version__
-from weightinit.hookspecs import hookimpl
-from weightinit.layout import BlockLayout, Slot
-from weightinit.codec import BlockCodec, SlotNormalizer
-from weightinit.errors import FarConceptWarning, WeightinitError, LayoutMismatch
-from weightinit.apply import apply_blocks
 from weightinit.adapters.cyclegan import CycleGANPair
+from weightinit.apply import apply_blocks
+from weightinit.codec import BlockCodec, SlotNormalizer
+from weightinit.errors import FarConceptWarning, LayoutMismatch, WeightinitError
+from weightinit.hookspecs import hookimpl
 from weightinit.initialization import InitReport, initialize
+from weightinit.layout import BlockLayout, Slot
 
 
 def __getattr__(name: str):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from weightinit import plugins
 from weightinit.adapters.base import Adapter, unwrap_model
 from weightinit.blocksfile import BlocksFile
 from weightinit.codec import BlockCodec
@@ -45,8 +46,6 @@ class ApplyReport:
 
 
 def _resolve_adapter(model: nn.Module, adapter: Adapter | str | None) -> Adapter:
-    from weightinit import plugins
-
     if adapter is None:
         return plugins.adapter_for_model(model)
     if isinstance(adapter, str):

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import torch
 
+from weightinit import plugins
+from weightinit.bench.runner import eval_schedule, final_psnr, predict, time_to_quality, tracked_fine_tune
+from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import WeightinitError
+from weightinit.fileio import atomic_write_json
+from weightinit.images import from_tensor
+from weightinit.initialization import initialize, load_generator
+from weightinit.pairs import ProceduralPairs
+from weightinit.recipe import RecipeConfig, trivial_baselines
+from weightinit.zoo.build import concept_seed
 
 DEFAULT_STEPS = 400
 DEFAULT_CONCEPTS = ("sepia-heldout-strength", "warm-heldout-strength")  # clear, quick-to-learn edits
@@ -25,8 +34,6 @@ SHOW = 4
 
 
 def default_concept():
-    from weightinit.concepts.catalog import default_catalog
-
     catalog = default_catalog()
     for cid in DEFAULT_CONCEPTS:
         if cid in catalog:
@@ -39,8 +46,6 @@ def default_concept():
 
 def demo_image_size(gen) -> int:
     """The side the generator's zoo trained at; else what its arch is made for; else pix2pix's 256."""
-    from weightinit import plugins
-
     if gen.zoo is not None:
         return gen.zoo.image_size
     return plugins.image_size_of(gen.arch) or 256
@@ -64,15 +69,6 @@ def run_demo(
     """Fine-tune from scratch and from generated weights; write grid.png, psnr_vs_seconds.png, summary.json."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from weightinit import plugins
-    from weightinit.bench.runner import eval_schedule, final_psnr, predict, time_to_quality, tracked_fine_tune
-    from weightinit.concepts.catalog import default_catalog
-    from weightinit.fileio import atomic_write_json
-    from weightinit.initialization import initialize, load_generator
-    from weightinit.pairs import ProceduralPairs
-    from weightinit.recipe import RecipeConfig, trivial_baselines
-    from weightinit.zoo.build import concept_seed
 
     console = console or Console(stderr=True, highlight=False)
     t_start = time.perf_counter()
@@ -147,8 +143,6 @@ def write_grid(path: Path, test, runs: dict) -> None:
     """Rows: test examples; columns: input, scratch, generated before, generated after, target."""
     import numpy as np
     from PIL import Image, ImageDraw
-
-    from weightinit.images import from_tensor
 
     cols = [("input", test[0][:SHOW]), ("scratch", runs["scratch"]["pred_after"]), ("generated, before", runs["generated"]["pred_before"]),
             ("generated, after", runs["generated"]["pred_after"]), ("target", test[1][:SHOW])]  # fmt: skip

@@ -22,9 +22,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from weightinit import plugins
 from weightinit.adapters.base import unwrap_model
 from weightinit.apply import buffer_pairs, copy_buffers, prepare_update, write_buffers, write_in_place
+from weightinit.concepts.catalog import default_catalog
+from weightinit.concepts.direction import reverse_text as turn_round
 from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
+from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
 from weightinit.representation import LORA_A, LORA_B, fill_lora
 
 MODES = ("merge", "lora")
@@ -90,7 +94,7 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
     """The :class:`~weightinit.generator.model.WeightGenerator` to use: given (loaded), by path or
     hub id, else the installed one whose layout matches ``model`` (``weightinit.generators``), else
     the bundled one; cached per process."""
-    from weightinit.generator.model import WeightGenerator
+    from weightinit.generator.model import WeightGenerator  # here: it imports diffusers, `import weightinit` does not
 
     if isinstance(generator, WeightGenerator):
         return generator
@@ -137,9 +141,6 @@ def reverse_text(concept: str) -> str:
     its ``reverse`` phrasing; any other text is turned round by ``concepts.direction``
     ("X to Y" -> "Y to X", "add X" -> "remove X").
     """
-    from weightinit.concepts.catalog import default_catalog
-    from weightinit.concepts.direction import reverse_text as turn_round
-
     catalog = default_catalog()
     known = catalog.find_by_text(concept)
     if known is not None:
@@ -192,8 +193,6 @@ def _check_concept(concept, what: str = "concept") -> None:
 def _check_model(model: nn.Module, inner: nn.Module) -> None:
     """What no generator can fix: a module that is not one, storage on the meta device, or
     LoRA wrappers from an earlier ``mode="lora"`` call."""
-    from weightinit.lora import LoRAWrapper
-
     if not isinstance(model, nn.Module):
         raise WeightinitError(f"initialize needs a torch.nn.Module (your netG), got {type(model).__name__}")
     tensors = [*inner.parameters(), *inner.buffers()]
@@ -309,8 +308,6 @@ def initialize(
     the model and the pairs are checked before the generator is loaded; on any failure the model
     is left bitwise unchanged.
     """
-    from weightinit import plugins
-
     start = time.perf_counter()
     # --- cheap checks first: milliseconds, before the generator (seconds) is loaded ---------
     if mode not in MODES:
@@ -377,8 +374,6 @@ def initialize(
 def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, torch.Tensor], optimizer=None) -> int:
     """Base into the parameters, then LoRA wrappers holding the generated factors (validated
     first), handed to ``optimizer``; on a failure after the first write the model is restored."""
-    from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
-
     triples, _ = prepare_update(model, gen.base_canonical, adapter)
     buffers = buffer_pairs(model, gen.base_buffers)
     names = adapter.native_to_canonical(model)
@@ -423,8 +418,6 @@ def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, to
 
 def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidance, reverse, start) -> InitReport:
     """CycleGAN: G_A gets the concept, G_B its reverse; both validated before either is written."""
-    from weightinit import plugins
-
     if mode != "merge":
         raise WeightinitError("CycleGAN pairs support mode='merge' only")
     texts = {"netG_A": concept, "netG_B": reverse or reverse_text(concept)}

@@ -129,7 +129,7 @@ class FolderPairs(_Cached):
     def _check_files(self) -> None:
         from PIL import Image
 
-        for split, files in self.files.items():
+        for files in self.files.values():
             for p in files:
                 with Image.open(p) as im:
                     w, h = im.size

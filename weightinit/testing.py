@@ -25,6 +25,7 @@ from torch import nn
 
 from weightinit.adapters.base import Adapter, ArchSpec, unwrap_model
 from weightinit.layout import BlockLayout
+from weightinit.plugins import get_adapter
 
 
 class DistributedDataParallel(nn.Module):
@@ -220,7 +221,6 @@ def _adapter_for(name: str, adapters: Mapping[str, Adapter] | None) -> Adapter:
         if name not in adapters:
             raise KeyError(f"no adapter {name!r} among {sorted(adapters)}")
         return adapters[name]
-    from weightinit.plugins import get_adapter
 
     return get_adapter(name)
 

@@ -29,8 +29,14 @@ import statistics
 from dataclasses import fields
 from pathlib import Path
 
+from weightinit.bench.methods import BenchContext
 from weightinit.errors import WeightinitError
-from weightinit.fileio import atomic_write_json
+from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors, sha256_file
+from weightinit.generator.training import GeneratorTrainingConfig, checkpoints, train_generator
+from weightinit.initialization import initialize
+from weightinit.layout import BlockLayout
+from weightinit.recipe import evaluate
+from weightinit.zoo.manifest import BASE_NAME, ZooManifest
 
 ABLATIONS: dict[str, dict] = {
     "block128": {"block_size": 128},
@@ -51,8 +57,6 @@ NOT_CONFIG = {"steps_done", "seconds", "steps_per_s", "final_loss", "parameters"
 
 def main_training_config(generator: str | os.PathLike):
     """The main generator's training config (from its generator_config.json)."""
-    from weightinit.generator.training import GeneratorTrainingConfig
-
     path = Path(generator) / "generator_config.json"
     if not path.is_file():
         raise WeightinitError(f"{generator} is not a generator folder (no generator_config.json)")
@@ -73,10 +77,6 @@ def _link(src: Path, dst: Path) -> None:
 
 def zoo_view(zoo, folder: str | os.PathLike, *, block_size: int | None = None, train_fraction: float | None = None, seed: int = 0) -> Path:
     """A zoo folder with the same base and weights, re-blocked and/or with fewer training concepts."""
-    from weightinit.fileio import read_safetensors, save_safetensors, sha256_file
-    from weightinit.layout import BlockLayout
-    from weightinit.zoo.manifest import BASE_NAME, ZooManifest
-
     folder = Path(folder)
     if (folder / "manifest.json").is_file():
         return folder
@@ -112,8 +112,6 @@ def zoo_view(zoo, folder: str | os.PathLike, *, block_size: int | None = None, t
 
 def train_ablation(zoo, generator: str, out: Path, name: str, *, steps: int | None = None, log=print) -> Path:
     """Train (or resume, or skip when done) one ablation generator into ``out/ablations/<name>``."""
-    from weightinit.generator.training import checkpoints, train_generator
-
     spec = dict(ABLATIONS[name])
     target = out / "ablations" / name
     if (target / "generator_config.json").is_file():
@@ -141,13 +139,9 @@ def train_ablation(zoo, generator: str, out: Path, name: str, *, steps: int | No
 
 def score(ctx, generator, concepts: list[str], *, steps: int = 1, photos=None) -> dict:
     """Step-0 PSNR and relative L2 to the oracle weights of a generator on ``concepts``."""
-    from weightinit.bench.runner import zoo_test_pairs
-    from weightinit.initialization import initialize
-    from weightinit.recipe import evaluate
-
     rows = {}
     for cid in concepts:
-        test = zoo_test_pairs(ctx.zoo, cid, photos)
+        test = ctx.zoo.test_pairs(cid, photos)
         model = ctx.base_model()
         if generator == "zoo_mean":
             model = ctx.merged(ctx.mean_delta())
@@ -163,8 +157,6 @@ def score(ctx, generator, concepts: list[str], *, steps: int = 1, photos=None) -
 def run_ablations(zoo_dir, generator: str, out, *, names: list[str] | None = None, concepts: list[str] | None = None,
                   steps: int | None = None, photos=None, log=print) -> dict:  # fmt: skip
     """Train the ablation generators (resumably), score everything, write ``OUT/ablations/ablations.json``."""
-    from weightinit.bench.methods import BenchContext
-
     out = Path(out)
     ctx = BenchContext(zoo_dir, generator)
     concepts = concepts or ctx.zoo.ids("heldout")

@@ -21,8 +21,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from weightinit import representation
+from weightinit import plugins, representation
+from weightinit.apply import apply_tensors
+from weightinit.codec import BlockCodec
 from weightinit.errors import WeightinitError
+from weightinit.generator.text import shared_text_encoder
+from weightinit.initialization import initialize, load_generator
+from weightinit.lora import inject_lora, merge_lora
+from weightinit.zoo.weights import ZooWeights
 
 #: Train pairs the ``chosen_*`` methods score their candidates on (``weightinit.selection``).
 SELECTION_PAIRS = 8
@@ -51,8 +57,6 @@ class BenchContext:
     """What every method needs, loaded once: the zoo, its base, the generator, the zoo mean."""
 
     def __init__(self, zoo, generator=None, *, ddim_steps: int = 5, seed: int = 0, photos=None):
-        from weightinit.zoo.weights import ZooWeights
-
         self.zoo = zoo if isinstance(zoo, ZooWeights) else ZooWeights(zoo)
         self.config = self.zoo.config
         self.arch = self.config.arch
@@ -76,8 +80,6 @@ class BenchContext:
     @property
     def generator(self):
         if self._gen is None:
-            from weightinit.initialization import load_generator
-
             if self.generator_ref is None:
                 raise WeightinitError("this method needs a generator; pass --generator PATH (no bundled generator is installed)")
             gen = load_generator(self.generator_ref)
@@ -88,15 +90,11 @@ class BenchContext:
         return self._gen
 
     def text_encoder(self):
-        from weightinit.generator.text import shared_text_encoder
-
         if self.generator_ref is not None:
             return self.generator.text_encoder
         return shared_text_encoder()
 
     def base_model(self) -> nn.Module:
-        from weightinit import plugins
-
         model = plugins.build_model(self.arch)
         model.load_state_dict(self.base_state)
         return model
@@ -138,28 +136,20 @@ class BenchContext:
 
     def selection_pairs(self, concept_id: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``SELECTION_PAIRS`` of the concept's train pool (pair i depends only on i)."""
-        from weightinit.bench.runner import zoo_pair_source
-
-        return zoo_pair_source(self.zoo, concept_id, self.photos).sample(SELECTION_PAIRS, split="train", seed=self.config.data_seed(concept_id))
+        return self.zoo.train_pairs(concept_id, SELECTION_PAIRS, self.photos)
 
     # --- writing a start -----------------------------------------------------------------------
     def merged(self, delta: dict[str, torch.Tensor]) -> nn.Module:
-        from weightinit.apply import apply_tensors
-
         model = self.base_model()
         apply_tensors(model, {k: v + delta[k] for k, v in self.base_canonical.items()}, self.adapter)
         return model
 
     def merged_blocks(self, blocks: torch.Tensor) -> nn.Module:
         """The base plus the delta of de-normalised generator blocks (LoRA factors) in the generator's layout."""
-        from weightinit.codec import BlockCodec
-
         return self.merged(self.delta(BlockCodec(self.generator.layout).decode(blocks, copy=True)))
 
     def with_lora(self, factors: dict[str, torch.Tensor] | None) -> tuple[nn.Module, list[nn.Parameter]]:
         """The base with the zoo's LoRA wrappers (its seed and rank), factors copied in when given."""
-        from weightinit.lora import inject_lora
-
         model = self.base_model()
         wrappers = inject_lora(model, self.targets, self.config.lora_rank, seed=self.config.lora_seed)
         if factors is not None:
@@ -168,8 +158,6 @@ class BenchContext:
 
     def effective_delta(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The model's generated weights minus the base's (LoRA folded in), canonical names."""
-        from weightinit.lora import merge_lora
-
         flat = merge_lora(copy.deepcopy(model))
         state = self.adapter.to_canonical(flat, flat.state_dict())
         return {k: state[k].float() - v for k, v in self.base_canonical.items()}
@@ -206,8 +194,6 @@ def _timed(fn):
 def scratch(ctx: BenchContext, concept_id: str) -> StartingPoint:
     """The architecture's own init from scratch (``Adapter.reset_parameters``; pix2pix: conv
     weights N(0, 0.02), biases 0, norm weights N(1, 0.02))."""
-    from weightinit import plugins
-
     def build():
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed)
@@ -252,8 +238,6 @@ def nearest_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
 
 
 def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str, choose: bool = False) -> StartingPoint:
-    from weightinit.initialization import initialize
-
     gen = ctx.generator  # loaded once per process, not counted (like importing a library)
     text = ctx.zoo.record(concept_id).text
     model = ctx.base_model()

@@ -18,14 +18,16 @@ import os
 import statistics
 from pathlib import Path
 
+from weightinit.bench.methods import METHODS, SELECTION_PAIRS
+from weightinit.bench.runner import collect_results
+from weightinit.concepts import default_catalog
+from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, atomic_write_text
 
 ASSETS = "bench"
 
 
 def write_results(results_dir: str | os.PathLike) -> dict:
-    from weightinit.bench.runner import collect_results
-
     results = collect_results(results_dir)
     for key in ("zoo", "generator"):
         if key in results["meta"]:
@@ -185,9 +187,6 @@ def image_grid(results_dir: Path, concept: str, methods: list[str], path: Path) 
 # --- markdown --------------------------------------------------------------------------------
 def concept_kinds(concept_ids) -> dict[str, str]:
     """Why each held-out concept is held out (strength, composition, phrasing, novel), from the catalog."""
-    from weightinit.concepts import default_catalog
-    from weightinit.errors import WeightinitError
-
     catalog = default_catalog()
     kinds = {}
     for cid in concept_ids:
@@ -313,7 +312,6 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
              step0: list[tuple[str, dict]] | None = None, directions: tuple[str, dict] | None = None) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
-        from weightinit.bench.methods import METHODS
 
         rank = {name: i for i, name in enumerate(["scratch", *METHODS])}
         summary = dict(summary, **{k: dict(sorted(summary[k].items(), key=lambda kv: rank.get(kv[0], len(rank))))
@@ -389,7 +387,6 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
         if "median_speedup_over_lora" in t:
             lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
                          f"{ok(t['speedup_over_lora_3x'])}).")  # fmt: skip
-        from weightinit.bench.methods import METHODS, SELECTION_PAIRS
 
         if METHODS[gen].sees_pairs:
             lines.append(f"  (`{gen}` chooses its start on {SELECTION_PAIRS} of the concept's train pairs, time included; the mean and the "
@@ -478,8 +475,6 @@ def replace_readme_results(readme: str | os.PathLike, results: dict, source: str
     path = Path(readme)
     text = path.read_text()
     if README_START not in text or README_END not in text:
-        from weightinit.errors import WeightinitError
-
         raise WeightinitError(f"{path} has no {README_START} ... {README_END} section to rewrite")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
@@ -500,14 +495,10 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
     if ablations and not abl_path.is_file():
-        from weightinit.errors import WeightinitError
-
         raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
     missing = [str(p) for p in [*step0, *([directions] if directions else [])] if not Path(p).is_file()]
     if missing:
-        from weightinit.errors import WeightinitError
-
         raise WeightinitError(f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first")
     step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
     directions_data = (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None

@@ -37,8 +37,12 @@ from pathlib import Path
 
 import torch
 
+from weightinit.bench.methods import DISTANCE_METHODS, METHODS, SELECTION_PAIRS, BenchContext, methods_for
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
+from weightinit.images import from_tensor
+from weightinit.metrics import fid
+from weightinit.recipe import RecipeConfig, batch_statistics, evaluate, fine_tune, trivial_baselines
 
 METRICS = ("l1", "psnr", "ssim")
 SHOW = 4  # test examples kept as images per run
@@ -242,8 +246,6 @@ def tracked_fine_tune(model, train_pairs, eval_pairs, steps: int, eval_at, *, re
 
     Returns the curve: ``[{step, seconds, l1, psnr, ssim}]``; seconds exclude evaluation.
     """
-    from weightinit.recipe import evaluate, fine_tune
-
     eval_at = set(eval_at) | {steps}
     curve: list[dict] = []
     clock = {"seconds": time_offset, "mark": 0.0}
@@ -274,8 +276,6 @@ def tracked_fine_tune(model, train_pairs, eval_pairs, steps: int, eval_at, *, re
 
 @torch.no_grad()
 def predict(model, inputs: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    from weightinit.recipe import batch_statistics
-
     with batch_statistics(model):
         return torch.cat([model(inputs[i : i + batch_size]).float() for i in range(0, len(inputs), batch_size)])
 
@@ -284,8 +284,6 @@ def save_strip(path: Path, rows: list[torch.Tensor]) -> None:
     """Rows of images (NCHW in [-1, 1]) side by side into one PNG."""
     import numpy as np
     from PIL import Image
-
-    from weightinit.images import from_tensor
 
     grid = np.concatenate([np.concatenate(list(from_tensor(r)), axis=1) for r in rows], axis=0)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -313,7 +311,7 @@ def machine_info(threads: int | None = None) -> dict:
         pass
     return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads or torch.get_num_threads(),
             "python": platform.python_version(), "versions": versions, "cuda": torch.cuda.is_available(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
 def generator_id(ref) -> str | None:
@@ -336,7 +334,7 @@ def load_fid_features(path: str | os.PathLike):
 
     try:
         net = torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as exc:  # noqa: BLE001 - any load failure is the user's file
+    except Exception as exc:  # any load failure is the user's file
         raise WeightinitError(f"--fid-weights {path}: not a TorchScript feature network ({type(exc).__name__}: {exc})") from None
 
     class Features(nn.Module):
@@ -345,36 +343,23 @@ def load_fid_features(path: str | os.PathLike):
             x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
             try:
                 out = net(x * 255.0, return_features=True)  # clean-fid / StyleGAN TorchScript Inception
-            except Exception:  # noqa: BLE001
+            except Exception:
                 out = net(x)
             return out.flatten(1)
 
     return Features()
 
 
-def zoo_pair_source(zoo, concept: str, photos=None):
-    from weightinit.concepts.catalog import default_catalog
-    from weightinit.pairs import ProceduralPairs
-
-    catalog = default_catalog()
-    if concept not in catalog:
-        raise WeightinitError(f"concept {concept!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
-    return ProceduralPairs(catalog.get(concept), photos, size=zoo.config.image_size)
-
-
 def zoo_test_pairs(zoo, concept: str, photos=None):
-    """A zoo concept's test pairs, exactly as the zoo made them (without building its train pool)."""
-    return zoo_pair_source(zoo, concept, photos).sample(zoo.config.test_pairs, split="test", seed=zoo.config.data_seed(concept))
+    """``zoo.test_pairs``, for the callers written before it (benchmarks.pair_selection)."""
+    return zoo.test_pairs(concept, photos)
 
 
 def zoo_pairs(zoo, concept: str, photos=None):
     """A zoo concept's train pool and test pairs, exactly as the zoo made them, and its trivial PSNR."""
-    from weightinit.recipe import trivial_baselines
-
-    zc = zoo.config
     record = zoo.record(concept)
-    train = zoo_pair_source(zoo, concept, photos).sample(zc.pool_size, split="train", seed=zc.data_seed(concept))
-    test = zoo_test_pairs(zoo, concept, photos)
+    train = zoo.train_pairs(concept, photos=photos)
+    test = zoo.test_pairs(concept, photos)
     trivial = record.trivial.get("trivial_psnr") if record.trivial else None
     return train, test, trivial if trivial is not None else trivial_baselines(*test)["trivial_psnr"]
 
@@ -385,7 +370,6 @@ class BenchRunner:
     def __init__(self, zoo, out, config: BenchConfig, *, generator=None, concepts: list[str] | None = None, methods=None,
                  mode: str = "merge", fid_weights=None, photos=None, progress: bool = True, log: Callable[[str], None] = print,
                  shard: tuple[int, int] = (0, 1)):  # fmt: skip
-        from weightinit.bench.methods import BenchContext, methods_for
 
         self.config = config
         self.out = Path(out)
@@ -418,8 +402,6 @@ class BenchRunner:
         return self.out / "runs" / concept / f"{method}.json"
 
     def recipe(self, concept: str, method) -> object:
-        from weightinit.recipe import RecipeConfig
-
         zc = self.zoo.config
         seed = zc.data_seed(concept) + self.config.seed
         if method.trains == "lora":
@@ -438,8 +420,6 @@ class BenchRunner:
         if method.needs_generator:
             key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if "_k" in method.name else 1)
         if method.sees_pairs:
-            from weightinit.bench.methods import SELECTION_PAIRS
-
             key.update(selection_pairs=SELECTION_PAIRS)
         return key
 
@@ -511,7 +491,7 @@ class BenchRunner:
         shown0 = predict(model, test[0])[:SHOW]
         should_stop = None
         if method.name != "scratch" and c.stop_at == "target" and target is not None:
-            def should_stop(curve):  # noqa: E306
+            def should_stop(curve):
                 return curve[-1]["step"] >= c.min_steps and any(p["psnr"] >= target for p in curve)
         if progress is not None:
             progress.reset(task, total=steps, description=f"{concept} {method.name}")
@@ -527,8 +507,6 @@ class BenchRunner:
                "stopped": "budget" if method.name == "scratch" else ("target" if should_stop and should_stop(curve) else "cap"),
                "threads": torch.get_num_threads()}  # fmt: skip
         if self.fid is not None:
-            from weightinit.metrics import fid
-
             run["fid"] = {"value": fid(test[1], preds, self.fid[0], 2048), "weights": self.fid[1], "images": len(preds),
                           "note": "FID with the user's feature network on the concept's test pairs; comparable with published FID only "
                                   "with the real Inception-v3 weights and many more images"}  # fmt: skip
@@ -540,8 +518,6 @@ class BenchRunner:
 
 
 def _distance_methods() -> set[str]:
-    from weightinit.bench.methods import DISTANCE_METHODS
-
     return DISTANCE_METHODS
 
 
@@ -566,7 +542,6 @@ def collect_results(out: str | os.PathLike, config: BenchConfig | None = None) -
         info = json.loads(info_path.read_text())
         concepts[folder.name] = summarize_concept(runs, info["trivial_psnr"], config) | {"text": info.get("text", "")}
         runs_all[folder.name] = runs
-    from weightinit.bench.methods import METHODS
 
     found = {m for r in runs_all.values() for m in r}
     methods = [m for m in METHODS if m in found] + sorted(found - set(METHODS))

@@ -26,13 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+from weightinit import plugins
+from weightinit.codec import BlockCodec
+from weightinit.fileio import atomic_write_json
+
 DEFAULT_ARCH = "pix2pix:unet_256"
 TARGETS = {"round_trip_s": 0.5, "extra_peak_ratio": 2.0, "layout_cold_start_s": 2.0}
 
 
 def _generated_tensors(arch: str):
-    from weightinit import plugins
-
     adapter = plugins.adapter_for_arch(arch)
     model = plugins.build_model(arch)
     tensors = adapter.to_canonical(model, model.state_dict())
@@ -49,8 +51,6 @@ def _bitwise_equal(a, b) -> bool:
 
 def time_round_trip(arch: str, repeats: int) -> dict:
     import torch
-
-    from weightinit.codec import BlockCodec
 
     layout, tensors = _generated_tensors(arch)
     codec = BlockCodec(layout)
@@ -115,8 +115,6 @@ def _reset_peak() -> bool:
 def memory_child(arch: str) -> dict:
     """Run in a fresh process: extra peak RSS of one encode + decode round trip."""
     import gc
-
-    from weightinit.codec import BlockCodec
 
     layout, tensors = _generated_tensors(arch)
     codec = BlockCodec(layout)
@@ -225,8 +223,6 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.arch, args.repeats)
     print_report(results)
     if args.json:
-        from weightinit.fileio import atomic_write_json
-
         atomic_write_json(args.json, results)
     return 0 if results["round_trip"]["bitwise_exact"] else 1
 

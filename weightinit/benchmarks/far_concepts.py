@@ -28,7 +28,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from weightinit.bench.methods import BenchContext
 from weightinit.fileio import atomic_write_json
+from weightinit.generator.model import WeightGenerator
+from weightinit.recipe import evaluate
 
 BROADER_TEMPERATURES = (0.03, 0.1, 0.3)
 _STRENGTH = re.compile(r"-(?:light|medium|heavy|full)(?=$|-reverse$)")
@@ -76,9 +79,6 @@ def extend_to_support(policy: dict, rows: list[dict], fallbacks: list[str], frac
 
 
 def measure(ctx, *, limit: int | None = None, log=print) -> dict:
-    from weightinit.bench.runner import zoo_test_pairs
-    from weightinit.recipe import evaluate
-
     gen = ctx.generator
     prior = gen.prior
     if prior is None:
@@ -95,7 +95,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
         out = torch.tensor([groups[prior.owner[k]] == groups[i] for k in range(prior.owner.numel())])
         sims = F.normalize(query, dim=-1) @ prior.keys.T
         sims = sims.masked_fill(out[None], -1.0)
-        test = zoo_test_pairs(ctx.zoo, cid)
+        test = ctx.zoo.test_pairs(cid)
         row = {"concept": cid, "group": groups[i], "similarity": round(float(sims.max()), 4)}
         for name, t in (("prior", prior.temperature), *((f"prior_t{t}", t) for t in BROADER_TEMPERATURES)):
             w = torch.softmax(sims / t, dim=-1)
@@ -144,9 +144,6 @@ def summarise(rows: list[dict], base_temperature: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from weightinit.bench.methods import BenchContext
-    from weightinit.generator.model import WeightGenerator
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", required=True, help="generator folder")

@@ -28,6 +28,8 @@ import time
 
 import torch
 
+# The rest of weightinit is imported inside the functions: the subprocesses this module runs of
+# itself measure a process's time and peak RSS, so it imports no more than each measurement needs.
 from weightinit.fileio import atomic_write_json
 
 

@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
-
 import warnings
 
 import torch
 
+from weightinit.bench.methods import METHODS as ALL
+from weightinit.bench.methods import BenchContext
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
+from weightinit.initialization import bundled_generator_path
+from weightinit.recipe import evaluate
 
 METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")
 
 
 def main() -> None:
-    from weightinit.bench.methods import METHODS as ALL, BenchContext
-    from weightinit.bench.runner import zoo_test_pairs
-    from weightinit.recipe import evaluate
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder or hub id (default: the bundled one).")
@@ -43,15 +42,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from weightinit.initialization import bundled_generator_path
-
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
     methods = [m for m in METHODS if m != "prior" or ctx.generator.prior is not None]
     warnings.simplefilter("ignore", FarConceptWarning)  # the far ones are counted, not shouted
     rows = {}
     print(f"{'concept':34s} " + " ".join(f"{m:>11s}" for m in methods))
     for cid in ctx.zoo.ids("heldout"):
-        test = zoo_test_pairs(ctx.zoo, cid)
+        test = ctx.zoo.test_pairs(cid)
         rows[cid] = {m: round(evaluate(ALL[m].build(ctx, cid).model, *test)["psnr"], 3) for m in methods}
         print(f"{cid:34s} " + " ".join(f"{rows[cid][m]:11.2f}" for m in methods), flush=True)
     medians, beats = summarise(rows, methods)

@@ -19,9 +19,14 @@ import statistics
 
 import torch
 
+from weightinit.bench.methods import METHODS, BenchContext
+from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import CANDIDATE_SCALES as SCALES
 from weightinit.generator.prior import CANDIDATE_TEMPERATURES as TEMPERATURES
+from weightinit.generator.prior import blend_weights
+from weightinit.initialization import bundled_generator_path
+from weightinit.recipe import evaluate
 
 
 def grid_key(temperature: float, scale: float) -> str:
@@ -30,12 +35,6 @@ def grid_key(temperature: float, scale: float) -> str:
 
 def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
     """Per held-out concept: the mean's, the nearest concept's and every grid point's step-0 PSNR."""
-    from weightinit.bench.methods import METHODS, BenchContext
-    from weightinit.bench.runner import zoo_test_pairs
-    from weightinit.errors import WeightinitError
-    from weightinit.generator.prior import blend_weights
-    from weightinit.recipe import evaluate
-
     ctx = BenchContext(zoo, generator)
     gen = ctx.generator
     prior = gen.prior
@@ -44,7 +43,7 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
     basis = prior.basis.to(torch.float32)
     rows = {}
     for cid in ctx.zoo.ids("heldout"):
-        test = zoo_test_pairs(ctx.zoo, cid)
+        test = ctx.zoo.test_pairs(cid)
         query = gen.encode_text(ctx.zoo.record(cid).text).pooled
         row = {"max_similarity": (torch.nn.functional.normalize(query.float(), dim=-1) @ prior.keys.T).max().item()}
         for m in ("mean", "nearest"):
@@ -80,8 +79,6 @@ def summarize(rows: dict[str, dict[str, float]]) -> dict:
 
 
 def main() -> None:
-    from weightinit.initialization import bundled_generator_path
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")

@@ -23,18 +23,16 @@ import time
 import torch
 import torch.nn.functional as F
 
+from weightinit.bench.methods import BenchContext
+from weightinit.codec import BlockCodec
 from weightinit.fileio import atomic_write_json
+from weightinit.generator.prior import blend_weights
+from weightinit.recipe import evaluate
 
 GRID = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1)
 
 
 def main() -> None:
-    from weightinit.bench.methods import BenchContext
-    from weightinit.bench.runner import zoo_test_pairs
-    from weightinit.codec import BlockCodec
-    from weightinit.generator.prior import blend_weights
-    from weightinit.recipe import evaluate
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--limit", type=int, default=None, help="At most this many training concepts, evenly spaced.")
@@ -70,7 +68,7 @@ def main() -> None:
     rows, t0 = {}, time.perf_counter()
     for c in chosen:
         i = ids.index(c)
-        test = zoo_test_pairs(zoo, c)
+        test = zoo.test_pairs(c)
         others = torch.arange(len(ids)) != i
         query = main_text[i : i + 1]
         row = {"mean_others": psnr(flat[others].mean(0), test)}

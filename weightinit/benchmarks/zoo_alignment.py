@@ -17,6 +17,7 @@ import statistics
 import torch
 
 from weightinit.fileio import atomic_write_json
+from weightinit.zoo.weights import ZooWeights
 
 
 def flat_delta(zoo, concept_id: str) -> torch.Tensor:
@@ -28,8 +29,6 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def main() -> None:
-    from weightinit.zoo.weights import ZooWeights
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo")
     parser.add_argument("--pairs", help="concept pairs to print, a:b,c:d")

@@ -116,9 +116,8 @@ def layout(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    from rich.table import Table
-
     from rich import box
+    from rich.table import Table
 
     table = Table(title=f"{arch} ({adapter.name})", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
     for column, justify in (("#", "right"), ("slot", "left"), ("shape", "left"), ("dtype", "left"),
@@ -171,9 +170,7 @@ def encode(
     """
     from weightinit.blocksfile import save_blocks
     from weightinit.codec import BlockCodec
-    from weightinit.fileio import load_state_dict_file
-
-    from weightinit.fileio import check_output_path
+    from weightinit.fileio import check_output_path, load_state_dict_file
 
     check_output_path(output)
     state = load_state_dict_file(checkpoint)
@@ -237,9 +234,7 @@ def apply(
     from weightinit.apply import apply_blocks
     from weightinit.blocksfile import load_blocks
     from weightinit.errors import CheckpointError
-    from weightinit.fileio import save_state_dict_file
-
-    from weightinit.fileio import load_state_dict_file
+    from weightinit.fileio import load_state_dict_file, save_state_dict_file
 
     _check_checkpoint_name(output)
     bf = load_blocks(blocks)

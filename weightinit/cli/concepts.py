@@ -100,10 +100,9 @@ def preview(
     images: Annotated[Path | None, typer.Option("--images", help="Your own photos instead of the bundled ones.")] = None,
 ) -> None:
     """Write a grid of input/target pairs (inputs on the top row, targets below)."""
+    from weightinit.fileio import check_output_path
     from weightinit.images import PhotoSet
     from weightinit.pairs import ProceduralPairs
-
-    from weightinit.fileio import check_output_path
 
     if split not in ("train", "test"):
         raise typer.BadParameter(f"{split!r} is not train or test", param_hint="--split")

@@ -141,7 +141,7 @@ def _compose(a: str, b: str, s: float):
 def _composition(bld: _Builder, a: str, b: str, strengths, *, split="train"):
     na, nb = COMPOSABLE[a][1], COMPOSABLE[b][1]
     levels = LEVELS_2 if len(strengths) == 2 else (("", "", "full"),)
-    for s, (adv, adj, lvl) in zip(strengths, levels):
+    for s, (_adv, adj, lvl) in zip(strengths, levels):
         prefix = f"{adj} " if len(strengths) == 2 else ""
         phrasings = (f"{prefix}{na[0]} with {nb[0]}", f"add {prefix}{na[1]} and {nb[1]}", f"{nb[2]} plus {prefix}{na[2]}")
         cid = f"{a}+{b}".replace("_", "-") + (f"-{lvl}" if len(strengths) == 2 else "")

@@ -8,6 +8,7 @@ import numpy as np
 
 from weightinit.concepts.concept import HELDOUT_KINDS, SPLITS, Concept, normalise_text, probe_image
 from weightinit.errors import WeightinitError
+from weightinit.plugins import call_each_plugin, get_plugin_manager
 
 
 def pair_fingerprint(concept: Concept) -> tuple[bytes, bytes]:
@@ -152,7 +153,6 @@ def default_catalog(*, reload: bool = False) -> ConceptCatalog:
     Cached per set of registered plugins, so a plugin registered in-process is picked up.
     """
     global _default, _default_key
-    from weightinit.plugins import call_each_plugin, get_plugin_manager
 
     pm = get_plugin_manager()
     key = (id(pm), tuple(sorted(name for name, _ in pm.list_name_plugin())))

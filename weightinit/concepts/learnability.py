@@ -25,6 +25,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from weightinit.adapters.pix2pix_networks import UnetGenerator
+from weightinit.concepts.builtin import build_catalog, reverse_concept, reverse_twins
+from weightinit.fileio import atomic_write_json
+from weightinit.images import PhotoSet
+from weightinit.pairs import ProceduralPairs
+
 DEFAULT_MARGIN_DB = 3.0
 NOOP_IDENTITY_DB = 35.0
 
@@ -92,8 +98,6 @@ def measure(
     ``train_fn=None`` measures the baselines only (``psnr_model`` None, margin against the
     identity baseline's own value is then meaningless and reported as ``-inf``).
     """
-    from weightinit.pairs import ProceduralPairs
-
     start = time.perf_counter()
     source = source if source is not None else ProceduralPairs(concept, photos, size=size)
     train = source.sample(n_train, "train", seed)
@@ -113,8 +117,6 @@ def quick_unet(steps: int = 400, batch_size: int = 8, lr: float = 1e-3, ngf: int
 
     def train_fn(pairs):
         import torch
-
-        from weightinit.adapters.pix2pix_networks import UnetGenerator
 
         inputs, targets = pairs
         torch.manual_seed(seed)
@@ -156,9 +158,6 @@ def sample_per_family(concepts, per_family: int) -> list:
 def _measure_reverse(args: tuple) -> dict:
     import torch
 
-    from weightinit.concepts.builtin import build_catalog, reverse_concept
-    from weightinit.images import PhotoSet
-
     concept_id, steps, lr, n_train, n_test = args
     torch.set_num_threads(1)
     concept = next(c for c in build_catalog() if c.id == concept_id)
@@ -170,8 +169,6 @@ def measure_reverses(*, steps: int = 400, lr: float = 1e-3, n_train: int = 512, 
     """The rule applied to the reverse of every built-in concept that has no exact reverse twin
     in the catalog already; the file the catalog reads to decide which reverses it adds."""
     from concurrent.futures import ProcessPoolExecutor
-
-    from weightinit.concepts.builtin import build_catalog, reverse_twins
 
     concepts = build_catalog()
     twins = reverse_twins(concepts)
@@ -194,9 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    from weightinit.concepts.builtin import build_catalog
-    from weightinit.images import PhotoSet
-
     ap = argparse.ArgumentParser(prog="python -m weightinit.concepts.learnability", description=__doc__.split("\n\n")[0])
     ap.add_argument("--family", action="append", help="only these families (repeatable)")
     ap.add_argument("--concept", action="append", help="only these concept ids (repeatable)")
@@ -214,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.reverses:
-        from weightinit.fileio import atomic_write_json
-
         if not args.out:
             ap.error("--reverses needs --out FILE")
         result = measure_reverses(steps=args.steps, lr=args.lr, n_train=args.n_train, n_test=args.n_test, procs=args.procs)

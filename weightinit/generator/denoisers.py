@@ -29,7 +29,6 @@ Two denoisers, registered by name in :data:`DENOISERS`:
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config

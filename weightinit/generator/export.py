@@ -13,13 +13,13 @@ import json
 import shutil
 from pathlib import Path
 
+from weightinit.generator.model import WeightGenerator
+
 
 def export_generator(run_dir: str | Path, out: str | Path, quality: dict | None = None, denoiser_dtype: str | None = None) -> Path:
     """``denoiser_dtype="float16"`` stores the denoiser's weights in half precision (half the
     bytes; they are cast back to float32 when loaded, so sampling runs in float32)."""
     import torch
-
-    from weightinit.generator.model import WeightGenerator
 
     out = Path(out)
     generator = WeightGenerator.from_pretrained(str(run_dir))

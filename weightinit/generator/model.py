@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from weightinit import representation
+from weightinit import plugins, representation
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError, FarConceptWarning, LayoutMismatch, WeightinitError
@@ -50,7 +50,13 @@ from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denois
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
 from weightinit.generator.text import (
-    DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TEXT_CONDITIONINGS, TextEmbedding, TextEncoder, hub_offline, shared_text_encoder,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_TEXT_ENCODER,
+    TEXT_CONDITIONINGS,
+    TextEmbedding,
+    TextEncoder,
+    hub_offline,
+    shared_text_encoder,
 )
 from weightinit.layout import BlockLayout
 from weightinit.zoo.manifest import ZooConfig
@@ -201,8 +207,6 @@ class WeightGenerator:
     @cached_property
     def base_model(self) -> torch.nn.Module:
         """The base network (built from ``arch``, ``base_state`` loaded), for layouts and names only."""
-        from weightinit import plugins
-
         if not self.arch or not self.base_state:
             raise WeightinitError(f"generator {self.name} has no base checkpoint or arch; it cannot initialise a model")
         model = plugins.build_model(self.arch)
@@ -211,8 +215,6 @@ class WeightGenerator:
 
     @cached_property
     def base_adapter(self):
-        from weightinit import plugins
-
         return plugins.get_adapter(self.adapter)
 
     @cached_property

@@ -51,11 +51,20 @@ from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
 from weightinit.generator.denoisers import DEFAULT_DENOISER, build_denoiser, count_parameters
+from weightinit.generator.model import WeightGenerator
 from weightinit.generator.prior import DEFAULT_RANK, RetrievalPrior
 from weightinit.generator.sampling import PREDICTION_TYPES, make_scheduler
 from weightinit.generator.text import (
-    DEFAULT_CONDITIONING, DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TEXT_CONDITIONINGS, TextEmbedding, TextEncoder, shared_text_encoder,
+    DEFAULT_CONDITIONING,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_TEXT_ENCODER,
+    TEXT_CONDITIONINGS,
+    TextEmbedding,
+    TextEncoder,
+    shared_text_encoder,
 )
+from weightinit.recipe import resolve_mixed_precision, select_device
+from weightinit.zoo.weights import ZooWeights
 
 CHECKPOINT_DIR = "checkpoints"
 LOG_NAME = "train_log.jsonl"
@@ -284,13 +293,9 @@ def train_generator(
     """
     from accelerate import Accelerator
 
-    from weightinit.generator.model import WeightGenerator
-    from weightinit.zoo.weights import ZooWeights
-
     config = config or GeneratorTrainingConfig()
     out_dir = Path(out_dir)
     say = log or (lambda s: None)
-    from weightinit.recipe import resolve_mixed_precision, select_device
 
     if device.startswith("cuda:"):
         raise WeightinitError(f"train takes device auto, cpu or cuda, not {device!r}; choose the GPUs with CUDA_VISIBLE_DEVICES")

@@ -16,9 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from weightinit import plugins
+from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import WeightinitError
 from weightinit.fileio import read_safetensors
 from weightinit.layout import BlockLayout, Slot
+from weightinit.pairs import ProceduralPairs
 from weightinit.representation import LORA_A, LORA_B, delta
 from weightinit.zoo.manifest import BASE_NAME, ZooConfig, ZooManifest
 
@@ -82,14 +85,10 @@ class ZooWeights:
 
     @cached_property
     def adapter(self):
-        from weightinit import plugins
-
         return plugins.adapter_for_arch(self.config.arch)
 
     def base_model(self) -> nn.Module:
         """A fresh base network, the zoo's base checkpoint loaded."""
-        from weightinit import plugins
-
         model = plugins.build_model(self.config.arch)
         model.load_state_dict(self.base_state())
         return model
@@ -99,6 +98,23 @@ class ZooWeights:
         """The base's generated parameters (float32), by canonical name, in canonical order."""
         model = self.base_model()
         return {k: v.float() for k, v in self.adapter.to_canonical(model, model.state_dict()).items()}
+
+    # --- a concept's pairs, exactly as the build made them ---------------------------------
+    def pair_source(self, concept_id: str, photos=None):
+        """The concept's procedural pair source at the zoo's image size (``photos``: the build's)."""
+        catalog = default_catalog()
+        if concept_id not in catalog:
+            raise WeightinitError(f"concept {concept_id!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
+        return ProceduralPairs(catalog.get(concept_id), photos, size=self.config.image_size)
+
+    def train_pairs(self, concept_id: str, n: int | None = None, photos=None):
+        """The first ``n`` (default: the whole pool) of the concept's train pairs; pair i depends only on i."""
+        n = self.config.pool_size if n is None else n
+        return self.pair_source(concept_id, photos).sample(n, split="train", seed=self.config.data_seed(concept_id))
+
+    def test_pairs(self, concept_id: str, photos=None):
+        """The concept's test pairs (without building its train pool)."""
+        return self.pair_source(concept_id, photos).sample(self.config.test_pairs, split="test", seed=self.config.data_seed(concept_id))
 
     def delta(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Full canonical weight differences of a concept's stored tensors (zeros where it stores nothing)."""
