@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from weightinit.bench.runner import BenchConfig, summarize, summarize_concept, time_to_quality
+from weightinit.bench.curves import summarize, summarize_concept, time_to_quality
+from weightinit.bench.runner import BenchConfig
 
 
 def curve(points):
@@ -258,3 +259,16 @@ def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_
     assert s["grid"][prior_ceiling.grid_key(0.03, 1.5)]["beats_mean_and_nearest"] == 2
     assert s["grid"][prior_ceiling.grid_key(0.01, 1.0)]["beats_mean_and_nearest"] == 1
     assert s["best_fixed"] == prior_ceiling.grid_key(0.03, 1.5) and s["any_grid_point_beats_both"] == 2
+
+
+def test_the_method_lists_follow_the_method_fields():
+    from weightinit.bench.methods import DISTANCE_METHODS, LORA_METHODS, MERGE_METHODS, METHODS, Method
+
+    assert MERGE_METHODS == ("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle")
+    assert LORA_METHODS == ("scratch", "base", "lora", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora",
+                            "chosen_1_lora", "oracle_lora")  # fmt: skip
+    assert "prior" not in MERGE_METHODS + LORA_METHODS and "prior" in DISTANCE_METHODS  # an ablation, run by name
+    assert not {"scratch", "base", "oracle", "oracle_lora"} & DISTANCE_METHODS
+    assert [m.name for m in METHODS.values() if m.ddim] == ["generated_k", "generated_k_lora"]
+    extra = Method("x_lora", "x", METHODS["mean_lora"].build, trains="lora")
+    assert extra.in_mode("lora") and not extra.in_mode("merge") and extra.measures_distance

@@ -51,6 +51,23 @@ class Method:
     needs_generator: bool = False
     upper_bound: bool = False
     sees_pairs: bool = False  # scores its candidates on SELECTION_PAIRS of the concept's train pairs
+    #: run in both ``--mode``s (merge and lora): the starts every other one is compared with
+    baseline: bool = False
+    #: run only when asked for by name (``--methods``), in no ``--mode``'s list
+    ablation: bool = False
+    #: samples with the benchmark's DDIM steps (``--ddim-steps``), not one step
+    ddim: bool = False
+    #: its start's distance to the concept's own weights is measured (``rel_l2_to_oracle``);
+    #: never for an upper bound, which is those weights
+    distance: bool = True
+
+    def in_mode(self, mode: str) -> bool:
+        """Whether ``--mode merge`` / ``--mode lora`` runs it."""
+        return not self.ablation and (self.baseline or self.trains == {"merge": "all", "lora": "lora"}[mode])
+
+    @property
+    def measures_distance(self) -> bool:
+        return self.distance and not self.upper_bound
 
 
 class BenchContext:
@@ -302,29 +319,28 @@ def oracle_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        Method("scratch", "scratch (reference init, N(0, 0.02))", scratch),
-        Method("base", "base only", base),
-        Method("lora", "base + fresh LoRA, LoRA-only (E2GAN-style)", fresh_lora, trains="lora"),
+        Method("scratch", "scratch (reference init, N(0, 0.02))", scratch, baseline=True, distance=False),
+        Method("base", "base only", base, baseline=True, distance=False),
+        Method("lora", "base + fresh LoRA, LoRA-only (E2GAN-style)", fresh_lora, trains="lora", baseline=True),
         Method("mean", "base + zoo mean", mean),
         Method("nearest", "base + nearest concept by text", nearest),
         Method("generated_1", "generated, 1 step", generated_1, needs_generator=True),
-        Method("generated_k", "generated, DDIM k steps", generated_k, needs_generator=True),
+        Method("generated_k", "generated, DDIM k steps", generated_k, needs_generator=True, ddim=True),
         Method("chosen_1", f"generated 1 step or another candidate, chosen on {SELECTION_PAIRS} train pairs", chosen_1, needs_generator=True, sees_pairs=True),
-        Method("prior", "generator's retrieval prior alone, no denoiser (ablation)", prior, needs_generator=True),
+        Method("prior", "generator's retrieval prior alone, no denoiser (ablation)", prior, needs_generator=True, ablation=True),
         Method("oracle", "own zoo weights (upper bound)", oracle, upper_bound=True),
         Method("mean_lora", "zoo mean factors, LoRA-only", mean_lora, trains="lora"),
         Method("nearest_lora", "nearest concept's factors, LoRA-only", nearest_lora, trains="lora"),
         Method("generated_1_lora", "generated 1 step, LoRA-only", generated_1_lora, trains="lora", needs_generator=True),
-        Method("generated_k_lora", "generated DDIM k steps, LoRA-only", generated_k_lora, trains="lora", needs_generator=True),
+        Method("generated_k_lora", "generated DDIM k steps, LoRA-only", generated_k_lora, trains="lora", needs_generator=True, ddim=True),
         Method("chosen_1_lora", f"chosen on {SELECTION_PAIRS} train pairs, LoRA-only", chosen_1_lora, trains="lora", needs_generator=True, sees_pairs=True),
         Method("oracle_lora", "own zoo factors, LoRA-only (upper bound)", oracle_lora, trains="lora", upper_bound=True),
     ]
 }
-MERGE_METHODS = ("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle")
-LORA_METHODS = ("scratch", "base", "lora", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora", "chosen_1_lora", "oracle_lora")
+MERGE_METHODS = tuple(m.name for m in METHODS.values() if m.in_mode("merge"))
+LORA_METHODS = tuple(m.name for m in METHODS.values() if m.in_mode("lora"))
 #: Methods compared with the oracle at step 0 (how close each starts to the concept's own weights).
-DISTANCE_METHODS = {"lora", "mean", "nearest", "prior", "generated_1", "generated_k", "chosen_1", "mean_lora", "nearest_lora", "generated_1_lora",
-                    "generated_k_lora", "chosen_1_lora"}  # fmt: skip
+DISTANCE_METHODS = {m.name for m in METHODS.values() if m.measures_distance}
 
 
 def methods_for(mode: str, names: list[str] | None = None) -> list[Method]:

@@ -22,14 +22,10 @@ atomically and skipped when present with the same run key (config, zoo, generato
 
 from __future__ import annotations
 
-import datetime
 import functools
 import hashlib
 import json
-import math
 import os
-import platform
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,16 +33,13 @@ from pathlib import Path
 
 import torch
 
-from weightinit.bench.methods import DISTANCE_METHODS, METHODS, SELECTION_PAIRS, BenchContext, methods_for
+from weightinit.bench.artefacts import SHOW, generator_id, load_fid_features, machine_info, predict, save_strip
+from weightinit.bench.curves import METRICS, eval_schedule, final_psnr, summarize, summarize_concept
+from weightinit.bench.methods import METHODS, SELECTION_PAIRS, BenchContext, methods_for
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
-from weightinit.images import from_tensor
 from weightinit.metrics import fid
-from weightinit.recipe import RecipeConfig, batch_statistics, evaluate, fine_tune, trivial_baselines
-
-METRICS = ("l1", "psnr", "ssim")
-SHOW = 4  # test examples kept as images per run
-EARLY_EVALS = (5, 10, 20, 30, 40, 50, 75, 100, 150, 200)
+from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
 
 
 @dataclass
@@ -90,151 +83,6 @@ QUICK = dict(scratch_steps=500, cap_fraction=0.25, min_fraction=0.05, eval_every
 QUICK_CONCEPTS = 5
 
 
-# --- curves and time to quality (pure functions) ---------------------------------------------
-def eval_schedule(budget: int, steps: int, every: int, fractions=()) -> list[int]:
-    """Evaluation steps for a run of ``steps`` within a budget of ``budget`` (step 0 included)."""
-    points = {0, steps} | set(range(every, steps + 1, every)) | {s for s in EARLY_EVALS if s < steps}
-    points |= {round(f * budget) for f in fractions if 0 < round(f * budget) <= steps}
-    return sorted(points)
-
-
-def final_psnr(curve: list[dict], window: float) -> float:
-    """Mean PSNR of the evaluations in the last ``window`` of the run (at least the last one)."""
-    last = curve[-1]["step"]
-    tail = [p["psnr"] for p in curve if p["step"] >= last * (1 - window)] or [curve[-1]["psnr"]]
-    return statistics.fmean(tail)
-
-
-def time_to_quality(curve: list[dict], target: float) -> dict:
-    """Seconds and steps to the first evaluation at or above ``target``, interpolated linearly."""
-    for i, p in enumerate(curve):
-        if p["psnr"] >= target:
-            if i == 0:
-                return {"reached": True, "seconds": p["seconds"], "step": 0.0}
-            q = curve[i - 1]
-            f = (target - q["psnr"]) / (p["psnr"] - q["psnr"]) if p["psnr"] > q["psnr"] else 1.0
-            return {"reached": True, "seconds": q["seconds"] + f * (p["seconds"] - q["seconds"]), "step": q["step"] + f * (p["step"] - q["step"])}
-    best = max(curve, key=lambda p: p["psnr"])
-    return {"reached": False, "seconds": None, "step": None, "best_psnr": best["psnr"], "last_step": curve[-1]["step"], "last_seconds": curve[-1]["seconds"]}
-
-
-def at_step(curve: list[dict], step: int) -> dict | None:
-    return next((p for p in curve if p["step"] == step), None)
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or math.isinf(x) or math.isnan(x) else x
-
-
-def summarize_concept(runs: dict[str, dict], trivial_psnr: float, config: BenchConfig) -> dict:
-    """Time to quality, speedups and fractions for one concept's runs (``{method: run}``, with scratch)."""
-    scratch = runs["scratch"]["curve"]
-    final = final_psnr(scratch, config.final_window)
-    target = final - config.tolerance_db
-    ref = time_to_quality(scratch, target)
-    out = {
-        "scratch_final_psnr": final, "target_psnr": target, "trivial_psnr": trivial_psnr,
-        "margin_db": final - trivial_psnr, "apart": final < trivial_psnr + config.trivial_margin_db,
-        "scratch_seconds": ref["seconds"], "scratch_steps": ref["step"], "methods": {},
-    }  # fmt: skip
-    oracle0 = next((r["curve"][0]["psnr"] for m, r in runs.items() if m.startswith("oracle")), None)
-    for name, run in runs.items():
-        curve = run["curve"]
-        ttq = time_to_quality(curve, target)
-        row = {"reached": ttq["reached"], "seconds": ttq["seconds"], "steps": ttq["step"], "init_seconds": run["init_seconds"],
-               "psnr_step0": curve[0]["psnr"], "ssim_step0": curve[0]["ssim"], "l1_step0": curve[0]["l1"],
-               "psnr_at_stop": curve[-1]["psnr"], "ssim_at_stop": curve[-1]["ssim"], "steps_run": curve[-1]["step"],
-               "seconds_run": curve[-1]["seconds"], "best_psnr": max(p["psnr"] for p in curve),
-               "rel_l2_to_oracle": run.get("rel_l2_to_oracle")}  # fmt: skip
-        if oracle0 is not None:
-            row["psnr_step0_minus_oracle"] = curve[0]["psnr"] - oracle0
-        row["psnr_at_fraction"] = {}
-        for f in config.fractions:
-            p = at_step(curve, round(f * config.scratch_steps))
-            row["psnr_at_fraction"][str(f)] = p["psnr"] if p else None
-        if ttq["reached"] and ref["reached"]:
-            row["speedup"] = ref["seconds"] / max(ttq["seconds"], 1e-9)
-            row["speedup_steps"] = _finite(ref["step"] / ttq["step"]) if ttq["step"] > 0 else None  # None: reached at step 0
-        else:
-            row["speedup"] = row["speedup_steps"] = None
-            if ref["reached"] and curve[-1]["seconds"] > 0:
-                row["speedup_upper_bound"] = ref["seconds"] / curve[-1]["seconds"]
-        if "fid" in run:
-            row["fid"] = run["fid"]
-        out["methods"][name] = row
-    return out
-
-
-def summarize(concepts: dict[str, dict], methods: list[str]) -> dict:
-    """Medians over the concepts that are not apart; step-0 win rates; the targets."""
-    main = {c: s for c, s in concepts.items() if not s["apart"]}
-    apart = sorted(c for c, s in concepts.items() if s["apart"])
-    per_method = {}
-    for m in methods:
-        rows = [s["methods"][m] for s in main.values() if m in s["methods"]]
-        if not rows:
-            continue
-        # Not reached counts as speedup 0, so the median is conservative (a lower bound).
-        speedups = [r["speedup"] if r["reached"] and r["speedup"] is not None else 0.0 for r in rows]
-        fractions = {f: _median([r["psnr_at_fraction"][f] for r in rows if r["psnr_at_fraction"].get(f) is not None]) for f in rows[0]["psnr_at_fraction"]}
-        per_method[m] = {
-            "concepts": len(rows), "reached": sum(r["reached"] for r in rows), "median_speedup": _median(speedups),
-            "median_speedup_steps": _median([r["speedup_steps"] if r["speedup_steps"] is not None else math.inf for r in rows if r["reached"]]),
-            "median_seconds": _median([r["seconds"] for r in rows if r["reached"]]),
-            "median_psnr_step0": _median([r["psnr_step0"] for r in rows]), "median_psnr_at_stop": _median([r["psnr_at_stop"] for r in rows]),
-            "median_psnr_step0_minus_oracle": _median([r["psnr_step0_minus_oracle"] for r in rows if r.get("psnr_step0_minus_oracle") is not None]),
-            "median_rel_l2_to_oracle": _median([r["rel_l2_to_oracle"] for r in rows if r.get("rel_l2_to_oracle") is not None]),
-            "median_psnr_at_fraction": fractions,
-        }  # fmt: skip
-        per_method[m]["median_speedup_steps"] = _finite(per_method[m]["median_speedup_steps"])
-    out = {"concepts": sorted(main), "apart": apart, "methods": per_method,
-           "median_speedup": {m: v["median_speedup"] for m, v in per_method.items()},
-           "median_scratch_final_psnr": _median([s["scratch_final_psnr"] for s in main.values()])}  # fmt: skip
-    out["targets"] = targets(main)
-    return out
-
-
-def targets(main: dict[str, dict]) -> dict:
-    """The issue's targets, for generated 1-step (merge) and, where run, its LoRA-mode twin and the starts chosen on pairs."""
-    result = {}
-    for gen, mean, near, lora in (("generated_1", "mean", "nearest", "lora"), ("generated_1_lora", "mean_lora", "nearest_lora", "lora"),
-                                  ("chosen_1", "mean", "nearest", "lora"), ("chosen_1_lora", "mean_lora", "nearest_lora", "lora")):  # fmt: skip
-        rows = [s["methods"] for s in main.values() if gen in s["methods"]]
-        if not rows:
-            continue
-        speed = _median([r[gen]["speedup"] if r[gen]["reached"] else 0.0 for r in rows])
-        better_final = [r[gen]["psnr_at_stop"] > s["scratch_final_psnr"] for s, r in ((s, s["methods"]) for s in main.values() if gen in s["methods"])]
-        t = {"median_speedup": speed, "speedup_15x": speed is not None and speed >= 15,
-             "better_final_psnr_fraction": statistics.fmean(better_final) if better_final else None}  # fmt: skip
-        if all(mean in r and near in r for r in rows):
-            wins = [r[gen]["psnr_step0"] > max(r[mean]["psnr_step0"], r[near]["psnr_step0"]) for r in rows]
-            t["step0_beats_mean_and_nearest_fraction"] = statistics.fmean(wins)
-            t["step0_70pct"] = statistics.fmean(wins) >= 0.7
-
-            def sooner(a, b):
-                return a["reached"] and (not b["reached"] or a["seconds"] < b["seconds"])
-
-            t["sooner_than_mean_and_nearest_fraction"] = statistics.fmean([sooner(r[gen], r[mean]) and sooner(r[gen], r[near]) for r in rows])
-        if all(lora in r for r in rows):
-            ratios = []
-            for r in rows:
-                g, lo = r[gen], r[lora]
-                if not g["reached"]:
-                    ratios.append(0.0)
-                elif not lo["reached"]:  # LoRA never got there: its whole run is a lower bound on its time
-                    ratios.append(lo["seconds_run"] / g["seconds"])
-                else:
-                    ratios.append(lo["seconds"] / g["seconds"])
-            t["median_speedup_over_lora"] = _median(ratios)
-            t["speedup_over_lora_3x"] = t["median_speedup_over_lora"] is not None and t["median_speedup_over_lora"] >= 3
-        result[gen] = t
-    return result
-
-
 # --- running --------------------------------------------------------------------------------
 class _Stop(Exception):
     pass
@@ -272,82 +120,6 @@ def tracked_fine_tune(model, train_pairs, eval_pairs, steps: int, eval_at, *, re
         except _Stop:
             pass
     return curve
-
-
-@torch.no_grad()
-def predict(model, inputs: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    with batch_statistics(model):
-        return torch.cat([model(inputs[i : i + batch_size]).float() for i in range(0, len(inputs), batch_size)])
-
-
-def save_strip(path: Path, rows: list[torch.Tensor]) -> None:
-    """Rows of images (NCHW in [-1, 1]) side by side into one PNG."""
-    import numpy as np
-    from PIL import Image
-
-    grid = np.concatenate([np.concatenate(list(from_tensor(r)), axis=1) for r in rows], axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    Image.fromarray((grid * 255).round().astype("uint8")).save(tmp)
-    os.replace(tmp, path)
-
-
-def machine_info(threads: int | None = None) -> dict:
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("weightinit", "torch", "torchmetrics", "diffusers", "transformers", "numpy"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads or torch.get_num_threads(),
-            "python": platform.python_version(), "versions": versions, "cuda": torch.cuda.is_available(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
-
-
-def generator_id(ref) -> str | None:
-    """A short identity of a generator folder (sha256 of its denoiser weights and its prior) for run keys."""
-    if ref is None:
-        return None
-    folder = Path(str(ref))
-    path = folder / "denoiser" / "diffusion_pytorch_model.safetensors"
-    if path.is_file():
-        digest = hashlib.sha256(path.read_bytes())
-        if (folder / "prior.safetensors").is_file():
-            digest.update((folder / "prior.safetensors").read_bytes())
-        return digest.hexdigest()[:16]
-    return str(ref)
-
-
-def load_fid_features(path: str | os.PathLike):
-    """A user-supplied feature network for FID: a TorchScript file (e.g. Inception-v3 2015-12-05)."""
-    from torch import nn
-
-    try:
-        net = torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as exc:  # any load failure is the user's file
-        raise WeightinitError(f"--fid-weights {path}: not a TorchScript feature network ({type(exc).__name__}: {exc})") from None
-
-    class Features(nn.Module):
-        def forward(self, x):
-            x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-            x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-            try:
-                out = net(x * 255.0, return_features=True)  # clean-fid / StyleGAN TorchScript Inception
-            except Exception:
-                out = net(x)
-            return out.flatten(1)
-
-    return Features()
 
 
 def zoo_test_pairs(zoo, concept: str, photos=None):
@@ -418,7 +190,7 @@ class BenchRunner:
             key.update(zoo_train=self.zoo_train_digest)
             key.update(cap_fraction=c.cap_fraction, min_fraction=c.min_fraction, stop_at=c.stop_at, target=None if target is None else round(target, 4))
         if method.needs_generator:
-            key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if "_k" in method.name else 1)
+            key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if method.ddim else 1)
         if method.sees_pairs:
             key.update(selection_pairs=SELECTION_PAIRS)
         return key
@@ -486,7 +258,7 @@ class BenchRunner:
         c = self.config
         start = method.build(self.ctx, concept)
         model = start.model
-        rel = self.ctx.rel_l2_to_oracle(model, concept) if method.name in _distance_methods() else None
+        rel = self.ctx.rel_l2_to_oracle(model, concept) if method.measures_distance else None
         steps = c.scratch_steps if method.name == "scratch" else c.cap_steps
         shown0 = predict(model, test[0])[:SHOW]
         should_stop = None
@@ -517,12 +289,8 @@ class BenchRunner:
         return collect_results(self.out, self.config)
 
 
-def _distance_methods() -> set[str]:
-    return DISTANCE_METHODS
-
-
-_ORDER = {m: i for i, m in enumerate(("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle", "mean_lora",
-                                       "nearest_lora", "generated_1_lora", "generated_k_lora", "chosen_1_lora", "oracle_lora"))}  # fmt: skip
+#: How a concept's runs are ordered when collected: the methods of both modes, then any other.
+_ORDER = {m.name: i for i, m in enumerate(methods_for("both"))}
 
 
 def collect_results(out: str | os.PathLike, config: BenchConfig | None = None) -> dict:
