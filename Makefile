@@ -99,3 +99,33 @@ gpu-defaults: $(STAMP)
 	    $$(test -d $$out/generator/checkpoints && echo --resume); \
 	  $(BIN)/python -m weightinit.generator.export $$out/generator --out $(GPU_INSTALL)/$$name; \
 	done
+
+# Generators for networks that the reference pytorch-CycleGAN-and-pix2pix code builds with its own
+# flags (README, "With the reference code"), each zoo under about 8 CPU-hours: a pix2pix U-Net
+# (`--netG unet_128 --ngf 16 --norm batch`, 128 px) and a CycleGAN ResNet (`--netG resnet_9blocks
+# --ngf 8 --norm instance --no_dropout`, trained on 64-px crops, used at any size). `make zoo-NAME`
+# builds (or resumes) zoo-NAME/; `make generator-NAME` trains, measures and installs its generator
+# under weightinit/data/generators/NAME, where `initialize` finds it by the model's layout.
+REFERENCE_GENERATORS := unet128 resnet9
+ZOO_ARGS_unet128 := --arch pix2pix:unet_128,ngf=16,norm=batch --image-size 128 --batch-size 4 --base-steps 3000 --concept-steps 300
+ZOO_ARGS_resnet9 := --arch pix2pix:resnet_9blocks,ngf=8,norm=instance --image-size 64 --batch-size 8 --base-steps 4000 --base-lr 5e-4 --concept-steps 200
+
+.PHONY: $(addprefix zoo-,$(REFERENCE_GENERATORS)) $(addprefix generator-,$(REFERENCE_GENERATORS)) $(addprefix bench-,$(REFERENCE_GENERATORS))
+$(addprefix zoo-,$(REFERENCE_GENERATORS)): zoo-%: $(STAMP)
+	$(BIN)/python -m torch.distributed.run --nproc_per_node $(PROCS) -m weightinit zoo build --out zoo-$* $(ZOO_ARGS_$*)
+	$(BIN)/weightinit zoo verify zoo-$*
+
+$(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
+	$(BIN)/weightinit train --zoo zoo-$* --out runs/generator-$* $(if $(wildcard runs/generator-$*/checkpoints/*),--resume,)
+	$(BIN)/python -m weightinit.benchmarks.generator --generator runs/generator-$* --zoo zoo-$* --json runs/generator-$*_quality.json
+	$(BIN)/python -m weightinit.benchmarks.far_concepts --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/far_concepts_$*.json --write
+	$(BIN)/python -m weightinit.benchmarks.heldout_start --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/heldout_start_$*.json
+	$(BIN)/python -m weightinit.generator.export runs/generator-$* --out weightinit/data/generators/$* --quality runs/generator-$*_quality.json docs/measurements/heldout_start_$*.json
+
+# Their time-to-quality benchmark, LoRA-only, on the first 8 held-out concepts of each zoo (zoo
+# order, nothing chosen), then their report section (`make bench-report` picks the files up).
+REFERENCE_BENCH_METHODS ?= scratch,lora,mean_lora,nearest_lora,generated_1_lora,chosen_1_lora,oracle_lora
+$(addprefix bench-,$(REFERENCE_GENERATORS)): bench-%: $(STAMP)
+	$(BIN)/weightinit bench --zoo zoo-$* --generator weightinit/data/generators/$* --mode lora --methods $(REFERENCE_BENCH_METHODS) \
+	  --concepts $$($(BIN)/python -c "from weightinit.zoo.weights import ZooWeights; print(','.join(ZooWeights('zoo-$*').ids('heldout')[:8]))") \
+	  --out runs/bench-$* --json docs/measurements/bench_$*.json

@@ -140,7 +140,8 @@ def test_an_existing_zoo_s_build_json_still_resumes(tmp_path):
     (tmp_path / BUILD_CONFIG_NAME).write_text(json.dumps(EXISTING_BUILD_JSON))
     config = ZooConfig.from_dict(EXISTING_BUILD_JSON)
     ZooBuilder(tmp_path, config, _concepts(), device="auto", mixed_precision="auto").check_config()  # no error
-    assert ZooConfig().to_dict() == EXISTING_BUILD_JSON  # the CLI's defaults are that zoo's config
+    # the CLI's defaults are that zoo's config; fields added since (base_lr) read as their defaults
+    assert ZooConfig().to_dict() == ZooConfig.from_dict(EXISTING_BUILD_JSON).to_dict() == {**EXISTING_BUILD_JSON, "base_lr": 2e-4}
 
 
 def test_zoo_build_cli_defaults_are_the_zoo_config_defaults():

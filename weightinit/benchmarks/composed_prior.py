@@ -40,7 +40,9 @@ def masked_prior(prior, concept_ids: list[str], group: str):
     return dataclasses.replace(prior, keys=prior.keys[keep], owner=prior.owner[keep])
 
 
-def measure(ctx) -> dict[str, dict]:
+def measure(ctx, scales: tuple[float, ...] = ()) -> dict[str, dict]:
+    """Per splittable concept: similarities, PSNR of the whole text's centre and of the mean of
+    the parts' blends, and (``scales``) of the parts' blends summed and scaled by each factor."""
     from weightinit.bench.runner import zoo_test_pairs
     from weightinit.recipe import evaluate
 
@@ -64,6 +66,11 @@ def measure(ctx) -> dict[str, dict]:
             for name, policy in (("whole", None), ("parts", always)):
                 gen.composition = policy
                 psnr[name] = round(evaluate(ctx.merged_blocks(gen.prior_blocks(record.text)), *test)["psnr"], 3)
+            part_weights = gen.prior.concept_weights(gen.encode_text(parts).pooled).sum(0)
+            for scale in scales:
+                blend = (scale * part_weights[None]) @ gen.prior.coef @ gen.prior.basis.to(torch.float32)
+                blocks = gen.normalizer.denormalize(gen.center + blend.view(gen.prior.num_blocks, gen.prior.block_size), torch.float32)
+                psnr[f"sum_x{scale}"] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 3)
             rows[cid] = {
                 "split": record.split, "family": record.family, "text": record.text, "parts": parts,
                 "whole_similarity": round(whole_sim, 4), "part_similarity": [round(s, 4) for s in part_sims], **psnr,
@@ -94,6 +101,7 @@ def choose_margin(rows: dict[str, dict]) -> tuple[float, float]:
 def summarise(rows: dict[str, dict], margin: float) -> dict:
     policy = CompositionPolicy(margin=margin)
     out = {"policy": policy.to_dict()}
+    scaled = sorted({k for r in rows.values() for k in r if k.startswith("sum_x")}, key=lambda k: float(k[5:]))
     for split in ("train", "heldout"):
         for scope, sel in (("all", None), ("compositions", "composition")):
             chosen = [r for r in rows.values() if r["split"] == split and (sel is None or r["family"] == sel)]
@@ -106,6 +114,7 @@ def summarise(rows: dict[str, dict], margin: float) -> dict:
                 "median_whole": statistics.median(r["whole"] for r in chosen),
                 "median_policy": statistics.median(composed),
                 "policy_beats_whole": sum(c > r["whole"] for c, r in zip(composed, chosen)),
+                **{f"median_{k}": statistics.median(r[k] for r in chosen) for k in scaled if all(k in r for r in chosen)},
             }
     return out
 
@@ -117,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", required=True, help="Generator folder (written with --write).")
+    parser.add_argument("--scales", default="", help="also score the parts' summed blends at these factors, e.g. 0.4,0.5,0.75,1")
     parser.add_argument("--json")
     parser.add_argument("--rows-from", help="Re-choose from the rows of an earlier --json instead of measuring.")
     parser.add_argument("--write", action="store_true", help="store the chosen policy in the generator folder")
@@ -127,10 +137,11 @@ def main() -> None:
     if args.rows_from:
         rows = json.loads(Path(args.rows_from).read_text())["per_concept"]
     else:
-        rows = measure(BenchContext(args.zoo, args.generator))
+        rows = measure(BenchContext(args.zoo, args.generator), tuple(float(x) for x in args.scales.split(",") if x))
     margin, train_mean = choose_margin(rows)
     result = {
-        "command": f"python -m weightinit.benchmarks.composed_prior --zoo {args.zoo} --generator {args.generator}",
+        "command": f"python -m weightinit.benchmarks.composed_prior --zoo {args.zoo} --generator {args.generator}"
+        + (f" --scales {args.scales}" if args.scales else ""),
         "chosen_on": "training concepts, each with its group left out of the prior",
         "train_mean_psnr_at_margin": round(train_mean, 3),
         **summarise(rows, margin),

@@ -24,6 +24,7 @@ def train(
     prior: Annotated[str, typer.Option(help="What the denoiser learns differences to: 'retrieval' (a text-similarity blend of the training concepts) or 'mean' (the zoo's mean block, the paper's setting).")] = "retrieval",
     prior_rank: Annotated[int, typer.Option(help="Principal components kept of the training concepts for the retrieval prior.")] = 64,
     prior_temperature: Annotated[float, typer.Option(help="Softmax temperature of the retrieval prior (0.01 measured best on training concepts, `python -m weightinit.benchmarks.prior_temperature`); 0 chooses it by leave-one-concept-out error in weight space.")] = 0.01,
+    prior_target: Annotated[str, typer.Option(help="What the denoiser corrects: 'self' (each phrasing's blend with its own concept in it) or 'leave_one_out' (the blend of the other concepts, as a held-out concept sees it).")] = "self",
     no_text: Annotated[bool, typer.Option("--no-text", help="Ablation: no text condition.")] = False,
     no_block_index: Annotated[bool, typer.Option("--no-block-index", help="Ablation: no block-index condition.")] = False,
     slot_embedding: Annotated[bool, typer.Option("--slot-embedding", help="Ablation: add a per-slot (layer) embedding.")] = False,
@@ -58,7 +59,7 @@ def train(
         raise WeightinitError("--denoiser-options must be a JSON object")
     config = GeneratorTrainingConfig(
         denoiser=denoiser, denoiser_kwargs=options, steps=steps, batch_size=batch_size, lr=lr, prediction_type=prediction_type,
-        cond_dropout=cond_dropout, prior=prior, prior_rank=prior_rank, prior_temperature=prior_temperature or None, no_text=no_text, no_block_index=no_block_index, slot_embedding=slot_embedding,
+        cond_dropout=cond_dropout, prior=prior, prior_rank=prior_rank, prior_temperature=prior_temperature or None, prior_target=prior_target, no_text=no_text, no_block_index=no_block_index, slot_embedding=slot_embedding,
         text_encoder=text_encoder, seed=seed, save_every=save_every, log_every=log_every, mixed_precision=mixed_precision,
     )  # fmt: skip
     train_generator(zoo, out, config, resume=resume, log=lambda s: typer.echo(s, err=True), device=device)

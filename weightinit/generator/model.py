@@ -703,6 +703,13 @@ def model_card(gen: WeightGenerator) -> str:
             if gen.far_policy
             else "- far concepts: no policy measured; every text gets the generated start"
         ),
+        (
+            "- composite texts (\"A with B\", \"add A and B\"): the centre is the mean of the parts' blends when the weakest "
+            f"part is at least as similar to a training phrasing as the whole text minus {gen.composition.margin:.4f} "
+            "(measured on the training compositions, `python -m weightinit.benchmarks.composed_prior`)"
+            if gen.composition is not None
+            else "- composite texts: blended as one text (no composition policy measured)"
+        ),
         "",
         "## Training data",
         "",

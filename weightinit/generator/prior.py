@@ -122,9 +122,9 @@ class RetrievalPrior:
         out = torch.full((query.shape[0], self.coef.shape[0]), -1.0)
         return out.scatter_reduce(1, self.owner.expand(query.shape[0], -1), sims, reduce="amax")
 
-    def coefficients(self, query: torch.Tensor) -> torch.Tensor:
-        """``[Q, R]`` basis coefficients of the blended delta."""
-        return self.concept_weights(query) @ self.coef
+    def coefficients(self, query: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+        """``[Q, R]`` basis coefficients of the blended delta (``exclude [Q]``: leave-one-out)."""
+        return self.concept_weights(query, exclude) @ self.coef
 
     def blocks(self, query: torch.Tensor) -> torch.Tensor:
         """The blended delta ``[num_blocks, block_size]`` (normalised) for one pooled embedding ``[1, D]``."""

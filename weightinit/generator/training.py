@@ -73,6 +73,7 @@ RESUMABLE_CHANGES = {"steps", "save_every", "log_every", "keep_checkpoints", "mi
 #: What the denoiser's clean sample is relative to: the zoo's mean block, or the text-dependent
 #: blend of the training concepts (:mod:`weightinit.generator.prior`).
 PRIORS = ("retrieval", "mean")
+PRIOR_TARGETS = ("self", "leave_one_out")
 
 
 @dataclass
@@ -97,6 +98,10 @@ class GeneratorTrainingConfig:
     #: leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; ``None`` chooses by the
     #: weight-space leave-one-out error instead, which prefers broad blends that map images worse.
     prior_temperature: float | None = 0.01
+    #: What the denoiser corrects: ``"self"``, each phrasing's blend with its own concept in it
+    #: (at 0.01 nearly the concept, so the target residual is nearly zero), or
+    #: ``"leave_one_out"``, the blend of the *other* concepts, as a held-out concept sees it.
+    prior_target: str = "self"
     no_text: bool = False
     no_block_index: bool = False
     slot_embedding: bool = False
@@ -125,6 +130,8 @@ class GeneratorTrainingConfig:
             raise WeightinitError(f"prior_rank must be a positive integer, got {self.prior_rank!r}")
         if self.prior_temperature is not None and not self.prior_temperature > 0:
             raise WeightinitError(f"prior_temperature must be positive, got {self.prior_temperature!r}")
+        if self.prior_target not in PRIOR_TARGETS:
+            raise WeightinitError(f"prior_target must be one of {PRIOR_TARGETS}, got {self.prior_target!r}")
         if self.lr <= 0:
             raise WeightinitError(f"learning rate must be positive, got {self.lr}")
         if self.text_conditioning not in TEXT_CONDITIONINGS:
@@ -197,7 +204,7 @@ def load_training_data(zoo, encoder: TextEncoder, config: GeneratorTrainingConfi
         prior = RetrievalPrior.fit(
             blocks, text.pooled, owner, rank=config.prior_rank, temperature=config.prior_temperature, concept_ids=tuple(ids)
         )
-        prior_coef = prior.coefficients(text.pooled)
+        prior_coef = prior.coefficients(text.pooled, exclude=owner if config.prior_target == "leave_one_out" else None)
     return TrainingData(
         concept_ids=ids,
         blocks=blocks,
