@@ -84,3 +84,22 @@ def test_margin_is_chosen_on_training_rows_only():
     policy = CompositionPolicy(margin=margin)
     assert policy.accepts(0.8, [0.9, 0.85]) and not policy.accepts(0.9, [0.5, 0.95])
     assert mean == pytest.approx(13.5)
+
+
+def test_report_section_tabulates_the_measurement():
+    from weightinit.bench.report import composition_section
+
+    rows = {
+        "a": {"split": "train", "family": "composition", "whole_similarity": 0.8, "part_similarity": [0.9, 0.85], "whole": 10.0, "parts": 12.0,
+              "sum_x0.5": 12.0, "sum_x1.0": 9.0},
+        "b": {"split": "heldout", "family": "composition", "whole_similarity": 0.9, "part_similarity": [0.96, 0.97], "whole": 14.0,
+              "parts": 15.5, "sum_x0.5": 15.5, "sum_x1.0": 13.0},
+    }
+    from weightinit.benchmarks.composed_prior import choose_margin, summarise
+
+    margin, _ = choose_margin(rows)
+    data = {"command": "python -m weightinit.benchmarks.composed_prior --zoo z --generator g", **summarise(rows, margin)}
+    text = "\n".join(composition_section("m.json", data))
+    assert "| train compositions | 1 | 1 | 10.00 | 12.00 | 1 of 1 | 12.00 | 9.00 |" in text
+    assert "| heldout compositions | 1 | 1 | 14.00 | 15.50 | 1 of 1 | 15.50 | 13.00 |" in text
+    assert "median, parts summed x0.5 | median, parts summed x1.0" in text and f"minus {margin:.4f}" in text

@@ -308,8 +308,32 @@ def directions_section(source: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def composition_section(source: str, data: dict) -> list[str]:
+    """Composite texts built from their parts' blends against the blend of the whole text
+    (``weightinit.benchmarks.composed_prior``), with the policy chosen on the training rows."""
+    policy = data["policy"]
+    lines = ["## Composite texts: the parts' blends against the whole text's", "",
+             (f"From `{source}` (`{data.get('command', 'python -m weightinit.benchmarks.composed_prior')}`): step-0 test PSNR of "
+              "the prior's centre (no denoiser) for every zoo concept whose text splits at \"with\", \"plus\" or \"and\"; training "
+              "concepts with their whole group (other strengths, reverse) left out of the prior. The policy composes when the "
+              f"weakest part's similarity is at least the whole text's minus {policy['margin']:.4f}, the margin with the best mean "
+              "PSNR on the training rows; held-out rows played no part in it."), ""]  # fmt: skip
+    scaled = sorted({k.removeprefix("median_") for part in data.values() if isinstance(part, dict) for k in part
+                     if k.startswith("median_sum_x")}, key=lambda k: float(k[5:]))  # fmt: skip
+    lines += ["| rows | concepts | composed by the policy | median, whole text | median, policy | policy better on | "
+              + " | ".join(f"median, parts summed x{k[5:]}" for k in scaled) + " |",
+              "|---|---|---|---|---|---|" + "---|" * len(scaled)]  # fmt: skip
+    for key in ("train_all", "train_compositions", "heldout_all", "heldout_compositions"):
+        if key in data:
+            r = data[key]
+            lines.append(f"| {key.replace('_', ' ')} | {r['concepts']} | {r['composed']} | {_f(r['median_whole'])} | {_f(r['median_policy'])} | "
+                         f"{r['policy_beats_whole']} of {r['concepts']} | " + " | ".join(_f(r.get(f'median_{k}')) for k in scaled) + " |")  # fmt: skip
+    return lines + [""]
+
+
 def markdown(results: dict, assets: str, grids: list[str], results_dir: str, ablations: dict | None = None, ablations_source: str = "",
-             step0: list[tuple[str, dict]] | None = None, directions: tuple[str, dict] | None = None) -> str:
+             step0: list[tuple[str, dict]] | None = None, directions: tuple[str, dict] | None = None,
+             composition: tuple[str, dict] | None = None) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
 
@@ -354,7 +378,8 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
                    f"below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the benchmark command to resume."),
                   ""]  # fmt: skip
     abl = ablations_section(ablations, ablations_source) if ablations else []
-    abl = (step0_section(step0) if step0 else []) + (directions_section(*directions) if directions else []) + abl
+    abl = ((step0_section(step0) if step0 else []) + (composition_section(*composition) if composition else [])
+           + (directions_section(*directions) if directions else []) + abl)
     if not summary:
         return "\n".join(lines + ["No complete concept yet.", ""] + abl)
     if not summary["methods"]:
@@ -483,7 +508,8 @@ def replace_readme_results(readme: str | os.PathLike, results: dict, source: str
 
 def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4,
                  ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = (),
-                 readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None) -> dict:  # fmt: skip
+                 readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
+                 composition: str | os.PathLike | None = None) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -497,11 +523,12 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     if ablations and not abl_path.is_file():
         raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
-    missing = [str(p) for p in [*step0, *([directions] if directions else [])] if not Path(p).is_file()]
+    missing = [str(p) for p in [*step0, *([directions] if directions else []), *([composition] if composition else [])] if not Path(p).is_file()]
     if missing:
         raise WeightinitError(f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first")
     step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
     directions_data = (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
+    composition_data = (os.path.relpath(composition, md_path.parent), json.loads(Path(composition).read_text())) if composition else None
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
     if abl is not None:
@@ -520,7 +547,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
     abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
-    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data))
+    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data, composition_data))
     if readme is not None and results["summary"]:
         source = results_dir if from_file else results_dir / "results.json"
         replace_readme_results(readme, results, os.path.relpath(source, Path(readme).parent))
@@ -536,9 +563,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step0", action="append", default=[], help="A heldout_start result to tabulate by direction (repeatable).")
     parser.add_argument("--readme", default=None, help="Also rewrite the results table of this README.")
     parser.add_argument("--directions", default=None, help="A cyclegan_directions result to tabulate.")
+    parser.add_argument("--composition", default=None, help="A composed_prior result to tabulate.")
     args = parser.parse_args(argv)
     results = write_report(args.results, args.out, grids=args.grids, ablations=args.ablations, step0=args.step0, readme=args.readme,
-                           directions=args.directions)
+                           directions=args.directions, composition=args.composition)
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip
 

@@ -63,8 +63,8 @@ def bench(
 
     from weightinit.bench.report import _json_safe, write_report
     from weightinit.bench.runner import QUICK, QUICK_CONCEPTS, BenchConfig, BenchRunner
+    from weightinit.generators import bundled_generator_path
     from weightinit.images import PhotoSet
-    from weightinit.initialization import bundled_generator_path
 
     torch.set_num_threads(threads)
     if generator is None and (bundled_generator_path() / "generator_config.json").is_file():
@@ -114,6 +114,7 @@ def bench_report(
     step0: Annotated[list[Path] | None, typer.Option("--step0", help="A heldout_start result to tabulate by direction (repeatable).")] = None,
     readme: Annotated[Path | None, typer.Option("--readme", help="Also rewrite the results table of this README.")] = None,
     directions: Annotated[Path | None, typer.Option("--directions", help="A cyclegan_directions result to tabulate.")] = None,
+    composition: Annotated[Path | None, typer.Option("--composition", help="A composed_prior result to tabulate.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -125,7 +126,7 @@ def bench_report(
 
     if not results.is_file() and not (results / "runs").is_dir():
         raise WeightinitError(f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first")
-    res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or (), readme=readme, directions=directions)
+    res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or (), readme=readme, directions=directions, composition=composition)
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:
