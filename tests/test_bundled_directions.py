@@ -9,8 +9,9 @@ from weightinit import plugins
 from weightinit.adapters.cyclegan import CycleGANPair
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning
+from weightinit.generators import bundled_generator_path
 from weightinit.images import PhotoSet
-from weightinit.initialization import bundled_generator_path, initialize, load_generator
+from weightinit.initialization import initialize, load_generator
 from weightinit.pairs import ProceduralPairs
 from weightinit.recipe import batch_statistics
 

@@ -213,7 +213,7 @@ def test_a_format_2_folder_loads_its_zoo_config_typed_and_generates_the_same(tra
     from weightinit.generator import WeightGenerator
     from weightinit.generator.export import export_generator
     from weightinit.generator.model import FORMAT_VERSION
-    from weightinit.initialization import bundled_generator_path
+    from weightinit.generators import bundled_generator_path
 
     folder = _copy(trained, tmp_path)
     config = json.loads((folder / "generator_config.json").read_text())

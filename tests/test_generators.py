@@ -186,9 +186,7 @@ def test_initialize_without_a_generator_picks_the_installed_one_that_fits(instal
 
 
 def test_an_installation_without_generators_says_so(monkeypatch, tmp_path):
-    import weightinit.initialization as init_module
-
-    monkeypatch.setattr(init_module, "bundled_generator_path", lambda: tmp_path / "nothing")
+    monkeypatch.setattr(registry, "bundled_generator_path", lambda: tmp_path / "nothing")
     monkeypatch.setattr(registry, "GENERATORS_DIR", tmp_path / "none-either")
     assert installed_generators() == []
     with pytest.raises(LayoutMismatch, match="no bundled generator"):

@@ -99,9 +99,9 @@ def test_bad_arguments_are_errors(tiny_generator_dir):
 
 
 def test_no_bundled_generator_is_a_clear_error(monkeypatch, tmp_path):
-    import weightinit.initialization as init_module
+    import weightinit.generators as registry
 
-    monkeypatch.setattr(init_module, "bundled_generator_path", lambda: tmp_path / "nothing")
+    monkeypatch.setattr(registry, "bundled_generator_path", lambda: tmp_path / "nothing")
     with pytest.raises(WeightinitError, match="no bundled generator"):
         initialize(fresh(), "sketch to photo")
 

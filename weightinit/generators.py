@@ -28,14 +28,27 @@ from dataclasses import asdict, dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from weightinit.errors import CheckpointError, LayoutMismatch
-from weightinit.fileio import read_json_object
+import torch
+
+from weightinit import plugins
+from weightinit.adapters.base import ArchSpec
+from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
+from weightinit.fileio import atomic_write_text, read_json_object
+from weightinit.generator.text import hub_offline
+from weightinit.layout import BlockLayout
 
 CONFIG_NAME = "generator_config.json"
 LAYOUT_NAME = "layout.json"
-#: Further generators shipped or installed beside the bundled one
-#: (``weightinit.initialization.bundled_generator_path()``), one folder each.
+#: Further generators shipped or installed beside the bundled one (:func:`bundled_generator_path`), one folder each.
 GENERATORS_DIR = Path(__file__).parent / "data" / "generators"
+#: What a pix2pix-style adapter's ``options(spec)`` states: the reference flags are made of them.
+_REFERENCE_OPTIONS = ("ngf", "norm", "dropout", "padding", "input_nc", "output_nc")
+
+
+def bundled_generator_path() -> Path:
+    """The generator shipped inside the package (trained on the default zoo)."""
+    return Path(__file__).parent / "data" / "generator"
+
 
 #: The reference ``define_G``'s ``--netG`` choices (no 64-px U-Net: ``num_downs`` is 7 or 8).
 REFERENCE_NETG = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
@@ -81,16 +94,15 @@ class ReferenceFlags:
 
 
 def reference_flags(arch: str, image_size: int | None = None) -> tuple[ReferenceFlags | None, str]:
-    """``(flags, note)`` for an arch string: the reference flags that build it, or None and why not."""
-    from weightinit import plugins
-    from weightinit.adapters.base import ArchSpec
+    """``(flags, note)`` for an arch string: the reference flags that build it, or None and why not.
 
+    An adapter builds the reference code's generators if its ``options(spec)`` states their
+    options (``ngf``, ``norm``, ``dropout``, ...), as pix2pix's and CycleGAN's do."""
     spec = ArchSpec.parse(arch)
-    adapter = plugins.get_adapter(spec.adapter)
-    options_of = getattr(adapter, "options", None)
-    if spec.adapter not in ("pix2pix", "cyclegan") or options_of is None:
+    options_of = getattr(plugins.adapter_for_arch(spec), "options", None)
+    options = options_of(spec) if callable(options_of) else None
+    if not all(hasattr(options, name) for name in _REFERENCE_OPTIONS):
         return None, f"adapter {spec.adapter!r} does not build the reference code's generators"
-    options = options_of(spec)
     if spec.name not in REFERENCE_NETG:
         return None, (
             f"the reference define_G has no {spec.name!r} (its --netG choices are {', '.join(REFERENCE_NETG)}; "
@@ -98,7 +110,7 @@ def reference_flags(arch: str, image_size: int | None = None) -> tuple[Reference
         )
     if spec.name.startswith("resnet") and options.padding != "reflect":
         return None, f"the reference ResNet always pads with reflect, not {options.padding!r}"
-    crop = int(spec.name.split("_")[1]) if spec.name.startswith("unet") else image_size
+    crop = plugins.image_size_of(arch) or image_size  # a U-Net's own side; a ResNet's is the zoo's
     flags = ReferenceFlags(
         netG=spec.name, ngf=options.ngf, norm=options.norm, no_dropout=not options.dropout,
         crop_size=crop, load_size=round(crop * _LOAD_PER_CROP) if crop else None,
@@ -113,21 +125,16 @@ def reference_flags(arch: str, image_size: int | None = None) -> tuple[Reference
 @lru_cache(maxsize=64)
 def arch_layout_fingerprint(arch: str, adapter_name: str | None = None) -> str:
     """The fingerprint of the generated-parameter layout of ``arch``, built on the meta device (no weights)."""
-    import torch
-
-    from weightinit import plugins
-
     with torch.device("meta"):
         model = plugins.build_model(arch)
-    return plugins.get_adapter(adapter_name or arch.split(":", 1)[0]).layout(model).with_dtype().fingerprint
+    adapter = plugins.get_adapter(adapter_name) if adapter_name else plugins.adapter_for_arch(arch)
+    return adapter.layout(model).with_dtype().fingerprint
 
 
 def model_layout_fingerprint(model) -> str:
     """The layout fingerprint ``initialize`` checks a generator against: the model's own, or, for an
     adapter with ``directions`` (CycleGAN), that of its first direction's generator. As in
     ``initialize``, the dtype does not count: this is the fingerprint of the layout in float32."""
-    from weightinit import plugins
-
     adapter = plugins.adapter_for_model(model)
     directions = getattr(adapter, "directions", None)
     if directions is not None:
@@ -174,7 +181,7 @@ class GeneratorInfo:
 
     @property
     def adapter(self) -> str:
-        return self.config.get("adapter") or self.arch.split(":", 1)[0]
+        return self.config.get("adapter") or ArchSpec.parse(self.arch).adapter
 
     @property
     def image_size(self) -> int | None:
@@ -192,9 +199,7 @@ class GeneratorInfo:
         return self.config.get("layout_fingerprint") or self.weights_layout.fingerprint
 
     @cached_property
-    def weights_layout(self):
-        from weightinit.layout import BlockLayout
-
+    def weights_layout(self) -> BlockLayout:
         try:
             return BlockLayout.from_json((self.folder / LAYOUT_NAME).read_text())
         except FileNotFoundError:
@@ -238,8 +243,6 @@ def _hub_folder(repo_id: str, revision: str | None) -> Path:
         raise CheckpointError(f"no generator folder at {text} (and it is not a hub id of the form org/name)")
     from huggingface_hub import hf_hub_download
 
-    from weightinit.generator.text import hub_offline
-
     offline = hub_offline()
     try:
         config = hf_hub_download(text, CONFIG_NAME, revision=revision, local_files_only=offline)
@@ -254,8 +257,6 @@ def _hub_folder(repo_id: str, revision: str | None) -> Path:
 def installed_generators(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo]:
     """The bundled generator (if the installation has it), every ``data/generators/*`` folder with a
     ``generator_config.json``, then ``extra`` (folders or hub ids), in that order. Reads nothing yet."""
-    from weightinit.initialization import bundled_generator_path
-
     out: list[GeneratorInfo] = []
     bundled = bundled_generator_path()
     if (bundled / CONFIG_NAME).is_file():
@@ -325,9 +326,6 @@ def readme_table(rows: list[dict]) -> str:
 
 def write_readme_table(path: Path, rows: list[dict]) -> None:
     """Replace the table between the markers in ``path`` (which must have them), atomically."""
-    from weightinit.errors import WeightinitError
-    from weightinit.fileio import atomic_write_text
-
     text = path.read_text()
     if README_START not in text or README_END not in text:
         raise WeightinitError(f"{path} has no {README_START} ... {README_END} block to rewrite")

@@ -17,12 +17,11 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from weightinit import plugins
+from weightinit import generators, plugins
 from weightinit.adapters.base import unwrap_model
 from weightinit.apply import buffer_pairs, copy_buffers, prepare_update, write_buffers, write_in_place
 from weightinit.concepts.catalog import default_catalog
@@ -30,6 +29,7 @@ from weightinit.concepts.direction import reverse_text as turn_round
 from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
 from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
 from weightinit.representation import LORA_A, LORA_B, fill_lora
+from weightinit.selection import check_pairs, choose_on_pairs
 
 MODES = ("merge", "lora")
 _GENERATORS: dict[tuple[str, str | None], object] = {}
@@ -85,9 +85,8 @@ class InitReport:
         return dict(self.__dict__)
 
 
-def bundled_generator_path() -> Path:
-    """The generator shipped inside the package (trained on the default zoo)."""
-    return Path(__file__).parent / "data" / "generator"
+#: It lives in ``weightinit.generators``; ``weightinit.benchmarks.pair_selection`` still imports it from here.
+bundled_generator_path = generators.bundled_generator_path
 
 
 def load_generator(generator=None, revision: str | None = None, model: nn.Module | None = None):
@@ -99,13 +98,11 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
     if isinstance(generator, WeightGenerator):
         return generator
     if generator is None and model is not None:
-        from weightinit.generators import generator_for_model
-
-        info = generator_for_model(model)  # LayoutMismatch lists what is installed and the flags each serves
+        info = generators.generator_for_model(model)  # LayoutMismatch lists what is installed and the flags each serves
         generator = info.reference
         name = "the bundled generator" if info.kind == "bundled" else f"generator {info.name}"
     elif generator is None:
-        path = bundled_generator_path()
+        path = generators.bundled_generator_path()
         if not (path / "generator_config.json").is_file():
             raise WeightinitError(
                 "this installation has no bundled generator; pass generator=PATH_OR_HUB_ID, or build one with "
@@ -334,8 +331,6 @@ def initialize(
         if mode != "merge":
             raise WeightinitError("CycleGAN pairs support mode='merge' only")
     if pairs is not None:
-        from weightinit.selection import check_pairs
-
         pairs = check_pairs(pairs, inner)  # dtype, NCHW, and a size the model takes (on meta)
     # --- the generator ------------------------------------------------------------------------
     gen = load_generator(generator, revision, model=inner)
@@ -348,8 +343,6 @@ def initialize(
     factors = _generate(gen, concept, steps=steps, seed=seed, guidance=guidance)
     choice = None
     if pairs is not None:
-        from weightinit.selection import choose_on_pairs
-
         factors, choice = choose_on_pairs(inner, adapter, gen, factors, concept, pairs, progress=progress)
     full = gen.full_weights(factors)
     generation_seconds = time.perf_counter() - gen_start

@@ -27,7 +27,7 @@ from weightinit.bench.methods import BenchContext
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
-from weightinit.initialization import bundled_generator_path
+from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 
 METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")

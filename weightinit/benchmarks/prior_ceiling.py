@@ -25,7 +25,7 @@ from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import CANDIDATE_SCALES as SCALES
 from weightinit.generator.prior import CANDIDATE_TEMPERATURES as TEMPERATURES
 from weightinit.generator.prior import blend_weights
-from weightinit.initialization import bundled_generator_path
+from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 
 

@@ -131,7 +131,7 @@ def _pairs_progress():
 
 def _generator_arch(generator: str | None) -> str | None:
     """The arch a local generator folder (or the bundled one) serves, from its config alone."""
-    from weightinit.initialization import bundled_generator_path
+    from weightinit.generators import bundled_generator_path
 
     config = (Path(generator) if generator else bundled_generator_path()) / "generator_config.json"
     try:
