@@ -18,12 +18,36 @@ A fair baseline gets the same pairs: ``nearest_by_pairs`` picks among the traini
 alone. Also reported: the mean, the nearest concept by text and the generated weights, and how
 often each selection beats both the mean and the nearest concept by text (the issue's step-0
 target). About 35 s per concept on one CPU thread beside two other jobs.
+
+``--timing`` measures instead what ``initialize(..., pairs=...)`` costs: for every held-out
+concept, the seconds of ``selection.choose_on_pairs`` with its default screen and with
+``screen=None`` (every candidate scored on every pair, the exact choice), on ``--pairs`` of the
+train pairs as the bench's ``chosen_*`` methods see them, one thread, plus how often the two
+choose differently and the test PSNR of both choices. It adds ``selection_timing`` to the JSON
+and keeps the file's other keys::
+
+    python -m weightinit.benchmarks.pair_selection --zoo zoo --timing --json docs/measurements/pair_selection.json
+
+About 5 s per concept on one CPU thread beside other jobs (the exhaustive scoring is most of it).
+
+``--study CACHE`` is how the default :class:`~weightinit.selection.Screen` was chosen: for every
+held-out concept it scores every candidate on the first 1, 2, 4 and all ``--pairs`` pairs in
+float32 and on all of them in bfloat16, and the test PSNR of the 30 best (cached per concept in
+``CACHE``, 15-60 s each on a busy CPU), then replays screens on those scores: screening every candidate on
+1-4 pairs and rescoring the best 6, the bfloat16 screen of every candidate, and the default
+screen at several budgets. It adds ``screen_study`` to the JSON. The default was chosen on these
+same concepts, so its agreement there is in-sample.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import torch
 
@@ -43,7 +67,7 @@ def measure_concept(ctx, cid: str, n_pairs: int) -> dict:
     from weightinit.bench.runner import zoo_pairs
     from weightinit.recipe import evaluate
 
-    gen = ctx.generator.generator
+    gen = ctx.generator
     (train_in, train_out), test, _ = zoo_pairs(ctx.zoo, cid)
     pairs = train_in[:n_pairs], train_out[:n_pairs]
     generated = METHODS["generated_1"].build(ctx, cid).model
@@ -81,6 +105,161 @@ def summarize(rows: dict[str, dict]) -> dict:
     }
 
 
+def time_concept(ctx, cid: str, n_pairs: int, exhaustive: bool = True) -> dict:
+    """Seconds, choice and test PSNR of the screened and (``exhaustive``) the exact selection."""
+    from weightinit import plugins
+    from weightinit.recipe import evaluate
+    from weightinit.selection import choose_on_pairs
+
+    gen = ctx.generator
+    text = ctx.zoo.record(cid).text
+    inputs, targets = ctx.selection_pairs(cid)
+    pairs = inputs[:n_pairs], targets[:n_pairs]
+    test = ctx.zoo.test_pairs(cid, ctx.photos)
+    torch.manual_seed(0)
+    model = plugins.build_model(gen.arch)
+    start = time.perf_counter()
+    generated = gen.generate(text, steps=1, seed=ctx.seed, guidance=None, dtype=torch.float32, fallback=True)
+    row = {"generation_seconds": time.perf_counter() - start}
+    runs = {"screened": {}} | ({"exhaustive": {"screen": None}} if exhaustive else {})
+    for kind, kwargs in runs.items():
+        cpu = time.process_time()
+        factors, choice = choose_on_pairs(model, ctx.adapter, gen, generated, text, pairs, **kwargs)
+        cpu = time.process_time() - cpu  # CPU time: not the other jobs' turns on the core (their cache and memory traffic still count)
+        row[kind] = {"seconds": choice.seconds, "cpu_seconds": cpu, "choice": choice.chosen, "pairs_l1": choice.pairs_l1, "scored": choice.scored,
+                     "rescored": choice.rescored, "psnr": evaluate(ctx.merged(ctx.delta(factors)), *test)["psnr"]}  # fmt: skip
+    row["generated_l1"] = choice.generated_l1
+    row["candidates"] = choice.candidates
+    return row
+
+
+def summarize_timing(rows: dict[str, dict], n_pairs: int, threads: int, load: tuple) -> dict:
+    from weightinit.selection import DEFAULT_SCREEN, _fast_screen_supported
+
+    def med(kind, key):
+        return statistics.median(r[kind][key] for r in rows.values())
+
+    out = {
+        "command": "python -m weightinit.benchmarks.pair_selection --zoo zoo --timing --json docs/measurements/pair_selection.json",
+        "concepts": len(rows), "pairs": n_pairs, "image_size": 64, "threads": threads,
+        "candidates": statistics.median(r["candidates"] for r in rows.values()),
+        "screen": asdict(DEFAULT_SCREEN), "bfloat16_screen": _fast_screen_supported(torch.device("cpu")),
+        "load_average_1min_before_after": [round(v, 2) for v in load], "cpus": os.cpu_count(),
+        "median_generation_seconds": statistics.median(r["generation_seconds"] for r in rows.values()),
+        "median_selection_seconds": {"screened": med("screened", "seconds")},
+        "median_selection_cpu_seconds": {"screened": med("screened", "cpu_seconds")},
+        "median_forward_passes": {"screened": med("screened", "scored"), "rescored": med("screened", "rescored")},
+        "median_test_psnr": {"screened": med("screened", "psnr")},
+    }  # fmt: skip
+    if all("exhaustive" in r for r in rows.values()):
+        same = [r["screened"]["choice"] == r["exhaustive"]["choice"] for r in rows.values()]
+        loss = [r["exhaustive"]["psnr"] - r["screened"]["psnr"] for r in rows.values()]
+        ratio = [r["screened"]["pairs_l1"] / r["exhaustive"]["pairs_l1"] for r in rows.values()]
+        out["median_selection_seconds"]["exhaustive"] = med("exhaustive", "seconds")
+        out["median_selection_cpu_seconds"]["exhaustive"] = med("exhaustive", "cpu_seconds")
+        out["median_test_psnr"]["exhaustive"] = med("exhaustive", "psnr")
+        out["same_choice_as_exhaustive"] = sum(same)
+        out["test_psnr_exhaustive_minus_screened"] = {"mean": statistics.fmean(loss), "max": max(loss), "min": min(loss)}
+        out["pairs_l1_screened_over_exhaustive"] = {"mean": statistics.fmean(ratio), "max": max(ratio)}
+    out["per_concept"] = rows
+    return out
+
+
+def score_matrix(ctx, cid: str, n_pairs: int) -> dict:
+    """Every candidate's L1 on the first 1, 2, 4 and ``n_pairs`` pairs (float32) and on all of
+    them (bfloat16), the prior candidates' coefficient rows, and the test PSNR of the 30 best."""
+    from weightinit import plugins
+    from weightinit.recipe import evaluate
+    from weightinit.selection import _Selection
+
+    gen = ctx.generator
+    text = ctx.zoo.record(cid).text
+    inputs, targets = ctx.selection_pairs(cid)
+    torch.manual_seed(0)
+    generated = gen.generate(text, steps=1, seed=ctx.seed, guidance=None, dtype=torch.float32, fallback=True)
+    sel = _Selection(plugins.build_model(gen.arch), ctx.adapter, gen, generated, text, inputs[:n_pairs], targets[:n_pairs], fast=True)
+    ms = sorted({m for m in (1, 2, 4) if m < n_pairs} | {n_pairs})
+    everyone = list(range(len(sel.names)))
+    with torch.no_grad(), sel.mode():
+        scores = torch.stack([torch.stack([sel.score([i], m)[0] for m in ms]) for i in everyone], 1)
+        fast = sel.score(everyone, kind="fast")
+    test = ctx.zoo.test_pairs(cid, ctx.photos)
+    psnr = {}
+    for i in torch.argsort(scores[-1])[:30].tolist():
+        psnr[i] = evaluate(ctx.merged(ctx.delta(sel.factors_of(i))), *test)["psnr"]
+    return {"names": sel.names, "ms": ms, "scores": scores, "bf16": fast, "rows": sel.cands.rows.cpu(), "psnr": psnr}
+
+
+def replay(d: dict, screen=None, proxy: str = "bf16", m: int | None = None, rescore: int = 6) -> tuple[int, int, int]:
+    """(chosen index, screen forward passes, rescored) of a screen replayed on ``score_matrix``'s
+    scores: ``screen`` (a Screen) on the ``proxy`` scores, or every candidate on ``proxy``
+    ("float32" on the first ``m`` pairs, or "bf16") with the best ``rescore`` rescored."""
+    from weightinit.selection import Screen, _rescored, _screen
+
+    exact = d["scores"][-1]
+    p = d["bf16"] if proxy == "bf16" else d["scores"][d["ms"].index(m)]
+    if screen is None:
+        rough = {i: float(p[i]) for i in range(len(exact))}
+        screen = Screen(rescore=rescore)
+    else:
+        rough = _screen(d["rows"], screen, lambda idx: [float(p[i]) for i in idx])
+    again = _rescored(rough, screen)
+    return min(again, key=lambda i: (float(exact[i]), i)), len(rough), len(again)
+
+
+def summarize_study(matrices: dict[str, dict]) -> dict:
+    from weightinit.selection import DEFAULT_SCREEN
+
+    n = max(d["ms"][-1] for d in matrices.values())
+    strategies = {f"float32 on {m} pair(s), all candidates, best 6 rescored": {"proxy": "float32", "m": m} for m in (1, 2, 4)}
+    strategies["bfloat16 on every pair, all candidates, best 6 rescored"] = {"proxy": "bf16"}
+    for budget in (40, 60, 80, 90, 120):
+        label = "default screen" + (f" with budget {budget}" if budget != DEFAULT_SCREEN.budget else f" (budget {budget})")
+        strategies[label] = {"screen": replace(DEFAULT_SCREEN, budget=budget)}
+    out = {"concepts": len(matrices), "pairs": n, "screen": asdict(DEFAULT_SCREEN), "strategies": {}}
+    for label, kw in strategies.items():
+        same, ratio, loss, missing, passes = 0, [], [], 0, []
+        for d in matrices.values():
+            exact = d["scores"][-1]
+            truth = int(torch.argmin(exact))
+            best, screened, rescored = replay(d, **kw)
+            same += best == truth
+            ratio.append(float(exact[best] / exact[truth]))
+            passes.append(screened + rescored)
+            if best in d["psnr"]:
+                loss.append(d["psnr"][truth] - d["psnr"][best])
+            else:
+                missing += 1
+        out["strategies"][label] = {
+            "same_choice_as_exhaustive": same, "pairs_l1_over_exhaustive": {"mean": statistics.fmean(ratio), "max": max(ratio)},
+            "test_psnr_exhaustive_minus_chosen": {"mean": statistics.fmean(loss), "max": max(loss)} if loss else None,
+            "chosen_outside_the_30_best": missing, "median_forward_passes": statistics.median(passes),
+        }  # fmt: skip
+    return out
+
+
+def study_main(ctx, ids: list[str], args) -> None:
+    cache = Path(args.study)
+    cache.mkdir(parents=True, exist_ok=True)
+    matrices = {}
+    for cid in ids:
+        path = cache / f"{cid}.pt"
+        if not path.is_file():
+            torch.save(score_matrix(ctx, cid, args.pairs), path)
+        matrices[cid] = torch.load(path)
+        d = matrices[cid]
+        print(f"{cid:34s} best of {len(d['names'])}: {d['names'][int(torch.argmin(d['scores'][-1]))]}", flush=True)
+    out = summarize_study(matrices)
+    for label, r in out["strategies"].items():
+        loss = r["test_psnr_exhaustive_minus_chosen"]
+        print(f"{label}: same choice on {r['same_choice_as_exhaustive']} of {out['concepts']}, {r['median_forward_passes']} passes, "
+              f"L1 ratio mean {r['pairs_l1_over_exhaustive']['mean']:.4f}" + (f", test PSNR loss mean {loss['mean']:.3f} dB" if loss else ""))  # fmt: skip
+    if args.json:
+        path = Path(args.json)
+        existing = json.loads(path.read_text()) if path.is_file() else {}
+        atomic_write_json(path, existing | {"screen_study": out})
+
+
 def main() -> None:
     from weightinit.bench.methods import BenchContext
     from weightinit.initialization import bundled_generator_path
@@ -92,12 +271,19 @@ def main() -> None:
     parser.add_argument("--concepts", default=None, help="Comma-separated held-out concept ids (default: all).")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--timing", action="store_true", help="Time the selection (screened and exhaustive) instead.")
+    parser.add_argument("--no-exhaustive", action="store_true", help="With --timing: the screened selection only.")
+    parser.add_argument("--study", metavar="CACHE", help="Replay screens on every candidate's scores (cached in CACHE) instead.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
-    if ctx.generator.generator.prior is None:
+    if ctx.generator.prior is None:
         parser.error("the generator has no retrieval prior")
     ids = args.concepts.split(",") if args.concepts else ctx.zoo.ids("heldout")
+    if args.timing:
+        return timing_main(ctx, ids, args)
+    if args.study:
+        return study_main(ctx, ids, args)
     rows = {}
     for cid in ids:
         rows[cid] = r = measure_concept(ctx, cid, args.pairs)
@@ -109,6 +295,33 @@ def main() -> None:
         print(f"{k}: beats the mean and the nearest concept by text on {v} of {n}, median {out['median_psnr_step0'][k]:.2f} dB")
     if args.json:
         atomic_write_json(args.json, {"zoo": args.zoo, "pairs": args.pairs} | out)
+
+
+
+def timing_main(ctx, ids: list[str], args) -> None:
+    load = [os.getloadavg()[0]]
+    time_concept(ctx, ids[0], args.pairs, exhaustive=False)  # once untimed: first-call costs (text, kernels) are not per call
+    rows = {}
+    for cid in ids:
+        rows[cid] = r = time_concept(ctx, cid, args.pairs, exhaustive=not args.no_exhaustive)
+        ex = r.get("exhaustive")
+        print(f"{cid:34s} screened {r['screened']['seconds']:.3f} s (CPU {r['screened']['cpu_seconds']:.3f}) {r['screened']['choice']} (PSNR {r['screened']['psnr']:.2f})"
+              + (f" | exhaustive {ex['seconds']:.3f} s {ex['choice']} (PSNR {ex['psnr']:.2f})" if ex else ""), flush=True)  # fmt: skip
+    load.append(os.getloadavg()[0])
+    out = summarize_timing(rows, args.pairs, args.threads, tuple(load))
+    sec = out["median_selection_seconds"]
+    print(f"selection on {args.pairs} pairs, {out['candidates']} candidates, {args.threads} thread(s), median over {out['concepts']} concepts: "
+          + ", ".join(f"{k} {v:.3f} s" for k, v in sec.items()) + " (CPU time: "
+          + ", ".join(f"{k} {v:.3f} s" for k, v in out["median_selection_cpu_seconds"].items())
+          + f"; load average {out['load_average_1min_before_after']} on {out['cpus']} CPUs)")  # fmt: skip
+    if "same_choice_as_exhaustive" in out:
+        d = out["test_psnr_exhaustive_minus_screened"]
+        print(f"screened chose as the exhaustive scoring on {out['same_choice_as_exhaustive']} of {out['concepts']}; test PSNR exhaustive - "
+              f"screened: mean {d['mean']:.3f} dB, max {d['max']:.2f} dB; median test PSNR {out['median_test_psnr']}")  # fmt: skip
+    if args.json:
+        path = Path(args.json)
+        existing = json.loads(path.read_text()) if path.is_file() else {}
+        atomic_write_json(path, existing | {"selection_timing": out})
 
 
 if __name__ == "__main__":
