@@ -39,32 +39,22 @@ def pick_concepts(zoo, n: int) -> list[str]:
     return (firsts + rest)[:n]
 
 
-def main() -> None:
+def measure(zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=print) -> dict:
+    """Per concept (``pick_concepts``): base, zoo weights and the same fine-tune at ``size`` px, all at ``size`` px."""
     from weightinit.bench.methods import BenchContext
     from weightinit.concepts.catalog import default_catalog
     from weightinit.lora import inject_lora
     from weightinit.pairs import ProceduralPairs
     from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--zoo", required=True)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--concepts", type=int, default=4)
-    parser.add_argument("--test-pairs", type=int, default=16)
-    parser.add_argument("--json")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    ctx = BenchContext(args.zoo)
+    ctx = BenchContext(zoo)
     zc = ctx.config
     catalog = default_catalog()
     rows = {}
-    for cid in pick_concepts(ctx.zoo, args.concepts):
-        concept = catalog.get(cid)
+    for cid in pick_concepts(ctx.zoo, concepts):
         seed = zc.data_seed(cid)
-        source = ProceduralPairs(concept, size=args.size)
-        test = source.sample(args.test_pairs, split="test", seed=seed)
+        source = ProceduralPairs(catalog.get(cid), size=size)
+        test = source.sample(test_pairs, split="test", seed=seed)
         train = source.sample(zc.pool_size, split="train", seed=seed)
         row = {"trivial": trivial_baselines(*test), "zoo_record_psnr_at_crop_size": ctx.zoo.record(cid).metrics_trained["psnr"]}
         row["base"] = evaluate(ctx.base_model(), *test)["psnr"]
@@ -78,25 +68,34 @@ def main() -> None:
         row["full_size"] = evaluate(model, *test)["psnr"]
         row["cost_db"] = row["full_size"] - row["zoo_crops"]
         rows[cid] = row
-        print(
-            f"{cid:32s} at {args.size} px: base {row['base']:.2f}, zoo ({zc.image_size}-px crops) {row['zoo_crops']:.2f}, "
-            f"trained at {args.size} px {row['full_size']:.2f} ({row['full_size_seconds']:.0f} s), trivial {row['trivial']['trivial_psnr']:.2f}; "
-            f"zoo record at {zc.image_size} px {row['zoo_record_psnr_at_crop_size']:.2f}",
-            flush=True,
+        log(
+            f"{cid:32s} at {size} px: base {row['base']:.2f}, zoo ({zc.image_size}-px crops) {row['zoo_crops']:.2f}, "
+            f"trained at {size} px {row['full_size']:.2f} ({row['full_size_seconds']:.0f} s), trivial {row['trivial']['trivial_psnr']:.2f}; "
+            f"zoo record at {zc.image_size} px {row['zoo_record_psnr_at_crop_size']:.2f}"
         )
-        summary = {
-            "concepts": len(rows),
-            "zoo_crop_size": zc.image_size,
-            "size": args.size,
-            "median_cost_db": statistics.median(r["cost_db"] for r in rows.values()),
-            "median_zoo_crops": statistics.median(r["zoo_crops"] for r in rows.values()),
-            "median_full_size": statistics.median(r["full_size"] for r in rows.values()),
-            "median_base": statistics.median(r["base"] for r in rows.values()),
-        }
-        if args.json:
-            command = f"python -m weightinit.benchmarks.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} --test-pairs {args.test_pairs}"
-            atomic_write_json(args.json, {"command": command, "arch": zc.arch, "summary": summary, "per_concept": rows})
-    print(summary)
+    summary = {
+        "concepts": len(rows), "zoo_crop_size": zc.image_size, "size": size,
+        **{f"median_{k}": statistics.median(r[k] for r in rows.values()) for k in ("cost_db", "zoo_crops", "full_size", "base")},
+    }  # fmt: skip
+    return {"arch": zc.arch, "summary": summary, "per_concept": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", required=True)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--concepts", type=int, default=4)
+    parser.add_argument("--test-pairs", type=int, default=16)
+    parser.add_argument("--json")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result = measure(args.zoo, args.size, args.concepts, args.test_pairs, log=lambda line: print(line, flush=True))
+    result["command"] = (f"python -m weightinit.benchmarks.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
+                         f"--test-pairs {args.test_pairs}")  # fmt: skip
+    print(result["summary"])
+    if args.json:
+        atomic_write_json(args.json, result)
 
 
 if __name__ == "__main__":
