@@ -160,3 +160,26 @@ def test_shared_data_gives_every_concept_the_same_seed_and_frozen_a_stays_at_its
     factors_a = [k for k in a if k.endswith("lora_A")]
     assert factors_a and all(torch.equal(a[k], b[k]) for k in factors_a)  # both still the shared init
     assert any(not torch.equal(a[k], b[k]) for k in a if k.endswith("lora_B"))
+
+
+@pytest.mark.parametrize("arch", [TINY["arch"], "cyclegan:unet_64,ngf=4", "template:tiny,width=4"])
+def test_the_untrained_network_is_the_adapter_s_init_and_bit_for_bit_what_builds_made_before(arch, tmp_path):
+    """``new_model`` asks the adapter (``reset_parameters``); for pix2pix, CycleGAN and the
+    template that is the reference N(0, 0.02) init the builder used to call itself, so a zoo
+    started before keeps its base and concepts bit for bit under the same seed."""
+    from weightinit import plugins
+    from weightinit.adapters.pix2pix_networks import init_normal_
+
+    if arch.split(":")[0] not in plugins.adapter_names():
+        pytest.skip("the template plugin is not installed")
+    builder = ZooBuilder(tmp_path, ZooConfig(**{**TINY, "arch": arch, "seed": 3}), concepts(), log=lambda s: None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        before = init_normal_(plugins.build_model(arch))  # what ZooBuilder.new_model did itself
+    rng = torch.get_rng_state()
+    model = builder.new_model()
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's random stream is untouched
+    assert model.state_dict().keys() == before.state_dict().keys()
+    assert all(torch.equal(v, before.state_dict()[k]) for k, v in model.state_dict().items())
+    targets = builder.adapter.lora_targets(model)
+    assert targets and all(isinstance(model.get_submodule(t), (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)) for t in targets)

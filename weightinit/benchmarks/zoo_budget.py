@@ -69,7 +69,6 @@ def main() -> None:
     from weightinit.recipe import RecipeConfig, fine_tune, trivial_baselines
     from weightinit.zoo.build import ZooBuilder, concept_seed
     from weightinit.zoo.manifest import ZooConfig
-    from weightinit.zoo.weights import lora_targets_of
 
     catalog = default_catalog()
     config = ZooConfig(
@@ -97,7 +96,7 @@ def main() -> None:
             if variant.startswith("lora"):
                 _, rank, lr_s = variant.split("_")
                 lr = float(lr_s[2:])
-                wrappers = inject_lora(model, lora_targets_of(builder.adapter, model), int(rank[1:]), seed=config.lora_seed)
+                wrappers = inject_lora(model, builder.adapter.lora_targets(model), int(rank[1:]), seed=config.lora_seed)
                 params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
             result = fine_tune(model, train, args.steps, config=RecipeConfig(lr=lr, seed=seed, batch_size=args.batch_size), params=params, eval_pairs=test, eval_every=args.eval_every)
             curve = [[p.step, round(p.seconds, 2), round(p.metrics["psnr"], 3)] for p in result.curve]

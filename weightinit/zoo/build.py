@@ -32,11 +32,22 @@ from pathlib import Path
 
 import torch
 
+from weightinit import plugins
 from weightinit._version import __version__
 from weightinit.errors import WeightinitError
-from weightinit.fileio import atomic_write_json, save_safetensors, sha256_file
+from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors, sha256_file
+from weightinit.lora import inject_lora
+from weightinit.recipe import (
+    RecipeConfig,
+    device_name,
+    evaluate,
+    fine_tune,
+    resolve_mixed_precision,
+    select_device,
+    trivial_baselines,
+)
 from weightinit.zoo.manifest import BASE_NAME, ConceptRecord, ZooConfig, ZooManifest
-from weightinit.zoo.weights import ZooWeights, concept_layout, lora_targets_of
+from weightinit.zoo.weights import ZooWeights, concept_layout
 
 BUILD_CONFIG_NAME = "build.json"
 #: Measured throughput of each build run (process 0 appends one entry per run that built concepts).
@@ -95,14 +106,11 @@ class ZooBuilder:
         device: str | torch.device = "cpu",
         mixed_precision: str = "auto",
     ):
-        from weightinit import plugins
-        from weightinit.recipe import resolve_mixed_precision, select_device
-
         self.folder = Path(folder)
         self.config = config
         self.concepts = list(concepts)
         self.rank, self.world_size, self.barrier, self.log = rank, world_size, barrier, log
-        self.adapter = plugins.get_adapter(config.arch.split(":", 1)[0])
+        self.adapter = plugins.adapter_for_arch(config.arch)
         self.photos = photos
         #: Runtime only (never in build.json): where this process trains and under which autocast.
         self.device = device if isinstance(device, torch.device) else select_device(device, rank)
@@ -110,14 +118,11 @@ class ZooBuilder:
 
     # --- models ----------------------------------------------------------------------------
     def new_model(self) -> torch.nn.Module:
-        from weightinit import plugins
-        from weightinit.adapters.pix2pix_networks import init_normal_
-
+        """The network before any training: built and initialised as its own training code does
+        from scratch (the adapter's ``reset_parameters``), under the zoo's seed."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
-            model = plugins.build_model(self.config.arch)
-            init_normal_(model)
-        return model
+            return self.adapter.reset_parameters(plugins.build_model(self.config.arch))
 
     def pairs(self, concept, n: int, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         from weightinit.pairs import ProceduralPairs
@@ -169,9 +174,6 @@ class ZooBuilder:
         ``concepts_per_minute`` counts the concepts every process of this run built, over the wall
         time from the end of the base to the last process's last concept; the base is not in it.
         """
-        from weightinit.fileio import atomic_write_json
-        from weightinit.recipe import device_name
-
         if built <= 0:
             return None
         cfg = self.config
@@ -229,8 +231,6 @@ class ZooBuilder:
         atomic_write_json(record_path, {"sha256": sha256_file(path), "seconds": seconds, "metrics": metrics})
 
     def train_base(self) -> tuple[torch.nn.Module, float, dict]:
-        from weightinit.recipe import RecipeConfig, evaluate, fine_tune
-
         cfg = self.config
         train_concepts = [c for c in self.concepts if c.split == "train"] or self.concepts
         # Filled in place: at 128 px and more, lists joined by torch.cat would hold the pool twice.
@@ -253,8 +253,6 @@ class ZooBuilder:
         return model, result.seconds, metrics
 
     def load_base(self) -> torch.nn.Module:
-        from weightinit.fileio import read_safetensors
-
         model = self.new_model()
         state, _ = read_safetensors(self.folder / BASE_NAME)
         model.load_state_dict(state)
@@ -300,9 +298,6 @@ class ZooBuilder:
                     self.write_manifest()
 
     def train_concept(self, concept) -> ConceptRecord:
-        from weightinit.lora import inject_lora
-        from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
-
         cfg = self.config
         seed = cfg.data_seed(concept.id)
         train = self.pairs(concept, cfg.pool_size, "train", seed)
@@ -314,7 +309,7 @@ class ZooBuilder:
         start = time.perf_counter()
         if cfg.representation == "lora":
             names = self.adapter.native_to_canonical(model)
-            targets = lora_targets_of(self.adapter, model)
+            targets = self.adapter.lora_targets(model)
             wrappers = inject_lora(model, targets, cfg.lora_rank, seed=cfg.lora_seed)
             if not cfg.lora_train_a:
                 for w in wrappers.values():

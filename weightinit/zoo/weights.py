@@ -26,11 +26,6 @@ from weightinit.representation import LORA_A, LORA_B, delta
 from weightinit.zoo.manifest import BASE_NAME, ZooConfig, ZooManifest
 
 
-def lora_targets_of(adapter, model: nn.Module) -> list[str]:
-    """``adapter.lora_targets(model)``, which decides; kept for the callers written before it did."""
-    return adapter.lora_targets(model)
-
-
 def concept_layout(adapter, model: nn.Module, config: ZooConfig, block_size: int = 256) -> BlockLayout:
     """The layout of one concept's stored weights for this zoo config."""
     if config.representation == "delta":

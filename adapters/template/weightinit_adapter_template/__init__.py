@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from weightinit.adapters.base import Adapter, ArchSpec  # the contract every adapter implements
+from weightinit.adapters.base import Adapter, ArchSpec, unwrap_model  # the contract every adapter implements
+from weightinit.adapters.pix2pix_networks import init_normal_  # the init this network's training script uses
 from weightinit.errors import AdapterError  # the error for anything a user got wrong
 from weightinit.hookspecs import hookimpl  # marks the functions weightinit calls
 
@@ -70,6 +71,14 @@ class TemplateAdapter(Adapter):
                 raise AdapterError(f"option {key}={value!r} must be a positive integer")
             options[key] = int(value)
         return TinyEncoderDecoder(**options)
+
+    def reset_parameters(self, model: nn.Module) -> nn.Module:
+        # Optional: initialise in place as your training script does from scratch. A zoo's base
+        # starts from it and the benchmark's scratch baseline is it; without this method each
+        # layer's own reset_parameters() (PyTorch's default) runs. This network's script uses
+        # the reference pix2pix init, N(0, 0.02) weights and zero biases.
+        init_normal_(unwrap_model(model))
+        return model
 
 
 @hookimpl
