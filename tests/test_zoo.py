@@ -16,7 +16,7 @@ from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import WeightinitError
 from weightinit.images import PhotoSet
 from weightinit.zoo.build import ZooBuilder, build_lock, interleave_splits, verify_zoo
-from weightinit.zoo.manifest import ZooConfig, ZooManifest
+from weightinit.zoo.manifest import PAIR_SOURCE_FIELDS, ZooConfig, ZooManifest
 from weightinit.zoo.weights import ZooWeights
 
 CLI_TINY = ["--arch", TINY["arch"], "--base-steps", "4", "--concept-steps", "3", "--pool-size", "8", "--test-pairs", "4", "--rank", "2"]
@@ -183,3 +183,132 @@ def test_the_untrained_network_is_the_adapter_s_init_and_bit_for_bit_what_builds
     assert all(torch.equal(v, before.state_dict()[k]) for k, v in model.state_dict().items())
     targets = builder.adapter.lora_targets(model)
     assert targets and all(isinstance(model.get_submodule(t), (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)) for t in targets)
+
+
+def test_existing_zoo_folders_read_as_procedural_and_resume(tmp_path):
+    """Zoos built before the pair-source setting (the repository's zoo/ among them) have none in
+    build.json or the manifest: they read as procedural, and a resumed build accepts them."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from weightinit.zoo.build import BUILD_CONFIG_NAME
+
+    repo_zoo = Path(__file__).resolve().parent.parent / "zoo"
+    if not (repo_zoo / "manifest.json").is_file():
+        pytest.skip("no zoo/ in this checkout")
+    stored = json.loads((repo_zoo / BUILD_CONFIG_NAME).read_text())
+    assert "pairs" not in stored and "pairs" not in json.loads((repo_zoo / "manifest.json").read_text())["config"]
+    weights = ZooWeights(repo_zoo)
+    assert weights.config.pairs == "procedural" and weights.config.editor is None
+    cid = weights.ids("heldout")[0]
+    assert weights.test_pairs(cid)[0].shape == (weights.config.test_pairs, 3, 64, 64)
+    shutil.copy(repo_zoo / BUILD_CONFIG_NAME, tmp_path / BUILD_CONFIG_NAME)
+    ZooBuilder(tmp_path, ZooConfig.from_dict(stored), concepts()).check_config()  # no error: the CLI's defaults
+
+
+def test_a_pair_source_setting_that_cannot_work_is_refused_at_once():
+    with pytest.raises(WeightinitError, match="pairs must be one of procedural, editor"):
+        ZooConfig(pairs="folder")
+    with pytest.raises(WeightinitError, match="needs an editor"):
+        ZooConfig(pairs="editor")
+    with pytest.raises(WeightinitError, match=r"editor \('timbrooks/instruct-pix2pix'\) set the editor, which makes pairs only"):
+        ZooConfig(editor="timbrooks/instruct-pix2pix")
+    with pytest.raises(WeightinitError, match=r"editor_size \(128\) set the editor"):
+        ZooConfig(editor_size=128)
+    with pytest.raises(WeightinitError, match="editor_steps must be positive"):
+        ZooConfig(pairs="editor", editor="x", editor_steps=0)
+    # a procedural zoo writes none of the pair-source fields; an editor zoo all of them
+    assert not set(PAIR_SOURCE_FIELDS) & ZooConfig().to_dict().keys()
+    assert set(PAIR_SOURCE_FIELDS) <= ZooConfig(pairs="editor", editor="x").to_dict().keys()
+    assert ZooConfig.from_dict(ZooConfig(pairs="editor", editor="x").to_dict()) == ZooConfig(pairs="editor", editor="x")
+
+
+def test_a_zoo_of_editor_pairs_builds_resumes_and_reads_back_the_pairs_it_trained_on(tmp_path, monkeypatch):
+    """``pairs="editor"``: an InstructPix2Pix pipeline (here the tiny random one, offline) makes
+    every pair of the build, and the zoo reads back the same ones (``ZooWeights``, benchmarks)."""
+    import json
+
+    from test_images_pairs import _tiny_instruct_pix2pix
+
+    from weightinit.pairs import DiffusionEditorPairs, ProceduralPairs, zoo_pair_source
+    from weightinit.recipe import evaluate
+    from weightinit.zoo.build import BUILD_CONFIG_NAME
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pipe = _tiny_instruct_pix2pix(tmp_path)
+    config = ZooConfig(**TINY, pairs="editor", editor="tiny-random-instruct-pix2pix", editor_size=32, editor_steps=2)
+    folder, photos, chosen = tmp_path / "zoo", PhotoSet.load(None), concepts(1, 1)
+    manifest = ZooBuilder(folder, config, chosen, photos=photos, log=lambda s: None, editor=pipe).run()
+    assert len(manifest.concepts) == 2 and verify_zoo(folder) == []
+    stored = json.loads((folder / BUILD_CONFIG_NAME).read_text())
+    assert (stored["pairs"], stored["editor"], stored["editor_size"], stored["editor_steps"]) == ("editor", config.editor, 32, 2)
+    assert ZooManifest.load(folder).config == config
+    concept = chosen[1]
+    source = zoo_pair_source(config, concept, photos, editor=pipe)
+    assert isinstance(source, DiffusionEditorPairs) and (source.size, source.editor_size, source.num_inference_steps) == (64, 32, 2)
+    test = DiffusionEditorPairs(concept, photos, pipe, size=64, editor_size=32, num_inference_steps=2).sample(
+        config.test_pairs, "test", config.data_seed(concept.id)
+    )
+    read = ZooWeights(folder, editor=pipe).test_pairs(concept.id, photos)
+    assert all(torch.equal(a, b) for a, b in zip(read, test))
+    procedural = ProceduralPairs(concept, photos, size=64).sample(config.test_pairs, "test", config.data_seed(concept.id))
+    assert not torch.equal(read[1], procedural[1])  # the editor's edits, not the concept's own builder
+    # the build scored the base on exactly these pairs
+    assert manifest.concepts[concept.id].metrics_base == pytest.approx(evaluate(ZooWeights(folder).base_model(), *test))
+    files = {cid: r.sha256 for cid, r in manifest.concepts.items()}
+    again = ZooBuilder(folder, config, chosen, photos=photos, log=lambda s: None, editor=pipe).run()
+    assert {cid: r.sha256 for cid, r in again.concepts.items()} == files  # resumed: nothing rebuilt
+    with pytest.raises(WeightinitError, match=r"another zoo config \(differs in \['editor', 'editor_size', 'editor_steps', 'pairs'\]\)"):
+        ZooBuilder(folder, ZooConfig(**TINY), chosen, photos=photos, log=lambda s: None).check_config()
+
+
+def test_zoo_build_cli_with_an_editor_that_does_not_load_is_one_error_and_writes_nothing(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from weightinit.cli.app import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "zoo"
+    cid = concepts(1, 0)[0].id
+    for extra, message in (
+        (["--pairs", "editor", "--editor", "nobody-here/no-such-editor"],
+         "could not load the diffusion editor 'nobody-here/no-such-editor': it is not a folder, nor in the local hub cache"),
+        (["--pairs", "editor"], "pairs='editor' needs an editor"),
+        (["--editor", "nobody-here/no-such-editor"], "makes pairs only with pairs='editor'"),
+    ):  # fmt: skip
+        result = CliRunner().invoke(app, ["zoo", "build", "--out", str(folder), *CLI_TINY, "--concepts", cid, *extra])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert not folder.exists()
+
+
+def test_zoo_build_cli_with_a_local_editor_folder_builds_a_zoo_of_its_pairs(tmp_path, monkeypatch):
+    """``--pairs editor --editor DIR --images DIR``: the pipeline saved in DIR (the tiny random
+    one) loads once, makes the pairs, and the zoo records which editor made them."""
+    import json
+
+    from PIL import Image
+    from test_images_pairs import _tiny_instruct_pix2pix
+    from typer.testing import CliRunner
+
+    from weightinit.cli.app import app
+    from weightinit.zoo.build import BUILD_CONFIG_NAME
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    editor = tmp_path / "tiny-instruct-pix2pix"
+    _tiny_instruct_pix2pix(tmp_path).save_pretrained(editor)
+    images = tmp_path / "photos"
+    images.mkdir()
+    for photo in PhotoSet.bundled().photos[:4]:  # your photos: the editor edits their crops
+        Image.fromarray((photo.pixels * 255 + 0.5).astype("uint8")).save(images / f"{photo.name}.png")
+    folder = tmp_path / "zoo"
+    cid = concepts(1, 0)[0].id
+    args = ["zoo", "build", "--out", str(folder), *CLI_TINY, "--concepts", cid, "--pairs", "editor", "--editor", str(editor),
+            "--editor-size", "32", "--editor-steps", "2", "--images", str(images), "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    stored = json.loads((folder / BUILD_CONFIG_NAME).read_text())
+    assert (stored["pairs"], stored["editor"], stored["editor_size"], stored["editor_steps"]) == ("editor", str(editor), 32, 2)
+    assert list(ZooManifest.load(folder).concepts) == [cid] and verify_zoo(folder) == []

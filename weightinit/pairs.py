@@ -10,20 +10,37 @@ never share a photo (or, for folders, an image file).
   by side in one image), with ``train``/``test`` subfolders or a deterministic split.
 - :class:`DiffusionEditorPairs`: an InstructPix2Pix-style diffusers pipeline edits crops of
   real photos with the concept's text as the prompt (GPU and hub access recommended).
+
+A zoo names its source in its config (``ZooConfig.pairs``: ``procedural`` or ``editor``, with
+``editor``, ``editor_size`` and ``editor_steps``); :func:`zoo_pair_source` is the one place that
+turns that setting into a source, for the build and for everything that reads the zoo's pairs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from weightinit.errors import WeightinitError
+from weightinit.generator.text import hub_offline
 from weightinit.images import SPLITS, PhotoSet, from_tensor, list_image_files, load_image, to_tensor
 
-__all__ = ["PairSource", "ProceduralPairs", "FolderPairs", "DiffusionEditorPairs", "to_tensor", "from_tensor"]
+if TYPE_CHECKING:
+    from weightinit.zoo.manifest import ZooConfig
+
+__all__ = [
+    "PAIR_SOURCES", "PairSource", "ProceduralPairs", "FolderPairs", "DiffusionEditorPairs", "load_editor", "zoo_pair_source",
+    "to_tensor", "from_tensor",
+]  # fmt: skip
+
+#: What can make a zoo's pairs (``ZooConfig.pairs``, ``weightinit zoo build --pairs``).
+PAIR_SOURCES = ("procedural", "editor")
 
 
 class PairSource(Protocol):
@@ -207,26 +224,8 @@ class DiffusionEditorPairs(_Cached):
         self.image_guidance_scale = float(image_guidance_scale)
         self.batch_size = int(batch_size)
         self.photos = photos if photos is not None else PhotoSet.bundled(min_size=self.size)
-        self.pipeline = self._load(editor, device) if isinstance(editor, (str, Path)) else editor
+        self.pipeline = load_editor(editor, device) if isinstance(editor, (str, Path)) else editor
         self.editor_id = str(editor) if isinstance(editor, (str, Path)) else type(editor).__name__
-
-    @staticmethod
-    def _load(model_id, device):
-        import torch
-
-        try:
-            from diffusers import StableDiffusionInstructPix2PixPipeline
-        except ImportError as exc:  # pragma: no cover - diffusers is a dependency
-            raise WeightinitError(f"the diffusion editor needs diffusers: {exc}") from None
-        dtype = torch.float16 if (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda") else torch.float32
-        try:
-            pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(str(model_id), torch_dtype=dtype, safety_checker=None)
-        except Exception as exc:
-            raise WeightinitError(
-                f"could not load the diffusion editor {model_id!r}: {exc}. It needs a local copy or hub access (HF_HUB_OFFLINE unset)"
-            ) from None
-        pipe.set_progress_bar_config(disable=True)
-        return pipe.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     def _make(self, n: int, split: str, seed: int):
         import torch
@@ -254,3 +253,79 @@ class DiffusionEditorPairs(_Cached):
                 pil = Image.fromarray((np.clip(edited, 0, 1) * 255.0 + 0.5).astype(np.uint8)).resize((self.size, self.size), Image.BICUBIC)
                 targets[start + j] = np.asarray(pil, dtype=np.float32) / 255.0
         return crops, targets
+
+
+_EDITORS: dict[tuple[str, str | None], object] = {}
+
+
+def load_editor(model_id: str | Path, device: str | None = None):
+    """The ``StableDiffusionInstructPix2PixPipeline`` at a hub id or local path, on ``device``
+    (default: CUDA when visible; float16 there, float32 on the CPU), loaded once per process: a
+    zoo build asks for every concept's pairs. Honours ``HF_HUB_OFFLINE``; a model that cannot
+    be loaded is one :class:`WeightinitError` line."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    key = (str(model_id), device)
+    if key in _EDITORS:
+        return _EDITORS[key]
+    local = Path(model_id).expanduser()
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    try:
+        with _quiet_loaders():
+            from diffusers import StableDiffusionInstructPix2PixPipeline
+
+            pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(str(model_id), torch_dtype=dtype, safety_checker=None)
+    except Exception as exc:  # missing folder, not in the offline cache, no such repo, auth: one line each
+        if not local.is_dir() and hub_offline():
+            why = "it is not a folder, nor in the local hub cache, and HF_HUB_OFFLINE is set (fetch it once with hub access)"
+        else:
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightinitError(
+            f"could not load the diffusion editor {str(model_id)!r}: {why}; --editor takes an InstructPix2Pix "
+            "pipeline's hub id (e.g. timbrooks/instruct-pix2pix) or its local folder"
+        ) from None
+    pipe.set_progress_bar_config(disable=True)
+    _EDITORS[key] = pipe.to(device)
+    return _EDITORS[key]
+
+
+@contextlib.contextmanager
+def _quiet_loaders() -> Iterator[None]:
+    """diffusers' and transformers' own warnings and loading bars off while a pipeline loads (its
+    deprecations, the hub retries, optional backends): a load that fails is then one line, the error's."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    saved = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in (diffusers_logging, transformers_logging)]
+    for lib, _, _ in saved:
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for lib, level, bars in saved:
+            lib.set_verbosity(level)
+            if bars:
+                lib.enable_progress_bar()
+
+
+def zoo_pair_source(config: ZooConfig, concept, photos: PhotoSet | None = None, *, editor=None, device: str | None = None) -> PairSource:
+    """The source of ``concept``'s pairs in a zoo of ``config``, at the zoo's image size: the one
+    place that reads the zoo's pair-source setting (the build, ``ZooWeights`` and through it every
+    benchmark ask it).
+
+    ``photos``: what is cropped (default: the bundled photos). ``editor``: a loaded pipeline to use
+    instead of loading ``config.editor`` (a caller that loaded it once, a test's tiny one);
+    ``device``: where an editor loaded here runs (default: CUDA when visible).
+    """
+    if config.pairs == "procedural":
+        return ProceduralPairs(concept, photos, size=config.image_size)
+    if config.pairs == "editor":
+        return DiffusionEditorPairs(
+            concept, photos, editor if editor is not None else load_editor(config.editor, device), size=config.image_size,
+            editor_size=config.editor_size, num_inference_steps=config.editor_steps,
+        )  # fmt: skip
+    raise WeightinitError(f"unknown pair source {config.pairs!r}; expected one of {', '.join(PAIR_SOURCES)}")

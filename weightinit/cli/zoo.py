@@ -72,7 +72,11 @@ def build(
     split: Annotated[str | None, typer.Option(help="Only concepts of this split: train or heldout.")] = None,
     concepts: Annotated[str | None, typer.Option(help="Only these concept ids, comma-separated.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many concepts (after filtering).")] = None,
-    images: Annotated[Path | None, typer.Option(help="A folder of your own photos instead of the bundled ones.")] = None,
+    images: Annotated[Path | None, typer.Option(help="A folder of your own photos instead of the bundled ones (what the pairs crop, and what --pairs editor edits).")] = None,
+    pairs: Annotated[str, typer.Option(help="What makes each concept's pairs: 'procedural' (its own pair builder on photo crops, offline) or 'editor' (an InstructPix2Pix pipeline edits the crops with the concept's text; needs --editor).")] = "procedural",
+    editor: Annotated[str | None, typer.Option(help="With --pairs editor: the diffusers InstructPix2Pix model id or local path (e.g. timbrooks/instruct-pix2pix); loaded before anything is written.")] = None,
+    editor_size: Annotated[int, typer.Option(help="With --pairs editor: the side in px the crops are upscaled to for the editor.")] = 256,
+    editor_steps: Annotated[int, typer.Option(help="With --pairs editor: the editor's denoising steps.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = 0,
     shared_data: Annotated[bool, typer.Option("--shared-data/--per-concept-data", help="Same crops, batch order and discriminator init for every concept.")] = True,
     lora_train_a: Annotated[bool, typer.Option("--lora-train-a/--lora-freeze-a", help="Train LoRA's A too, or keep it at the shared seeded init.")] = True,
@@ -87,6 +91,8 @@ def build(
     Device and precision are not part of the zoo (not in build.json): a build resumes on any device.
 
     Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
+
+    The paper's data path (a GPU and hub access): weightinit zoo build --pairs editor --editor timbrooks/instruct-pix2pix --images DIR
     """
     from datetime import timedelta
 
@@ -94,6 +100,7 @@ def build(
     from accelerate import PartialState
 
     from weightinit.concepts.catalog import default_catalog
+    from weightinit.pairs import load_editor
     from weightinit.recipe import resolve_mixed_precision, select_device
     from weightinit.zoo.build import ZooBuilder
     from weightinit.zoo.manifest import ZooConfig
@@ -102,7 +109,8 @@ def build(
     config = ZooConfig(
         arch=arch, representation=representation, lora_rank=rank, base_steps=base_steps, base_lr=base_lr, concept_steps=concept_steps,
         concept_lr=concept_lr, pool_size=pool_size, test_pairs=test_pairs, seed=seed, shared_data=shared_data,
-        lora_train_a=lora_train_a, image_size=image_size, batch_size=batch_size,
+        lora_train_a=lora_train_a, image_size=image_size, batch_size=batch_size, pairs=pairs, editor=editor, editor_size=editor_size,
+        editor_steps=editor_steps,
     )
     catalog = default_catalog()
     chosen = select_concepts(catalog, split=split, ids=concepts, limit=limit)
@@ -114,9 +122,11 @@ def build(
     # Other processes wait at a barrier while process 0 trains the base: allow hours, not the default 30 min.
     state = PartialState(cpu=True, timeout=timedelta(hours=12))
     run_device = select_device(device, state.local_process_index)
+    # Loaded before the build touches the folder: a model that does not load leaves nothing behind.
+    pipeline = load_editor(config.editor, str(run_device)) if config.pairs == "editor" else None
     builder = ZooBuilder(
         out, config, chosen, rank=state.process_index, world_size=state.num_processes, barrier=state.wait_for_everyone, photos=photos,
-        device=run_device, mixed_precision=mixed_precision,
+        device=run_device, mixed_precision=mixed_precision, editor=pipeline,
     )
     if state.process_index == 0:
         typer.echo(

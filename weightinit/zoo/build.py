@@ -37,6 +37,7 @@ from weightinit._version import __version__
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors, sha256_file
 from weightinit.lora import inject_lora
+from weightinit.pairs import zoo_pair_source
 from weightinit.recipe import (
     RecipeConfig,
     device_name,
@@ -105,6 +106,7 @@ class ZooBuilder:
         photos=None,
         device: str | torch.device = "cpu",
         mixed_precision: str = "auto",
+        editor=None,
     ):
         self.folder = Path(folder)
         self.config = config
@@ -112,6 +114,8 @@ class ZooBuilder:
         self.rank, self.world_size, self.barrier, self.log = rank, world_size, barrier, log
         self.adapter = plugins.adapter_for_arch(config.arch)
         self.photos = photos
+        #: With ``config.pairs == "editor"``: a loaded pipeline (else ``config.editor`` loads once, on ``device``).
+        self.editor = editor
         #: Runtime only (never in build.json): where this process trains and under which autocast.
         self.device = device if isinstance(device, torch.device) else select_device(device, rank)
         self.mixed_precision = resolve_mixed_precision(mixed_precision, self.device)
@@ -125,9 +129,7 @@ class ZooBuilder:
             return self.adapter.reset_parameters(plugins.build_model(self.config.arch))
 
     def pairs(self, concept, n: int, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from weightinit.pairs import ProceduralPairs
-
-        source = ProceduralPairs(concept, self.photos, size=self.config.image_size)
+        source = zoo_pair_source(self.config, concept, self.photos, editor=self.editor, device=str(self.device))
         return source.sample(n, split=split, seed=seed)
 
     # --- the build -------------------------------------------------------------------------

@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
+from weightinit.pairs import PAIR_SOURCES
 
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 BASE_NAME = "base.safetensors"
 REPRESENTATIONS = ("lora", "delta")
+#: The pair-source fields, written only for a zoo whose pairs are not procedural: a procedural
+#: zoo's build.json and manifest are what they were before the fields existed (older weightinit
+#: reads them), and a zoo without them reads as procedural.
+PAIR_SOURCE_FIELDS = ("pairs", "editor", "editor_size", "editor_steps")
 
 
 @dataclass
@@ -53,18 +58,48 @@ class ZooConfig:
     #: False freezes LoRA's A at the shared seeded init (only B trains): the delta B @ A is then
     #: linear in what is stored, with no factor symmetry left between concepts.
     lora_train_a: bool = True
+    #: What makes each concept's pairs (:func:`weightinit.pairs.zoo_pair_source`): "procedural",
+    #: the concept's own pair builder on photo crops (offline), or "editor", an InstructPix2Pix
+    #: pipeline that edits the crops with the concept's text (the paper's data path; a GPU and
+    #: hub access recommended). Not written for procedural zoos (``PAIR_SOURCE_FIELDS``).
+    pairs: str = "procedural"
+    #: With pairs="editor": the pipeline's diffusers model id or local path, the side in pixels
+    #: the crops are upscaled to for it, and its denoising steps (guidance: the pipeline defaults
+    #: of :class:`~weightinit.pairs.DiffusionEditorPairs`).
+    editor: str | None = None
+    editor_size: int = 256
+    editor_steps: int = 20
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
             raise WeightinitError(f"representation must be one of {REPRESENTATIONS}, got {self.representation!r}")
+        if self.pairs not in PAIR_SOURCES:
+            raise WeightinitError(f"pairs must be one of {', '.join(PAIR_SOURCES)}, got {self.pairs!r}")
+        if self.pairs == "editor" and not self.editor:
+            raise WeightinitError(
+                "pairs='editor' needs an editor: a diffusers InstructPix2Pix model id or local path (--editor MODEL_ID, "
+                "e.g. timbrooks/instruct-pix2pix)"
+            )
+        if self.pairs != "editor":
+            defaults = {f.name: f.default for f in fields(self) if f.name in PAIR_SOURCE_FIELDS[1:]}
+            given = [name for name, default in defaults.items() if getattr(self, name) != default]
+            if given:
+                raise WeightinitError(
+                    f"{', '.join(given)} ({', '.join(repr(getattr(self, n)) for n in given)}) set the editor, which makes pairs "
+                    "only with pairs='editor' (--pairs editor)"
+                )
         if self.storage_dtype not in ("float16", "float32", "bfloat16"):
             raise WeightinitError(f"storage dtype must be float16, bfloat16 or float32, got {self.storage_dtype!r}")
-        for name in ("lora_rank", "concept_steps", "pool_size", "test_pairs", "image_size", "batch_size"):
+        for name in ("lora_rank", "concept_steps", "pool_size", "test_pairs", "image_size", "batch_size", "editor_size", "editor_steps"):
             if int(getattr(self, name)) < 1:
                 raise WeightinitError(f"zoo config {name} must be positive, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.pairs == "procedural":
+            for name in PAIR_SOURCE_FIELDS:
+                del out[name]
+        return out
 
     def data_seed(self, concept_id: str) -> int:
         """The seed of a concept's pairs and training run."""

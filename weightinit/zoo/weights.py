@@ -21,7 +21,7 @@ from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import WeightinitError
 from weightinit.fileio import read_safetensors
 from weightinit.layout import BlockLayout, Slot
-from weightinit.pairs import ProceduralPairs
+from weightinit.pairs import zoo_pair_source
 from weightinit.representation import LORA_A, LORA_B, delta
 from weightinit.zoo.manifest import BASE_NAME, ZooConfig, ZooManifest
 
@@ -46,8 +46,10 @@ def concept_layout(adapter, model: nn.Module, config: ZooConfig, block_size: int
 class ZooWeights:
     """Read access to a built (or partly built) zoo folder."""
 
-    def __init__(self, folder: str | os.PathLike, manifest: ZooManifest | None = None):
+    def __init__(self, folder: str | os.PathLike, manifest: ZooManifest | None = None, *, editor=None):
         self.folder = Path(folder)
+        #: For a zoo of editor pairs: a loaded pipeline to make them with (else the config's editor loads once).
+        self.editor = editor
         self.manifest = manifest or ZooManifest.load(self.folder)
         self.config = self.manifest.config
         self.layout = BlockLayout.from_dict(self.manifest.layout)
@@ -96,11 +98,11 @@ class ZooWeights:
 
     # --- a concept's pairs, exactly as the build made them ---------------------------------
     def pair_source(self, concept_id: str, photos=None):
-        """The concept's procedural pair source at the zoo's image size (``photos``: the build's)."""
+        """The concept's pair source as the build made it (``zoo_pair_source``; ``photos``: the build's)."""
         catalog = default_catalog()
         if concept_id not in catalog:
             raise WeightinitError(f"concept {concept_id!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
-        return ProceduralPairs(catalog.get(concept_id), photos, size=self.config.image_size)
+        return zoo_pair_source(self.config, catalog.get(concept_id), photos, editor=self.editor)
 
     def train_pairs(self, concept_id: str, n: int | None = None, photos=None):
         """The first ``n`` (default: the whole pool) of the concept's train pairs; pair i depends only on i."""
