@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: setup demo test test-slow bench-codec zoo generator bench bench-report bench-quick clean
+.PHONY: setup demo test bench-codec zoo generator bench bench-report bench-quick clean
 
 $(STAMP): pyproject.toml adapters/template/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,6 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check weightinit tests
 	$(BIN)/python -m pytest -q
-
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
 
 # The default zoo and the bundled generator, from nothing (hours on a CPU; both resume when rerun).
 PROCS ?= 2

@@ -216,6 +216,27 @@ def test_layout_json_and_table():
     assert layout.fingerprint in table and "458,579" in table
 
 
+def test_shapes_only_builds_put_every_tensor_on_meta_without_touching_torch_init():
+    """``layout``/``encode``/``decode`` build under ``accelerate.init_empty_weights``: no memory,
+    ``torch.nn.init`` untouched, and the reference init skips meta tensors, so torch's compiler
+    stack (a second to import) is never pulled in. A fresh interpreter, to see what it imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "normal = torch.nn.init.normal_\n"
+        "from weightinit.cli.blocks import _build\n"
+        "for arch in ('pix2pix:unet_256', 'cyclegan:resnet_9blocks,ngf=64'):\n"
+        "    model, _ = _build(arch, meta=True)\n"
+        "    assert all(t.is_meta for t in [*model.parameters(), *model.buffers()]), arch\n"
+        "assert torch.nn.init.normal_ is normal\n"
+        "assert 'torch._dynamo' not in sys.modules, 'a meta build imported torch._dynamo'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
 def test_bad_arch_is_one_line_exit_1():
     result = run(["layout", "pix2pix"], code=1)
     assert len(error_lines(result)) == 1 and "ADAPTER:NAME" in result.stderr

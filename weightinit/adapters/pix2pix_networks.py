@@ -59,12 +59,18 @@ def _conv_bias_for(norm_layer: NormFactory) -> bool:
 
 def init_normal_(net: nn.Module, gain: float = 0.02) -> nn.Module:
     """The reference's default init, in place: conv/linear weights N(0, gain), biases 0,
-    batch-norm weights N(1, gain) and biases 0. Returns ``net``."""
+    batch-norm weights N(1, gain) and biases 0. Returns ``net``.
+
+    Tensors on the meta device (a network built for its shapes, under
+    ``accelerate.init_empty_weights``) hold no values and are left alone: ``normal_`` on meta
+    would cost nothing but the second it takes torch to import its compiler stack."""
 
     def init_module(module: nn.Module) -> None:
         kind = type(module).__name__
         weight = getattr(module, "weight", None)
         bias = getattr(module, "bias", None)
+        if isinstance(weight, torch.Tensor) and weight.is_meta:
+            return
         if ("Conv" in kind or "Linear" in kind) and isinstance(weight, torch.Tensor):
             nn.init.normal_(weight, 0.0, gain)
             if isinstance(bias, torch.Tensor):

@@ -6,7 +6,6 @@ Heavy imports (torch, the adapters) happen inside the commands so ``--help`` sta
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -40,29 +39,8 @@ def _console():
     return Console(highlight=False)
 
 
-@contextlib.contextmanager
-def _shapes_only():
-    """Build on the meta device with ``torch.nn.init`` turned off: shapes without memory or init cost.
-
-    (Initialising meta tensors is not free: ``normal_`` on meta imports torch's compiler stack.)
-    """
-    import torch
-
-    init = torch.nn.init
-    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))]
-    saved = {n: getattr(init, n) for n in names}
-    try:
-        for n in names:
-            setattr(init, n, lambda tensor, *args, **kwargs: tensor)
-        with torch.device("meta"):
-            yield
-    finally:
-        for n, fn in saved.items():
-            setattr(init, n, fn)
-
-
 def _build(arch: str, *, meta: bool = False):
-    """``(model, adapter)`` for an arch string; shapes only (meta device, no init) if ``meta``."""
+    """``(model, adapter)`` for an arch string; shapes only (every tensor on the meta device) if ``meta``."""
     from weightinit.adapters.base import ArchSpec
     from weightinit.cli.app import plugin_registry
 
@@ -73,8 +51,10 @@ def _build(arch: str, *, meta: bool = False):
     spec = ArchSpec.parse(arch)
     adapter = plugins.adapter_for_arch(spec)
     if meta:
+        from accelerate import init_empty_weights
+
         try:
-            with _shapes_only():
+            with init_empty_weights(include_buffers=True):  # every tensor on the meta device: shapes, no memory
                 return adapter.build(spec), adapter
         except WeightinitError:
             raise
