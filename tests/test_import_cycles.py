@@ -4,7 +4,7 @@ The graph is read from the source with ``ast`` (nothing is imported): an edge A 
 ``import weightinit.B`` / ``from weightinit.B import x`` anywhere in A, at the top or inside a
 function; ``from weightinit.pkg import mod`` is an edge to the submodule. Importing a submodule
 also runs its parent packages' ``__init__``, which is not counted (every module would otherwise
-reach ``weightinit/__init__``). Imports under ``if TYPE_CHECKING:`` never run and are not counted.
+reach ``weightinit/__init__``). Imports under ``if TYPE_CHECKING:`` count too.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "weightinit"
 
-#: Edges that still close a cycle, each in a file whose owner has to change it; remove an entry
-#: when its import goes. ``selection`` takes ``_write_buffers`` from ``initialization``, which
-#: re-exports ``apply.write_buffers``: importing it from ``apply`` closes the cycle.
-KNOWN: set[tuple[str, str]] = {("weightinit.selection", "weightinit.initialization")}
-
 
 def _module_names() -> dict[str, Path]:
     out = {}
@@ -29,14 +24,6 @@ def _module_names() -> dict[str, Path]:
             parts.pop()
         out[".".join(parts)] = path
     return out
-
-
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-    return skip
 
 
 @cache
@@ -54,12 +41,9 @@ def _read_graph() -> dict[str, set[str]]:
     graph = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
-        skip = _type_checking_nodes(tree)
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         targets = set()
         for node in ast.walk(tree):
-            if id(node) in skip:
-                continue
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -119,8 +103,6 @@ def test_the_graph_sees_function_local_and_package_imports():
 
 def test_no_import_cycle_among_weightinit_modules():
     graph = import_graph()
-    for source, target in KNOWN:
-        graph[source].discard(target)
     found = cycles(graph)
     edges = [f"{a} -> {b}" for c in found for a in c for b in sorted(graph[a]) if b in c]
     assert not found, f"import cycles: {found}; their edges: {edges}"

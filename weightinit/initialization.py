@@ -23,7 +23,7 @@ from torch import nn
 
 from weightinit import generators, plugins
 from weightinit.adapters.base import unwrap_model
-from weightinit.apply import buffer_pairs, copy_buffers, prepare_update, write_buffers, write_in_place
+from weightinit.apply import buffer_pairs, copy_buffers, prepare_update, write_in_place
 from weightinit.concepts.catalog import default_catalog
 from weightinit.concepts.direction import reverse_text as turn_round
 from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
@@ -259,10 +259,6 @@ def _optimizer_groups(optimizer, model: nn.Module, targets: list[str]) -> list[d
             )
         groups.append(group)
     return groups
-
-
-#: ``weightinit.selection`` still imports it from here (it lives in ``apply``).
-_write_buffers = write_buffers
 
 
 def initialize(

@@ -23,7 +23,7 @@ import hashlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -31,12 +31,9 @@ from weightinit.errors import WeightinitError
 from weightinit.generator.text import hub_offline
 from weightinit.images import SPLITS, PhotoSet, from_tensor, list_image_files, load_image, to_tensor
 
-if TYPE_CHECKING:
-    from weightinit.zoo.manifest import ZooConfig
-
 __all__ = [
-    "PAIR_SOURCES", "PairSource", "ProceduralPairs", "FolderPairs", "DiffusionEditorPairs", "load_editor", "zoo_pair_source",
-    "to_tensor", "from_tensor",
+    "PAIR_SOURCES", "PairSource", "PairSourceConfig", "ProceduralPairs", "FolderPairs", "DiffusionEditorPairs",
+    "load_editor", "zoo_pair_source", "to_tensor", "from_tensor",
 ]  # fmt: skip
 
 #: What can make a zoo's pairs (``ZooConfig.pairs``, ``weightinit zoo build --pairs``).
@@ -45,6 +42,16 @@ PAIR_SOURCES = ("procedural", "editor")
 
 class PairSource(Protocol):
     def sample(self, n: int, split: str = "train", seed: int = 0): ...
+
+
+class PairSourceConfig(Protocol):
+    """What :func:`zoo_pair_source` reads of a zoo's config (a ``weightinit.zoo.manifest.ZooConfig``)."""
+
+    pairs: str
+    editor: str | None
+    editor_size: int
+    editor_steps: int
+    image_size: int
 
 
 def _check_split(split: str) -> None:
@@ -275,10 +282,14 @@ def load_editor(model_id: str | Path, device: str | None = None):
         with _quiet_loaders():
             from diffusers import StableDiffusionInstructPix2PixPipeline
 
-            pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(str(model_id), torch_dtype=dtype, safety_checker=None)
+            pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+                str(model_id), torch_dtype=dtype, safety_checker=None
+            )
     except Exception as exc:  # missing folder, not in the offline cache, no such repo, auth: one line each
         if not local.is_dir() and hub_offline():
-            why = "it is not a folder, nor in the local hub cache, and HF_HUB_OFFLINE is set (fetch it once with hub access)"
+            why = (
+                "it is not a folder, nor in the local hub cache, and HF_HUB_OFFLINE is set (fetch it once with hub access)"
+            )
         else:
             why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise WeightinitError(
@@ -297,7 +308,8 @@ def _quiet_loaders() -> Iterator[None]:
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    saved = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in (diffusers_logging, transformers_logging)]
+    libraries = (diffusers_logging, transformers_logging)
+    saved = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in libraries]
     for lib, _, _ in saved:
         lib.set_verbosity_error()
         lib.disable_progress_bar()
@@ -312,7 +324,9 @@ def _quiet_loaders() -> Iterator[None]:
                 lib.enable_progress_bar()
 
 
-def zoo_pair_source(config: ZooConfig, concept, photos: PhotoSet | None = None, *, editor=None, device: str | None = None) -> PairSource:
+def zoo_pair_source(
+    config: PairSourceConfig, concept, photos: PhotoSet | None = None, *, editor=None, device: str | None = None
+) -> PairSource:
     """The source of ``concept``'s pairs in a zoo of ``config``, at the zoo's image size: the one
     place that reads the zoo's pair-source setting (the build, ``ZooWeights`` and through it every
     benchmark ask it).
@@ -324,8 +338,9 @@ def zoo_pair_source(config: ZooConfig, concept, photos: PhotoSet | None = None, 
     if config.pairs == "procedural":
         return ProceduralPairs(concept, photos, size=config.image_size)
     if config.pairs == "editor":
+        pipeline = editor if editor is not None else load_editor(config.editor, device)
         return DiffusionEditorPairs(
-            concept, photos, editor if editor is not None else load_editor(config.editor, device), size=config.image_size,
-            editor_size=config.editor_size, num_inference_steps=config.editor_steps,
+            concept, photos, pipeline, size=config.image_size, editor_size=config.editor_size,
+            num_inference_steps=config.editor_steps,
         )  # fmt: skip
     raise WeightinitError(f"unknown pair source {config.pairs!r}; expected one of {', '.join(PAIR_SOURCES)}")
