@@ -85,10 +85,6 @@ class InitReport:
         return dict(self.__dict__)
 
 
-#: It lives in ``weightinit.generators``; ``weightinit.benchmarks.pair_selection`` still imports it from here.
-bundled_generator_path = generators.bundled_generator_path
-
-
 def load_generator(generator=None, revision: str | None = None, model: nn.Module | None = None):
     """The :class:`~weightinit.generator.model.WeightGenerator` to use: given (loaded), by path or
     hub id, else the installed one whose layout matches ``model`` (``weightinit.generators``), else

@@ -262,7 +262,7 @@ def study_main(ctx, ids: list[str], args) -> None:
 
 def main() -> None:
     from weightinit.bench.methods import BenchContext
-    from weightinit.initialization import bundled_generator_path
+    from weightinit.generators import bundled_generator_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)

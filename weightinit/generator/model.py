@@ -197,12 +197,6 @@ class WeightGenerator:
             f"{self.layout.num_blocks} blocks, text={self.text_encoder_ref!r})"
         )
 
-    @property
-    def generator(self) -> WeightGenerator:
-        """Itself. ``load_generator`` once returned a view whose ``.generator`` was this object;
-        kept until the code still written that way (``gen.generator.layout``) is changed."""
-        return self
-
     # --- the base model the weights belong to (what ``initialize`` needs, derived once) --------
     @cached_property
     def base_model(self) -> torch.nn.Module:
