@@ -36,7 +36,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from weightinit.apply import write_buffers
+from weightinit.codec import BlockCodec
 from weightinit.errors import InvalidWeights, WeightinitError
+from weightinit.generator.prior import CANDIDATE_SCALES, CANDIDATE_TEMPERATURES, blend_weights
+from weightinit.recipe import batch_statistics
 
 
 @dataclass
@@ -92,8 +96,6 @@ def _probe(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_
     is one line now, before the generator is loaded and any candidate is scored."""
     from torch.func import functional_call
 
-    from weightinit.recipe import batch_statistics
-
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     meta = {k: torch.empty_like(v, device="meta") for k, v in [*model.named_parameters(), *model.named_buffers()]}
     x = torch.empty((min(len(inputs), batch_size), *inputs.shape[1:]), dtype=dtype, device="meta")
@@ -142,8 +144,6 @@ def _scaled_basis(generator, device: torch.device) -> tuple[torch.Tensor, torch.
     centre ``[D]`` (flat blocks), so that a candidate's de-normalised blocks are ``q + row @ P``.
     Cached per generator and device (20 MB for the bundled one) while its prior, normalizer and
     centre stay the same objects."""
-    from weightinit.codec import BlockCodec
-
     key = (generator.prior, generator.normalizer, generator.center)
     cached = _SCALED_BASIS.get(generator, {}).get(device)
     if cached is not None and all(a is b for a, b in zip(cached[0], key)):
@@ -173,8 +173,6 @@ class _PriorCandidates:
     de-normalisation and a decode each."""
 
     def __init__(self, generator, concept: str, device: torch.device):
-        from weightinit.generator.prior import CANDIDATE_SCALES, CANDIDATE_TEMPERATURES, blend_weights
-
         prior, layout = generator.prior, generator.layout
         self.generator, self.layout = generator, layout
         self.query = generator.encode_text(concept).pooled
@@ -216,8 +214,6 @@ class _PriorCandidates:
 
     def exact_blocks(self, i: int) -> torch.Tensor:
         """Candidate ``i``'s de-normalised blocks bitwise as ``candidate_blocks`` gives them."""
-        from weightinit.generator.prior import blend_weights
-
         g, prior = self.generator, self.generator.prior
         basis = prior.basis.to(torch.float32)
         shape = (self.layout.num_blocks, self.layout.block_size)
@@ -345,8 +341,6 @@ class _Selection:
 
     def __init__(self, model: nn.Module, adapter, gen, generated: dict[str, torch.Tensor], concept: str,
                  inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 16, fast: bool = False):  # fmt: skip
-        from weightinit.apply import write_buffers
-
         self._adapter, self._inputs, self._targets, self._batch_size = adapter, inputs, targets, batch_size
         for name, value in generated.items():
             if not bool(torch.isfinite(value).all()):
@@ -382,8 +376,6 @@ class _Selection:
     @contextmanager
     def mode(self):
         """The reference test mode (``recipe.batch_statistics``) on every probe."""
-        from weightinit.recipe import batch_statistics
-
         with ExitStack() as stack:
             for p in self.probes.values():
                 stack.enter_context(batch_statistics(p))
@@ -418,8 +410,6 @@ class _Selection:
 
     def factors_of(self, i: int) -> dict[str, torch.Tensor]:
         """Candidate ``i``'s factors exactly as ``candidate_blocks`` and the codec give them."""
-        from weightinit.codec import BlockCodec
-
         if i == 0:
             return self.generated
         codec = BlockCodec(self.gen.layout)

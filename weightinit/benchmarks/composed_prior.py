@@ -24,8 +24,11 @@ from pathlib import Path
 
 import torch
 
+from weightinit.bench.methods import BenchContext
+from weightinit.bench.runner import zoo_test_pairs
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.composition import CompositionPolicy, split_parts
+from weightinit.recipe import evaluate
 
 
 def group_of(concept_id: str) -> str:
@@ -43,9 +46,6 @@ def masked_prior(prior, concept_ids: list[str], group: str):
 def measure(ctx, scales: tuple[float, ...] = ()) -> dict[str, dict]:
     """Per splittable concept: similarities, PSNR of the whole text's centre and of the mean of
     the parts' blends, and (``scales``) of the parts' blends summed and scaled by each factor."""
-    from weightinit.bench.runner import zoo_test_pairs
-    from weightinit.recipe import evaluate
-
     gen = ctx.generator
     full_prior, saved_policy = gen.prior, gen.composition
     ids = list(full_prior.concept_ids)
@@ -120,7 +120,6 @@ def summarise(rows: dict[str, dict], margin: float) -> dict:
 
 
 def main() -> None:
-    from weightinit.bench.methods import BenchContext
     from weightinit.generator.model import WeightGenerator
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -23,7 +23,12 @@ import time
 
 import torch
 
+from weightinit.bench.methods import BenchContext
+from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import atomic_write_json
+from weightinit.lora import inject_lora
+from weightinit.pairs import ProceduralPairs
+from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
 
 
 def pick_concepts(zoo, n: int) -> list[str]:
@@ -41,12 +46,6 @@ def pick_concepts(zoo, n: int) -> list[str]:
 
 def measure(zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=print) -> dict:
     """Per concept (``pick_concepts``): base, zoo weights and the same fine-tune at ``size`` px, all at ``size`` px."""
-    from weightinit.bench.methods import BenchContext
-    from weightinit.concepts.catalog import default_catalog
-    from weightinit.lora import inject_lora
-    from weightinit.pairs import ProceduralPairs
-    from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
-
     ctx = BenchContext(zoo)
     zc = ctx.config
     catalog = default_catalog()

@@ -51,22 +51,30 @@ from pathlib import Path
 
 import torch
 
+from weightinit import plugins
+from weightinit.bench.methods import METHODS, BenchContext
+from weightinit.bench.runner import zoo_pairs
 from weightinit.fileio import atomic_write_json
+from weightinit.generators import bundled_generator_path
+from weightinit.recipe import evaluate
+from weightinit.selection import (
+    DEFAULT_SCREEN,
+    Screen,
+    _fast_screen_supported,
+    _rescored,
+    _screen,
+    _Selection,
+    choose_on_pairs,
+)
 
 SELECTIONS = ("generator", "generator+concepts", "nearest_by_pairs")
 
 
 def l1(model, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    from weightinit.recipe import evaluate
-
     return evaluate(model, inputs, targets)["l1"]
 
 
 def measure_concept(ctx, cid: str, n_pairs: int) -> dict:
-    from weightinit.bench.methods import METHODS
-    from weightinit.bench.runner import zoo_pairs
-    from weightinit.recipe import evaluate
-
     gen = ctx.generator
     (train_in, train_out), test, _ = zoo_pairs(ctx.zoo, cid)
     pairs = train_in[:n_pairs], train_out[:n_pairs]
@@ -107,10 +115,6 @@ def summarize(rows: dict[str, dict]) -> dict:
 
 def time_concept(ctx, cid: str, n_pairs: int, exhaustive: bool = True) -> dict:
     """Seconds, choice and test PSNR of the screened and (``exhaustive``) the exact selection."""
-    from weightinit import plugins
-    from weightinit.recipe import evaluate
-    from weightinit.selection import choose_on_pairs
-
     gen = ctx.generator
     text = ctx.zoo.record(cid).text
     inputs, targets = ctx.selection_pairs(cid)
@@ -134,8 +138,6 @@ def time_concept(ctx, cid: str, n_pairs: int, exhaustive: bool = True) -> dict:
 
 
 def summarize_timing(rows: dict[str, dict], n_pairs: int, threads: int, load: tuple) -> dict:
-    from weightinit.selection import DEFAULT_SCREEN, _fast_screen_supported
-
     def med(kind, key):
         return statistics.median(r[kind][key] for r in rows.values())
 
@@ -168,10 +170,6 @@ def summarize_timing(rows: dict[str, dict], n_pairs: int, threads: int, load: tu
 def score_matrix(ctx, cid: str, n_pairs: int) -> dict:
     """Every candidate's L1 on the first 1, 2, 4 and ``n_pairs`` pairs (float32) and on all of
     them (bfloat16), the prior candidates' coefficient rows, and the test PSNR of the 30 best."""
-    from weightinit import plugins
-    from weightinit.recipe import evaluate
-    from weightinit.selection import _Selection
-
     gen = ctx.generator
     text = ctx.zoo.record(cid).text
     inputs, targets = ctx.selection_pairs(cid)
@@ -194,8 +192,6 @@ def replay(d: dict, screen=None, proxy: str = "bf16", m: int | None = None, resc
     """(chosen index, screen forward passes, rescored) of a screen replayed on ``score_matrix``'s
     scores: ``screen`` (a Screen) on the ``proxy`` scores, or every candidate on ``proxy``
     ("float32" on the first ``m`` pairs, or "bf16") with the best ``rescore`` rescored."""
-    from weightinit.selection import Screen, _rescored, _screen
-
     exact = d["scores"][-1]
     p = d["bf16"] if proxy == "bf16" else d["scores"][d["ms"].index(m)]
     if screen is None:
@@ -208,8 +204,6 @@ def replay(d: dict, screen=None, proxy: str = "bf16", m: int | None = None, resc
 
 
 def summarize_study(matrices: dict[str, dict]) -> dict:
-    from weightinit.selection import DEFAULT_SCREEN
-
     n = max(d["ms"][-1] for d in matrices.values())
     strategies = {f"float32 on {m} pair(s), all candidates, best 6 rescored": {"proxy": "float32", "m": m} for m in (1, 2, 4)}
     strategies["bfloat16 on every pair, all candidates, best 6 rescored"] = {"proxy": "bf16"}
@@ -261,9 +255,6 @@ def study_main(ctx, ids: list[str], args) -> None:
 
 
 def main() -> None:
-    from weightinit.bench.methods import BenchContext
-    from weightinit.generators import bundled_generator_path
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import torch
 
+from weightinit import plugins
+from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import atomic_write_json
+from weightinit.images import PhotoSet
+from weightinit.lora import inject_lora
+from weightinit.recipe import Pix2PixTrainer, RecipeConfig, fine_tune, trivial_baselines
+from weightinit.zoo.build import ZooBuilder, concept_seed
+from weightinit.zoo.manifest import ZooConfig
 
 
 def levels_off(curve: list[list[float]], tolerance: float = 0.5) -> int:
@@ -26,9 +33,6 @@ def levels_off(curve: list[list[float]], tolerance: float = 0.5) -> int:
 
 def step_cost(threads: int, steps: int = 20) -> None:
     """Seconds per pix2pix step (batch 8, 64 px) of the U-Net at several widths."""
-    from weightinit import plugins
-    from weightinit.recipe import Pix2PixTrainer, RecipeConfig
-
     for ngf in (8, 16, 32):
         model = plugins.build_model(f"pix2pix:unet_64,ngf={ngf}")
         trainer = Pix2PixTrainer(model, RecipeConfig(ndf=2 * ngf))
@@ -62,13 +66,6 @@ def main() -> None:
     if args.step_cost:
         step_cost(args.threads)
         return
-
-    from weightinit.concepts.catalog import default_catalog
-    from weightinit.images import PhotoSet
-    from weightinit.lora import inject_lora
-    from weightinit.recipe import RecipeConfig, fine_tune, trivial_baselines
-    from weightinit.zoo.build import ZooBuilder, concept_seed
-    from weightinit.zoo.manifest import ZooConfig
 
     catalog = default_catalog()
     config = ZooConfig(
