@@ -26,6 +26,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check weightinit tests
+	$(BIN)/ruff format --check weightinit tests
 	$(BIN)/python -m pytest -q
 
 # The default zoo and the bundled generator, from nothing (hours on a CPU; both resume when rerun).
@@ -38,6 +39,7 @@ generator: $(STAMP)
 	$(BIN)/weightinit train --zoo zoo --out runs/generator $(if $(wildcard runs/generator/checkpoints/*),--resume,)
 	$(BIN)/python -m weightinit.benchmarks.generator --generator runs/generator --zoo zoo --json runs/generator_quality.json
 	$(BIN)/python -m weightinit.benchmarks.far_concepts --zoo zoo --generator runs/generator --json docs/measurements/far_concepts.json --write
+	$(BIN)/python -m weightinit.benchmarks.composed_prior --zoo zoo --generator runs/generator --json docs/measurements/composed_prior.json --write
 	$(BIN)/python -m weightinit.benchmarks.heldout_start --zoo zoo --generator runs/generator --json runs/heldout_start.json
 	$(BIN)/python -m weightinit.generator.export runs/generator --out weightinit/data/generator --quality runs/generator_quality.json runs/heldout_start.json
 
@@ -53,7 +55,7 @@ bench: $(STAMP)
 # BENCH_RESULTS=docs/measurements/bench_full.json redraws them from the saved results alone.
 BENCH_RESULTS ?= $(BENCH_OUT)
 ABLATIONS ?=
-STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start.json docs/measurements/heldout_start_composed.json
+STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start_directional.json docs/measurements/heldout_start_loo_target.json docs/measurements/heldout_start.json
 bench-report: $(STAMP)
 	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --readme README.md
 
@@ -116,6 +118,7 @@ $(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
 	$(BIN)/weightinit train --zoo zoo-$* --out runs/generator-$* $(if $(wildcard runs/generator-$*/checkpoints/*),--resume,)
 	$(BIN)/python -m weightinit.benchmarks.generator --generator runs/generator-$* --zoo zoo-$* --json runs/generator-$*_quality.json
 	$(BIN)/python -m weightinit.benchmarks.far_concepts --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/far_concepts_$*.json --write
+	$(BIN)/python -m weightinit.benchmarks.composed_prior --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/composed_prior_$*.json --write
 	$(BIN)/python -m weightinit.benchmarks.heldout_start --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/heldout_start_$*.json
 	$(BIN)/python -m weightinit.generator.export runs/generator-$* --out weightinit/data/generators/$* --quality runs/generator-$*_quality.json docs/measurements/heldout_start_$*.json
 

@@ -152,8 +152,8 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     write_report(out, md, step0=[tmp_path / "step0.json"])
     text = md.read_text()
     assert "## Step 0 on every held-out concept, by direction" in text
-    assert "| ? concepts | directional | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |" in text
-    assert "| directional | reverse | 1 |" in text and "| directional | all | 3 |" in text
+    assert "| ? concepts | directional | whole | own blend | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |" in text
+    assert "| own blend | reverse | 1 |" in text and "| own blend | all | 3 |" in text
 
     # CycleGAN direction results are tabulated per generator.
     row = {"text": "photo to sepia", "netG_B_text": "sepia to photo", "forward_l1": {"netG_A": 0.1, "netG_B": 0.3},

@@ -15,9 +15,12 @@ def test_pick_concepts_takes_one_per_family_first(tiny_zoo_dir):
 
 def test_measure_scores_zoo_weights_and_a_full_size_fine_tune_at_the_larger_size(tiny_zoo_dir):
     lines = []
-    result = measure(tiny_zoo_dir, size=128, concepts=1, test_pairs=2, log=lines.append)
-    (cid, row), = result["per_concept"].items()
-    assert result["summary"]["size"] == 128 and result["summary"]["zoo_crop_size"] == ZooWeights(tiny_zoo_dir).config.image_size
+    result = measure(tiny_zoo_dir, size=192, concepts=1, test_pairs=2, log=lines.append)
+    ((cid, row),) = result["per_concept"].items()
+    assert (
+        result["summary"]["size"] == 192
+        and result["summary"]["zoo_crop_size"] == ZooWeights(tiny_zoo_dir).config.image_size
+    )
     assert row["cost_db"] == row["full_size"] - row["zoo_crops"] and row["full_size_seconds"] > 0
     assert all(isinstance(row[k], float) for k in ("base", "zoo_crops", "full_size"))
-    assert len(lines) == 1 and cid in lines[0] and "at 128 px" in lines[0]
+    assert len(lines) == 1 and cid in lines[0] and "at 192 px" in lines[0]

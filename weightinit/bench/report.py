@@ -278,15 +278,17 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
               "(`python -m weightinit.benchmarks.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
               "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
               "the zoo mean and the nearest training concept by text (pooled embedding)."), ""]  # fmt: skip
-    lines += ["| file | generator | trained on | text conditioning | direction | concepts | " + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
-              "|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
+    lines += ["| file | generator | trained on | text conditioning | composite texts | denoiser corrects | direction | concepts | "
+              + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
+              "|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
     for source, data in step0:
         parts = dict(data.get("by_direction") or {})
         parts["all"] = {"concepts": data["concepts"], "median_psnr_step0": data["median_psnr_step0"], "generated_beats": data["generated_beats"]}
         for d, part in parts.items():
             med, beats = part["median_psnr_step0"], part["generated_beats"]
             lines.append(f"| `{source}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
-                         f"{data.get('text_conditioning', 'pooled')} | {d} | {part['concepts']} | "
+                         f"{data.get('text_conditioning', 'pooled')} | {'parts' if data.get('composition') else 'whole'} | "
+                         f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | {d} | {part['concepts']} | "
                          + " | ".join(_f(med.get(m)) for m in STEP0_METHODS)
                          + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
     return lines + [""]

@@ -24,6 +24,7 @@ import time
 import torch
 
 from weightinit.bench.methods import BenchContext
+from weightinit.cli.zoo import load_photos
 from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import atomic_write_json
 from weightinit.lora import inject_lora
@@ -44,25 +45,38 @@ def pick_concepts(zoo, n: int) -> list[str]:
     return (firsts + rest)[:n]
 
 
-def measure(zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=print) -> dict:
-    """Per concept (``pick_concepts``): base, zoo weights and the same fine-tune at ``size`` px, all at ``size`` px."""
+def measure(zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=print, images=None) -> dict:
+    """Per concept (``pick_concepts``): base, zoo weights and the same fine-tune at ``size`` px, all at ``size`` px.
+
+    The photos are ``images`` or the bundled ones, upscaled as ``weightinit zoo build`` upscales
+    them when they are smaller than ``size`` (they are 256 x 170 px)."""
     ctx = BenchContext(zoo)
     zc = ctx.config
     catalog = default_catalog()
+    photos = load_photos(images, size)
     rows = {}
     for cid in pick_concepts(ctx.zoo, concepts):
         seed = zc.data_seed(cid)
-        source = ProceduralPairs(catalog.get(cid), size=size)
+        source = ProceduralPairs(catalog.get(cid), photos, size=size)
         test = source.sample(test_pairs, split="test", seed=seed)
         train = source.sample(zc.pool_size, split="train", seed=seed)
-        row = {"trivial": trivial_baselines(*test), "zoo_record_psnr_at_crop_size": ctx.zoo.record(cid).metrics_trained["psnr"]}
+        row = {
+            "trivial": trivial_baselines(*test),
+            "zoo_record_psnr_at_crop_size": ctx.zoo.record(cid).metrics_trained["psnr"],
+        }
         row["base"] = evaluate(ctx.base_model(), *test)["psnr"]
         row["zoo_crops"] = evaluate(ctx.merged(ctx.oracle_delta(cid)), *test)["psnr"]
         model = ctx.base_model()
         wrappers = inject_lora(model, ctx.targets, zc.lora_rank, seed=zc.lora_seed)
         params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
         start = time.perf_counter()
-        fine_tune(model, train, zc.concept_steps, config=RecipeConfig(batch_size=zc.batch_size, seed=seed, lr=zc.concept_lr), params=params)
+        fine_tune(
+            model,
+            train,
+            zc.concept_steps,
+            config=RecipeConfig(batch_size=zc.batch_size, seed=seed, lr=zc.concept_lr),
+            params=params,
+        )
         row["full_size_seconds"] = round(time.perf_counter() - start, 1)
         row["full_size"] = evaluate(model, *test)["psnr"]
         row["cost_db"] = row["full_size"] - row["zoo_crops"]
@@ -85,11 +99,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--concepts", type=int, default=4)
     parser.add_argument("--test-pairs", type=int, default=16)
+    parser.add_argument(
+        "--images", default=None, help="a folder of photos of at least --size px (default: the bundled ones, upscaled)"
+    )
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = measure(args.zoo, args.size, args.concepts, args.test_pairs, log=lambda line: print(line, flush=True))
+    result = measure(
+        args.zoo,
+        args.size,
+        args.concepts,
+        args.test_pairs,
+        log=lambda line: print(line, flush=True),
+        images=args.images,
+    )
     result["command"] = (f"python -m weightinit.benchmarks.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
                          f"--test-pairs {args.test_pairs}")  # fmt: skip
     print(result["summary"])

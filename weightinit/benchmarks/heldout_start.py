@@ -68,6 +68,8 @@ def main() -> None:
     if args.json:
         atomic_write_json(args.json, {"zoo": str(args.zoo), "generator": ctx.generator.name, "concepts": len(rows),
                                       "text_conditioning": gen.text_conditioning, "train_concepts": gen.zoo_summary.get("train_concepts"),
+                                      "composition": None if gen.composition is None else gen.composition.to_dict(),
+                                      "prior_target": gen.training.get("prior_target", "self"),
                                       "median_psnr_step0": medians,
                                       "generated_beats": beats, "by_direction": by_direction, "direction": direction,
                                       "command": "python -m weightinit.benchmarks.heldout_start", "per_concept": rows})  # fmt: skip
