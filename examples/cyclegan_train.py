@@ -25,7 +25,9 @@ UNET_DEPTH = {"unet_64": 6, "unet_128": 7, "unet_256": 8}
 
 
 def get_options(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--concept", default="sketch to photo", help="the A -> B edit (netG_A); netG_B gets its reverse")
     p.add_argument("--reverse", default=None, help="the B -> A text (default: the catalog's reverse, or 'Y to X')")
     p.add_argument("--generator", default=None, help="weight generator folder or hub id (default: the bundled one)")
@@ -68,8 +70,12 @@ class CycleGANModel:
         for net in (self.netG_A, self.netG_B, self.netD_A, self.netD_B):
             init_normal_(net)
         betas = (0.5, 0.999)
-        self.optimizer_G = torch.optim.Adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()), lr=self.opt.lr, betas=betas)
-        self.optimizer_D = torch.optim.Adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()), lr=self.opt.lr, betas=betas)
+        self.optimizer_G = torch.optim.Adam(
+            itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()), lr=self.opt.lr, betas=betas
+        )
+        self.optimizer_D = torch.optim.Adam(
+            itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()), lr=self.opt.lr, betas=betas
+        )
 
     @staticmethod
     def gan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:  # LSGAN, the CycleGAN default
@@ -80,15 +86,22 @@ class CycleGANModel:
         rec_A, rec_B = self.netG_B(fake_B), self.netG_A(fake_A)
         for d in (self.netD_A, self.netD_B):
             d.requires_grad_(False)
-        loss_G = (self.gan_loss(self.netD_A(fake_B), True) + self.gan_loss(self.netD_B(fake_A), True)
-                  + self.opt.lambda_cycle * (nn.functional.l1_loss(rec_A, real_A) + nn.functional.l1_loss(rec_B, real_B)))
+        loss_G = (
+            self.gan_loss(self.netD_A(fake_B), True)
+            + self.gan_loss(self.netD_B(fake_A), True)
+            + self.opt.lambda_cycle * (nn.functional.l1_loss(rec_A, real_A) + nn.functional.l1_loss(rec_B, real_B))
+        )
         self.optimizer_G.zero_grad()
         loss_G.backward()
         self.optimizer_G.step()
         for d in (self.netD_A, self.netD_B):
             d.requires_grad_(True)
-        loss_D = 0.5 * (self.gan_loss(self.netD_A(real_B), True) + self.gan_loss(self.netD_A(fake_B.detach()), False)
-                        + self.gan_loss(self.netD_B(real_A), True) + self.gan_loss(self.netD_B(fake_A.detach()), False))
+        loss_D = 0.5 * (
+            self.gan_loss(self.netD_A(real_B), True)
+            + self.gan_loss(self.netD_A(fake_B.detach()), False)
+            + self.gan_loss(self.netD_B(real_A), True)
+            + self.gan_loss(self.netD_B(fake_A.detach()), False)
+        )
         self.optimizer_D.zero_grad()
         loss_D.backward()
         self.optimizer_D.step()
@@ -141,7 +154,10 @@ def main(argv=None) -> None:
         if step % max(opt.n_steps // 5, 1) == 0 or step == opt.n_steps:
             print(f"step {step}/{opt.n_steps}  loss G {losses['G']:.3f}  D {losses['D']:.3f}", flush=True)
     after_A, after_B = psnr(model.netG_A, test_A, test_B), psnr(model.netG_B, test_B, test_A)
-    print(f"PSNR A->B before {before_A:.2f} dB, after {after_A:.2f} dB; B->A before {before_B:.2f} dB, after {after_B:.2f} dB", flush=True)
+    print(
+        f"PSNR A->B before {before_A:.2f} dB, after {after_A:.2f} dB; B->A before {before_B:.2f} dB, after {after_B:.2f} dB",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

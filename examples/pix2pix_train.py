@@ -34,8 +34,12 @@ UNET_DEPTH = {"unet_64": 6, "unet_128": 7, "unet_256": 8}
 
 
 def get_options(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--concept", default="sketch to photo", help="the edit to learn (its pairs come from weightinit's catalog)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--concept", default="sketch to photo", help="the edit to learn (its pairs come from weightinit's catalog)"
+    )
     p.add_argument("--generator", default=None, help="weight generator folder or hub id (default: the bundled one)")
     p.add_argument("--netG", default="unet_64", choices=sorted(UNET_DEPTH))
     p.add_argument("--ngf", type=int, default=16, help="generator filters in the first conv layer")
@@ -54,15 +58,25 @@ def get_options(argv=None) -> argparse.Namespace:
     p.add_argument("--name", default="pix2pix_weightinit", help="experiment name (checkpoint folder)")
     p.add_argument("--continue_train", action="store_true", help="resume from the latest checkpoint (no initialize)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init_mode", default="merge", choices=["merge", "lora"],
-                   help="merge: generated weights in the existing parameters; lora: frozen base + trainable LoRA factors")
-    p.add_argument("--init_pairs", type=int, default=0,
-                   help="choose the start on this many training pairs (initialize(..., pairs=...)); 0: from the text alone")
+    p.add_argument(
+        "--init_mode",
+        default="merge",
+        choices=["merge", "lora"],
+        help="merge: generated weights in the existing parameters; lora: frozen base + trainable LoRA factors",
+    )
+    p.add_argument(
+        "--init_pairs",
+        type=int,
+        default=0,
+        help="choose the start on this many training pairs (initialize(..., pairs=...)); 0: from the text alone",
+    )
     p.add_argument("--tiny", action="store_true", help="a few steps on a tiny net (ngf=4): for CI")
     opt = p.parse_args(argv)
     if opt.tiny and opt.generator is None:
-        p.error("--tiny builds ngf=4, which the bundled generator (ngf=16) does not cover: pass --generator GEN, "
-                "a generator for pix2pix:unet_64,ngf=4 (see examples/README.md), or drop --tiny")
+        p.error(
+            "--tiny builds ngf=4, which the bundled generator (ngf=16) does not cover: pass --generator GEN, "
+            "a generator for pix2pix:unet_64,ngf=4 (see examples/README.md), or drop --tiny"
+        )
     if opt.tiny:
         opt.ngf, opt.ndf, opt.n_steps, opt.batch_size, opt.n_train, opt.n_test = 4, 8, 3, 2, 8, 4
     return opt
@@ -78,7 +92,9 @@ class Pix2PixModel:
     def __init__(self, opt: argparse.Namespace, device: torch.device):
         self.opt, self.device = opt, device
         norm = get_norm_layer(opt.norm)
-        self.netG = UnetGenerator(3, 3, UNET_DEPTH[opt.netG], opt.ngf, norm_layer=norm, use_dropout=not opt.no_dropout).to(device)
+        self.netG = UnetGenerator(
+            3, 3, UNET_DEPTH[opt.netG], opt.ngf, norm_layer=norm, use_dropout=not opt.no_dropout
+        ).to(device)
         self.netD = NLayerDiscriminator(6, opt.ndf, 3, norm_layer=norm).to(device)
         init_normal_(self.netG)  # the default init runs here, as define_G -> init_net does in the reference
         init_normal_(self.netD)
@@ -106,14 +122,17 @@ class Pix2PixModel:
     def optimize_parameters(self) -> dict[str, float]:
         fake_B = self.netG(self.real_A)
         # D: real pairs vs generated pairs.
-        loss_D = 0.5 * (self.gan_loss(self.netD(torch.cat([self.real_A, fake_B.detach()], 1)), False)
-                        + self.gan_loss(self.netD(torch.cat([self.real_A, self.real_B], 1)), True))
+        loss_D = 0.5 * (
+            self.gan_loss(self.netD(torch.cat([self.real_A, fake_B.detach()], 1)), False)
+            + self.gan_loss(self.netD(torch.cat([self.real_A, self.real_B], 1)), True)
+        )
         self.optimizer_D.zero_grad()
         loss_D.backward()
         self.optimizer_D.step()
         # G: fool D, and stay close to the target (L1).
-        loss_G = self.gan_loss(self.netD(torch.cat([self.real_A, fake_B], 1)), True) \
-            + self.opt.lambda_L1 * nn.functional.l1_loss(fake_B, self.real_B)
+        loss_G = self.gan_loss(
+            self.netD(torch.cat([self.real_A, fake_B], 1)), True
+        ) + self.opt.lambda_L1 * nn.functional.l1_loss(fake_B, self.real_B)
         self.optimizer_G.zero_grad()
         loss_G.backward()
         self.optimizer_G.step()
@@ -124,7 +143,9 @@ class Pix2PixModel:
 
         self.save_dir.mkdir(parents=True, exist_ok=True)
         for name in ("G", "D"):
-            state = {k: v.detach().cpu().contiguous() for k, v in unwrap(getattr(self, f"net{name}")).state_dict().items()}
+            state = {
+                k: v.detach().cpu().contiguous() for k, v in unwrap(getattr(self, f"net{name}")).state_dict().items()
+            }
             save_file(state, str(self.save_dir / f"latest_net_{name}.safetensors"))
 
     def load_networks(self) -> None:
@@ -173,8 +194,15 @@ def main(argv=None) -> None:
         from weightinit import initialize
 
         chosen_on = (train_A[: opt.init_pairs], train_B[: opt.init_pairs]) if opt.init_pairs else None
-        report = initialize(model.netG, opt.concept, generator=opt.generator, seed=opt.seed, pairs=chosen_on,
-                            mode=opt.init_mode, optimizer=model.optimizer_G)  # same seed on every rank
+        report = initialize(
+            model.netG,
+            opt.concept,
+            generator=opt.generator,
+            seed=opt.seed,
+            pairs=chosen_on,
+            mode=opt.init_mode,
+            optimizer=model.optimizer_G,
+        )  # same seed on every rank
         if rank == 0:
             print(report, flush=True)
     elif rank == 0:

@@ -11,8 +11,16 @@ torch.set_num_threads(1)
 import pytest  # noqa: E402
 
 # A tiny zoo and a tiny generator trained on it, shared by the tests that need a real one.
-TINY_ZOO = dict(arch="pix2pix:unet_64,ngf=4", base_steps=4, concept_steps=3, pool_size=8, test_pairs=4,
-                base_pool_per_concept=4, batch_size=2, lora_rank=2)
+TINY_ZOO = dict(
+    arch="pix2pix:unet_64,ngf=4",
+    base_steps=4,
+    concept_steps=3,
+    pool_size=8,
+    test_pairs=4,
+    base_pool_per_concept=4,
+    batch_size=2,
+    lora_rank=2,
+)
 TINY_MLP = {"hidden_dim": 32, "num_layers": 2, "emb_dim": 32, "attn_dim": 16, "attn_heads": 2}
 
 
@@ -35,6 +43,8 @@ def tiny_generator_dir(tiny_zoo_dir, tmp_path_factory):
     from weightinit.generator.training import GeneratorTrainingConfig, train_generator
 
     out = tmp_path_factory.mktemp("tiny_generator") / "generator"
-    config = GeneratorTrainingConfig(denoiser_kwargs=TINY_MLP, steps=6, batch_size=8, warmup_steps=2, save_every=3, log_every=2)
+    config = GeneratorTrainingConfig(
+        denoiser_kwargs=TINY_MLP, steps=6, batch_size=8, warmup_steps=2, save_every=3, log_every=2
+    )
     train_generator(tiny_zoo_dir, out, config, progress=False)
     return out

@@ -32,7 +32,6 @@ def pairs_of_concept(generator: str, arch: str, index: int):
         return inputs, model(inputs)
 
 
-
 def main() -> None:
     generator, arch = sys.argv[1], sys.argv[2]
     torch.set_num_threads(1)
@@ -42,7 +41,9 @@ def main() -> None:
     model = torch.nn.parallel.DistributedDataParallel(plugins.build_model(arch))
     initialize(model.module, "sketch to photo", generator=generator, seed=0)
     say(f"checksum rank {rank} {checksum(model.module)}")
-    report = initialize(model.module, "sketch to photo", generator=generator, seed=0, pairs=pairs_of_concept(generator, arch, rank))
+    report = initialize(
+        model.module, "sketch to photo", generator=generator, seed=0, pairs=pairs_of_concept(generator, arch, rank)
+    )
     say(f"chosen rank {rank} {report.chosen!r} {checksum(model.module)}")
     dist.destroy_process_group()
 

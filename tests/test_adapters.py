@@ -92,8 +92,15 @@ def test_capabilities_say_what_generic_code_used_to_read_from_names():
     assert plugins.image_size_of("pix2pix:resnet_9blocks") is None  # fully convolutional: not 9
     assert isinstance(plugins.adapter_for_arch("cyclegan:unet_64"), CycleGANAdapter)
     model = build("pix2pix:unet_64,ngf=4")
-    assert P2P.directions is None and GEN.directions is None and CYC.directions(model) == [("G_A", "netG_A"), ("G_B", "netG_B")]
-    assert P2P.arch_note(ArchSpec.parse("pix2pix:resnet_6blocks")) and P2P.arch_note(ArchSpec.parse("pix2pix:unet_64")) is None
+    assert (
+        P2P.directions is None
+        and GEN.directions is None
+        and CYC.directions(model) == [("G_A", "netG_A"), ("G_B", "netG_B")]
+    )
+    assert (
+        P2P.arch_note(ArchSpec.parse("pix2pix:resnet_6blocks"))
+        and P2P.arch_note(ArchSpec.parse("pix2pix:unet_64")) is None
+    )
     assert CYC.arch_note(ArchSpec.parse("cyclegan:resnet_6blocks")) is None
 
 

@@ -47,7 +47,11 @@ def test_apply_writes_in_place_and_keeps_optimizer_references():
         assert torch.equal(p, q), name
     for k, v in target.named_buffers():  # running statistics are not generated
         assert torch.equal(v, buffers_before[k])
-    assert report.adapter == "generic" and len(report.parameters_set) == 6 and report.values_set == sum(p.numel() for p in source.parameters())
+    assert (
+        report.adapter == "generic"
+        and len(report.parameters_set) == 6
+        and report.values_set == sum(p.numel() for p in source.parameters())
+    )
     target(torch.randn(2, 3, 8, 8)).sum().backward()
     opt.step()  # the optimizer still drives the same tensors
 
@@ -57,8 +61,10 @@ def test_apply_through_a_blocks_file(tmp_path):
     blocks = encoded(source)
     save_blocks(tmp_path / "b.safetensors", blocks.layout, blocks.blocks)
     apply_blocks(target, load_blocks(tmp_path / "b.safetensors"))
-    assert_bitwise_equal({k: v for k, v in target.state_dict().items() if "running" not in k and "num_batches" not in k},
-                         {k: v for k, v in source.state_dict().items() if "running" not in k and "num_batches" not in k})
+    assert_bitwise_equal(
+        {k: v for k, v in target.state_dict().items() if "running" not in k and "num_batches" not in k},
+        {k: v for k, v in source.state_dict().items() if "running" not in k and "num_batches" not in k},
+    )
 
 
 def test_apply_casts_to_each_parameters_dtype():

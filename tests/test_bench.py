@@ -23,12 +23,22 @@ def test_time_to_quality_interpolates_and_reports_not_reached():
 
 
 def test_speedups_fractions_and_trivial_margin_split():
-    cfg = BenchConfig(scratch_steps=100, eval_every=50, final_window=0.1, tolerance_db=0.5, fractions=(0.5, 1.0), trivial_margin_db=3.0)
+    cfg = BenchConfig(
+        scratch_steps=100,
+        eval_every=50,
+        final_window=0.1,
+        tolerance_db=0.5,
+        fractions=(0.5, 1.0),
+        trivial_margin_db=3.0,
+    )
     scratch = curve([(0, 0.0, 10.0), (50, 10.0, 19.5), (100, 20.0, 20.5)])  # final 20.5, target 20.0 at 15 s
     fast = curve([(0, 1.0, 20.0), (5, 2.0, 20.2)])  # reached at step 0, after 1 s of generation
     slow = curve([(0, 0.0, 12.0), (50, 10.0, 15.0)])  # never reaches: capped at 50 steps
-    runs = {"scratch": {"curve": scratch, "init_seconds": 0.0}, "generated_1": {"curve": fast, "init_seconds": 1.0},
-            "lora": {"curve": slow, "init_seconds": 0.0}}
+    runs = {
+        "scratch": {"curve": scratch, "init_seconds": 0.0},
+        "generated_1": {"curve": fast, "init_seconds": 1.0},
+        "lora": {"curve": slow, "init_seconds": 0.0},
+    }
     s = summarize_concept(runs, trivial_psnr=15.0, config=cfg)
     assert s["target_psnr"] == pytest.approx(20.0) and s["scratch_seconds"] == pytest.approx(15.0)
     assert s["methods"]["generated_1"]["speedup"] == pytest.approx(15.0)
@@ -79,7 +89,9 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     from weightinit.cli.bench import bench
 
     out = tmp_path / "bench"
-    cfg = BenchConfig(scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2, trivial_margin_db=-100.0, ddim_steps=2)
+    cfg = BenchConfig(
+        scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2, trivial_margin_db=-100.0, ddim_steps=2
+    )
     runner = BenchRunner(tiny_zoo_dir, out, cfg, generator=str(tiny_generator_dir), progress=False, log=lambda s: None)
     results = runner.run()
     methods = ["scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle"]
@@ -91,25 +103,58 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     files = sorted((out / "runs").rglob("*.json"))
     mtimes = {p: p.stat().st_mtime_ns for p in files}
     BenchRunner(tiny_zoo_dir, out, cfg, generator=str(tiny_generator_dir), progress=False, log=lambda s: None).run()
-    assert {p: p.stat().st_mtime_ns for p in files if p.name != "concept.json"} == {p: t for p, t in mtimes.items() if p.name != "concept.json"}
+    assert {p: p.stat().st_mtime_ns for p in files if p.name != "concept.json"} == {
+        p: t for p, t in mtimes.items() if p.name != "concept.json"
+    }
 
     md = tmp_path / "docs" / "BENCHMARKS.md"
     write_report(out, md)
     text = md.read_text()
-    assert "**Machine:**" in text and "all weights on 1 concept(s), LoRA factors only on 0" in text and "threads" in text and "torch" in text and "**Seeds:**" in text
+    assert (
+        "**Machine:**" in text
+        and "all weights on 1 concept(s), LoRA factors only on 0" in text
+        and "threads" in text
+        and "torch" in text
+        and "**Seeds:**" in text
+    )
     assert (md.parent / "bench" / "psnr_vs_seconds.png").is_file() and (md.parent / "bench" / "speedups.png").is_file()
     assert json.loads((out / "results.json").read_text())["summary"]["median_speedup"]["scratch"] == pytest.approx(1.0)
 
     # the CLI resumes from the same runs (nothing recomputed) and writes --json
     app = typer.Typer()
     app.command()(bench)
-    res = CliRunner().invoke(app, ["--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--out", str(out),
-                                   "--scratch-steps", "4", "--cap-fraction", "0.5", "--min-fraction", "0", "--eval-every", "2",
-                                   "--ddim-steps", "2", "--trivial-margin=-100", "--json", str(tmp_path / "b.json"), "--methods", "base,generated_1"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "--zoo",
+            str(tiny_zoo_dir),
+            "--generator",
+            str(tiny_generator_dir),
+            "--out",
+            str(out),
+            "--scratch-steps",
+            "4",
+            "--cap-fraction",
+            "0.5",
+            "--min-fraction",
+            "0",
+            "--eval-every",
+            "2",
+            "--ddim-steps",
+            "2",
+            "--trivial-margin=-100",
+            "--json",
+            str(tmp_path / "b.json"),
+            "--methods",
+            "base,generated_1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "b.json").read_text())
     assert "generated_1" in data["summary"]["median_speedup"]
-    assert (out / "runs" / files[0].parent.name / "generated_1.json").stat().st_mtime_ns == mtimes[out / "runs" / files[0].parent.name / "generated_1.json"]
+    assert (out / "runs" / files[0].parent.name / "generated_1.json").stat().st_mtime_ns == mtimes[
+        out / "runs" / files[0].parent.name / "generated_1.json"
+    ]
 
     # A zoo that gains or changes training concepts redoes every run but scratch's.
     from weightinit.bench.methods import METHODS
@@ -118,7 +163,9 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     before = {m: runner.run_key(concept, METHODS[m], 20.0) for m in ("scratch", "mean", "nearest", "generated_1")}
     runner.__dict__["zoo_train_digest"] = "0" * 16
     after = {m: runner.run_key(concept, METHODS[m], 20.0) for m in before}
-    assert before["scratch"] == after["scratch"] and all(before[m] != after[m] for m in ("mean", "nearest", "generated_1"))
+    assert before["scratch"] == after["scratch"] and all(
+        before[m] != after[m] for m in ("mean", "nearest", "generated_1")
+    )
 
     # Ablations beside the runs go into the report; a planned concept without runs makes it say "partial".
     from weightinit.errors import WeightinitError
@@ -142,7 +189,11 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
 
     # Step-0 files are tabulated per direction; a missing one is one error and nothing written.
     med = {m: 15.0 for m in ("base", "mean", "nearest", "prior", "generated_1", "oracle")}
-    part = {"concepts": 2, "median_psnr_step0": med | {"generated_1": 17.25}, "generated_beats": {"mean_and_nearest": 1}}
+    part = {
+        "concepts": 2,
+        "median_psnr_step0": med | {"generated_1": 17.25},
+        "generated_beats": {"mean_and_nearest": 1},
+    }
     atomic_write_json(tmp_path / "step0.json", {"generator": "gen", "concepts": 3, "text_conditioning": "directional",
                                                 "median_psnr_step0": med, "generated_beats": {"mean_and_nearest": 2},
                                                 "by_direction": {"forward": part, "reverse": part | {"concepts": 1}}})  # fmt: skip
@@ -152,16 +203,28 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     write_report(out, md, step0=[tmp_path / "step0.json"])
     text = md.read_text()
     assert "## Step 0 on every held-out concept, by direction" in text
-    assert "| ? concepts | directional | whole | own blend | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |" in text
+    assert (
+        "| ? concepts | directional | whole | own blend | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |"
+        in text
+    )
     assert "| own blend | reverse | 1 |" in text and "| own blend | all | 3 |" in text
 
     # CycleGAN direction results are tabulated per generator.
-    row = {"text": "photo to sepia", "netG_B_text": "sepia to photo", "forward_l1": {"netG_A": 0.1, "netG_B": 0.3},
-           "reverse_l1": {"netG_A": 0.35, "netG_B": 0.25}, "both_directions_right": True, "netG_B_draws_on": ["sepia-light-reverse"]}
+    row = {
+        "text": "photo to sepia",
+        "netG_B_text": "sepia to photo",
+        "forward_l1": {"netG_A": 0.1, "netG_B": 0.3},
+        "reverse_l1": {"netG_A": 0.35, "netG_B": 0.25},
+        "both_directions_right": True,
+        "netG_B_draws_on": ["sepia-light-reverse"],
+    }
     atomic_write_json(tmp_path / "dirs.json", {"generators": {"gen": [row, row | {"both_directions_right": False}]}})
     write_report(out, md, directions=tmp_path / "dirs.json")
     text = md.read_text()
-    assert "| `gen` | photo to sepia | sepia to photo | 0.100 / 0.300 | 0.250 / 0.350 | yes | sepia-light-reverse |" in text
+    assert (
+        "| `gen` | photo to sepia | sepia to photo | 0.100 / 0.300 | 0.250 / 0.350 | yes | sepia-light-reverse |"
+        in text
+    )
     assert "| **no** |" in text
 
     # The README's results table is rewritten between its markers, and only there.
@@ -183,7 +246,9 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
 def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, tmp_path):
     from weightinit.bench.ablations import run_ablations
 
-    results = run_ablations(tiny_zoo_dir, str(tiny_generator_dir), tmp_path, names=["block128"], steps=2, log=lambda s: None)
+    results = run_ablations(
+        tiny_zoo_dir, str(tiny_generator_dir), tmp_path, names=["block128"], steps=2, log=lambda s: None
+    )
     assert {"zoo_mean", "oracle", "steps1", "steps5", "steps25", "block128"} <= set(results)
     assert results["oracle"]["median_rel_l2_to_oracle"] < 1e-3
     gen = json.loads((tmp_path / "ablations" / "block128" / "layout.json").read_text())
@@ -200,7 +265,9 @@ def test_mean_center_and_no_text_ablations_drop_the_retrieval_prior(tiny_zoo_dir
 
     assert (tiny_generator_dir / "prior.safetensors").is_file()
     for name in ("mean_center", "no_text"):
-        folder = train_ablation(ZooWeights(tiny_zoo_dir), str(tiny_generator_dir), tmp_path, name, steps=2, log=lambda s: None)
+        folder = train_ablation(
+            ZooWeights(tiny_zoo_dir), str(tiny_generator_dir), tmp_path, name, steps=2, log=lambda s: None
+        )
         training = json.loads((folder / "generator_config.json").read_text())["training"]
         assert training["prior"] == "mean" and not (folder / "prior.safetensors").exists()
         assert training["no_text"] == (name == "no_text")
@@ -213,13 +280,19 @@ def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generato
     from weightinit.benchmarks import heldout_start
 
     out = tmp_path / "start.json"
-    monkeypatch.setattr(sys, "argv", ["heldout_start", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["heldout_start", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)],
+    )
     heldout_start.main()
     report = json.loads(out.read_text())
     heldout = [p.stem for p in (tiny_zoo_dir / "concepts").glob("*.safetensors")]
     assert report["concepts"] == 1 and set(report["per_concept"]) <= set(heldout)
     row = next(iter(report["per_concept"].values()))
-    assert set(row) == {"base", "mean", "nearest", "prior", "generated_1", "oracle"} and all(5 < v < 60 for v in row.values())
+    assert set(row) == {"base", "mean", "nearest", "prior", "generated_1", "oracle"} and all(
+        5 < v < 60 for v in row.values()
+    )
     assert report["generated_beats"]["mean_and_nearest"] in (0, 1)
 
 
@@ -230,7 +303,9 @@ def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_
     from weightinit.benchmarks import prior_temperature
 
     out = tmp_path / "temperature.json"
-    monkeypatch.setattr(sys, "argv", ["prior_temperature", "--zoo", str(tiny_zoo_dir), "--grid", "0.01,1", "--json", str(out)])
+    monkeypatch.setattr(
+        sys, "argv", ["prior_temperature", "--zoo", str(tiny_zoo_dir), "--grid", "0.01,1", "--json", str(out)]
+    )
     prior_temperature.main()
     report = json.loads(out.read_text())
     assert report["concepts"] == 3 and report["best"] in (0.01, 1.0)
@@ -238,14 +313,20 @@ def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_
         assert set(row) == {"mean_others", "nearest_other", "t=0.01", "t=1.0"} and all(5 < v < 60 for v in row.values())
 
 
-def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_zoo_dir, tiny_generator_dir, tmp_path, monkeypatch):
+def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(
+    tiny_zoo_dir, tiny_generator_dir, tmp_path, monkeypatch
+):
     import json
     import sys
 
     from weightinit.benchmarks import prior_ceiling
 
     out = tmp_path / "ceiling.json"
-    monkeypatch.setattr(sys, "argv", ["prior_ceiling", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["prior_ceiling", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)],
+    )
     prior_ceiling.main()
     report = json.loads(out.read_text())
     row = next(iter(report["per_concept"].values()))
@@ -253,7 +334,10 @@ def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_
     assert set(row) == grid | {"mean", "nearest", "max_similarity"} and all(5 < row[k] < 60 for k in grid)
 
     # the counting, on rows made by hand: a win needs to beat the better of the two baselines
-    rows = {"a": {"mean": 10.0, "nearest": 12.0} | dict.fromkeys(grid, 11.0), "b": {"mean": 10.0, "nearest": 9.0} | dict.fromkeys(grid, 11.0)}
+    rows = {
+        "a": {"mean": 10.0, "nearest": 12.0} | dict.fromkeys(grid, 11.0),
+        "b": {"mean": 10.0, "nearest": 9.0} | dict.fromkeys(grid, 11.0),
+    }
     rows["a"][prior_ceiling.grid_key(0.03, 1.5)] = 12.5
     s = prior_ceiling.summarize(rows)
     assert s["grid"][prior_ceiling.grid_key(0.03, 1.5)]["beats_mean_and_nearest"] == 2
@@ -264,7 +348,17 @@ def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_
 def test_the_method_lists_follow_the_method_fields():
     from weightinit.bench.methods import DISTANCE_METHODS, LORA_METHODS, MERGE_METHODS, METHODS, Method
 
-    assert MERGE_METHODS == ("scratch", "base", "lora", "mean", "nearest", "generated_1", "generated_k", "chosen_1", "oracle")
+    assert MERGE_METHODS == (
+        "scratch",
+        "base",
+        "lora",
+        "mean",
+        "nearest",
+        "generated_1",
+        "generated_k",
+        "chosen_1",
+        "oracle",
+    )
     assert LORA_METHODS == ("scratch", "base", "lora", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora",
                             "chosen_1_lora", "oracle_lora")  # fmt: skip
     assert "prior" not in MERGE_METHODS + LORA_METHODS and "prior" in DISTANCE_METHODS  # an ablation, run by name

@@ -34,6 +34,7 @@ def error_lines(result) -> list[str]:
 @pytest.fixture
 def fresh_registry(monkeypatch):
     """Plugins reloaded for the test (after monkeypatching sys.path / env) and restored afterwards."""
+
     def reload():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -210,7 +211,10 @@ def test_layout_json_and_table():
     assert {"fingerprint", "num_blocks", "block_size", "num_params", "slots"} <= set(data)
     layout = plugins.get_adapter("pix2pix").layout(plugins.build_model(ARCH), block_size=128)
     assert (data["fingerprint"], data["num_blocks"], data["block_size"], data["num_params"]) == (
-        layout.fingerprint, layout.num_blocks, 128, 458_579
+        layout.fingerprint,
+        layout.num_blocks,
+        128,
+        458_579,
     )
     table = run(["layout", ARCH, "--block-size", "128"]).stdout
     assert layout.fingerprint in table and "458,579" in table
@@ -300,7 +304,10 @@ def test_failures_leave_no_output(tmp_path, checkpoints):
         (["decode", blocks, "--arch", other, "-o", "{out}"], "out.safetensors"),
         (["decode", blocks, "-o", "{out}"], "out.pt"),
         (["apply", blocks, folder / "target.pt", "--arch", other, "-o", "{out}"], "out.safetensors"),
-        (["apply", folder / "source.safetensors", folder / "target.pt", "--arch", ARCH, "-o", "{out}"], "out.safetensors"),
+        (
+            ["apply", folder / "source.safetensors", folder / "target.pt", "--arch", ARCH, "-o", "{out}"],
+            "out.safetensors",
+        ),
     ]
     for args, name in cases:
         out = tmp_path / "failed" / name

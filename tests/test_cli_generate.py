@@ -107,7 +107,9 @@ def test_init_strips_ddp_module_prefixes(tiny_generator_dir, tmp_path):
 
 def test_an_arch_the_generator_does_not_cover_is_one_line_and_no_file(tiny_generator_dir, tmp_path):
     out = tmp_path / "init.safetensors"
-    result = run(["sample", CONCEPT, "--out", out, "--generator", tiny_generator_dir, "--arch", "pix2pix:unet_64,ngf=8"], code=1)
+    result = run(
+        ["sample", CONCEPT, "--out", out, "--generator", tiny_generator_dir, "--arch", "pix2pix:unet_64,ngf=8"], code=1
+    )
     line = one_error_line(result)
     assert "was trained for" in line and ARCH in line
     assert list(tmp_path.iterdir()) == []
@@ -128,7 +130,9 @@ def test_bad_checkpoints_are_one_line_and_no_file(tiny_generator_dir, tmp_path):
 
 
 def test_lora_mode_and_non_safetensors_outputs_are_refused(tiny_generator_dir, tmp_path):
-    line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--mode", "lora"], code=1))
+    line = one_error_line(
+        run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--mode", "lora"], code=1)
+    )
     assert "merge" in line
     line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.npz", "-g", tiny_generator_dir], code=1))
     assert ".safetensors" in line and ".pth" in line
@@ -161,20 +165,46 @@ def test_sample_and_init_choose_the_start_on_a_pairs_folder(tiny_generator_dir, 
     pairs = tmp_path / "pairs"
     write_pairs(pairs, 4)
     out = tmp_path / "chosen.safetensors"
-    report = json.loads(run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 3, "--json"]).stdout)
+    report = json.loads(
+        run(
+            ["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 3, "--json"]
+        ).stdout
+    )
     assert report["choice"]["pairs"] == 3 and report["chosen"] == report["choice"]["chosen"]
     with safe_open(str(out), "pt") as f:
         assert f.metadata()["weightinit.chosen"] == report["chosen"]
     # the same choice as the library call on the same pairs (64 px from the arch name)
     torch.manual_seed(0)
     expected = plugins.build_model(ARCH)
-    initialize(expected, CONCEPT, generator=tiny_generator_dir, pairs=FolderPairs(pairs, size=64).sample(3, split="train", seed=0))
+    initialize(
+        expected,
+        CONCEPT,
+        generator=tiny_generator_dir,
+        pairs=FolderPairs(pairs, size=64).sample(3, split="train", seed=0),
+    )
     assert_same(load_file(out), expected.state_dict())
 
     checkpoint = tmp_path / "mine.safetensors"
     save_file(reference_generator(seed=5).state_dict(), str(checkpoint))
     again = tmp_path / "again.safetensors"
-    report = json.loads(run(["init", checkpoint, CONCEPT, "-o", again, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 3, "--json"]).stdout)
+    report = json.loads(
+        run(
+            [
+                "init",
+                checkpoint,
+                CONCEPT,
+                "-o",
+                again,
+                "-g",
+                tiny_generator_dir,
+                "--pairs",
+                pairs,
+                "--pairs-count",
+                3,
+                "--json",
+            ]
+        ).stdout
+    )
     assert report["chosen"] == report["choice"]["chosen"]
 
 
@@ -202,7 +232,9 @@ def no_files_left(folder) -> bool:
     return not any(p.name.endswith(".tmp") for p in folder.rglob("*"))
 
 
-@pytest.mark.parametrize("case", ["folder", "under_a_file", "read_only", "surrogate", "huge_ngf", "dup_option", "bad_suffix"])
+@pytest.mark.parametrize(
+    "case", ["folder", "under_a_file", "read_only", "surrogate", "huge_ngf", "dup_option", "bad_suffix"]
+)
 def test_cheap_errors_are_one_line_before_the_generator_loads(tiny_generator_dir, tmp_path, no_generator_load, case):
     out = tmp_path / "out.safetensors"
     concept, extra = CONCEPT, []
@@ -228,8 +260,15 @@ def test_cheap_errors_are_one_line_before_the_generator_loads(tiny_generator_dir
     elif case == "bad_suffix":
         out = tmp_path / "out.npz"
     line = one_error_line(run(["sample", concept, "-o", out, "-g", tiny_generator_dir, *extra], code=1))
-    expected = {"folder": "is a folder", "under_a_file": "is a file", "read_only": "not writable", "surrogate": "UTF-8",
-                "huge_ngf": "was trained for", "dup_option": "twice", "bad_suffix": ".pth"}[case]
+    expected = {
+        "folder": "is a folder",
+        "under_a_file": "is a file",
+        "read_only": "not writable",
+        "surrogate": "UTF-8",
+        "huge_ngf": "was trained for",
+        "dup_option": "twice",
+        "bad_suffix": ".pth",
+    }[case]
     assert expected in line
     assert not (out.exists() and out.is_file()) and no_files_left(tmp_path)
 
@@ -238,7 +277,9 @@ def test_pairs_count_above_the_folder_is_one_line(tiny_generator_dir, tmp_path, 
     pairs = tmp_path / "pairs"
     write_pairs(pairs, 3)
     out = tmp_path / "out.safetensors"
-    line = one_error_line(run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 9], code=1))
+    line = one_error_line(
+        run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 9], code=1)
+    )
     assert "--pairs-count 9" in line and "train pairs" in line and not out.exists()
 
 

@@ -52,7 +52,10 @@ def test_composite_start_is_the_mean_of_the_parts_blends(tiny_generator_dir, tmp
     gen.save_pretrained(tmp_path / "gen")
     again = WeightGenerator.from_pretrained(tmp_path / "gen")
     assert again.composition == gen.composition
-    assert torch.equal(again.prior_blocks("photo to sepia"), WeightGenerator.from_pretrained(tiny_generator_dir).prior_blocks("photo to sepia"))
+    assert torch.equal(
+        again.prior_blocks("photo to sepia"),
+        WeightGenerator.from_pretrained(tiny_generator_dir).prior_blocks("photo to sepia"),
+    )
 
 
 def test_never_composing_policy_keeps_the_whole_text(tiny_generator_dir):
@@ -90,15 +93,34 @@ def test_report_section_tabulates_the_measurement():
     from weightinit.bench.report import composition_section
 
     rows = {
-        "a": {"split": "train", "family": "composition", "whole_similarity": 0.8, "part_similarity": [0.9, 0.85], "whole": 10.0, "parts": 12.0,
-              "sum_x0.5": 12.0, "sum_x1.0": 9.0},
-        "b": {"split": "heldout", "family": "composition", "whole_similarity": 0.9, "part_similarity": [0.96, 0.97], "whole": 14.0,
-              "parts": 15.5, "sum_x0.5": 15.5, "sum_x1.0": 13.0},
+        "a": {
+            "split": "train",
+            "family": "composition",
+            "whole_similarity": 0.8,
+            "part_similarity": [0.9, 0.85],
+            "whole": 10.0,
+            "parts": 12.0,
+            "sum_x0.5": 12.0,
+            "sum_x1.0": 9.0,
+        },
+        "b": {
+            "split": "heldout",
+            "family": "composition",
+            "whole_similarity": 0.9,
+            "part_similarity": [0.96, 0.97],
+            "whole": 14.0,
+            "parts": 15.5,
+            "sum_x0.5": 15.5,
+            "sum_x1.0": 13.0,
+        },
     }
     from weightinit.benchmarks.composed_prior import choose_margin, summarise
 
     margin, _ = choose_margin(rows)
-    data = {"command": "python -m weightinit.benchmarks.composed_prior --zoo z --generator g", **summarise(rows, margin)}
+    data = {
+        "command": "python -m weightinit.benchmarks.composed_prior --zoo z --generator g",
+        **summarise(rows, margin),
+    }
     text = "\n".join(composition_section("m.json", data))
     assert "| train compositions | 1 | 1 | 10.00 | 12.00 | 1 of 1 | 12.00 | 9.00 |" in text
     assert "| heldout compositions | 1 | 1 | 14.00 | 15.50 | 1 of 1 | 15.50 | 13.00 |" in text

@@ -30,8 +30,16 @@ def crops() -> np.ndarray:
 
 
 def _concept(cid="c", phrasings=("a thing",), split="train", kind=None, build=None, **kw) -> Concept:
-    return Concept(cid, tuple(phrasings), kw.pop("family", "tone"), split, kw.pop("reverse", "undo"),
-                   build or forward(lambda im: E.gamma(im, 0.5)), heldout_kind=kind, **kw)
+    return Concept(
+        cid,
+        tuple(phrasings),
+        kw.pop("family", "tone"),
+        split,
+        kw.pop("reverse", "undo"),
+        build or forward(lambda im: E.gamma(im, 0.5)),
+        heldout_kind=kind,
+        **kw,
+    )
 
 
 # --- the built-in catalog -----------------------------------------------------------------------
@@ -58,7 +66,9 @@ def test_novel_concepts_are_named_in_the_module_docstring(catalog):
 def test_phrasings_reverse_and_no_heldout_text_in_train(catalog):
     train_text = {" ".join(p.lower().split()) for c in catalog.by_split("train") for p in c.phrasings}
     for c in catalog.all():
-        assert len(c.phrasings) >= (3 if c.direction == "forward" else 2) and len(set(c.phrasings)) == len(c.phrasings), c.id
+        assert len(c.phrasings) >= (3 if c.direction == "forward" else 2) and len(set(c.phrasings)) == len(
+            c.phrasings
+        ), c.id
         assert c.text == c.phrasings[0]
         assert c.reverse.strip() and c.reverse not in c.phrasings
     for c in catalog.by_split("heldout"):
@@ -180,7 +190,7 @@ def test_learnability_measure_with_injected_trainer(catalog):
 
     r = measure(c, oracle, n_train=8, n_test=8)
     assert r.passed and not r.noop and r.margin_db > 30
-    r = measure(c, lambda pairs: (lambda inputs: inputs), n_train=8, n_test=8)
+    r = measure(c, lambda pairs: lambda inputs: inputs, n_train=8, n_test=8)
     assert not r.passed and abs(r.psnr_model - r.psnr_identity) < 1e-6
     picked = sample_per_family(catalog.all(), 2)
     assert Counter(p.family for p in picked) == {f: 2 for f in catalog.families()}

@@ -7,7 +7,9 @@ def test_demo_writes_grid_plot_and_summary(tiny_generator_dir, tmp_path):
     from weightinit.demo import run_demo
 
     out = tmp_path / "demo"
-    summary = run_demo(str(tiny_generator_dir), out=out, steps=4, eval_every=2, pool_size=16, test_pairs=4, progress=False)
+    summary = run_demo(
+        str(tiny_generator_dir), out=out, steps=4, eval_every=2, pool_size=16, test_pairs=4, progress=False
+    )
     assert (out / "grid.png").is_file() and (out / "psnr_vs_seconds.png").is_file()
     data = json.loads((out / "summary.json").read_text())
     assert set(data["runs"]) == {"scratch", "generated"} == set(summary["runs"])

@@ -32,7 +32,12 @@ def test_parse_direction(text, source, target):
 
 @pytest.mark.parametrize(
     "text, reverse",
-    [("photo to sepia", "sepia to photo"), ("add film grain", "remove film grain"), ("remove the fog", "add fog"), ("day -> night", "night to day")],
+    [
+        ("photo to sepia", "sepia to photo"),
+        ("add film grain", "remove film grain"),
+        ("remove the fog", "add fog"),
+        ("day -> night", "night to day"),
+    ],
 )
 def test_reverse_text_turns_the_edit_round(text, reverse):
     assert reverse_text(text) == reverse
@@ -57,7 +62,9 @@ def test_only_reverses_measured_learnable_are_concepts():
     measured = reverse_measurements()
     base = build_catalog()
     twins = reverse_twins(base)
-    assert {c.id for c in base if c.id not in twins} == set(measured), "every concept without a reverse twin is measured"
+    assert {c.id for c in base if c.id not in twins} == set(measured), (
+        "every concept without a reverse twin is measured"
+    )
     added = {c.reverse_of for c in catalog_with_reverses() if c.reverse_of}
     assert added == {cid for cid, row in measured.items() if row["passed"]} - set(twins)
     assert all(measured[cid]["margin_db"] >= 3.0 for cid in added)
@@ -93,7 +100,10 @@ def test_directional_embedding_tells_an_edit_from_its_reverse():
     assert float(d[0] @ d[2]) > float(d[0] @ d[1]) + 0.4
     # one more token, the direction, after the padded text tokens
     assert directional.tokens.shape[1] == enc.max_length + 1 and directional.mask[:, -1].eq(1).all()
-    assert torch.allclose(directional.tokens[:, : enc.max_length], enc.encode(["photo to sepia", "sepia to photo", "make it strongly sepia"]).tokens)
+    assert torch.allclose(
+        directional.tokens[:, : enc.max_length],
+        enc.encode(["photo to sepia", "sepia to photo", "make it strongly sepia"]).tokens,
+    )
 
 
 def test_unknown_conditioning_is_one_clear_error():

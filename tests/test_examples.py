@@ -15,7 +15,9 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
 
 
 def run(args, cwd) -> str:
-    out = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
 
@@ -55,15 +57,36 @@ def test_pix2pix_example_in_lora_mode_trains_saves_plain_keys_and_resumes(tiny_g
 
 
 def test_pix2pix_example_tiny_without_a_generator_says_what_to_pass(tmp_path):
-    out = subprocess.run([sys.executable, EXAMPLES / "pix2pix_train.py", "--tiny"], cwd=tmp_path, env=ENV,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, EXAMPLES / "pix2pix_train.py", "--tiny"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "--generator GEN" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_pix2pix_example_under_torchrun(tiny_generator_dir, tmp_path):
     script = EXAMPLES / "pix2pix_train.py"
-    stdout = run(["-m", "torch.distributed.run", "--nproc_per_node", "2", script, "--tiny", "--init_pairs", "4",
-                  "--generator", tiny_generator_dir, "--checkpoints_dir", tmp_path], tmp_path)
+    stdout = run(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            script,
+            "--tiny",
+            "--init_pairs",
+            "4",
+            "--generator",
+            tiny_generator_dir,
+            "--checkpoints_dir",
+            tmp_path,
+        ],
+        tmp_path,
+    )
     assert stdout.count("weightinit: initialised") == 1  # printed by rank 0 only
     assert "on 4 pairs" in stdout  # the start chosen on pairs, scores averaged over the ranks
     assert "world size 2" in psnr_line(stdout)
@@ -79,7 +102,15 @@ def test_cyclegan_example_initialises_both_generators(tiny_generator_dir, tmp_pa
 
 def test_custom_architecture_walkthrough(tmp_path):
     pytest.importorskip("weightinit_adapter_template", reason="pip install -e adapters/template")
-    stdout = run([EXAMPLES / "custom_architecture" / "walkthrough.py", "--tiny", "--workdir", tmp_path / "run"], tmp_path)
-    for step in ("1. adapter 'template'", "2. zoo", "3. generator", "4. weightinit: initialised", "5.   weightinit: PSNR"):
+    stdout = run(
+        [EXAMPLES / "custom_architecture" / "walkthrough.py", "--tiny", "--workdir", tmp_path / "run"], tmp_path
+    )
+    for step in (
+        "1. adapter 'template'",
+        "2. zoo",
+        "3. generator",
+        "4. weightinit: initialised",
+        "5.   weightinit: PSNR",
+    ):
         assert step in stdout, stdout
     assert (tmp_path / "run" / "generator" / "generator_config.json").is_file()

@@ -60,14 +60,18 @@ def test_far_concept_warns_and_starts_from_the_fallback(tiny_generator_dir, tmp_
     view = load_generator(gen)
     from weightinit.apply import apply_tensors
 
-    apply_tensors(expected, view.full_weights({k: v.float() for k, v in factors.items()}), plugins.adapter_for_model(expected))
+    apply_tensors(
+        expected, view.full_weights({k: v.float() for k, v in factors.items()}), plugins.adapter_for_model(expected)
+    )
     for k, v in expected.state_dict().items():
         if not k.endswith(("running_mean", "running_var", "num_batches_tracked")):
             assert torch.allclose(model.state_dict()[k], v, atol=1e-6), k
 
 
 def test_near_concept_does_not_warn(tiny_generator_dir, tmp_path):
-    folder = generator_with_policy(tiny_generator_dir, tmp_path, {"similarity": -0.5, "fallback": "prior", "temperature": 0.3})
+    folder = generator_with_policy(
+        tiny_generator_dir, tmp_path, {"similarity": -0.5, "fallback": "prior", "temperature": 0.3}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", FarConceptWarning)
         report = initialize(fresh(), "sketch to photo", generator=folder)

@@ -66,4 +66,6 @@ def test_pth_checkpoints_are_plain_tensor_dicts(tmp_path):
     state = {"w": torch.randn(2, 2).half(), "n": torch.tensor(3)}
     save_state_dict_file(tmp_path / "net.pth", state, {"ignored": "metadata"})
     loaded = torch.load(tmp_path / "net.pth", weights_only=True)
-    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) and loaded[k].dtype == state[k].dtype for k in state)
+    assert loaded.keys() == state.keys() and all(
+        torch.equal(loaded[k], state[k]) and loaded[k].dtype == state[k].dtype for k in state
+    )

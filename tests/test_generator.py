@@ -12,7 +12,13 @@ from conftest import TINY_MLP, TINY_ZOO
 from weightinit.errors import CheckpointError, WeightinitError
 from weightinit.zoo.weights import ZooWeights
 
-TINY_UNET = {"block_out_channels": [8, 16], "attention_levels": [False, True], "emb_dim": 16, "ctx_dim": 16, "attn_heads": 2}
+TINY_UNET = {
+    "block_out_channels": [8, 16],
+    "attention_levels": [False, True],
+    "emb_dim": 16,
+    "ctx_dim": 16,
+    "attn_heads": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +97,16 @@ def test_training_reads_only_training_concepts(zoo_dir, encoder, monkeypatch):
     assert heldout
     read = []
     original = ZooWeights.concept
-    monkeypatch.setattr(ZooWeights, "concept", lambda self, cid, *a, **k: read.append(cid) or original(self, cid, *a, **k))
+    monkeypatch.setattr(
+        ZooWeights, "concept", lambda self, cid, *a, **k: read.append(cid) or original(self, cid, *a, **k)
+    )
     encoder.clear_cache()  # other tests share this encoder and may have embedded held-out texts
     data = load_training_data(zoo, encoder)
     assert sorted(read) == zoo.ids("train") == data.concept_ids and not heldout & set(read)
     heldout_texts = {t for cid in heldout for t in [zoo.record(cid).text, *zoo.record(cid).phrasings]}
-    assert not heldout_texts & set(encoder._cache) - {t for cid in read for t in [zoo.record(cid).text, *zoo.record(cid).phrasings]}
+    assert not heldout_texts & set(encoder._cache) - {
+        t for cid in read for t in [zoo.record(cid).text, *zoo.record(cid).phrasings]
+    }
     assert data.blocks.shape == (len(read), zoo.layout.num_blocks, zoo.layout.block_size)
 
 
@@ -112,7 +122,12 @@ def test_train_save_load_generate_is_seeded_and_reproducible(trained, zoo_dir):
     assert log[-1]["step"] == 6 and all("loss" in r for r in log)
     gen = WeightGenerator.from_pretrained(trained)
     zoo = ZooWeights(zoo_dir)
-    assert gen.layout == zoo.layout and gen.arch == TINY_ZOO["arch"] and gen.zoo.lora_rank == 2 and gen.zoo_summary["train_concepts"] > 0
+    assert (
+        gen.layout == zoo.layout
+        and gen.arch == TINY_ZOO["arch"]
+        and gen.zoo.lora_rank == 2
+        and gen.zoo_summary["train_concepts"] > 0
+    )
     text = zoo.record(zoo.ids("heldout")[0]).text
     a, b, c = gen.generate(text, seed=0), gen.generate(text, seed=0), gen.generate(text, seed=1)
     assert list(a) == zoo.layout.names
@@ -138,7 +153,9 @@ def test_chunked_sampling_is_bitwise_the_unchunked_result(trained):
     for chunk in (1, 8, 12, 4096):  # chunks are whole forward batches; results never depend on them
         assert torch.equal(sample_blocks(*args, seed=7, forward_batch=4, chunk_size=chunk, center=center), small)
     assert torch.allclose(small, full, atol=1e-5)
-    assert torch.equal(block_noise(5, 0, 2500, 8), torch.cat([block_noise(5, 0, 1000, 8), block_noise(5, 1000, 2500, 8)]))
+    assert torch.equal(
+        block_noise(5, 0, 2500, 8), torch.cat([block_noise(5, 0, 1000, 8), block_noise(5, 1000, 2500, 8)])
+    )
     for chunk in (1, 7, 64):
         assert torch.equal(gen.sample_blocks("sketch to photo", seed=7, chunk_size=chunk), full)
     g = torch.Generator().manual_seed(3)
@@ -218,7 +235,10 @@ def test_a_format_2_folder_loads_its_zoo_config_typed_and_generates_the_same(tra
     folder = _copy(trained, tmp_path)
     config = json.loads((folder / "generator_config.json").read_text())
     zoo = config.pop("zoo")
-    old = {k: zoo[k] for k in ("arch", "representation", "lora_rank", "lora_seed", "base_steps", "concept_steps", "image_size")}
+    old = {
+        k: zoo[k]
+        for k in ("arch", "representation", "lora_rank", "lora_seed", "base_steps", "concept_steps", "image_size")
+    }
     old.update(config.pop("zoo_summary"), lora_scale=1.0)
     (folder / "generator_config.json").write_text(json.dumps({**config, "format_version": 2, "zoo": old}))
     gen, ref = WeightGenerator.from_pretrained(folder), WeightGenerator.from_pretrained(trained)
@@ -228,7 +248,9 @@ def test_a_format_2_folder_loads_its_zoo_config_typed_and_generates_the_same(tra
     assert all(torch.equal(a[k], b[k]) for k in a)
     exported = json.loads((export_generator(folder, tmp_path / "exported") / "generator_config.json").read_text())
     assert exported["format_version"] == FORMAT_VERSION and exported["zoo"]["lora_rank"] == TINY_ZOO["lora_rank"]
-    (folder / "generator_config.json").write_text(json.dumps({**config, "format_version": 2, "zoo": {**old, "lora_scale": 2.0}}))
+    (folder / "generator_config.json").write_text(
+        json.dumps({**config, "format_version": 2, "zoo": {**old, "lora_scale": 2.0}})
+    )
     with pytest.raises(CheckpointError, match="lora_scale"):
         WeightGenerator.from_pretrained(folder)
     bundled = json.loads((bundled_generator_path() / "generator_config.json").read_text())
@@ -330,4 +352,6 @@ def test_model_card_quality_summary_of_a_benchmark_report():
     start = quality_summary({"concepts": 4, "median_psnr_step0": {"mean": 15.734, "generated_1": 17.1},
                              "generated_beats": {"mean_and_nearest": 1, "mean": 3, "nearest": 2}})  # fmt: skip
     assert start["held-out PSNR at step 0, median dB"] == {"mean": 15.73, "generated_1": 17.1}
-    assert start["held-out concepts where generated starts above zoo mean and nearest (PSNR)"].startswith("1 of 4 (above the mean on 3")
+    assert start["held-out concepts where generated starts above zoo mean and nearest (PSNR)"].startswith(
+        "1 of 4 (above the mean on 3"
+    )

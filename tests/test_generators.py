@@ -32,7 +32,9 @@ def reference_define_G(netG: str, ngf: int, norm: str, no_dropout: bool, input_n
     norm_layer, use_dropout = get_norm_layer(norm), not no_dropout
     if netG.startswith("resnet_"):
         n_blocks = {"resnet_9blocks": 9, "resnet_6blocks": 6}[netG]
-        return ResnetGenerator(input_nc, output_nc, ngf, norm_layer=norm_layer, use_dropout=use_dropout, n_blocks=n_blocks)
+        return ResnetGenerator(
+            input_nc, output_nc, ngf, norm_layer=norm_layer, use_dropout=use_dropout, n_blocks=n_blocks
+        )
     num_downs = {"unet_128": 7, "unet_256": 8}[netG]
     return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm_layer=norm_layer, use_dropout=use_dropout)
 
@@ -59,7 +61,9 @@ def test_reference_flags_build_exactly_the_layout_the_arch_has(arch, image_size,
     if not arch.startswith("cyclegan:"):  # the pair's layout is two generators; each is the flags' network
         built = reference_define_G(flags.netG, flags.ngf, flags.norm, flags.no_dropout, flags.input_nc, flags.output_nc)
         assert _fingerprint(built) == arch_layout_fingerprint(arch)
-        other_dropout = reference_define_G(flags.netG, flags.ngf, flags.norm, not flags.no_dropout, flags.input_nc, flags.output_nc)
+        other_dropout = reference_define_G(
+            flags.netG, flags.ngf, flags.norm, not flags.no_dropout, flags.input_nc, flags.output_nc
+        )
         assert _fingerprint(other_dropout) == arch_layout_fingerprint(arch)
 
 
@@ -86,7 +90,11 @@ def test_the_bundled_generator_is_listed_with_why_it_serves_no_reference_flags()
     assert bundled.flags is None and "define_G has no 'unet_64'" in bundled.serves()
     row = bundled.to_dict(with_layout_file=True)
     assert row["layout_fingerprint"] == _fingerprint(plugins.build_model(bundled.arch))
-    assert row["weights_layout_fingerprint"] == row["weights_layout"]["fingerprint"] == bundled.config["layout_fingerprint"]
+    assert (
+        row["weights_layout_fingerprint"]
+        == row["weights_layout"]["fingerprint"]
+        == bundled.config["layout_fingerprint"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +108,9 @@ def resnet_generator_dir(tmp_path_factory):
 
     zoo = tmp_path_factory.mktemp("resnet_zoo")
     config = ZooConfig(**{**TINY_ZOO, "arch": RESNET_ARCH})
-    ZooBuilder(zoo, config, default_catalog().by_split("train")[:2], photos=PhotoSet.load(None), log=lambda s: None).run()
+    ZooBuilder(
+        zoo, config, default_catalog().by_split("train")[:2], photos=PhotoSet.load(None), log=lambda s: None
+    ).run()
     out = tmp_path_factory.mktemp("resnet_generator") / "resnet-6-instance"
     train_generator(zoo, out, GeneratorTrainingConfig(denoiser_kwargs=TINY_MLP, steps=4, batch_size=8, warmup_steps=2, save_every=4,
                                                       log_every=2), progress=False)  # fmt: skip
@@ -119,10 +129,18 @@ def installed(resnet_generator_dir, tmp_path, monkeypatch):
 
 def test_installed_and_extra_generators_are_listed_in_order(installed, tiny_generator_dir):
     infos = installed_generators([tiny_generator_dir])
-    assert [(g.kind, g.name) for g in infos] == [("bundled", "bundled"), ("installed", installed.name), ("extra", tiny_generator_dir.name)]
+    assert [(g.kind, g.name) for g in infos] == [
+        ("bundled", "bundled"),
+        ("installed", installed.name),
+        ("extra", tiny_generator_dir.name),
+    ]
     resnet, tiny = infos[1], infos[2]
     # the zoo recorded its 64-px crops: a ResNet is fully convolutional, so load 72 and crop 64
-    assert resnet.arch == RESNET_ARCH and str(resnet.flags) == "--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64"
+    assert (
+        resnet.arch == RESNET_ARCH
+        and str(resnet.flags)
+        == "--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64"
+    )
     assert tiny.arch == TINY_ZOO["arch"] and tiny.flags is None
 
 
@@ -146,7 +164,9 @@ def test_generator_for_layout_picks_the_match_or_lists_what_is_installed(install
     assert named.kind == "extra" and named.reference == str(installed)
     unet = plugins.build_model(TINY_ZOO["arch"])
     assert generator_for_model(unet, [tiny_generator_dir]).reference == str(tiny_generator_dir)
-    assert generator_for_model(plugins.build_model(RESNET_ARCH).to(torch.bfloat16)).name == installed.name  # dtype does not count
+    assert (
+        generator_for_model(plugins.build_model(RESNET_ARCH).to(torch.bfloat16)).name == installed.name
+    )  # dtype does not count
     pair = CycleGANPair(plugins.build_model(RESNET_ARCH), plugins.build_model(RESNET_ARCH))
     assert model_layout_fingerprint(pair) == _fingerprint(resnet)
     assert generator_for_model(pair).name == installed.name
@@ -155,7 +175,10 @@ def test_generator_for_layout_picks_the_match_or_lists_what_is_installed(install
     message = str(err.value)
     assert err.value.actual == _fingerprint(unet) and "\n" not in message
     assert "bundled = pix2pix:unet_64,ngf=16" in message and "define_G has no 'unet_64'" in message
-    assert f"{installed.name} = {RESNET_ARCH}" in message and "`--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64`" in message
+    assert (
+        f"{installed.name} = {RESNET_ARCH}" in message
+        and "`--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64`" in message
+    )
 
 
 def test_the_picked_generator_initialises_a_cyclegan_pair(installed):
@@ -238,7 +261,9 @@ def test_readme_table_is_rewritten_between_its_markers(tmp_path):
     bundled = next(r for r in rows if r["kind"] == "bundled")
     line = next(ln for ln in text.splitlines() if ln.startswith(f"| {bundled['name']} |"))
     step0 = bundled["quality"]["held-out PSNR at step 0, median dB"]
-    assert f"`{bundled['arch']}`" in line and "define_G has no 'unet_64'" in line and f"{step0['generated_1']:.2f}" in line
+    assert (
+        f"`{bundled['arch']}`" in line and "define_G has no 'unet_64'" in line and f"{step0['generated_1']:.2f}" in line
+    )
     write_readme_table(readme, rows)  # idempotent
     assert readme.read_text() == text
     readme.write_text("no markers\n")

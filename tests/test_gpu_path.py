@@ -109,7 +109,13 @@ def _concepts(n: int = 2):
 def test_zoo_build_under_bf16_records_throughput_and_keeps_device_out_of_build_json(tmp_path):
     logs: list[str] = []
     builder = ZooBuilder(
-        tmp_path, ZooConfig(**TINY), _concepts(), photos=PhotoSet.load(None), log=logs.append, device="cpu", mixed_precision="bf16"
+        tmp_path,
+        ZooConfig(**TINY),
+        _concepts(),
+        photos=PhotoSet.load(None),
+        log=logs.append,
+        device="cpu",
+        mixed_precision="bf16",
     )
     assert builder.device == torch.device("cpu") and builder.mixed_precision == "bf16"
     manifest = builder.run()
@@ -127,7 +133,9 @@ def test_zoo_build_under_bf16_records_throughput_and_keeps_device_out_of_build_j
     assert run["processes"] == 1 and run["arch"] == TINY["arch"]
     assert any(line.startswith("throughput: 2 concepts") and "concepts/min" in line for line in logs)
     # Resumed with other runtime settings: same zoo, nothing rebuilt, no new throughput entry.
-    again = ZooBuilder(tmp_path, ZooConfig(**TINY), _concepts(), photos=PhotoSet.load(None), log=logs.append, mixed_precision="no")
+    again = ZooBuilder(
+        tmp_path, ZooConfig(**TINY), _concepts(), photos=PhotoSet.load(None), log=logs.append, mixed_precision="no"
+    )
     assert again.run().concepts.keys() == manifest.concepts.keys()
     assert len(json.loads((tmp_path / THROUGHPUT_NAME).read_text())["runs"]) == 1
     # One more concept on the resumed build: a second entry, counting only what this run built.
@@ -141,7 +149,11 @@ def test_an_existing_zoo_s_build_json_still_resumes(tmp_path):
     config = ZooConfig.from_dict(EXISTING_BUILD_JSON)
     ZooBuilder(tmp_path, config, _concepts(), device="auto", mixed_precision="auto").check_config()  # no error
     # the CLI's defaults are that zoo's config; fields added since (base_lr) read as their defaults
-    assert ZooConfig().to_dict() == ZooConfig.from_dict(EXISTING_BUILD_JSON).to_dict() == {**EXISTING_BUILD_JSON, "base_lr": 2e-4}
+    assert (
+        ZooConfig().to_dict()
+        == ZooConfig.from_dict(EXISTING_BUILD_JSON).to_dict()
+        == {**EXISTING_BUILD_JSON, "base_lr": 2e-4}
+    )
 
 
 def test_zoo_build_cli_defaults_are_the_zoo_config_defaults():
@@ -165,7 +177,9 @@ def test_zoo_build_cli_on_cpu_in_bf16_then_resumed_in_fp32(tmp_path):
     tiny = ["--arch", TINY["arch"], "--base-steps", "4", "--concept-steps", "3", "--pool-size", "8", "--test-pairs", "4",
             "--rank", "2", "--batch-size", "2", "--image-size", "64", "--concepts", _concepts(1)[0].id]  # fmt: skip
     runner = CliRunner()
-    first = runner.invoke(app, ["zoo", "build", "--out", str(folder), *tiny, "--device", "cpu", "--mixed-precision", "bf16"])
+    first = runner.invoke(
+        app, ["zoo", "build", "--out", str(folder), *tiny, "--device", "cpu", "--mixed-precision", "bf16"]
+    )
     assert first.exit_code == 0, first.output
     stored = json.loads((folder / BUILD_CONFIG_NAME).read_text())
     assert "device" not in stored and "mixed_precision" not in stored and stored["batch_size"] == 2

@@ -16,7 +16,9 @@ from weightinit.images import PhotoSet, from_tensor, to_tensor
 from weightinit.pairs import DiffusionEditorPairs, FolderPairs, ProceduralPairs
 
 SEPIA = Concept("t-sepia", ("tiny sepia", "a", "b"), "style", "train", "undo", forward(E.sepia), needs_color=False)
-WARM = Concept("t-warm", ("tiny warm", "c", "d"), "color_grading", "train", "undo", forward(lambda im: E.temperature(im, 1.0)))
+WARM = Concept(
+    "t-warm", ("tiny warm", "c", "d"), "color_grading", "train", "undo", forward(lambda im: E.temperature(im, 1.0))
+)
 
 
 def _save(path, arr):
@@ -58,8 +60,13 @@ def test_single_photo_uses_disjoint_regions(tmp_path):
     # a test crop matches a window of the test region only
     crop = ps.random_crops(1, 64, seed=0, split="test", max_scale=1.0)[0]
     loaded = np.asarray(Image.open(tmp_path / "only.png"), dtype=np.float32) / 255
-    found = [x for x in range(300 - 63) for y in range(80 - 63)
-             if np.allclose(loaded[y:y + 64, x:x + 64], crop) or np.allclose(loaded[y:y + 64, x:x + 64][:, ::-1], crop)]
+    found = [
+        x
+        for x in range(300 - 63)
+        for y in range(80 - 63)
+        if np.allclose(loaded[y : y + 64, x : x + 64], crop)
+        or np.allclose(loaded[y : y + 64, x : x + 64][:, ::-1], crop)
+    ]
     assert found and min(found) >= 225
 
 
@@ -68,9 +75,17 @@ def test_single_photo_uses_disjoint_regions(tmp_path):
     [
         (lambda d: None, {}, "is empty"),
         (lambda d: (d / "notes.txt").write_text("hello"), {}, "not images: notes.txt"),
-        (lambda d: (_save(d / "a.png", _photo(70, 70)), (d / "b.jpg").write_bytes(b"\xff\xd8broken")), {}, "not images: b.jpg"),
+        (
+            lambda d: (_save(d / "a.png", _photo(70, 70)), (d / "b.jpg").write_bytes(b"\xff\xd8broken")),
+            {},
+            "not images: b.jpg",
+        ),
         (lambda d: _save(d / "small.png", _photo(40, 90)), {}, "smaller than the 64x64 crop"),
-        (lambda d: [_save(d / f"{i}.png", _photo(70, 70, i, gray=True)) for i in range(2)], {"require_color": True}, "grayscale"),
+        (
+            lambda d: [_save(d / f"{i}.png", _photo(70, 70, i, gray=True)) for i in range(2)],
+            {"require_color": True},
+            "grayscale",
+        ),
         (lambda d: _save(d / "one.png", _photo(70, 100)), {}, "disjoint train and test"),
     ],
 )
@@ -161,21 +176,49 @@ def _tiny_instruct_pix2pix(tmp_path):
     tokenizer = CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"), model_max_length=16)
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=8, out_channels=4, norm_num_groups=8,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16, attention_head_dim=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=8,
+        out_channels=4,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=4,
     )
     vae = AutoencoderKL(
-        block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8, layers_per_block=1,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"), up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-        num_hidden_layers=1, vocab_size=len(vocab), max_position_embeddings=16,
-    ))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=16,
+            intermediate_size=32,
+            num_attention_heads=2,
+            num_hidden_layers=1,
+            vocab_size=len(vocab),
+            max_position_embeddings=16,
+        )
+    )
     pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=EulerAncestralDiscreteScheduler(),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=EulerAncestralDiscreteScheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -140,8 +140,20 @@ def test_every_ddp_rank_writes_identical_values(tiny_generator_dir):
     worker = Path(__file__).parent / "ddp_initialize_worker.py"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(worker), str(tiny_generator_dir), ARCH],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            str(worker),
+            str(tiny_generator_dir),
+            ARCH,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     sums = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("checksum rank")]

@@ -138,13 +138,27 @@ def test_under_ddp_lora_refuses_on_the_wrapped_net_and_ranks_agree_before_the_wr
     worker = Path(__file__).parent / "ddp_lora_worker.py"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(worker), str(tiny_generator_dir), ARCH],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            str(worker),
+            str(tiny_generator_dir),
+            ARCH,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.splitlines()
     refused = [line for line in lines if line.startswith("refused rank")]
-    assert len(refused) == 2 and all("DistributedDataParallel" in r and "before the DDP wrap" in r and "unchanged" in r for r in refused), out.stdout
+    assert len(refused) == 2 and all(
+        "DistributedDataParallel" in r and "before the DDP wrap" in r and "unchanged" in r for r in refused
+    ), out.stdout
     sums = [line.split()[-1] for line in lines if line.startswith("trained rank")]
     assert len(sums) == 2 and sums[0] == sums[1], out.stdout
     moved = [line for line in lines if line.startswith("moved rank")]

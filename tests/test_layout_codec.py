@@ -95,7 +95,9 @@ def test_fingerprint_is_stable_across_processes():
         "from weightinit.layout import BlockLayout, Slot;"
         "print(BlockLayout([Slot('a', (4, 4)), Slot('b', (4,), 'bfloat16')], 128).fingerprint)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"}
+    )
     assert out.stdout.strip() == layout.fingerprint
 
 
@@ -141,7 +143,9 @@ def test_check_finite_names_the_slot():
 
 
 @settings(max_examples=40, deadline=None)
-@given(tensors=tensor_sets(), block_size=st.sampled_from([1, 5, 64]), shift=st.floats(-4, 4), spread=st.floats(1e-3, 1e3))
+@given(
+    tensors=tensor_sets(), block_size=st.sampled_from([1, 5, 64]), shift=st.floats(-4, 4), spread=st.floats(1e-3, 1e3)
+)
 def test_normalizer_inverse_is_exact(tensors, block_size, shift, spread):
     tensors = {k: (v.float() * spread + shift).to(v.dtype) for k, v in tensors.items()}
     layout = BlockLayout.from_tensors(tensors, block_size)
@@ -156,7 +160,9 @@ def test_normalizer_inverse_is_exact(tensors, block_size, shift, spread):
 
 def test_normalizer_standardises_each_slot():
     g = torch.Generator().manual_seed(0)
-    samples = [{"w": torch.randn(64, 64, generator=g) * 0.1 + 2.0, "b": torch.randn(500, generator=g) * 8} for _ in range(4)]
+    samples = [
+        {"w": torch.randn(64, 64, generator=g) * 0.1 + 2.0, "b": torch.randn(500, generator=g) * 8} for _ in range(4)
+    ]
     layout = BlockLayout.from_tensors(samples[0], 256)
     norm = SlotNormalizer.fit(layout, samples)
     assert norm.mean[0].item() == pytest.approx(2.0, abs=0.01)

@@ -10,7 +10,13 @@ from weightinit.lora import LoRAWrapper, inject_lora, merge_lora
 
 def model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.ConvTranspose2d(4, 2, 4, 2, 1), nn.Flatten(), nn.Linear(2 * 16 * 16, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose2d(4, 2, 4, 2, 1),
+        nn.Flatten(),
+        nn.Linear(2 * 16 * 16, 3),
+    )
 
 
 def test_fresh_lora_changes_nothing_and_init_is_shared_by_seed():

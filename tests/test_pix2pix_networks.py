@@ -168,8 +168,12 @@ def test_dropout_and_padding_shift_resnet_block_keys():
     )
     block_keys = [k for k, _ in state_keys(net) if k.startswith("model.10.") and k.endswith("weight")]
     # zero padding: no pad modules; dropout after the first ReLU.
-    assert block_keys == ["model.10.conv_block.0.weight", "model.10.conv_block.1.weight",
-                          "model.10.conv_block.4.weight", "model.10.conv_block.5.weight"]
+    assert block_keys == [
+        "model.10.conv_block.0.weight",
+        "model.10.conv_block.1.weight",
+        "model.10.conv_block.4.weight",
+        "model.10.conv_block.5.weight",
+    ]
 
 
 def test_patchgan_discriminator_matches_the_reference():

@@ -35,7 +35,10 @@ def test_fit_reconstructs_each_concept_and_weights_are_a_blend():
     loo = prior.concept_weights(keys, exclude=owner)
     assert torch.all(loo.diagonal() == 0)
     index = torch.tensor([5, 0, 3])
-    assert torch.allclose(prior.blocks_at(prior.coefficients(keys[:3]), index), torch.stack([prior.blocks(keys[i : i + 1])[j] for i, j in zip(range(3), index)]))
+    assert torch.allclose(
+        prior.blocks_at(prior.coefficients(keys[:3]), index),
+        torch.stack([prior.blocks(keys[i : i + 1])[j] for i, j in zip(range(3), index)]),
+    )
 
 
 def test_truncated_rank_keeps_the_largest_components():
@@ -62,7 +65,11 @@ def test_save_load_round_trip_and_errors(tmp_path):
     prior.save(tmp_path / PRIOR_NAME, "f" * 16)
     back = RetrievalPrior.load(tmp_path / PRIOR_NAME, "f" * 16)
     assert back.temperature == 0.07 and back.concept_ids == ("a", "b", "c", "d") and back.block_size == 8
-    assert torch.equal(back.basis, prior.basis) and torch.equal(back.coef, prior.coef) and torch.equal(back.owner, prior.owner)
+    assert (
+        torch.equal(back.basis, prior.basis)
+        and torch.equal(back.coef, prior.coef)
+        and torch.equal(back.owner, prior.owner)
+    )
     assert torch.equal(back.keys, prior.keys) and torch.equal(back.blocks(keys[:1]), prior.blocks(keys[:1]))
     with pytest.raises(CheckpointError, match="made for layout"):
         RetrievalPrior.load(tmp_path / PRIOR_NAME, "0" * 16)

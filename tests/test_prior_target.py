@@ -12,7 +12,9 @@ from weightinit.zoo.weights import ZooWeights
 def test_leave_one_out_target_blends_only_the_other_concepts(tiny_zoo_dir):
     zoo, encoder = ZooWeights(tiny_zoo_dir), shared_text_encoder()
     own = load_training_data(zoo, encoder, GeneratorTrainingConfig(prior_temperature=0.05))
-    loo = load_training_data(zoo, encoder, GeneratorTrainingConfig(prior_temperature=0.05, prior_target="leave_one_out"))
+    loo = load_training_data(
+        zoo, encoder, GeneratorTrainingConfig(prior_temperature=0.05, prior_target="leave_one_out")
+    )
     owner = torch.repeat_interleave(torch.arange(len(own.concept_ids)), own.phrasing_count)
     weights = loo.prior.concept_weights(loo.text.pooled, owner)
     # no phrasing's target blend takes anything of its own concept, and the rest sums to one

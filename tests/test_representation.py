@@ -63,7 +63,10 @@ def test_a_full_delta_is_added_and_what_is_not_stored_is_zero():
     delta = representation.delta({"a.weight": torch.full((2, 3), 0.5, dtype=torch.float16)}, base)
     assert delta["a.weight"].dtype == torch.float32 and torch.equal(delta["a.weight"], torch.full((2, 3), 0.5))
     assert torch.equal(delta["a.bias"], torch.zeros(2))
-    assert representation.kind_of(["a.weight"]) == "delta" and representation.kind_of(["a.weight.lora_A", "a.weight.lora_B"]) == "lora"
+    assert (
+        representation.kind_of(["a.weight"]) == "delta"
+        and representation.kind_of(["a.weight.lora_A", "a.weight.lora_B"]) == "lora"
+    )
 
 
 def test_the_zoo_and_the_generator_agree_on_a_concept_s_weights(tiny_zoo_dir, tiny_generator_dir):

@@ -123,7 +123,9 @@ def _pairs(n: int = 4, seed: int = 5):
 def _all_factors(gen, generated):
     """[generated] + every candidate of candidate_blocks, decoded as the codec does."""
     codec = BlockCodec(gen.layout)
-    return [generated] + [{k: v.float() for k, v in codec.decode(b, copy=True).items()} for _, b in gen.candidate_blocks(TEXT)]
+    return [generated] + [
+        {k: v.float() for k, v in codec.decode(b, copy=True).items()} for _, b in gen.candidate_blocks(TEXT)
+    ]
 
 
 def _one_at_a_time(model, gen, factors_list, pairs):
@@ -203,7 +205,9 @@ def test_the_model_is_untouched_and_every_candidate_has_its_own_batch_statistics
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # running statistics too
     want = _one_at_a_time(model, gen, _all_factors(gen, generated), _pairs(3))
     assert choice.chosen == (["generated"] + [n for n, _ in gen.candidate_blocks(TEXT)])[int(want.argmin())]
-    assert choice.pairs_l1 == pytest.approx(float(want.min()), rel=1e-5) and choice.generated_l1 == pytest.approx(float(want[0]), rel=1e-5)
+    assert choice.pairs_l1 == pytest.approx(float(want.min()), rel=1e-5) and choice.generated_l1 == pytest.approx(
+        float(want[0]), rel=1e-5
+    )
     assert (choice.scored, choice.rescored, choice.screened) == (len(want), 0, False)
 
 
@@ -215,7 +219,9 @@ def test_a_screen_that_visits_every_candidate_chooses_as_scoring_them_all(tiny_g
     args = (fresh(), plugins.get_adapter("pix2pix"), gen, generated, TEXT, _pairs(4))
     exact_factors, exact = choose_on_pairs(*args, screen=None)
     for fast in ("auto", None):
-        factors, screened = choose_on_pairs(*args, screen=Screen(above=0, start=3, neighbours=4, budget=1000, rescore=3, fast=fast))
+        factors, screened = choose_on_pairs(
+            *args, screen=Screen(above=0, start=3, neighbours=4, budget=1000, rescore=3, fast=fast)
+        )
         assert screened.screened and screened.scored == exact.candidates
         assert screened.chosen == exact.chosen and screened.pairs_l1 == pytest.approx(exact.pairs_l1, rel=1e-12)
         assert all(torch.equal(factors[k], exact_factors[k]) for k in exact_factors)
@@ -229,8 +235,12 @@ def test_a_small_screen_is_exact_among_what_it_rescored(tiny_generator_dir):
     adapter, pairs = plugins.get_adapter("pix2pix"), _pairs(4)
     calls = []
     screen = Screen(above=0, start=3, neighbours=3, budget=8, rescore=2, fast=None)
-    _, choice = choose_on_pairs(fresh(), adapter, gen, generated, TEXT, pairs, screen=screen, progress=lambda d, t: calls.append((d, t)))
-    assert choice.screened and choice.scored == 8 and choice.rescored == 0  # a float32 screen is exact: nothing to rescore
+    _, choice = choose_on_pairs(
+        fresh(), adapter, gen, generated, TEXT, pairs, screen=screen, progress=lambda d, t: calls.append((d, t))
+    )
+    assert (
+        choice.screened and choice.scored == 8 and choice.rescored == 0
+    )  # a float32 screen is exact: nothing to rescore
     assert [d for d, _ in calls] == list(range(1, 9)) and calls[-1][1] == 8
     sel = _Selection(fresh(), adapter, gen, generated, TEXT, *pairs)
     with torch.no_grad(), sel.mode():

@@ -19,7 +19,20 @@ from weightinit.zoo.build import ZooBuilder, build_lock, interleave_splits, veri
 from weightinit.zoo.manifest import PAIR_SOURCE_FIELDS, ZooConfig, ZooManifest
 from weightinit.zoo.weights import ZooWeights
 
-CLI_TINY = ["--arch", TINY["arch"], "--base-steps", "4", "--concept-steps", "3", "--pool-size", "8", "--test-pairs", "4", "--rank", "2"]
+CLI_TINY = [
+    "--arch",
+    TINY["arch"],
+    "--base-steps",
+    "4",
+    "--concept-steps",
+    "3",
+    "--pool-size",
+    "8",
+    "--test-pairs",
+    "4",
+    "--rank",
+    "2",
+]
 
 
 def concepts(n_train: int = 2, n_heldout: int = 1):
@@ -112,9 +125,23 @@ def _env():
 
 def test_kill_9_in_the_middle_then_resume_completes(tmp_path):
     folder = tmp_path / "zoo"
-    cmd = [sys.executable, "-m", "weightinit", "zoo", "build", "--out", str(folder), *CLI_TINY,
-           "--concepts", ",".join(c.id for c in concepts(3, 1)), "--concept-steps", "40"]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "weightinit",
+        "zoo",
+        "build",
+        "--out",
+        str(folder),
+        *CLI_TINY,
+        "--concepts",
+        ",".join(c.id for c in concepts(3, 1)),
+        "--concept-steps",
+        "40",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list((folder / "records").glob("*.json"))) < 2:  # base + one concept
         time.sleep(0.05)
@@ -137,8 +164,22 @@ def test_two_processes_build_each_concept_exactly_once(tmp_path):
     ids = [c.id for c in concepts(3, 1)]
     # On CPUs accelerate's own launcher needs MPI for several processes; torchrun sets the same
     # environment that accelerate's PartialState reads (on GPUs: `accelerate launch --multi_gpu`).
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "weightinit", "zoo", "build",
-           "--out", str(folder), *CLI_TINY, "--concepts", ",".join(ids)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "weightinit",
+        "zoo",
+        "build",
+        "--out",
+        str(folder),
+        *CLI_TINY,
+        "--concepts",
+        ",".join(ids),
+    ]
     out = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     manifest = ZooManifest.load(folder)
@@ -154,7 +195,9 @@ def test_shared_data_gives_every_concept_the_same_seed_and_frozen_a_stays_at_its
     assert ZooConfig().data_seed("sepia") == ZooConfig().data_seed("sketch-to-photo") == 0
     own = ZooConfig(shared_data=False)
     assert own.data_seed("sepia") != own.data_seed("sketch-to-photo")
-    ZooBuilder(tmp_path, ZooConfig(**TINY, lora_train_a=False), concepts(2, 0), photos=PhotoSet.load(None), log=lambda s: None).run()
+    ZooBuilder(
+        tmp_path, ZooConfig(**TINY, lora_train_a=False), concepts(2, 0), photos=PhotoSet.load(None), log=lambda s: None
+    ).run()
     weights = ZooWeights(tmp_path)
     a, b = (weights.concept(cid) for cid in weights.ids())
     factors_a = [k for k in a if k.endswith("lora_A")]
@@ -182,7 +225,10 @@ def test_the_untrained_network_is_the_adapter_s_init_and_bit_for_bit_what_builds
     assert model.state_dict().keys() == before.state_dict().keys()
     assert all(torch.equal(v, before.state_dict()[k]) for k, v in model.state_dict().items())
     targets = builder.adapter.lora_targets(model)
-    assert targets and all(isinstance(model.get_submodule(t), (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)) for t in targets)
+    assert targets and all(
+        isinstance(model.get_submodule(t), (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))
+        for t in targets
+    )
 
 
 def test_existing_zoo_folders_read_as_procedural_and_resume(tmp_path):
@@ -212,7 +258,9 @@ def test_a_pair_source_setting_that_cannot_work_is_refused_at_once():
         ZooConfig(pairs="folder")
     with pytest.raises(WeightinitError, match="needs an editor"):
         ZooConfig(pairs="editor")
-    with pytest.raises(WeightinitError, match=r"editor \('timbrooks/instruct-pix2pix'\) set the editor, which makes pairs only"):
+    with pytest.raises(
+        WeightinitError, match=r"editor \('timbrooks/instruct-pix2pix'\) set the editor, which makes pairs only"
+    ):
         ZooConfig(editor="timbrooks/instruct-pix2pix")
     with pytest.raises(WeightinitError, match=r"editor_size \(128\) set the editor"):
         ZooConfig(editor_size=128)
@@ -242,24 +290,37 @@ def test_a_zoo_of_editor_pairs_builds_resumes_and_reads_back_the_pairs_it_traine
     manifest = ZooBuilder(folder, config, chosen, photos=photos, log=lambda s: None, editor=pipe).run()
     assert len(manifest.concepts) == 2 and verify_zoo(folder) == []
     stored = json.loads((folder / BUILD_CONFIG_NAME).read_text())
-    assert (stored["pairs"], stored["editor"], stored["editor_size"], stored["editor_steps"]) == ("editor", config.editor, 32, 2)
+    assert (stored["pairs"], stored["editor"], stored["editor_size"], stored["editor_steps"]) == (
+        "editor",
+        config.editor,
+        32,
+        2,
+    )
     assert ZooManifest.load(folder).config == config
     concept = chosen[1]
     source = zoo_pair_source(config, concept, photos, editor=pipe)
-    assert isinstance(source, DiffusionEditorPairs) and (source.size, source.editor_size, source.num_inference_steps) == (64, 32, 2)
+    assert isinstance(source, DiffusionEditorPairs) and (
+        source.size,
+        source.editor_size,
+        source.num_inference_steps,
+    ) == (64, 32, 2)
     test = DiffusionEditorPairs(concept, photos, pipe, size=64, editor_size=32, num_inference_steps=2).sample(
         config.test_pairs, "test", config.data_seed(concept.id)
     )
     read = ZooWeights(folder, editor=pipe).test_pairs(concept.id, photos)
     assert all(torch.equal(a, b) for a, b in zip(read, test))
-    procedural = ProceduralPairs(concept, photos, size=64).sample(config.test_pairs, "test", config.data_seed(concept.id))
+    procedural = ProceduralPairs(concept, photos, size=64).sample(
+        config.test_pairs, "test", config.data_seed(concept.id)
+    )
     assert not torch.equal(read[1], procedural[1])  # the editor's edits, not the concept's own builder
     # the build scored the base on exactly these pairs
     assert manifest.concepts[concept.id].metrics_base == pytest.approx(evaluate(ZooWeights(folder).base_model(), *test))
     files = {cid: r.sha256 for cid, r in manifest.concepts.items()}
     again = ZooBuilder(folder, config, chosen, photos=photos, log=lambda s: None, editor=pipe).run()
     assert {cid: r.sha256 for cid, r in again.concepts.items()} == files  # resumed: nothing rebuilt
-    with pytest.raises(WeightinitError, match=r"another zoo config \(differs in \['editor', 'editor_size', 'editor_steps', 'pairs'\]\)"):
+    with pytest.raises(
+        WeightinitError, match=r"another zoo config \(differs in \['editor', 'editor_size', 'editor_steps', 'pairs'\]\)"
+    ):
         ZooBuilder(folder, ZooConfig(**TINY), chosen, photos=photos, log=lambda s: None).check_config()
 
 
@@ -310,5 +371,10 @@ def test_zoo_build_cli_with_a_local_editor_folder_builds_a_zoo_of_its_pairs(tmp_
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     stored = json.loads((folder / BUILD_CONFIG_NAME).read_text())
-    assert (stored["pairs"], stored["editor"], stored["editor_size"], stored["editor_steps"]) == ("editor", str(editor), 32, 2)
+    assert (stored["pairs"], stored["editor"], stored["editor_size"], stored["editor_steps"]) == (
+        "editor",
+        str(editor),
+        32,
+        2,
+    )
     assert list(ZooManifest.load(folder).concepts) == [cid] and verify_zoo(folder) == []

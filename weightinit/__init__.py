@@ -1,7 +1,7 @@
 """weightinit: a learned starting point for image-to-image GAN generators.
 
-    from weightinit import initialize
-    initialize(netG, "sketch to photo")
+from weightinit import initialize
+initialize(netG, "sketch to photo")
 """
 
 from __future__ import annotations

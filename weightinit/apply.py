@@ -89,7 +89,9 @@ def prepare_update(
             raise InvalidWeights(f"{canonical} contains NaN or Inf; nothing was written")
         cast = value.detach().to(dtype=param.dtype)  # float32 in, the model's dtype out
         if cast.is_floating_point() and not bool(torch.isfinite(cast).all()):
-            raise InvalidWeights(f"{canonical} overflows the model's {param.dtype} (Inf after the cast); nothing was written")
+            raise InvalidWeights(
+                f"{canonical} overflows the model's {param.dtype} (Inf after the cast); nothing was written"
+            )
         triples.append((native, param, cast))
     return triples, layout
 
@@ -119,7 +121,9 @@ def buffer_pairs(model: nn.Module, buffers: Mapping[str, torch.Tensor]) -> list[
         if k in own and own[k].shape == v.shape:
             value = v.to(own[k].dtype)
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                raise InvalidWeights(f"the generator's base buffer {k} contains NaN or Inf (in {own[k].dtype}); nothing was written")
+                raise InvalidWeights(
+                    f"the generator's base buffer {k} contains NaN or Inf (in {own[k].dtype}); nothing was written"
+                )
             pairs.append((own[k], value))
     return pairs
 
@@ -137,7 +141,9 @@ def write_buffers(model: nn.Module, buffers: Mapping[str, torch.Tensor]) -> int:
     return copy_buffers(buffer_pairs(model, buffers))
 
 
-def apply_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], adapter: Adapter | str | None = None) -> ApplyReport:
+def apply_tensors(
+    model: nn.Module, tensors: Mapping[str, torch.Tensor], adapter: Adapter | str | None = None
+) -> ApplyReport:
     """Write canonical tensors into ``model``'s parameters in place (atomic)."""
     start = time.perf_counter()
     adapter = _resolve_adapter(model, adapter)

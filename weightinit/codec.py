@@ -179,7 +179,9 @@ class SlotNormalizer:
         var = (total_sq / safe - mean * mean).clamp(min=0)
         std = var.sqrt()
         # Round the std to a power of two (exact division); tiny or zero spread gets scale 1.
-        scale = torch.where(std > 1e-12, torch.exp2(torch.round(torch.log2(std.clamp(min=1e-30)))), torch.ones_like(std))
+        scale = torch.where(
+            std > 1e-12, torch.exp2(torch.round(torch.log2(std.clamp(min=1e-30)))), torch.ones_like(std)
+        )
         return cls(layout, mean.to(torch.float32), scale.to(torch.float32))
 
     def _per_block(self, values: torch.Tensor) -> torch.Tensor:
@@ -188,13 +190,17 @@ class SlotNormalizer:
     def normalize(self, blocks: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         self.codec.check_blocks(blocks)
         mask = self.codec.index.valid_mask(self.layout.block_size).to(blocks.device)
-        out = (blocks.to(torch.float64) - self._per_block(self.mean).to(blocks.device)) / self._per_block(self.scale).to(blocks.device)
+        out = (blocks.to(torch.float64) - self._per_block(self.mean).to(blocks.device)) / self._per_block(
+            self.scale
+        ).to(blocks.device)
         return out.masked_fill(~mask, 0).to(dtype)
 
     def denormalize(self, blocks: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         self.codec.check_blocks(blocks)
         mask = self.codec.index.valid_mask(self.layout.block_size).to(blocks.device)
-        out = blocks.to(torch.float64) * self._per_block(self.scale).to(blocks.device) + self._per_block(self.mean).to(blocks.device)
+        out = blocks.to(torch.float64) * self._per_block(self.scale).to(blocks.device) + self._per_block(self.mean).to(
+            blocks.device
+        )
         return out.masked_fill(~mask, 0).to(dtype or self.layout.block_dtype)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

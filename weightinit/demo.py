@@ -87,10 +87,19 @@ def run_demo(
     test = source.sample(test_pairs, split="test", seed=data_seed)
     recipe = RecipeConfig(batch_size=batch_size, seed=data_seed)
     schedule = eval_schedule(steps, steps, eval_every)
-    console.print(f"demo: [bold]{c.text}[/] ({c.id}, {c.split}); {gen.arch}; {steps} steps each from scratch and from generated weights")
+    console.print(
+        f"demo: [bold]{c.text}[/] ({c.id}, {c.split}); {gen.arch}; {steps} steps each from scratch and from generated weights"
+    )
 
     runs = {}
-    bars = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=not progress)
+    bars = Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+    )
     with bars:
         # scratch: the reference pix2pix init
         task = bars.add_task("scratch", total=steps)
@@ -137,7 +146,9 @@ def run_demo(
     summary["seconds_total"] = time.perf_counter() - t_start
     atomic_write_json(out / "summary.json", summary)
     print_table(summary, console)
-    console.print(f"wrote {out / 'grid.png'}, {out / 'psnr_vs_seconds.png'} and {out / 'summary.json'} ({summary['seconds_total']:.0f} s in all)")
+    console.print(
+        f"wrote {out / 'grid.png'}, {out / 'psnr_vs_seconds.png'} and {out / 'summary.json'} ({summary['seconds_total']:.0f} s in all)"
+    )
     return summary
 
 
@@ -157,7 +168,9 @@ def write_grid(path: Path, test, runs: dict) -> None:
     for j, (name, _) in enumerate(cols):
         draw.text((j * cell_w + 3, 3), name, fill="black")
         for i in range(n):
-            tile = Image.fromarray((np.asarray(imgs[j][i]) * 255).round().astype("uint8")).resize((cell_w, cell_h), Image.NEAREST)
+            tile = Image.fromarray((np.asarray(imgs[j][i]) * 255).round().astype("uint8")).resize(
+                (cell_w, cell_h), Image.NEAREST
+            )
             canvas.paste(tile, (j * cell_w, top + i * cell_h))
     canvas.save(path)
 
@@ -172,7 +185,9 @@ def plot_psnr(path: Path, summary: dict) -> None:
     for name, run in summary["runs"].items():
         ax.plot([p["seconds"] for p in run["curve"]], [p["psnr"] for p in run["curve"]], marker=".", label=name)
     ax.axhline(summary["target_psnr"], color="k", ls=":", lw=0.8, label=f"scratch final − {summary['tolerance_db']} dB")
-    ax.axhline(summary["trivial"]["trivial_psnr"], color="grey", ls="--", lw=0.8, label="trivial (input or mean target)")
+    ax.axhline(
+        summary["trivial"]["trivial_psnr"], color="grey", ls="--", lw=0.8, label="trivial (input or mean target)"
+    )
     ax.set_xlabel("seconds (generation included, evaluation excluded)")
     ax.set_ylabel("PSNR on test pairs (dB)")
     ax.set_title(summary["text"], fontsize=10)
@@ -185,11 +200,17 @@ def plot_psnr(path: Path, summary: dict) -> None:
 def print_table(summary: dict, console) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{summary['text']}: {summary['steps']} steps each; target = scratch's final PSNR − {summary['tolerance_db']} dB")
+    table = Table(
+        title=f"{summary['text']}: {summary['steps']} steps each; target = scratch's final PSNR − {summary['tolerance_db']} dB"
+    )
     for col in ("init", "PSNR 0", "PSNR end", "SSIM", "L1", "s", "to target", "speedup"):
         table.add_column(col, justify="right" if col != "init" else "left")
     for name, r in summary["runs"].items():
-        reach = "not reached" if r["seconds_to_target"] is None else f"{r['seconds_to_target']:.1f} s / {r['steps_to_target']:.0f} st"
+        reach = (
+            "not reached"
+            if r["seconds_to_target"] is None
+            else f"{r['seconds_to_target']:.1f} s / {r['steps_to_target']:.0f} st"
+        )
         table.add_row(name, f"{r['step0']['psnr']:.2f}", f"{r['final']['psnr']:.2f}", f"{r['final']['ssim']:.3f}", f"{r['final']['l1']:.4f}",
                       f"{r['final']['seconds']:.1f}", reach, "–" if r["speedup"] is None else f"{r['speedup']:.1f}x")  # fmt: skip
     console.print(table)

@@ -115,7 +115,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                 raise _os_error(path, exc) from None
             except Exception as exc:  # safetensors reports a full disk as its own error type
                 if "No space left" in str(exc) or "os error 28" in str(exc):
-                    raise CheckpointError(f"cannot write {path}: no space left on the device; nothing was written") from None
+                    raise CheckpointError(
+                        f"cannot write {path}: no space left on the device; nothing was written"
+                    ) from None
                 raise
         finally:
             _PENDING.discard(tmp_path)
@@ -154,11 +156,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def save_safetensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
+def save_safetensors(
+    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> None:
     """Atomic safetensors write (tensors made contiguous, shared storage broken)."""
     from safetensors.torch import save_file
 
-    data = {k: v.detach().contiguous().clone() if _shares_any(v, tensors) else v.detach().contiguous() for k, v in tensors.items()}
+    data = {
+        k: v.detach().contiguous().clone() if _shares_any(v, tensors) else v.detach().contiguous()
+        for k, v in tensors.items()
+    }
     with atomic_path(path) as tmp:
         save_file(data, str(tmp), metadata=dict(metadata or {}))
         if metadata:
@@ -236,7 +243,9 @@ def check_checkpoint_name(path: str | os.PathLike) -> Path:
     return path
 
 
-def save_state_dict_file(path: str | os.PathLike, state: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
+def save_state_dict_file(
+    path: str | os.PathLike, state: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> None:
     """Atomic checkpoint: ``.safetensors`` with ``metadata``, or ``.pth``/``.pt`` as a plain
     ``{key: tensor}`` dict written by ``torch.save`` (no metadata: nothing a weights-only load refuses)."""
     path = check_checkpoint_name(path)

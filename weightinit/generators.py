@@ -318,7 +318,11 @@ def readme_table(rows: list[dict]) -> str:
     for r in rows:
         flags = f"`{' '.join(r['reference_flags']['args'])}`" if r["reference_flags"] else f"none: {r['note']}"
         step0 = (r.get("quality") or {}).get(_STEP0_KEY) or {}
-        measured = f"{step0['generated_1']:.2f} / {step0['base']:.2f} dB" if "generated_1" in step0 and "base" in step0 else "not measured"
+        measured = (
+            f"{step0['generated_1']:.2f} / {step0['base']:.2f} dB"
+            if "generated_1" in step0 and "base" in step0
+            else "not measured"
+        )
         lines.append(f"| {r['name']} | `{r['arch']}` | {flags} | {measured} |")
     lines.append(README_END)
     return "\n".join(lines)

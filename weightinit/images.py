@@ -108,7 +108,9 @@ class PhotoSet:
     def __init__(self, photos: list[Photo], *, source: str, min_size: int = 64, require_color: bool = False):
         if not photos:
             raise WeightinitError(f"no photos in {source}")
-        small = [f"{p.name} ({p.pixels.shape[1]}x{p.pixels.shape[0]})" for p in photos if min(p.pixels.shape[:2]) < min_size]
+        small = [
+            f"{p.name} ({p.pixels.shape[1]}x{p.pixels.shape[0]})" for p in photos if min(p.pixels.shape[:2]) < min_size
+        ]
         if small:
             raise WeightinitError(
                 f"photos in {source} are smaller than the {min_size}x{min_size} crop: {', '.join(small[:5])}"
@@ -188,7 +190,9 @@ class PhotoSet:
         return not all(is_grayscale(p.pixels) for p in self.photos)
 
     # -- crops ----------------------------------------------------------------------------------
-    def random_crops(self, n: int, size: int = 64, seed: int = 0, split: str = "train", *, max_scale: float = 2.0) -> np.ndarray:
+    def random_crops(
+        self, n: int, size: int = 64, seed: int = 0, split: str = "train", *, max_scale: float = 2.0
+    ) -> np.ndarray:
         """``n`` crops (``n x size x size x 3`` float32) from the split's photos.
 
         A crop covers a random square of ``size``..``max_scale*size`` px (never past the photo),
@@ -197,7 +201,11 @@ class PhotoSet:
         """
         self._check_split(split)
         if size > self.min_size:
-            too_small = [self.photos[i].name for i, r, c in self._regions[split] if min(self.photos[i].pixels[r, c].shape[:2]) < size]
+            too_small = [
+                self.photos[i].name
+                for i, r, c in self._regions[split]
+                if min(self.photos[i].pixels[r, c].shape[:2]) < size
+            ]
             if too_small:
                 raise WeightinitError(f"photos smaller than the {size}x{size} crop: {', '.join(too_small[:5])}")
         regions = [self.region(split, k) for k in range(len(self._regions[split]))]

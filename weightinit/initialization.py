@@ -69,7 +69,9 @@ class InitReport:
             f"({self.adapter}, {self.mode}, seed {self.seed}, {self.steps} step(s)) in {self.seconds:.2f} s"
         )
         for direction, prov in self.based_on.items():
-            names = ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"
+            names = (
+                ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"
+            )
             label = f"{direction} {prov['text']!r}" if len(self.based_on) > 1 else "based on"
             line += f"\n  {label}: {names}; best similarity {prov['similarity']:.2f}"
             if prov.get("fallback"):
@@ -170,7 +172,9 @@ def _check_concept(concept, what: str = "concept") -> None:
     """Text, not None or bytes, and encodable as UTF-8 (no lone surrogates, which is what a
     non-UTF-8 command-line argument becomes): cheap, so it runs before anything is loaded."""
     if isinstance(concept, (bytes, bytearray)):
-        raise WeightinitError(f"{what} must be text (str), got bytes {bytes(concept)[:40]!r}: decode it first, e.g. .decode('utf-8')")
+        raise WeightinitError(
+            f"{what} must be text (str), got bytes {bytes(concept)[:40]!r}: decode it first, e.g. .decode('utf-8')"
+        )
     if not isinstance(concept, str):
         raise WeightinitError(f"{what} must be text (str), got {type(concept).__name__} {concept!r:.60}")
     try:
@@ -319,7 +323,9 @@ def initialize(
     pair_model = adapter.directions is not None  # a capability of the adapter, not its name
     if pair_model:
         if pairs is not None:
-            raise WeightinitError("pairs= chooses a start for one paired generator; a CycleGAN model has two and no pairs")
+            raise WeightinitError(
+                "pairs= chooses a start for one paired generator; a CycleGAN model has two and no pairs"
+            )
         if mode != "merge":
             raise WeightinitError("CycleGAN pairs support mode='merge' only")
     if pairs is not None:
@@ -327,7 +333,18 @@ def initialize(
     # --- the generator ------------------------------------------------------------------------
     gen = load_generator(generator, revision, model=inner)
     if pair_model:
-        return _initialize_pair(inner, concept, gen, adapter, mode=mode, steps=steps, seed=seed, guidance=guidance, reverse=reverse, start=start)
+        return _initialize_pair(
+            inner,
+            concept,
+            gen,
+            adapter,
+            mode=mode,
+            steps=steps,
+            seed=seed,
+            guidance=guidance,
+            reverse=reverse,
+            start=start,
+        )
 
     _check_coverage(gen, inner, adapter)
     gen_start = time.perf_counter()
@@ -338,7 +355,9 @@ def initialize(
         factors, choice = choose_on_pairs(inner, adapter, gen, factors, concept, pairs, progress=progress)
     full = gen.full_weights(factors)
     generation_seconds = time.perf_counter() - gen_start
-    report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, generation_seconds=generation_seconds, based_on=based_on)
+    report = InitReport(
+        concept, gen.name, adapter.name, mode, seed, steps, generation_seconds=generation_seconds, based_on=based_on
+    )
     if choice is not None:
         report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
     if mode == "merge":
@@ -372,7 +391,9 @@ def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, to
             raise InvalidWeights(f"generated LoRA factors for {canonical} contain NaN or Inf; nothing was written")
         dtype = model.get_submodule(t).weight.dtype
         if not (torch.isfinite(a.to(dtype)).all() and torch.isfinite(b.to(dtype)).all()):
-            raise InvalidWeights(f"generated LoRA factors for {canonical} overflow the model's {dtype}; nothing was written")
+            raise InvalidWeights(
+                f"generated LoRA factors for {canonical} overflow the model's {dtype}; nothing was written"
+            )
     groups = _optimizer_groups(optimizer, model, targets) if optimizer is not None else None
     originals = {t: model.get_submodule(t) for t in targets}
     grad_flags = [(p, p.requires_grad) for p in model.parameters()]

@@ -89,9 +89,7 @@ class BlockLayout:
         self._index = {s.name: i for i, s in enumerate(self.slots)}
 
     @classmethod
-    def from_tensors(
-        cls, tensors: Mapping[str, torch.Tensor], block_size: int = DEFAULT_BLOCK_SIZE
-    ) -> BlockLayout:
+    def from_tensors(cls, tensors: Mapping[str, torch.Tensor], block_size: int = DEFAULT_BLOCK_SIZE) -> BlockLayout:
         """The layout of named tensors, in the mapping's order."""
         return cls(
             (Slot(name, tuple(t.shape), dtype_name(t.dtype)) for name, t in tensors.items()),

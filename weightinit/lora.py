@@ -70,8 +70,8 @@ def _save_plain(module: LoRAWrapper, state: dict, prefix: str, local_metadata) -
     """State-dict post hook: ``base.*`` + factors -> the plain module's keys, weight merged."""
     if not module.plain_state_dict:
         return
-    own = [k for k in list(state) if k.startswith(prefix) and "." not in k[len(prefix):].removeprefix("base.")]
-    values = {k[len(prefix):]: state.pop(k) for k in own}
+    own = [k for k in list(state) if k.startswith(prefix) and "." not in k[len(prefix) :].removeprefix("base.")]
+    values = {k[len(prefix) :]: state.pop(k) for k in own}
     with torch.no_grad():
         values["base.weight"] = (module.base.weight + module.delta()).detach()
     for key, value in values.items():  # the wrapper's keys were the last ones: order is kept
@@ -79,7 +79,9 @@ def _save_plain(module: LoRAWrapper, state: dict, prefix: str, local_metadata) -
             state[prefix + key.removeprefix("base.")] = value
 
 
-def _load_plain(module: LoRAWrapper, state: dict, prefix: str, local_metadata, strict, missing, unexpected, errors) -> None:
+def _load_plain(
+    module: LoRAWrapper, state: dict, prefix: str, local_metadata, strict, missing, unexpected, errors
+) -> None:
     """Load-state-dict pre hook: a plain checkpoint goes into the base; ``lora_B`` is zeroed, so the
     wrapped module computes exactly the checkpoint's function."""
     if not module.plain_state_dict or prefix + "weight" not in state:

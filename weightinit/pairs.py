@@ -160,7 +160,9 @@ class FolderPairs(_Cached):
                 if w < 2 or w % 2 or w // 2 < 1:
                     raise WeightinitError(f"{p} is {w}x{h}: an aligned pair needs an even width (A and B side by side)")
                 if min(w // 2, h) < self.size // 2:
-                    raise WeightinitError(f"{p} is {w}x{h}: each half is much smaller than the {self.size}x{self.size} model input")
+                    raise WeightinitError(
+                        f"{p} is {w}x{h}: each half is much smaller than the {self.size}x{self.size} model input"
+                    )
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.files.values())
@@ -222,7 +224,9 @@ class DiffusionEditorPairs(_Cached):
     ):
         super().__init__()
         if editor is None:
-            raise WeightinitError("DiffusionEditorPairs needs an editor: a diffusers model id, a local path, or a pipeline")
+            raise WeightinitError(
+                "DiffusionEditorPairs needs an editor: a diffusers model id, a local path, or a pipeline"
+            )
         self.concept = concept
         self.size = int(size)
         self.editor_size = int(editor_size)
@@ -243,10 +247,17 @@ class DiffusionEditorPairs(_Cached):
         for start in range(0, n, self.batch_size):
             chunk = crops[start : start + self.batch_size]
             images = [
-                Image.fromarray((c * 255.0 + 0.5).astype(np.uint8)).resize((self.editor_size, self.editor_size), Image.BICUBIC)
+                Image.fromarray((c * 255.0 + 0.5).astype(np.uint8)).resize(
+                    (self.editor_size, self.editor_size), Image.BICUBIC
+                )
                 for c in chunk
             ]
-            generators = [torch.Generator(device="cpu").manual_seed(int(np.random.SeedSequence([seed, SPLITS.index(split), start + j]).generate_state(1)[0])) for j in range(len(chunk))]
+            generators = [
+                torch.Generator(device="cpu").manual_seed(
+                    int(np.random.SeedSequence([seed, SPLITS.index(split), start + j]).generate_state(1)[0])
+                )
+                for j in range(len(chunk))
+            ]
             out = self.pipeline(
                 prompt=[self.concept.text] * len(chunk),
                 image=images,
@@ -257,7 +268,9 @@ class DiffusionEditorPairs(_Cached):
                 output_type="np",
             ).images
             for j, edited in enumerate(np.asarray(out, dtype=np.float32)):
-                pil = Image.fromarray((np.clip(edited, 0, 1) * 255.0 + 0.5).astype(np.uint8)).resize((self.size, self.size), Image.BICUBIC)
+                pil = Image.fromarray((np.clip(edited, 0, 1) * 255.0 + 0.5).astype(np.uint8)).resize(
+                    (self.size, self.size), Image.BICUBIC
+                )
                 targets[start + j] = np.asarray(pil, dtype=np.float32) / 255.0
         return crops, targets
 
@@ -287,9 +300,7 @@ def load_editor(model_id: str | Path, device: str | None = None):
             )
     except Exception as exc:  # missing folder, not in the offline cache, no such repo, auth: one line each
         if not local.is_dir() and hub_offline():
-            why = (
-                "it is not a folder, nor in the local hub cache, and HF_HUB_OFFLINE is set (fetch it once with hub access)"
-            )
+            why = "it is not a folder, nor in the local hub cache, and HF_HUB_OFFLINE is set (fetch it once with hub access)"
         else:
             why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise WeightinitError(

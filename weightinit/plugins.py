@@ -48,7 +48,13 @@ class PluginInfo:
     adapters: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "module": self.module, "hooks": self.hooks, "adapters": self.adapters}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "module": self.module,
+            "hooks": self.hooks,
+            "adapters": self.adapters,
+        }
 
 
 class Registry:
@@ -147,7 +153,10 @@ def _build_registry() -> Registry:
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
         if ep.name in disabled or ep.name in seen:
             if ep.name in builtin and ep.value != builtin[ep.name]:
-                warnings.warn(f"weightinit plugin {ep.name!r} ({ep.value}) has a built-in plugin's name and was skipped", stacklevel=2)
+                warnings.warn(
+                    f"weightinit plugin {ep.name!r} ({ep.value}) has a built-in plugin's name and was skipped",
+                    stacklevel=2,
+                )
             continue  # an older install's metadata still lists the built-ins as entry points
         seen.add(ep.name)
         _add(registry, ep.name, ep.value, ep.dist.version if ep.dist is not None else None, ep.load)
@@ -217,7 +226,9 @@ def adapter_for_model(model):
     """The adapter that understands ``model`` (wrappers stripped first)."""
     adapter = get_plugin_manager().hook.adapter_for_model(model=unwrap_model(model))
     if adapter is None:
-        raise AdapterError(f"no adapter recognises {type(model).__name__}; the generic adapter, which takes any module, did not load")
+        raise AdapterError(
+            f"no adapter recognises {type(model).__name__}; the generic adapter, which takes any module, did not load"
+        )
     return adapter
 
 

@@ -40,7 +40,9 @@ def select_device(device: str = "auto", local_rank: int | None = None) -> torch.
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise WeightinitError(f"device {device!r} was asked for, but torch sees no CUDA device (torch {torch.__version__})")
+        raise WeightinitError(
+            f"device {device!r} was asked for, but torch sees no CUDA device (torch {torch.__version__})"
+        )
     if device.startswith("cuda:"):
         return torch.device(device)
     rank = int(os.environ.get("LOCAL_RANK", "0") or 0) if local_rank is None else int(local_rank)

@@ -53,7 +53,9 @@ def full_weights(factors: Mapping[str, torch.Tensor], base: Mapping[str, torch.T
 
 
 @torch.no_grad()
-def fill_lora(wrappers: Mapping[str, torch.nn.Module], names: Mapping[str, str], factors: Mapping[str, torch.Tensor]) -> None:
+def fill_lora(
+    wrappers: Mapping[str, torch.nn.Module], names: Mapping[str, str], factors: Mapping[str, torch.Tensor]
+) -> None:
     """Copy each wrapper's factors in (cast to its dtype and device): ``wrappers`` as
     ``inject_lora`` returns them, ``names`` the adapter's native -> canonical mapping."""
     for target, w in wrappers.items():

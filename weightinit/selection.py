@@ -63,7 +63,9 @@ def check_pairs(pairs, model: nn.Module | None = None) -> tuple[torch.Tensor, to
     H, W, N >= 1. With ``model``, also that it takes the inputs and returns the targets' shape,
     checked on the meta device (no values computed, no memory, milliseconds)."""
     if not (isinstance(pairs, (tuple, list)) and len(pairs) == 2 and all(isinstance(t, torch.Tensor) for t in pairs)):
-        raise WeightinitError("pairs must be (inputs, targets), two tensors [N, C, H, W] as the model takes and returns them")
+        raise WeightinitError(
+            "pairs must be (inputs, targets), two tensors [N, C, H, W] as the model takes and returns them"
+        )
     inputs, targets = pairs
     for what, t in (("inputs", inputs), ("targets", targets)):
         if not t.is_floating_point():
@@ -71,7 +73,12 @@ def check_pairs(pairs, model: nn.Module | None = None) -> tuple[torch.Tensor, to
                 f"pair {what} are {str(t.dtype).removeprefix('torch.')}; pass float images in the range the model "
                 "takes (pix2pix: [-1, 1], e.g. x.float() / 127.5 - 1)"
             )
-    if inputs.ndim != 4 or targets.ndim != 4 or inputs.shape[0] != targets.shape[0] or inputs.shape[2:] != targets.shape[2:]:
+    if (
+        inputs.ndim != 4
+        or targets.ndim != 4
+        or inputs.shape[0] != targets.shape[0]
+        or inputs.shape[2:] != targets.shape[2:]
+    ):
         raise WeightinitError(
             f"pairs must be inputs [N, C, H, W] and targets [N, C', H, W] with the same N, H, W; "
             f"got {list(inputs.shape)} and {list(targets.shape)}"
@@ -104,7 +111,9 @@ def _probe(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_
             out = functional_call(model, meta, (x,), strict=False)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise WeightinitError(f"the model cannot take pair inputs of shape {list(inputs.shape[1:])}: {reason}") from None
+        raise WeightinitError(
+            f"the model cannot take pair inputs of shape {list(inputs.shape[1:])}: {reason}"
+        ) from None
     if isinstance(out, torch.Tensor) and tuple(out.shape[1:]) != tuple(targets.shape[1:]):
         raise WeightinitError(
             f"the model turns pair inputs {list(inputs.shape[1:])} into {list(out.shape[1:])}, but the targets are "
@@ -157,7 +166,9 @@ def _scaled_basis(generator, device: torch.device) -> tuple[torch.Tensor, torch.
     P = (generator.prior.basis.to(torch.float32) * scale).to(device)  # scale: a power of two, exact
     q = (center * scale + mean).to(device)
     if not (bool(torch.isfinite(P).all()) and bool(torch.isfinite(q).all())):
-        raise InvalidWeights("the generator's prior basis, centre or normalizer contain NaN or Inf; nothing was written")
+        raise InvalidWeights(
+            "the generator's prior basis, centre or normalizer contain NaN or Inf; nothing was written"
+        )
     try:
         _SCALED_BASIS.setdefault(generator, {})[device] = (key, (P, q))
     except TypeError:  # not weakly referenceable: no cache
@@ -190,9 +201,13 @@ class _PriorCandidates:
         self.P, self.q = _scaled_basis(generator, device)
         bad = ~torch.isfinite(self.rows).all(1)
         if bool(bad.any()):
-            raise InvalidWeights(f"candidate {self.names[int(bad.nonzero()[0])]!r} contains NaN or Inf; nothing was written")
+            raise InvalidWeights(
+                f"candidate {self.names[int(bad.nonzero()[0])]!r} contains NaN or Inf; nothing was written"
+            )
         bs = layout.block_size
-        self.slots = [(s.name, s.shape, s.torch_dtype, start * bs) for s, start in zip(layout.slots, layout.slot_block_start)]
+        self.slots = [
+            (s.name, s.shape, s.torch_dtype, start * bs) for s, start in zip(layout.slots, layout.slot_block_start)
+        ]
 
     def __len__(self) -> int:
         return len(self.names)
@@ -219,7 +234,9 @@ class _PriorCandidates:
         shape = (self.layout.num_blocks, self.layout.block_size)
         if i < len(self.blends):
             t, a = self.blends[i]
-            delta = a * (blend_weights(prior.keys, prior.owner, prior.coef.shape[0], self.query, t) @ prior.coef @ basis).view(shape)
+            delta = a * (
+                blend_weights(prior.keys, prior.owner, prior.coef.shape[0], self.query, t) @ prior.coef @ basis
+            ).view(shape)
         else:
             delta = (prior.coef[i - len(self.blends)] @ basis).view(shape)
         center = g.center if g.center is not None else torch.zeros(shape)
@@ -246,7 +263,9 @@ class _Writer:
                     self.delta.append((param, base, canonical, direct))
                 elif gen.representation != "delta" and f"{canonical}.lora_A" in slot_names:
                     base2d = base.reshape(base.shape[0], -1)
-                    self.lora.append((param, base2d, canonical, direct, None if direct else torch.empty_like(base2d), base.shape))
+                    self.lora.append(
+                        (param, base2d, canonical, direct, None if direct else torch.empty_like(base2d), base.shape)
+                    )
                 else:
                     param.copy_(base)
 
@@ -282,7 +301,9 @@ def _clusters(points: torch.Tensor, k: int, iterations: int = 10) -> list[list[i
     centroids = points[chosen]
     for _ in range(iterations):
         assign = torch.cdist(points, centroids).argmin(1)
-        centroids = torch.stack([points[assign == c].mean(0) if bool((assign == c).any()) else centroids[c] for c in range(k)])
+        centroids = torch.stack(
+            [points[assign == c].mean(0) if bool((assign == c).any()) else centroids[c] for c in range(k)]
+        )
     reps = sorted({int(torch.cdist(c[None], points)[0].argmin()) for c in centroids})
     assign = d[:, reps].argmin(1)
     return [[r] + [i for i in (assign == j).nonzero().flatten().tolist() if i != r] for j, r in enumerate(reps)]
@@ -367,7 +388,9 @@ class _Selection:
 
     def _add(self, kind: str, probe: nn.Module) -> None:
         self.probes[kind] = probe
-        self.writers[kind] = _Writer(probe, self._adapter, self.gen, {s.name for s in self.gen.layout.slots}, in_dtype=kind == "fast")
+        self.writers[kind] = _Writer(
+            probe, self._adapter, self.gen, {s.name for s in self.gen.layout.slots}, in_dtype=kind == "fast"
+        )
         params = dict(probe.named_parameters())
         self._generated[kind] = [(params[native], self._full[c]) for native, c in self._adapter.canonical_names(probe)]
         x = self._inputs.contiguous(memory_format=torch.channels_last) if kind == "fast" else self._inputs
@@ -391,7 +414,11 @@ class _Selection:
         for c0 in range(0, len(indices), 32):  # the factors of 32 candidates at a time: one matmul, ~10 MB
             chunk = indices[c0 : c0 + 32]
             prior_idx = [i - 1 for i in chunk if i > 0]
-            built = iter(self.cands.factors(prior_idx, torch.bfloat16 if kind == "fast" else None)) if prior_idx else iter(())
+            built = (
+                iter(self.cands.factors(prior_idx, torch.bfloat16 if kind == "fast" else None))
+                if prior_idx
+                else iter(())
+            )
             for i in chunk:
                 if i == 0:
                     for param, value in generated:
@@ -405,7 +432,9 @@ class _Selection:
         scores = _mean_over_ranks(torch.stack(out)) if out else torch.zeros(0, dtype=torch.float64)
         if not bool(torch.isfinite(scores).all()):
             bad = self.names[indices[int((~torch.isfinite(scores)).nonzero()[0])]]
-            raise InvalidWeights(f"scoring candidate {bad!r} on the pairs gave NaN or Inf (the model's outputs are not finite); nothing was written")
+            raise InvalidWeights(
+                f"scoring candidate {bad!r} on the pairs gave NaN or Inf (the model's outputs are not finite); nothing was written"
+            )
         return scores
 
     def factors_of(self, i: int) -> dict[str, torch.Tensor]:

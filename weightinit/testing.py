@@ -157,8 +157,12 @@ def check_capabilities(adapter: Adapter, model: nn.Module) -> None:
     name sub-networks whose canonical names carry their prefix."""
     layout = adapter.layout(model)
     params = [id(p) for p in model.parameters()]
-    assert adapter.reset_parameters(model) is model, f"adapter {adapter.name!r}: reset_parameters returns another object"
-    assert [id(p) for p in model.parameters()] == params, f"adapter {adapter.name!r}: reset_parameters replaced parameters"
+    assert adapter.reset_parameters(model) is model, (
+        f"adapter {adapter.name!r}: reset_parameters returns another object"
+    )
+    assert [id(p) for p in model.parameters()] == params, (
+        f"adapter {adapter.name!r}: reset_parameters replaced parameters"
+    )
     _same_layout(adapter, layout, model, "reset_parameters")
     values = adapter.to_canonical(model, model.state_dict())
     bad = [k for k, v in values.items() if not bool(torch.isfinite(v).all())]
@@ -166,7 +170,9 @@ def check_capabilities(adapter: Adapter, model: nn.Module) -> None:
     order = [n for n, _ in adapter.canonical_names(model)]
     weights = [f"{t}.weight" for t in adapter.lora_targets(model)]
     assert all(w in order for w in weights), f"adapter {adapter.name!r}: a LoRA target's weight is not generated"
-    assert weights == sorted(weights, key=order.index), f"adapter {adapter.name!r}: LoRA targets are not in canonical order"
+    assert weights == sorted(weights, key=order.index), (
+        f"adapter {adapter.name!r}: LoRA targets are not in canonical order"
+    )
     kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
     assert all(isinstance(model.get_submodule(w[: -len(".weight")]), kinds) for w in weights), (
         f"adapter {adapter.name!r}: a LoRA target is not a Conv2d, ConvTranspose2d or Linear"

@@ -24,8 +24,12 @@ import torch
 
 
 def get_options(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--workdir", type=Path, default=Path("custom_architecture_run"), help="where the zoo and the generator go")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--workdir", type=Path, default=Path("custom_architecture_run"), help="where the zoo and the generator go"
+    )
     p.add_argument("--arch", default="template:tiny,width=8", help="arch string the plugin builds")
     p.add_argument("--concept", default="sketch to photo", help="the concept to initialise for at the end")
     p.add_argument("--generator", default=None, help="a generator already trained for --arch: skip steps 2 and 3")
@@ -33,7 +37,12 @@ def get_options(argv=None) -> argparse.Namespace:
     p.add_argument("--base_steps", type=int, default=300)
     p.add_argument("--concept_steps", type=int, default=100)
     p.add_argument("--generator_steps", type=int, default=1000)
-    p.add_argument("--finetune_steps", type=int, default=50, help="fine-tune steps after initialize, to compare with the default init")
+    p.add_argument(
+        "--finetune_steps",
+        type=int,
+        default=50,
+        help="fine-tune steps after initialize, to compare with the default init",
+    )
     p.add_argument("--tiny", action="store_true", help="everything at toy size: for CI")
     opt = p.parse_args(argv)
     if opt.tiny:
@@ -53,8 +62,11 @@ def main(argv=None) -> None:
         sys.exit(f"{exc}\nInstall the template plugin first: pip install -e adapters/template")
     model = plugins.build_model(opt.arch)
     layout = adapter.layout(model)
-    print(f"1. adapter {adapter.name!r} ({type(adapter).__module__}): {opt.arch} has {len(layout)} generated tensors, "
-          f"{layout.num_params:,} values in {layout.num_blocks} blocks (layout {layout.fingerprint})", flush=True)
+    print(
+        f"1. adapter {adapter.name!r} ({type(adapter).__module__}): {opt.arch} has {len(layout)} generated tensors, "
+        f"{layout.num_params:,} values in {layout.num_blocks} blocks (layout {layout.fingerprint})",
+        flush=True,
+    )
 
     # 2. A zoo: one base model trained on a mix of concepts, then one aligned LoRA per concept.
     from weightinit.concepts.catalog import default_catalog
@@ -64,22 +76,38 @@ def main(argv=None) -> None:
 
     catalog = default_catalog()
     concepts = catalog.by_split("train")[: opt.n_concepts] + catalog.by_split("heldout")[:1]
-    config = ZooConfig(arch=opt.arch, base_steps=opt.base_steps, concept_steps=opt.concept_steps, lora_rank=2,
-                       pool_size=8 if opt.tiny else 128, test_pairs=4 if opt.tiny else 32,
-                       base_pool_per_concept=4 if opt.tiny else 16, batch_size=2 if opt.tiny else 8)
+    config = ZooConfig(
+        arch=opt.arch,
+        base_steps=opt.base_steps,
+        concept_steps=opt.concept_steps,
+        lora_rank=2,
+        pool_size=8 if opt.tiny else 128,
+        test_pairs=4 if opt.tiny else 32,
+        base_pool_per_concept=4 if opt.tiny else 16,
+        batch_size=2 if opt.tiny else 8,
+    )
     generator_dir = opt.generator
     if generator_dir is None:
         zoo_dir = opt.workdir / "zoo"
-        manifest = ZooBuilder(zoo_dir, config, concepts, photos=PhotoSet.load(None), log=lambda s: None).run()  # resumes if killed
-        print(f"2. zoo {zoo_dir}: base + {len(manifest.concepts)} concepts (layout {manifest.layout_fingerprint})", flush=True)
+        manifest = ZooBuilder(
+            zoo_dir, config, concepts, photos=PhotoSet.load(None), log=lambda s: None
+        ).run()  # resumes if killed
+        print(
+            f"2. zoo {zoo_dir}: base + {len(manifest.concepts)} concepts (layout {manifest.layout_fingerprint})",
+            flush=True,
+        )
 
         # 3. A generator trained on the zoo's training concepts.
         from weightinit.generator.training import GeneratorTrainingConfig, train_generator
 
         tiny_denoiser = {"hidden_dim": 32, "num_layers": 2, "emb_dim": 32, "attn_dim": 16, "attn_heads": 2}
         gen_config = GeneratorTrainingConfig(
-            denoiser_kwargs=tiny_denoiser if opt.tiny else {}, steps=opt.generator_steps, batch_size=8 if opt.tiny else 64,
-            warmup_steps=2 if opt.tiny else 50, save_every=max(opt.generator_steps // 2, 1), log_every=max(opt.generator_steps // 5, 1),
+            denoiser_kwargs=tiny_denoiser if opt.tiny else {},
+            steps=opt.generator_steps,
+            batch_size=8 if opt.tiny else 64,
+            warmup_steps=2 if opt.tiny else 50,
+            save_every=max(opt.generator_steps // 2, 1),
+            log_every=max(opt.generator_steps // 5, 1),
         )
         generator_dir = opt.workdir / "generator"
         if not (generator_dir / "generator_config.json").is_file():
@@ -109,8 +137,11 @@ def main(argv=None) -> None:
     recipe = RecipeConfig(batch_size=config.batch_size)
     for name, net in (("default init", baseline), ("weightinit", netG)):
         curve = fine_tune(net, train, opt.finetune_steps, config=recipe, eval_pairs=test).curve
-        print(f"5. {name:>12}: PSNR {curve[0].metrics['psnr']:.2f} dB at step 0, "
-              f"{curve[-1].metrics['psnr']:.2f} dB after {opt.finetune_steps} steps", flush=True)
+        print(
+            f"5. {name:>12}: PSNR {curve[0].metrics['psnr']:.2f} dB at step 0, "
+            f"{curve[-1].metrics['psnr']:.2f} dB after {opt.finetune_steps} steps",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def strip_wrapper_prefixes(key: str) -> str:
         changed = False
         for prefix in WRAPPER_PREFIXES:
             if key.startswith(prefix):
-                key, changed = key[len(prefix):], True
+                key, changed = key[len(prefix) :], True
     return key
 
 
@@ -64,9 +64,7 @@ class ArchSpec:
     @classmethod
     def parse(cls, arch: str) -> ArchSpec:
         if not isinstance(arch, str) or ":" not in arch:
-            raise AdapterError(
-                f"arch {arch!r} is not of the form ADAPTER:NAME[,key=value...] (e.g. pix2pix:unet_256)"
-            )
+            raise AdapterError(f"arch {arch!r} is not of the form ADAPTER:NAME[,key=value...] (e.g. pix2pix:unet_256)")
         adapter, rest = arch.split(":", 1)
         parts = [p.strip() for p in rest.split(",")]
         name, options = parts[0], {}
@@ -76,7 +74,9 @@ class ArchSpec:
             key, value = part.split("=", 1)
             key = key.strip()
             if key in options:  # a silent "last one wins" hides a typo in a layout-defining option
-                raise AdapterError(f"arch option {key!r} is given twice in {arch!r} ({options[key]} and {value.strip()})")
+                raise AdapterError(
+                    f"arch option {key!r} is given twice in {arch!r} ({options[key]} and {value.strip()})"
+                )
             options[key] = value.strip()
         if not adapter.strip() or not name:
             raise AdapterError(f"arch {arch!r} has an empty adapter or name")

@@ -75,7 +75,9 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def zoo_view(zoo, folder: str | os.PathLike, *, block_size: int | None = None, train_fraction: float | None = None, seed: int = 0) -> Path:
+def zoo_view(
+    zoo, folder: str | os.PathLike, *, block_size: int | None = None, train_fraction: float | None = None, seed: int = 0
+) -> Path:
     """A zoo folder with the same base and weights, re-blocked and/or with fewer training concepts."""
     folder = Path(folder)
     if (folder / "manifest.json").is_file():
@@ -131,7 +133,9 @@ def train_ablation(zoo, generator: str, out: Path, name: str, *, steps: int | No
     if block_size is not None:
         zoo_dir = zoo_view(zoo, out / "ablations" / f"zoo_block{block_size}", block_size=block_size)
     elif fraction is not None:
-        zoo_dir = zoo_view(zoo, out / "ablations" / f"zoo_train{round(fraction * 100)}", train_fraction=fraction, seed=config.seed)
+        zoo_dir = zoo_view(
+            zoo, out / "ablations" / f"zoo_train{round(fraction * 100)}", train_fraction=fraction, seed=config.seed
+        )
     log(f"training ablation {name} into {target}")
     train_generator(zoo_dir, target, config, resume=bool(checkpoints(target)), log=log, progress=False)
     return target

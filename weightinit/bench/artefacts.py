@@ -78,7 +78,9 @@ def load_fid_features(path: str | os.PathLike):
     try:
         net = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:  # any load failure is the user's file
-        raise WeightinitError(f"--fid-weights {path}: not a TorchScript feature network ({type(exc).__name__}: {exc})") from None
+        raise WeightinitError(
+            f"--fid-weights {path}: not a TorchScript feature network ({type(exc).__name__}: {exc})"
+        ) from None
 
     class Features(nn.Module):
         def forward(self, x):

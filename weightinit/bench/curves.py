@@ -36,9 +36,20 @@ def time_to_quality(curve: list[dict], target: float) -> dict:
                 return {"reached": True, "seconds": p["seconds"], "step": 0.0}
             q = curve[i - 1]
             f = (target - q["psnr"]) / (p["psnr"] - q["psnr"]) if p["psnr"] > q["psnr"] else 1.0
-            return {"reached": True, "seconds": q["seconds"] + f * (p["seconds"] - q["seconds"]), "step": q["step"] + f * (p["step"] - q["step"])}
+            return {
+                "reached": True,
+                "seconds": q["seconds"] + f * (p["seconds"] - q["seconds"]),
+                "step": q["step"] + f * (p["step"] - q["step"]),
+            }
     best = max(curve, key=lambda p: p["psnr"])
-    return {"reached": False, "seconds": None, "step": None, "best_psnr": best["psnr"], "last_step": curve[-1]["step"], "last_seconds": curve[-1]["seconds"]}
+    return {
+        "reached": False,
+        "seconds": None,
+        "step": None,
+        "best_psnr": best["psnr"],
+        "last_step": curve[-1]["step"],
+        "last_seconds": curve[-1]["seconds"],
+    }
 
 
 def at_step(curve: list[dict], step: int) -> dict | None:
@@ -82,7 +93,9 @@ def summarize_concept(runs: dict[str, dict], trivial_psnr: float, config) -> dic
             row["psnr_at_fraction"][str(f)] = p["psnr"] if p else None
         if ttq["reached"] and ref["reached"]:
             row["speedup"] = ref["seconds"] / max(ttq["seconds"], 1e-9)
-            row["speedup_steps"] = _finite(ref["step"] / ttq["step"]) if ttq["step"] > 0 else None  # None: reached at step 0
+            row["speedup_steps"] = (
+                _finite(ref["step"] / ttq["step"]) if ttq["step"] > 0 else None
+            )  # None: reached at step 0
         else:
             row["speedup"] = row["speedup_steps"] = None
             if ref["reached"] and curve[-1]["seconds"] > 0:
@@ -104,7 +117,10 @@ def summarize(concepts: dict[str, dict], methods: list[str]) -> dict:
             continue
         # Not reached counts as speedup 0, so the median is conservative (a lower bound).
         speedups = [r["speedup"] if r["reached"] and r["speedup"] is not None else 0.0 for r in rows]
-        fractions = {f: _median([r["psnr_at_fraction"][f] for r in rows if r["psnr_at_fraction"].get(f) is not None]) for f in rows[0]["psnr_at_fraction"]}
+        fractions = {
+            f: _median([r["psnr_at_fraction"][f] for r in rows if r["psnr_at_fraction"].get(f) is not None])
+            for f in rows[0]["psnr_at_fraction"]
+        }
         per_method[m] = {
             "concepts": len(rows), "reached": sum(r["reached"] for r in rows), "median_speedup": _median(speedups),
             "median_speedup_steps": _median([r["speedup_steps"] if r["speedup_steps"] is not None else math.inf for r in rows if r["reached"]]),
@@ -133,7 +149,10 @@ def targets(main: dict[str, dict]) -> dict:
         if not rows:
             continue
         speed = _median([r[gen]["speedup"] if r[gen]["reached"] else 0.0 for r in rows])
-        better_final = [r[gen]["psnr_at_stop"] > s["scratch_final_psnr"] for s, r in ((s, s["methods"]) for s in main.values() if gen in s["methods"])]
+        better_final = [
+            r[gen]["psnr_at_stop"] > s["scratch_final_psnr"]
+            for s, r in ((s, s["methods"]) for s in main.values() if gen in s["methods"])
+        ]
         t = {"median_speedup": speed, "speedup_15x": speed is not None and speed >= 15,
              "better_final_psnr_fraction": statistics.fmean(better_final) if better_final else None}  # fmt: skip
         if all(mean in r and near in r for r in rows):
@@ -144,7 +163,9 @@ def targets(main: dict[str, dict]) -> dict:
             def sooner(a, b):
                 return a["reached"] and (not b["reached"] or a["seconds"] < b["seconds"])
 
-            t["sooner_than_mean_and_nearest_fraction"] = statistics.fmean([sooner(r[gen], r[mean]) and sooner(r[gen], r[near]) for r in rows])
+            t["sooner_than_mean_and_nearest_fraction"] = statistics.fmean(
+                [sooner(r[gen], r[mean]) and sooner(r[gen], r[near]) for r in rows]
+            )
         if all(lora in r for r in rows):
             ratios = []
             for r in rows:

@@ -98,7 +98,9 @@ class BenchContext:
     def generator(self):
         if self._gen is None:
             if self.generator_ref is None:
-                raise WeightinitError("this method needs a generator; pass --generator PATH (no bundled generator is installed)")
+                raise WeightinitError(
+                    "this method needs a generator; pass --generator PATH (no bundled generator is installed)"
+                )
             gen = load_generator(self.generator_ref)
             if gen.arch != self.arch:
                 raise WeightinitError(f"generator {gen.name} is for {gen.arch}, the zoo is {self.arch}")
@@ -129,7 +131,6 @@ class BenchContext:
         return self._mean_delta
 
     def nearest(self, concept_id: str) -> tuple[str, float, float]:
-
         """The training concept whose text is closest (cosine of pooled embeddings) to this one's,
         the cosine, and the seconds the lookup took (encoder loading and the zoo's texts excluded)."""
         train = self.zoo.ids("train")
@@ -211,6 +212,7 @@ def _timed(fn):
 def scratch(ctx: BenchContext, concept_id: str) -> StartingPoint:
     """The architecture's own init from scratch (``Adapter.reset_parameters``; pix2pix: conv
     weights N(0, 0.02), biases 0, norm weights N(1, 0.02))."""
+
     def build():
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed)
@@ -298,7 +300,9 @@ def prior(ctx: BenchContext, concept_id: str) -> StartingPoint:
     """The generator's retrieval prior without its denoiser (ablation)."""
     gen = ctx.generator
     if gen.prior is None:
-        raise WeightinitError(f"generator {ctx.generator.name} has no retrieval prior (it was trained with --prior mean)")
+        raise WeightinitError(
+            f"generator {ctx.generator.name} has no retrieval prior (it was trained with --prior mean)"
+        )
     text = ctx.zoo.record(concept_id).text
     gen.text_encoder.forget(text)
 
@@ -326,14 +330,42 @@ METHODS: dict[str, Method] = {
         Method("nearest", "base + nearest concept by text", nearest),
         Method("generated_1", "generated, 1 step", generated_1, needs_generator=True),
         Method("generated_k", "generated, DDIM k steps", generated_k, needs_generator=True, ddim=True),
-        Method("chosen_1", f"generated 1 step or another candidate, chosen on {SELECTION_PAIRS} train pairs", chosen_1, needs_generator=True, sees_pairs=True),
-        Method("prior", "generator's retrieval prior alone, no denoiser (ablation)", prior, needs_generator=True, ablation=True),
+        Method(
+            "chosen_1",
+            f"generated 1 step or another candidate, chosen on {SELECTION_PAIRS} train pairs",
+            chosen_1,
+            needs_generator=True,
+            sees_pairs=True,
+        ),
+        Method(
+            "prior",
+            "generator's retrieval prior alone, no denoiser (ablation)",
+            prior,
+            needs_generator=True,
+            ablation=True,
+        ),
         Method("oracle", "own zoo weights (upper bound)", oracle, upper_bound=True),
         Method("mean_lora", "zoo mean factors, LoRA-only", mean_lora, trains="lora"),
         Method("nearest_lora", "nearest concept's factors, LoRA-only", nearest_lora, trains="lora"),
-        Method("generated_1_lora", "generated 1 step, LoRA-only", generated_1_lora, trains="lora", needs_generator=True),
-        Method("generated_k_lora", "generated DDIM k steps, LoRA-only", generated_k_lora, trains="lora", needs_generator=True, ddim=True),
-        Method("chosen_1_lora", f"chosen on {SELECTION_PAIRS} train pairs, LoRA-only", chosen_1_lora, trains="lora", needs_generator=True, sees_pairs=True),
+        Method(
+            "generated_1_lora", "generated 1 step, LoRA-only", generated_1_lora, trains="lora", needs_generator=True
+        ),
+        Method(
+            "generated_k_lora",
+            "generated DDIM k steps, LoRA-only",
+            generated_k_lora,
+            trains="lora",
+            needs_generator=True,
+            ddim=True,
+        ),
+        Method(
+            "chosen_1_lora",
+            f"chosen on {SELECTION_PAIRS} train pairs, LoRA-only",
+            chosen_1_lora,
+            trains="lora",
+            needs_generator=True,
+            sees_pairs=True,
+        ),
         Method("oracle_lora", "own zoo factors, LoRA-only (upper bound)", oracle_lora, trains="lora", upper_bound=True),
     ]
 }
@@ -347,7 +379,13 @@ def methods_for(mode: str, names: list[str] | None = None) -> list[Method]:
     """The methods of a ``--mode`` (merge, lora or both), optionally only ``names`` among them."""
     if mode not in ("merge", "lora", "both"):
         raise WeightinitError(f"mode must be merge, lora or both, got {mode!r}")
-    chosen = list(MERGE_METHODS if mode == "merge" else LORA_METHODS if mode == "lora" else dict.fromkeys(MERGE_METHODS + LORA_METHODS))
+    chosen = list(
+        MERGE_METHODS
+        if mode == "merge"
+        else LORA_METHODS
+        if mode == "lora"
+        else dict.fromkeys(MERGE_METHODS + LORA_METHODS)
+    )
     if names:
         unknown = [n for n in names if n not in METHODS]
         if unknown:

@@ -69,7 +69,9 @@ def _modes(results: dict) -> str:
     """Which fine-tune modes the complete concepts were run in (shards may have run different ``--mode``s)."""
     runs = [results["runs"][c] for c in results["concepts"]]
     merge = sum(any(r["trains"] == "all" for m, r in rs.items() if m != "scratch") for rs in runs)
-    lora = sum(any(r["trains"] == "lora" for m, r in rs.items() if m != "lora") for rs in runs)  # fresh LoRA runs in both modes
+    lora = sum(
+        any(r["trains"] == "lora" for m, r in rs.items() if m != "lora") for rs in runs
+    )  # fresh LoRA runs in both modes
     return f"all weights on {merge} concept(s), LoRA factors only on {lora}"
 
 
@@ -137,7 +139,11 @@ def plot_speedups(results: dict, path: Path) -> Path:
     med = [summary["methods"][m]["median_speedup"] or 0.0 for m in methods]
     ax.bar(range(len(methods)), [max(v, 1e-2) for v in med], color="#4c78a8")
     for i, m in enumerate(methods):
-        pts = [s["methods"][m]["speedup"] or 0.0 for c, s in results["concepts"].items() if c in summary["concepts"] and m in s["methods"]]
+        pts = [
+            s["methods"][m]["speedup"] or 0.0
+            for c, s in results["concepts"].items()
+            if c in summary["concepts"] and m in s["methods"]
+        ]
         ax.scatter([i] * len(pts), [max(p, 1e-2) for p in pts], color="k", s=8, zorder=3)
     ax.axhline(1.0, color="k", lw=0.6)
     ax.axhline(15.0, color="r", lw=0.6, ls=":")
@@ -197,7 +203,17 @@ def concept_kinds(concept_ids) -> dict[str, str]:
     return kinds
 
 
-KIND_METHODS = ("lora", "mean", "nearest", "generated_1", "chosen_1", "mean_lora", "nearest_lora", "generated_1_lora", "chosen_1_lora")
+KIND_METHODS = (
+    "lora",
+    "mean",
+    "nearest",
+    "generated_1",
+    "chosen_1",
+    "mean_lora",
+    "nearest_lora",
+    "generated_1_lora",
+    "chosen_1_lora",
+)
 
 
 def by_kind(results: dict) -> list[str]:
@@ -214,7 +230,9 @@ def by_kind(results: dict) -> list[str]:
     for kind in sorted(groups):
         cells = []
         for m in methods:
-            rows = [results["concepts"][c]["methods"][m] for c in groups[kind] if m in results["concepts"][c]["methods"]]
+            rows = [
+                results["concepts"][c]["methods"][m] for c in groups[kind] if m in results["concepts"][c]["methods"]
+            ]
             vals = sorted(r["speedup"] if r["reached"] and r["speedup"] is not None else 0.0 for r in rows)
             cells.append(_f(statistics.median(vals), 1, "x") if vals else "–")
         lines.append(f"| {kind} | {len(groups[kind])} | " + " | ".join(cells) + " |")
@@ -283,7 +301,11 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
               "|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
     for source, data in step0:
         parts = dict(data.get("by_direction") or {})
-        parts["all"] = {"concepts": data["concepts"], "median_psnr_step0": data["median_psnr_step0"], "generated_beats": data["generated_beats"]}
+        parts["all"] = {
+            "concepts": data["concepts"],
+            "median_psnr_step0": data["median_psnr_step0"],
+            "generated_beats": data["generated_beats"],
+        }
         for d, part in parts.items():
             med, beats = part["median_psnr_step0"], part["generated_beats"]
             lines.append(f"| `{source}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
@@ -333,12 +355,19 @@ def composition_section(source: str, data: dict) -> list[str]:
     return lines + [""]
 
 
-def markdown(results: dict, assets: str, grids: list[str], results_dir: str, ablations: dict | None = None, ablations_source: str = "",
-             step0: list[tuple[str, dict]] | None = None, directions: tuple[str, dict] | None = None,
-             composition: tuple[str, dict] | None = None) -> str:
+def markdown(
+    results: dict,
+    assets: str,
+    grids: list[str],
+    results_dir: str,
+    ablations: dict | None = None,
+    ablations_source: str = "",
+    step0: list[tuple[str, dict]] | None = None,
+    directions: tuple[str, dict] | None = None,
+    composition: tuple[str, dict] | None = None,
+) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
-
         rank = {name: i for i, name in enumerate(["scratch", *METHODS])}
         summary = dict(summary, **{k: dict(sorted(summary[k].items(), key=lambda kv: rank.get(kv[0], len(rank))))
                                    for k in ("methods", "targets") if k in summary})  # fmt: skip
@@ -380,8 +409,12 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
                    f"below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the benchmark command to resume."),
                   ""]  # fmt: skip
     abl = ablations_section(ablations, ablations_source) if ablations else []
-    abl = ((step0_section(step0) if step0 else []) + (composition_section(*composition) if composition else [])
-           + (directions_section(*directions) if directions else []) + abl)
+    abl = (
+        (step0_section(step0) if step0 else [])
+        + (composition_section(*composition) if composition else [])
+        + (directions_section(*directions) if directions else [])
+        + abl
+    )
     if not summary:
         return "\n".join(lines + ["No complete concept yet.", ""] + abl)
     if not summary["methods"]:
@@ -402,6 +435,7 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
               "target was met at step 0. Median scratch final PSNR: " + _f(summary.get("median_scratch_final_psnr")) + " dB.", ""]  # fmt: skip
     lines += ["## Targets", ""]
     for gen, t in summary.get("targets", {}).items():
+
         def ok(flag):
             return "met" if flag else "**missed**"
 
@@ -425,7 +459,11 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
               "| method | step 0 | " + " | ".join(f"{float(f):.1%} ({round(float(f) * cfg['scratch_steps'])} steps)" for f in fractions) + " |",
               "|---|---|" + "---|" * len(fractions)]  # fmt: skip
     for m, s in summary["methods"].items():
-        lines.append(f"| {m} | {_f(s['median_psnr_step0'])} | " + " | ".join(_f(s["median_psnr_at_fraction"][f]) for f in fractions) + " |")
+        lines.append(
+            f"| {m} | {_f(s['median_psnr_step0'])} | "
+            + " | ".join(_f(s["median_psnr_at_fraction"][f]) for f in fractions)
+            + " |"
+        )
     methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
     lines += ["", "## Per concept: speedup over scratch (PSNR at step 0)", "",
               "| concept | scratch final | trivial | scratch s | " + " | ".join(m for m in methods if m != "scratch") + " |",
@@ -441,9 +479,15 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, abl
             elif r["reached"]:
                 cells.append(f"{_f(r['speedup'], 1)}x ({_f(r['psnr_step0'], 1)})")
             else:
-                cells.append(f"not reached: {_f(r['best_psnr'], 1)} dB in {r['steps_run']} steps ({_f(r['psnr_step0'], 1)})")
+                cells.append(
+                    f"not reached: {_f(r['best_psnr'], 1)} dB in {r['steps_run']} steps ({_f(r['psnr_step0'], 1)})"
+                )
         name = cid + (" *(apart)*" if s["apart"] else "")
-        lines.append(f"| {name} | {_f(s['scratch_final_psnr'])} | {_f(s['trivial_psnr'])} | {_f(s['scratch_seconds'], 1)} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {name} | {_f(s['scratch_final_psnr'])} | {_f(s['trivial_psnr'])} | {_f(s['scratch_seconds'], 1)} | "
+            + " | ".join(cells)
+            + " |"
+        )
     if summary["apart"]:
         lines += ["", f"Reported apart (scratch beats input-as-output / mean-target by < {cfg['trivial_margin_db']} dB): "
                   + ", ".join(f"`{c}`" for c in summary["apart"]) + "."]  # fmt: skip
@@ -487,13 +531,21 @@ def readme_results(results: dict, source: str) -> str:
              "",
              "| start | speedup over scratch (seconds) | (steps) | test PSNR before training, dB |",
              "|---|---|---|---|"]  # fmt: skip
-    lines.append(f"| scratch ({results['config']['scratch_steps']} steps, final PSNR {_f(summary.get('median_scratch_final_psnr'))} dB) | 1x | 1x | |")
+    lines.append(
+        f"| scratch ({results['config']['scratch_steps']} steps, final PSNR {_f(summary.get('median_scratch_final_psnr'))} dB) | 1x | 1x | |"
+    )
     for label, lora_method, merge_method in README_ROWS:
         m = lora_method if lora else merge_method
         if m in methods:
             r = methods[m]
-            lines.append(f"| {label} | {_f(r['median_speedup'], 1, 'x')} | {_f(r['median_speedup_steps'], 1, 'x')} | {_f(r['median_psnr_step0'])} |")
-    lines += ["", "All numbers, the all-weights fine-tunes and the targets: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).", README_END]
+            lines.append(
+                f"| {label} | {_f(r['median_speedup'], 1, 'x')} | {_f(r['median_speedup_steps'], 1, 'x')} | {_f(r['median_psnr_step0'])} |"
+            )
+    lines += [
+        "",
+        "All numbers, the all-weights fine-tunes and the targets: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).",
+        README_END,
+    ]
     return "\n".join(lines)
 
 
@@ -525,14 +577,28 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     if ablations and not abl_path.is_file():
         raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
-    missing = [str(p) for p in [*step0, *([directions] if directions else []), *([composition] if composition else [])] if not Path(p).is_file()]
+    missing = [
+        str(p)
+        for p in [*step0, *([directions] if directions else []), *([composition] if composition else [])]
+        if not Path(p).is_file()
+    ]
     if missing:
-        raise WeightinitError(f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first")
+        raise WeightinitError(
+            f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first"
+        )
     step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
-    directions_data = (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
-    composition_data = (os.path.relpath(composition, md_path.parent), json.loads(Path(composition).read_text())) if composition else None
+    directions_data = (
+        (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
+    )
+    composition_data = (
+        (os.path.relpath(composition, md_path.parent), json.loads(Path(composition).read_text()))
+        if composition
+        else None
+    )
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
-    results = json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
+    results = (
+        json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
+    )
     if abl is not None:
         results["ablations"] = abl
     assets = md_path.parent / ASSETS
@@ -549,7 +615,9 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
     abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
-    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data, composition_data))
+    atomic_write_text(
+        md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data, composition_data)
+    )
     if readme is not None and results["summary"]:
         source = results_dir if from_file else results_dir / "results.json"
         replace_readme_results(readme, results, os.path.relpath(source, Path(readme).parent))
@@ -557,18 +625,36 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Regenerate results.json and BENCHMARKS.md from a benchmark's run files.")
+    parser = argparse.ArgumentParser(
+        description="Regenerate results.json and BENCHMARKS.md from a benchmark's run files."
+    )
     parser.add_argument("--results", required=True, help="The benchmark's --out folder.")
-    parser.add_argument("--out", default="docs/BENCHMARKS.md", help="The markdown to write (plots go to bench/ beside it).")
+    parser.add_argument(
+        "--out", default="docs/BENCHMARKS.md", help="The markdown to write (plots go to bench/ beside it)."
+    )
     parser.add_argument("--grids", type=int, default=4, help="Image grids for this many concepts.")
-    parser.add_argument("--ablations", default=None, help="A bench-ablations result (default: RESULTS/ablations/ablations.json if present).")
-    parser.add_argument("--step0", action="append", default=[], help="A heldout_start result to tabulate by direction (repeatable).")
+    parser.add_argument(
+        "--ablations",
+        default=None,
+        help="A bench-ablations result (default: RESULTS/ablations/ablations.json if present).",
+    )
+    parser.add_argument(
+        "--step0", action="append", default=[], help="A heldout_start result to tabulate by direction (repeatable)."
+    )
     parser.add_argument("--readme", default=None, help="Also rewrite the results table of this README.")
     parser.add_argument("--directions", default=None, help="A cyclegan_directions result to tabulate.")
     parser.add_argument("--composition", default=None, help="A composed_prior result to tabulate.")
     args = parser.parse_args(argv)
-    results = write_report(args.results, args.out, grids=args.grids, ablations=args.ablations, step0=args.step0, readme=args.readme,
-                           directions=args.directions, composition=args.composition)
+    results = write_report(
+        args.results,
+        args.out,
+        grids=args.grids,
+        ablations=args.ablations,
+        step0=args.step0,
+        readme=args.readme,
+        directions=args.directions,
+        composition=args.composition,
+    )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip
 

@@ -62,7 +62,9 @@ class BenchConfig:
         if self.scratch_steps < 1 or self.eval_every < 1:
             raise WeightinitError("scratch steps and eval_every must be positive")
         if not 0 < self.cap_fraction <= 1 or not 0 <= self.min_fraction <= self.cap_fraction:
-            raise WeightinitError(f"need 0 <= min fraction <= cap fraction <= 1, got {self.min_fraction}, {self.cap_fraction}")
+            raise WeightinitError(
+                f"need 0 <= min fraction <= cap fraction <= 1, got {self.min_fraction}, {self.cap_fraction}"
+            )
         if self.stop_at not in ("target", "cap"):
             raise WeightinitError(f"stop_at must be 'target' or 'cap', got {self.stop_at!r}")
 
@@ -151,7 +153,9 @@ class BenchRunner:
         if concepts:
             unknown = [c for c in concepts if c not in self.zoo.manifest.concepts]
             if unknown:
-                raise WeightinitError(f"zoo {self.zoo.folder} has no concept(s) {unknown}; held-out ones: {', '.join(heldout) or 'none'}")
+                raise WeightinitError(
+                    f"zoo {self.zoo.folder} has no concept(s) {unknown}; held-out ones: {', '.join(heldout) or 'none'}"
+                )
             self.concepts = list(concepts)
         else:
             self.concepts = heldout
@@ -188,7 +192,12 @@ class BenchRunner:
         if method.name != "scratch":
             # mean, nearest and every generator depend on which training concepts the zoo holds
             key.update(zoo_train=self.zoo_train_digest)
-            key.update(cap_fraction=c.cap_fraction, min_fraction=c.min_fraction, stop_at=c.stop_at, target=None if target is None else round(target, 4))
+            key.update(
+                cap_fraction=c.cap_fraction,
+                min_fraction=c.min_fraction,
+                stop_at=c.stop_at,
+                target=None if target is None else round(target, 4),
+            )
         if method.needs_generator:
             key.update(generator=generator_id(self.ctx.generator_ref), ddim_steps=c.ddim_steps if method.ddim else 1)
         if method.sees_pairs:
@@ -225,7 +234,13 @@ class BenchRunner:
                                                    "methods": [m.name for m in self.methods], "concepts": self.concepts})  # fmt: skip
         index, count = self.shard
         mine = self.concepts[index::count]
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.progress)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not self.progress,
+        )
         with progress:
             overall = progress.add_task("concepts", total=len(mine))
             steps_task = progress.add_task("", total=1)
@@ -249,7 +264,10 @@ class BenchRunner:
             runs[method.name] = run
             if method.name == "scratch":
                 target = final_psnr(run["curve"], self.config.final_window) - self.config.tolerance_db
-        atomic_write_json(self.out / "runs" / concept / "concept.json", {"concept": concept, "trivial_psnr": trivial, "text": self.zoo.record(concept).text})
+        atomic_write_json(
+            self.out / "runs" / concept / "concept.json",
+            {"concept": concept, "trivial_psnr": trivial, "text": self.zoo.record(concept).text},
+        )
         if not (self.out / "runs" / concept / "pairs.png").is_file():
             save_strip(self.out / "runs" / concept / "pairs.png", [test[0][:SHOW], test[1][:SHOW]])
         return runs
@@ -263,8 +281,10 @@ class BenchRunner:
         shown0 = predict(model, test[0])[:SHOW]
         should_stop = None
         if method.name != "scratch" and c.stop_at == "target" and target is not None:
+
             def should_stop(curve):
                 return curve[-1]["step"] >= c.min_steps and any(p["psnr"] >= target for p in curve)
+
         if progress is not None:
             progress.reset(task, total=steps, description=f"{concept} {method.name}")
         curve = tracked_fine_tune(

@@ -44,8 +44,10 @@ def _generated_tensors(arch: str):
 def _bitwise_equal(a, b) -> bool:
     import torch
 
-    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(
-        a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8)
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and torch.equal(a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8))
     )
 
 
@@ -140,7 +142,9 @@ def measure_memory(arch: str) -> dict:
         return {"skipped": "needs Linux /proc"}
     out = subprocess.run(
         [sys.executable, "-m", "weightinit.benchmarks.codec", "--memory-child", "--arch", arch],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -187,21 +191,29 @@ def print_report(results: dict) -> None:
     from rich.table import Table
 
     rt = results["round_trip"]
-    table = Table(title=f"BlockCodec on {rt['arch']} ({rt['num_params']:,} params, {rt['state_dict_bytes'] / 2**20:.0f} MiB)")
+    table = Table(
+        title=f"BlockCodec on {rt['arch']} ({rt['num_params']:,} params, {rt['state_dict_bytes'] / 2**20:.0f} MiB)"
+    )
     for column in ("measurement", "value", "target"):
         table.add_column(column)
     for threads, row in rt["threads"].items():
         ok = "ok" if row["round_trip_s"] < TARGETS["round_trip_s"] else "MISSED"
-        table.add_row(f"encode + decode, {threads} thread(s)", f"{row['round_trip_s']:.3f} s "
-                      f"(encode {row['encode_s']:.3f}, decode {row['decode_s']:.4f}, decode copy {row['decode_copy_s']:.3f})",
-                      f"< {TARGETS['round_trip_s']} s {ok}")
+        table.add_row(
+            f"encode + decode, {threads} thread(s)",
+            f"{row['round_trip_s']:.3f} s "
+            f"(encode {row['encode_s']:.3f}, decode {row['decode_s']:.4f}, decode copy {row['decode_copy_s']:.3f})",
+            f"< {TARGETS['round_trip_s']} s {ok}",
+        )
     table.add_row("bitwise exact", str(rt["bitwise_exact"]), "True")
     mem = results["memory"]
     if "extra_peak_ratio" in mem:
         ok = "ok" if mem["extra_peak_ratio"] < TARGETS["extra_peak_ratio"] else "MISSED"
-        table.add_row("extra peak memory", f"{mem['extra_peak_bytes'] / 2**20:.0f} MiB = {mem['extra_peak_ratio']:.2f}x state dict"
-                      + ("" if mem["peak_reset"] else " (peak not resettable: upper bound)"),
-                      f"< {TARGETS['extra_peak_ratio']}x {ok}")
+        table.add_row(
+            "extra peak memory",
+            f"{mem['extra_peak_bytes'] / 2**20:.0f} MiB = {mem['extra_peak_ratio']:.2f}x state dict"
+            + ("" if mem["peak_reset"] else " (peak not resettable: upper bound)"),
+            f"< {TARGETS['extra_peak_ratio']}x {ok}",
+        )
     for key, row in results["cold_start"].items():
         target = f"< {TARGETS['layout_cold_start_s']} s" if key == "layout" else ""
         if key == "layout":

@@ -69,7 +69,9 @@ def measure(ctx, scales: tuple[float, ...] = ()) -> dict[str, dict]:
             part_weights = gen.prior.concept_weights(gen.encode_text(parts).pooled).sum(0)
             for scale in scales:
                 blend = (scale * part_weights[None]) @ gen.prior.coef @ gen.prior.basis.to(torch.float32)
-                blocks = gen.normalizer.denormalize(gen.center + blend.view(gen.prior.num_blocks, gen.prior.block_size), torch.float32)
+                blocks = gen.normalizer.denormalize(
+                    gen.center + blend.view(gen.prior.num_blocks, gen.prior.block_size), torch.float32
+                )
                 psnr[f"sum_x{scale}"] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 3)
             rows[cid] = {
                 "split": record.split, "family": record.family, "text": record.text, "parts": parts,
@@ -92,7 +94,9 @@ def choose_margin(rows: dict[str, dict]) -> tuple[float, float]:
     best, best_mean = candidates[0], float("-inf")
     for m in candidates:
         policy = CompositionPolicy(margin=m)
-        mean = statistics.fmean(r["parts"] if policy.accepts(r["whole_similarity"], r["part_similarity"]) else r["whole"] for r in train)
+        mean = statistics.fmean(
+            r["parts"] if policy.accepts(r["whole_similarity"], r["part_similarity"]) else r["whole"] for r in train
+        )
         if mean > best_mean + 1e-9:
             best, best_mean = m, mean
     return best, best_mean
@@ -107,14 +111,21 @@ def summarise(rows: dict[str, dict], margin: float) -> dict:
             chosen = [r for r in rows.values() if r["split"] == split and (sel is None or r["family"] == sel)]
             if not chosen:
                 continue
-            composed = [r["parts"] if policy.accepts(r["whole_similarity"], r["part_similarity"]) else r["whole"] for r in chosen]
+            composed = [
+                r["parts"] if policy.accepts(r["whole_similarity"], r["part_similarity"]) else r["whole"]
+                for r in chosen
+            ]
             out[f"{split}_{scope}"] = {
                 "concepts": len(chosen),
                 "composed": sum(policy.accepts(r["whole_similarity"], r["part_similarity"]) for r in chosen),
                 "median_whole": statistics.median(r["whole"] for r in chosen),
                 "median_policy": statistics.median(composed),
                 "policy_beats_whole": sum(c > r["whole"] for c, r in zip(composed, chosen)),
-                **{f"median_{k}": statistics.median(r[k] for r in chosen) for k in scaled if all(k in r for r in chosen)},
+                **{
+                    f"median_{k}": statistics.median(r[k] for r in chosen)
+                    for k in scaled
+                    if all(k in r for r in chosen)
+                },
             }
     return out
 
@@ -125,7 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", required=True, help="Generator folder (written with --write).")
-    parser.add_argument("--scales", default="", help="also score the parts' summed blends at these factors, e.g. 0.4,0.5,0.75,1")
+    parser.add_argument(
+        "--scales", default="", help="also score the parts' summed blends at these factors, e.g. 0.4,0.5,0.75,1"
+    )
     parser.add_argument("--json")
     parser.add_argument("--rows-from", help="Re-choose from the rows of an earlier --json instead of measuring.")
     parser.add_argument("--write", action="store_true", help="store the chosen policy in the generator folder")

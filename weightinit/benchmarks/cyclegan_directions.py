@@ -60,7 +60,10 @@ def measure(generator: str, cases=CASES, pairs: int = 16) -> list[dict]:
             "netG_B_draws_on": [c["concept"] for c in report.based_on["netG_B"]["concepts"][:3]],
         })  # fmt: skip
         r = rows[-1]
-        ok = r["forward_l1"]["netG_A"] < r["forward_l1"]["netG_B"] and r["reverse_l1"]["netG_B"] < r["reverse_l1"]["netG_A"]
+        ok = (
+            r["forward_l1"]["netG_A"] < r["forward_l1"]["netG_B"]
+            and r["reverse_l1"]["netG_B"] < r["reverse_l1"]["netG_A"]
+        )
         r["both_directions_right"] = ok
         print(f"{generator:40s} {text:32s} forward A {r['forward_l1']['netG_A']:.3f} B {r['forward_l1']['netG_B']:.3f} | "
               f"reverse B {r['reverse_l1']['netG_B']:.3f} A {r['reverse_l1']['netG_A']:.3f} | {'ok' if ok else 'WRONG'} "
@@ -75,7 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = {"command": "python -m weightinit.benchmarks.cyclegan_directions", "generators": {g: measure(g) for g in args.generator}}
+    result = {
+        "command": "python -m weightinit.benchmarks.cyclegan_directions",
+        "generators": {g: measure(g) for g in args.generator},
+    }
     if args.json:
         atomic_write_json(args.json, result)
 

@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json")
     parser.add_argument("--write", action="store_true", help="store the chosen policy in the generator folder")
     parser.add_argument("--limit", type=int, help="only the first N training concepts (a quick look)")
-    parser.add_argument("--rows-from", help="choose the policy again from the per-concept rows of an earlier --json (no scoring)")
+    parser.add_argument(
+        "--rows-from", help="choose the policy again from the per-concept rows of an earlier --json (no scoring)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

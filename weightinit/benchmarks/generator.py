@@ -47,7 +47,9 @@ def quality(gen, zoo) -> dict:
     codec = BlockCodec(zoo.layout)
 
     def flat(tensors):
-        return codec.encode({k: v.to(zoo.layout[k].torch_dtype) for k, v in tensors.items()}, dtype=torch.float32).reshape(-1)
+        return codec.encode(
+            {k: v.to(zoo.layout[k].torch_dtype) for k, v in tensors.items()}, dtype=torch.float32
+        ).reshape(-1)
 
     def flat_blocks(blocks):  # through the layout's dtypes, as generate() returns them
         return flat(codec.decode(blocks, copy=True))
@@ -68,7 +70,11 @@ def quality(gen, zoo) -> dict:
     for i, cid in enumerate(train_ids):
         g = flat(gen.generate(zoo.record(cid).text, seed=0))
         recon.append(rel_l2(g, train[i]))
-    out["reconstruction"] = {"mean_rel_l2": statistics.fmean(recon), "concepts": len(recon), "mean_rel_l2_zoo_mean": statistics.fmean(rel_l2(mean, t) for t in train)}
+    out["reconstruction"] = {
+        "mean_rel_l2": statistics.fmean(recon),
+        "concepts": len(recon),
+        "mean_rel_l2_zoo_mean": statistics.fmean(rel_l2(mean, t) for t in train),
+    }
     families: dict[str, dict[str, list[float]]] = {}
     wins, memo = 0, []
     for cid in held_ids:
@@ -88,10 +94,20 @@ def quality(gen, zoo) -> dict:
     out["heldout"] = {
         "concepts": len(held_ids),
         "generated_beats_both": wins,
-        "per_family": {f: {k: statistics.fmean(v) for k, v in rows.items()} | {"n": len(rows["generated"])} for f, rows in sorted(families.items())},
-        "overall": {k: statistics.fmean(v for rows in families.values() for v in rows[k]) for k in next(iter(families.values()))} if families else {},
+        "per_family": {
+            f: {k: statistics.fmean(v) for k, v in rows.items()} | {"n": len(rows["generated"])}
+            for f, rows in sorted(families.items())
+        },
+        "overall": {
+            k: statistics.fmean(v for rows in families.values() for v in rows[k]) for k in next(iter(families.values()))
+        }
+        if families
+        else {},
     }
-    out["memorisation"] = {"heldout": memo, "mean_nearest_member_distance": statistics.fmean(m["distance"] for m in memo) if memo else None}
+    out["memorisation"] = {
+        "heldout": memo,
+        "mean_nearest_member_distance": statistics.fmean(m["distance"] for m in memo) if memo else None,
+    }
     return out
 
 
@@ -106,7 +122,11 @@ def sampling_speed(gen, repeats: int = 5) -> dict:
         t = time.perf_counter()
         gen.sample_blocks(text, seed=i + 1)
         times_cached.append(time.perf_counter() - t)
-    return {"blocks": gen.layout.num_blocks, "seconds_new_text": statistics.median(times_new), "seconds_cached_text": statistics.median(times_cached)}
+    return {
+        "blocks": gen.layout.num_blocks,
+        "seconds_new_text": statistics.median(times_new),
+        "seconds_cached_text": statistics.median(times_cached),
+    }
 
 
 def _one_scaling_point(num_blocks: int, chunk: int) -> dict:
@@ -122,7 +142,9 @@ def _one_scaling_point(num_blocks: int, chunk: int) -> dict:
     text = TextEmbedding(torch.randn(1, 32, 384), torch.ones(1, 32), torch.randn(1, 384))
     rss0 = peak_rss_mb()
     t = time.perf_counter()
-    blocks = sample_blocks(model, make_scheduler(), layout, SlotNormalizer.identity(layout), text, seed=0, chunk_size=chunk)
+    blocks = sample_blocks(
+        model, make_scheduler(), layout, SlotNormalizer.identity(layout), text, seed=0, chunk_size=chunk
+    )
     seconds = time.perf_counter() - t
     return {"blocks": num_blocks, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_sampling_mb": rss0,
             "output_mb": blocks.numel() * 4 / 2**20, "denoiser_mb": sum(p.numel() for p in model.parameters()) * 4 / 2**20}  # fmt: skip
@@ -165,9 +187,20 @@ def denoiser_speed(batch: int = 256, num_blocks: int = 415, repeats: int = 5) ->
         step = (time.perf_counter() - start) / repeats
         with torch.no_grad():
             s = time.perf_counter()
-            model(torch.randn(num_blocks, 256), torch.full((num_blocks,), 999), torch.arange(num_blocks), tok[:1].expand(num_blocks, -1, -1), mask[:1].expand(num_blocks, -1))
+            model(
+                torch.randn(num_blocks, 256),
+                torch.full((num_blocks,), 999),
+                torch.arange(num_blocks),
+                tok[:1].expand(num_blocks, -1, -1),
+                mask[:1].expand(num_blocks, -1),
+            )
             fwd = time.perf_counter() - s
-        out[name] = {"parameters": count_parameters(model), "train_step_s": step, "steps_per_s": 1 / step, "forward_all_blocks_s": fwd}
+        out[name] = {
+            "parameters": count_parameters(model),
+            "train_step_s": step,
+            "steps_per_s": 1 / step,
+            "forward_all_blocks_s": fwd,
+        }
         print(f"{name:7s} {count_parameters(model) / 1e6:5.2f}M params  {step * 1000:7.0f} ms/step (batch {batch})  "
               f"forward of {num_blocks} blocks {fwd * 1000:6.0f} ms", flush=True)  # fmt: skip
     return out
@@ -178,7 +211,9 @@ def main() -> None:
     parser.add_argument("--generator", help="A generator folder (or hub id).")
     parser.add_argument("--zoo", help="The zoo the generator was trained on.")
     parser.add_argument("--json", help="Write every number to this JSON file.")
-    parser.add_argument("--scaling", default="", help="Comma-separated block counts to time sampling at (one process each).")
+    parser.add_argument(
+        "--scaling", default="", help="Comma-separated block counts to time sampling at (one process each)."
+    )
     parser.add_argument("--chunk", type=int, default=4096, help="Sampling chunk size for --scaling.")
     parser.add_argument("--denoiser-speed", action="store_true", help="Time forward + backward of every denoiser.")
     parser.add_argument("--threads", type=int, default=1)
@@ -214,7 +249,9 @@ def main() -> None:
             q = quality(gen, ZooWeights(args.zoo))
             report["quality"] = q
             r = q["reconstruction"]
-            print(f"reconstruction (train, {r['concepts']} concepts): rel L2 {r['mean_rel_l2']:.3f} (zoo mean: {r['mean_rel_l2_zoo_mean']:.3f})")
+            print(
+                f"reconstruction (train, {r['concepts']} concepts): rel L2 {r['mean_rel_l2']:.3f} (zoo mean: {r['mean_rel_l2_zoo_mean']:.3f})"
+            )
             h = q["heldout"]
             print(f"held-out ({h['concepts']} concepts): generated beats both baselines in {h['generated_beats_both']}")
             cols = [c for c in ("generated", "prior_only", "zoo_mean", "nearest_text") if c in h["overall"]]
@@ -222,7 +259,9 @@ def main() -> None:
             for fam, row in [*h["per_family"].items(), ("all", {**h["overall"], "n": h["concepts"]})]:
                 print(f"  {fam:24s} {row['n']:3d} " + " ".join(f"{row[c]:12.3f}" for c in cols))
             if q["memorisation"]["mean_nearest_member_distance"] is not None:
-                print(f"memorisation: mean distance of generated held-out sets to their nearest zoo member {q['memorisation']['mean_nearest_member_distance']:.3f}")
+                print(
+                    f"memorisation: mean distance of generated held-out sets to their nearest zoo member {q['memorisation']['mean_nearest_member_distance']:.3f}"
+                )
     if args.scaling:
         report["scaling"] = []
         for n in (int(v) for v in args.scaling.split(",") if v.strip()):

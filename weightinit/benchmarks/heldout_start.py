@@ -53,7 +53,9 @@ def main() -> None:
         print(f"{cid:34s} " + " ".join(f"{rows[cid][m]:11.2f}" for m in methods), flush=True)
     medians, beats = summarise(rows, methods)
     print(f"{'median':34s} " + " ".join(f"{medians[m]:11.2f}" for m in methods))
-    print(f"generated beats mean and nearest on {beats['mean_and_nearest']} of {len(rows)}; the mean on {beats['mean']}, the nearest on {beats['nearest']}")
+    print(
+        f"generated beats mean and nearest on {beats['mean_and_nearest']} of {len(rows)}; the mean on {beats['mean']}, the nearest on {beats['nearest']}"
+    )
     catalog = default_catalog()
     direction = {cid: catalog.get(cid).direction if cid in catalog else "forward" for cid in rows}
     by_direction = {}
@@ -82,7 +84,9 @@ def summarise(rows: dict, methods) -> tuple[dict, dict]:
         "mean_and_nearest": sum(r["generated_1"] > max(r["mean"], r["nearest"]) for r in rows.values()),
         "mean": sum(r["generated_1"] > r["mean"] for r in rows.values()),
         "nearest": sum(r["generated_1"] > r["nearest"] for r in rows.values()),
-        "prior": sum(r["generated_1"] > r["prior"] for r in rows.values()) if all("prior" in r for r in rows.values()) else None,
+        "prior": sum(r["generated_1"] > r["prior"] for r in rows.values())
+        if all("prior" in r for r in rows.values())
+        else None,
     }
     return medians, beats
 

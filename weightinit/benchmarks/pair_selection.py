@@ -90,7 +90,11 @@ def measure_concept(ctx, cid: str, n_pairs: int) -> dict:
         return generated if blocks is None else ctx.merged_blocks(blocks)
 
     scored = [(kind, name, l1(model_of(blocks), *pairs), blocks) for kind, name, blocks in candidates]
-    pools = {"generator": {"generator"}, "generator+concepts": {"generator", "concepts"}, "nearest_by_pairs": {"concepts"}}
+    pools = {
+        "generator": {"generator"},
+        "generator+concepts": {"generator", "concepts"},
+        "nearest_by_pairs": {"concepts"},
+    }
     row: dict = {m: evaluate(METHODS[m].build(ctx, cid).model, *test)["psnr"] for m in ("mean", "nearest")}
     row["generated_1"] = evaluate(generated, *test)["psnr"]
     for selection, kinds in pools.items():
@@ -129,7 +133,9 @@ def time_concept(ctx, cid: str, n_pairs: int, exhaustive: bool = True) -> dict:
     for kind, kwargs in runs.items():
         cpu = time.process_time()
         factors, choice = choose_on_pairs(model, ctx.adapter, gen, generated, text, pairs, **kwargs)
-        cpu = time.process_time() - cpu  # CPU time: not the other jobs' turns on the core (their cache and memory traffic still count)
+        cpu = (
+            time.process_time() - cpu
+        )  # CPU time: not the other jobs' turns on the core (their cache and memory traffic still count)
         row[kind] = {"seconds": choice.seconds, "cpu_seconds": cpu, "choice": choice.chosen, "pairs_l1": choice.pairs_l1, "scored": choice.scored,
                      "rescored": choice.rescored, "psnr": evaluate(ctx.merged(ctx.delta(factors)), *test)["psnr"]}  # fmt: skip
     row["generated_l1"] = choice.generated_l1
@@ -161,7 +167,11 @@ def summarize_timing(rows: dict[str, dict], n_pairs: int, threads: int, load: tu
         out["median_selection_cpu_seconds"]["exhaustive"] = med("exhaustive", "cpu_seconds")
         out["median_test_psnr"]["exhaustive"] = med("exhaustive", "psnr")
         out["same_choice_as_exhaustive"] = sum(same)
-        out["test_psnr_exhaustive_minus_screened"] = {"mean": statistics.fmean(loss), "max": max(loss), "min": min(loss)}
+        out["test_psnr_exhaustive_minus_screened"] = {
+            "mean": statistics.fmean(loss),
+            "max": max(loss),
+            "min": min(loss),
+        }
         out["pairs_l1_screened_over_exhaustive"] = {"mean": statistics.fmean(ratio), "max": max(ratio)}
     out["per_concept"] = rows
     return out
@@ -175,7 +185,9 @@ def score_matrix(ctx, cid: str, n_pairs: int) -> dict:
     inputs, targets = ctx.selection_pairs(cid)
     torch.manual_seed(0)
     generated = gen.generate(text, steps=1, seed=ctx.seed, guidance=None, dtype=torch.float32, fallback=True)
-    sel = _Selection(plugins.build_model(gen.arch), ctx.adapter, gen, generated, text, inputs[:n_pairs], targets[:n_pairs], fast=True)
+    sel = _Selection(
+        plugins.build_model(gen.arch), ctx.adapter, gen, generated, text, inputs[:n_pairs], targets[:n_pairs], fast=True
+    )
     ms = sorted({m for m in (1, 2, 4) if m < n_pairs} | {n_pairs})
     everyone = list(range(len(sel.names)))
     with torch.no_grad(), sel.mode():
@@ -205,10 +217,14 @@ def replay(d: dict, screen=None, proxy: str = "bf16", m: int | None = None, resc
 
 def summarize_study(matrices: dict[str, dict]) -> dict:
     n = max(d["ms"][-1] for d in matrices.values())
-    strategies = {f"float32 on {m} pair(s), all candidates, best 6 rescored": {"proxy": "float32", "m": m} for m in (1, 2, 4)}
+    strategies = {
+        f"float32 on {m} pair(s), all candidates, best 6 rescored": {"proxy": "float32", "m": m} for m in (1, 2, 4)
+    }
     strategies["bfloat16 on every pair, all candidates, best 6 rescored"] = {"proxy": "bf16"}
     for budget in (40, 60, 80, 90, 120):
-        label = "default screen" + (f" with budget {budget}" if budget != DEFAULT_SCREEN.budget else f" (budget {budget})")
+        label = "default screen" + (
+            f" with budget {budget}" if budget != DEFAULT_SCREEN.budget else f" (budget {budget})"
+        )
         strategies[label] = {"screen": replace(DEFAULT_SCREEN, budget=budget)}
     out = {"concepts": len(matrices), "pairs": n, "screen": asdict(DEFAULT_SCREEN), "strategies": {}}
     for label, kw in strategies.items():
@@ -264,7 +280,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timing", action="store_true", help="Time the selection (screened and exhaustive) instead.")
     parser.add_argument("--no-exhaustive", action="store_true", help="With --timing: the screened selection only.")
-    parser.add_argument("--study", metavar="CACHE", help="Replay screens on every candidate's scores (cached in CACHE) instead.")
+    parser.add_argument(
+        "--study", metavar="CACHE", help="Replay screens on every candidate's scores (cached in CACHE) instead."
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
@@ -283,15 +301,18 @@ def main() -> None:
     out = summarize(rows)
     n = out["concepts"]
     for k, v in out["beats_mean_and_nearest"].items():
-        print(f"{k}: beats the mean and the nearest concept by text on {v} of {n}, median {out['median_psnr_step0'][k]:.2f} dB")
+        print(
+            f"{k}: beats the mean and the nearest concept by text on {v} of {n}, median {out['median_psnr_step0'][k]:.2f} dB"
+        )
     if args.json:
         atomic_write_json(args.json, {"zoo": args.zoo, "pairs": args.pairs} | out)
 
 
-
 def timing_main(ctx, ids: list[str], args) -> None:
     load = [os.getloadavg()[0]]
-    time_concept(ctx, ids[0], args.pairs, exhaustive=False)  # once untimed: first-call costs (text, kernels) are not per call
+    time_concept(
+        ctx, ids[0], args.pairs, exhaustive=False
+    )  # once untimed: first-call costs (text, kernels) are not per call
     rows = {}
     for cid in ids:
         rows[cid] = r = time_concept(ctx, cid, args.pairs, exhaustive=not args.no_exhaustive)

@@ -56,7 +56,11 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
                 model = ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))
                 row[grid_key(t, a)] = evaluate(model, *test)["psnr"]
         rows[cid] = row
-        print(cid, f"mean {row['mean']:.2f} nearest {row['nearest']:.2f} bundled {row[grid_key(0.01, 1.0)]:.2f}", flush=True)
+        print(
+            cid,
+            f"mean {row['mean']:.2f} nearest {row['nearest']:.2f} bundled {row[grid_key(0.01, 1.0)]:.2f}",
+            flush=True,
+        )
     return rows
 
 
@@ -90,8 +94,12 @@ def main() -> None:
     n = out["concepts"]
     for k in (out["bundled"], out["best_fixed"]):
         g = out["grid"][k]
-        print(f"{k}: beats the mean and the nearest concept on {g['beats_mean_and_nearest']} of {n}, median {g['median_psnr_step0']:.2f} dB")
-    print(f"some grid point beats both on {out['any_grid_point_beats_both']} of {n} (choosing per concept with the test set)")
+        print(
+            f"{k}: beats the mean and the nearest concept on {g['beats_mean_and_nearest']} of {n}, median {g['median_psnr_step0']:.2f} dB"
+        )
+    print(
+        f"some grid point beats both on {out['any_grid_point_beats_both']} of {n} (choosing per concept with the test set)"
+    )
     if args.json:
         atomic_write_json(args.json, {"zoo": args.zoo} | out)
 

@@ -46,10 +46,21 @@ def main() -> None:
     ctx = BenchContext(args.zoo)
     zoo = ctx.zoo
     ids = zoo.ids("train")
-    chosen = ids if not args.limit or args.limit >= len(ids) else [ids[round(i * (len(ids) - 1) / (args.limit - 1))] for i in range(args.limit)]
+    chosen = (
+        ids
+        if not args.limit or args.limit >= len(ids)
+        else [ids[round(i * (len(ids) - 1) / (args.limit - 1))] for i in range(args.limit)]
+    )
     codec = BlockCodec(zoo.layout)
     layout = zoo.layout
-    flat = torch.stack([codec.encode({k: v.to(layout[k].torch_dtype) for k, v in zoo.concept(c).items()}, dtype=torch.float32).reshape(-1) for c in ids])
+    flat = torch.stack(
+        [
+            codec.encode(
+                {k: v.to(layout[k].torch_dtype) for k, v in zoo.concept(c).items()}, dtype=torch.float32
+            ).reshape(-1)
+            for c in ids
+        ]
+    )
     enc = ctx.text_encoder()
     phrasings, owner = [], []
     for i, c in enumerate(ids):
@@ -83,9 +94,21 @@ def main() -> None:
     medians = {k: statistics.median(r[k] for r in rows.values()) for k in cols}
     best = max(grid, key=lambda t: medians[f"t={t}"])
     print("median PSNR at step 0: " + " ".join(f"{k}={v:.2f}" for k, v in medians.items()))
-    print(f"best temperature: {best} ({len(rows)} training concepts, leave-one-concept-out, {time.perf_counter() - t0:.0f} s)")
+    print(
+        f"best temperature: {best} ({len(rows)} training concepts, leave-one-concept-out, {time.perf_counter() - t0:.0f} s)"
+    )
     if args.json:
-        atomic_write_json(args.json, {"zoo": str(args.zoo), "concepts": len(rows), "grid": grid, "median_psnr": medians, "best": best, "per_concept": rows})
+        atomic_write_json(
+            args.json,
+            {
+                "zoo": str(args.zoo),
+                "concepts": len(rows),
+                "grid": grid,
+                "median_psnr": medians,
+                "best": best,
+                "per_concept": rows,
+            },
+        )
 
 
 if __name__ == "__main__":

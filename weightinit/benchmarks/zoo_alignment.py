@@ -51,8 +51,10 @@ def main() -> None:
         if ":" in pair:
             a, b = pair.split(":")
             result["pairs"][pair] = cosine(deltas[a], deltas[b])
-    print(f"{len(ids)} concepts; median delta cosine within a family {result['median_cosine_within_family']}, "
-          f"across families {result['median_cosine_across_families']}")
+    print(
+        f"{len(ids)} concepts; median delta cosine within a family {result['median_cosine_within_family']}, "
+        f"across families {result['median_cosine_across_families']}"
+    )
     for pair, value in result["pairs"].items():
         print(f"  {pair}: {value:.3f}")
     if args.json:

@@ -44,7 +44,10 @@ def step_cost(threads: int, steps: int = 20) -> None:
             trainer.step(x, y)
         per_step = (time.perf_counter() - start) / steps
         params = sum(p.numel() for p in model.parameters())
-        print(f"ngf {ngf:2d}: {params:>9,} generator parameters, {per_step * 1000:6.0f} ms per step ({threads} thread(s))", flush=True)
+        print(
+            f"ngf {ngf:2d}: {params:>9,} generator parameters, {per_step * 1000:6.0f} ms per step ({threads} thread(s))",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -69,9 +72,15 @@ def main() -> None:
 
     catalog = default_catalog()
     config = ZooConfig(
-        arch=args.arch, base_steps=args.base_steps, base_lr=args.base_lr, image_size=args.image_size, batch_size=args.batch_size
+        arch=args.arch,
+        base_steps=args.base_steps,
+        base_lr=args.base_lr,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
     )
-    builder = ZooBuilder(f"runs/zoo_budget_base_{Path(args.out).stem}", config, catalog.by_split("train"), photos=PhotoSet.load(None))
+    builder = ZooBuilder(
+        f"runs/zoo_budget_base_{Path(args.out).stem}", config, catalog.by_split("train"), photos=PhotoSet.load(None)
+    )
     results: dict = {"args": vars(args), "concepts": {}}
     t = time.perf_counter()
     base, base_seconds, base_metrics = builder.train_base()
@@ -95,11 +104,26 @@ def main() -> None:
                 lr = float(lr_s[2:])
                 wrappers = inject_lora(model, builder.adapter.lora_targets(model), int(rank[1:]), seed=config.lora_seed)
                 params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
-            result = fine_tune(model, train, args.steps, config=RecipeConfig(lr=lr, seed=seed, batch_size=args.batch_size), params=params, eval_pairs=test, eval_every=args.eval_every)
+            result = fine_tune(
+                model,
+                train,
+                args.steps,
+                config=RecipeConfig(lr=lr, seed=seed, batch_size=args.batch_size),
+                params=params,
+                eval_pairs=test,
+                eval_every=args.eval_every,
+            )
             curve = [[p.step, round(p.seconds, 2), round(p.metrics["psnr"], 3)] for p in result.curve]
-            row["runs"][variant] = {"curve": curve, "levels_off_step": levels_off(curve), "best": max(p[2] for p in curve)}
-            print(f"{cid:32s} {variant:18s} start {curve[0][2]:6.2f} final {curve[-1][2]:6.2f} best {row['runs'][variant]['best']:6.2f} "
-                  f"levels off at {row['runs'][variant]['levels_off_step']} ({result.seconds:.0f} s)", flush=True)
+            row["runs"][variant] = {
+                "curve": curve,
+                "levels_off_step": levels_off(curve),
+                "best": max(p[2] for p in curve),
+            }
+            print(
+                f"{cid:32s} {variant:18s} start {curve[0][2]:6.2f} final {curve[-1][2]:6.2f} best {row['runs'][variant]['best']:6.2f} "
+                f"levels off at {row['runs'][variant]['levels_off_step']} ({result.seconds:.0f} s)",
+                flush=True,
+            )
             results["concepts"][cid] = row
             atomic_write_json(args.out, results)
         print(f"{cid:32s} trivial PSNR {row['trivial']['trivial_psnr']:.2f}", flush=True)

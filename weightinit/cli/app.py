@@ -142,7 +142,7 @@ app = typer.Typer(
     cls=WeightinitGroup,
     help=(
         "Learned weight initialisation for image-to-image GAN generators.\n\n"
-        "`weightinit sample \"photo to sepia\" -o netG.pth` writes a generator initialised for a concept; "
+        '`weightinit sample "photo to sepia" -o netG.pth` writes a generator initialised for a concept; '
         "`weightinit init CHECKPOINT CONCEPT -o OUT` initialises yours; `weightinit demo` shows the speedup. "
         "Known errors exit 1 with one line (set WEIGHTINIT_DEBUG=1 for the traceback); usage errors exit 2."
     ),

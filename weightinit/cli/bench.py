@@ -22,29 +22,92 @@ def _parse_shard(shard: str) -> tuple[int, int]:
 
 
 def bench(
-    zoo: Annotated[Path, typer.Option("--zoo", help="A built zoo folder (its held-out concepts, base and weights).")] = Path("zoo"),
-    generator: Annotated[str | None, typer.Option(help="Generator folder or hub id (default: the bundled one, if installed).")] = None,
-    concepts: Annotated[str | None, typer.Option(help="Comma-separated concept ids (default: every held-out concept of the zoo).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="5 concepts, scratch 500 steps, cap 25%: a ~15-20 min smoke test, not the benchmark.")] = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results folder: runs/ (one JSON per concept and method, resumable), results.json, BENCHMARKS.md.")] = Path("bench_out"),
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every number (median speedups under summary.median_speedup) here.")] = None,
-    fid_weights: Annotated[Path | None, typer.Option("--fid-weights", help="A TorchScript Inception-v3 feature network for FID (never downloaded).")] = None,
-    mode: Annotated[str, typer.Option(help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both (scratch is shared).")] = "both",
-    methods: Annotated[str | None, typer.Option(help="Comma-separated subset of methods (scratch is always run).")] = None,
-    scratch_steps: Annotated[int, typer.Option(help="Scratch's budget in steps (once per concept, reused on resume).")] = 4000,
-    cap_fraction: Annotated[float, typer.Option(help="Other methods stop here (fraction of the scratch budget) if they never reach the target.")] = 0.5,
-    min_fraction: Annotated[float, typer.Option(help="Other methods run at least this fraction of the budget, even when they reach the target sooner.")] = 0.05,
-    eval_every: Annotated[int, typer.Option(help="Evaluate every N steps (plus dense early steps and the budget fractions).")] = 100,
-    tolerance: Annotated[float, typer.Option(help="Target = scratch's final PSNR minus this (dB), for every method.")] = 0.5,
-    trivial_margin: Annotated[float, typer.Option(help="Concepts where scratch beats the trivial outputs by less than this (dB) are reported apart.")] = 3.0,
-    stop_at: Annotated[str, typer.Option(help="target: stop once the target is reached (and min fraction run); cap: always run to the cap.")] = "target",
+    zoo: Annotated[
+        Path, typer.Option("--zoo", help="A built zoo folder (its held-out concepts, base and weights).")
+    ] = Path("zoo"),
+    generator: Annotated[
+        str | None, typer.Option(help="Generator folder or hub id (default: the bundled one, if installed).")
+    ] = None,
+    concepts: Annotated[
+        str | None, typer.Option(help="Comma-separated concept ids (default: every held-out concept of the zoo).")
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="5 concepts, scratch 500 steps, cap 25%: a ~15-20 min smoke test, not the benchmark."
+        ),
+    ] = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Results folder: runs/ (one JSON per concept and method, resumable), results.json, BENCHMARKS.md.",
+        ),
+    ] = Path("bench_out"),
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write every number (median speedups under summary.median_speedup) here."),
+    ] = None,
+    fid_weights: Annotated[
+        Path | None,
+        typer.Option("--fid-weights", help="A TorchScript Inception-v3 feature network for FID (never downloaded)."),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both (scratch is shared)."
+        ),
+    ] = "both",
+    methods: Annotated[
+        str | None, typer.Option(help="Comma-separated subset of methods (scratch is always run).")
+    ] = None,
+    scratch_steps: Annotated[
+        int, typer.Option(help="Scratch's budget in steps (once per concept, reused on resume).")
+    ] = 4000,
+    cap_fraction: Annotated[
+        float,
+        typer.Option(help="Other methods stop here (fraction of the scratch budget) if they never reach the target."),
+    ] = 0.5,
+    min_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Other methods run at least this fraction of the budget, even when they reach the target sooner."
+        ),
+    ] = 0.05,
+    eval_every: Annotated[
+        int, typer.Option(help="Evaluate every N steps (plus dense early steps and the budget fractions).")
+    ] = 100,
+    tolerance: Annotated[
+        float, typer.Option(help="Target = scratch's final PSNR minus this (dB), for every method.")
+    ] = 0.5,
+    trivial_margin: Annotated[
+        float,
+        typer.Option(
+            help="Concepts where scratch beats the trivial outputs by less than this (dB) are reported apart."
+        ),
+    ] = 3.0,
+    stop_at: Annotated[
+        str,
+        typer.Option(
+            help="target: stop once the target is reached (and min fraction run); cap: always run to the cap."
+        ),
+    ] = "target",
     ddim_steps: Annotated[int, typer.Option(help="Sampling steps of the 'generated_k' method (DDIM).")] = 5,
-    lora_lr: Annotated[float | None, typer.Option(help="Learning rate of LoRA-only fine-tunes (default: the zoo's concept_lr).")] = None,
+    lora_lr: Annotated[
+        float | None, typer.Option(help="Learning rate of LoRA-only fine-tunes (default: the zoo's concept_lr).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Benchmark seed (scratch init, generation, per-concept data order).")] = 0,
-    images: Annotated[Path | None, typer.Option(help="The photos the zoo was built from, if not the bundled ones.")] = None,
-    shard: Annotated[str, typer.Option(help="Run concepts I, I+N, ... of the list (I/N), e.g. two processes with 0/2 and 1/2.")] = "0/1",
+    images: Annotated[
+        Path | None, typer.Option(help="The photos the zoo was built from, if not the bundled ones.")
+    ] = None,
+    shard: Annotated[
+        str, typer.Option(help="Run concepts I, I+N, ... of the list (I/N), e.g. two processes with 0/2 and 1/2.")
+    ] = "0/1",
     threads: Annotated[int, typer.Option(help="Torch threads (CPU).")] = 1,
-    doc: Annotated[Path | None, typer.Option(help="Write the markdown report here (default: OUT/BENCHMARKS.md).")] = None,
+    doc: Annotated[
+        Path | None, typer.Option(help="Write the markdown report here (default: OUT/BENCHMARKS.md).")
+    ] = None,
 ) -> None:
     """Fine-tune every initialisation with the same recipe, data and budget on held-out concepts.
 
@@ -96,7 +159,9 @@ def _print_summary(results: dict) -> None:
     from rich.table import Table
 
     summary = results.get("summary") or {}
-    table = Table(title=f"median over {len(summary.get('concepts', []))} concept(s); apart: {len(summary.get('apart', []))}")
+    table = Table(
+        title=f"median over {len(summary.get('concepts', []))} concept(s); apart: {len(summary.get('apart', []))}"
+    )
     for col in ("method", "reached", "speedup", "PSNR step 0", "PSNR at stop"):
         table.add_column(col)
     for m, s in (summary.get("methods") or {}).items():
@@ -107,14 +172,31 @@ def _print_summary(results: dict) -> None:
 
 
 def bench_report(
-    results: Annotated[Path, typer.Option("--results", help="A benchmark's --out folder, or a saved results.json.")] = Path("bench_out"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="The markdown to write; plots go to bench/ beside it.")] = Path("docs/BENCHMARKS.md"),
+    results: Annotated[
+        Path, typer.Option("--results", help="A benchmark's --out folder, or a saved results.json.")
+    ] = Path("bench_out"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The markdown to write; plots go to bench/ beside it.")
+    ] = Path("docs/BENCHMARKS.md"),
     grids: Annotated[int, typer.Option(help="Image grids for this many concepts.")] = 4,
-    ablations: Annotated[Path | None, typer.Option(help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present).")] = None,
-    step0: Annotated[list[Path] | None, typer.Option("--step0", help="A heldout_start result to tabulate by direction (repeatable).")] = None,
-    readme: Annotated[Path | None, typer.Option("--readme", help="Also rewrite the results table of this README.")] = None,
-    directions: Annotated[Path | None, typer.Option("--directions", help="A cyclegan_directions result to tabulate.")] = None,
-    composition: Annotated[Path | None, typer.Option("--composition", help="A composed_prior result to tabulate.")] = None,
+    ablations: Annotated[
+        Path | None,
+        typer.Option(
+            help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present)."
+        ),
+    ] = None,
+    step0: Annotated[
+        list[Path] | None, typer.Option("--step0", help="A heldout_start result to tabulate by direction (repeatable).")
+    ] = None,
+    readme: Annotated[
+        Path | None, typer.Option("--readme", help="Also rewrite the results table of this README.")
+    ] = None,
+    directions: Annotated[
+        Path | None, typer.Option("--directions", help="A cyclegan_directions result to tabulate.")
+    ] = None,
+    composition: Annotated[
+        Path | None, typer.Option("--composition", help="A composed_prior result to tabulate.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -125,8 +207,19 @@ def bench_report(
     from weightinit.errors import WeightinitError
 
     if not results.is_file() and not (results / "runs").is_dir():
-        raise WeightinitError(f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first")
-    res = write_report(results, out, grids=grids, ablations=ablations, step0=step0 or (), readme=readme, directions=directions, composition=composition)
+        raise WeightinitError(
+            f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first"
+        )
+    res = write_report(
+        results,
+        out,
+        grids=grids,
+        ablations=ablations,
+        step0=step0 or (),
+        readme=readme,
+        directions=directions,
+        composition=composition,
+    )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:
@@ -135,12 +228,23 @@ def bench_report(
 
 
 def bench_ablations(
-    generator: Annotated[str, typer.Option(help="The main generator folder (its training config is reused for every ablation).")],
+    generator: Annotated[
+        str, typer.Option(help="The main generator folder (its training config is reused for every ablation).")
+    ],
     zoo: Annotated[Path, typer.Option("--zoo", help="The zoo the main generator was trained on.")] = Path("zoo"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results folder; generators and scores go to OUT/ablations/<name>/.")] = Path("bench_out"),
-    only: Annotated[str | None, typer.Option(help="Comma-separated subset of block128, block512, no_text, no_block_index, mean_center, train25, train50.")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Results folder; generators and scores go to OUT/ablations/<name>/.")
+    ] = Path("bench_out"),
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated subset of block128, block512, no_text, no_block_index, mean_center, train25, train50."
+        ),
+    ] = None,
     concepts: Annotated[str | None, typer.Option(help="Comma-separated held-out concept ids (default: all).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Override the generators' training steps (a quick look, not the ablation).")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Override the generators' training steps (a quick look, not the ablation).")
+    ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads (CPU).")] = 1,
 ) -> None:
     """Train and score the generator ablations (hours; resumable): block size, text, block index,

@@ -66,7 +66,13 @@ def _build(arch: str, *, meta: bool = False):
 def layout(
     arch: Annotated[str, typer.Argument(help="Architecture as ADAPTER:NAME[,key=value...].", show_default=False)],
     block_size: BlockSizeOption = 256,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (fingerprint, num_blocks, block_size, num_params, options, note, slots with their native state-dict keys).")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON (fingerprint, num_blocks, block_size, num_params, options, note, slots with their native state-dict keys).",
+        ),
+    ] = False,
 ) -> None:
     """Show the block layout of an architecture: slots, blocks per slot, totals and fingerprint.
 
@@ -99,13 +105,34 @@ def layout(
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{arch} ({adapter.name})", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
-    for column, justify in (("#", "right"), ("slot", "left"), ("shape", "left"), ("dtype", "left"),
-                            ("params", "right"), ("blocks", "right"), ("first", "right")):
+    table = Table(
+        title=f"{arch} ({adapter.name})",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    for column, justify in (
+        ("#", "right"),
+        ("slot", "left"),
+        ("shape", "left"),
+        ("dtype", "left"),
+        ("params", "right"),
+        ("blocks", "right"),
+        ("first", "right"),
+    ):
         table.add_column(column, justify=justify, no_wrap=True)
     for i, row in enumerate(summary["slots"]):
-        table.add_row(str(i), row["name"], "x".join(map(str, row["shape"])), row["dtype"],
-                      f"{row['numel']:,}", f"{row['blocks']:,}", f"{row['first_block']:,}")
+        table.add_row(
+            str(i),
+            row["name"],
+            "x".join(map(str, row["shape"])),
+            row["dtype"],
+            f"{row['numel']:,}",
+            f"{row['blocks']:,}",
+            f"{row['first_block']:,}",
+        )
     console = _console()
     console.print(table)
     console.print(
@@ -136,10 +163,19 @@ def _norm_note(adapter, arch: str) -> str | None:
 
 
 def encode(
-    checkpoint: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False,
-                                               help="State dict: .safetensors, or .pt/.pth/.bin read with weights_only=True.")],
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+            help="State dict: .safetensors, or .pt/.pth/.bin read with weights_only=True.",
+        ),
+    ],
     arch: ArchOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Blocks file to write (safetensors).", show_default=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Blocks file to write (safetensors).", show_default=False)
+    ],
     block_size: BlockSizeOption = 256,
 ) -> None:
     """Encode a checkpoint's generated weights into a blocks file.
@@ -167,10 +203,14 @@ def encode(
 
 def decode(
     blocks: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False, help="Blocks file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)
+    ],
     arch: Annotated[
         str | None,
-        typer.Option("--arch", "-a", help="Write the architecture's native keys instead of canonical names.", show_default=False),
+        typer.Option(
+            "--arch", "-a", help="Write the architecture's native keys instead of canonical names.", show_default=False
+        ),
     ] = None,
 ) -> None:
     """Decode a blocks file into a safetensors checkpoint of the generated tensors.
@@ -201,10 +241,19 @@ def decode(
 
 def apply(
     blocks: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False, help="Blocks file.")],
-    checkpoint: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False,
-                                               help="The model's checkpoint (safetensors, or .pt/.pth/.bin read with weights_only=True).")],
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+            help="The model's checkpoint (safetensors, or .pt/.pth/.bin read with weights_only=True).",
+        ),
+    ],
     arch: ArchOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).", show_default=False)
+    ],
 ) -> None:
     """Write a blocks file into a checkpoint: the full state dict (buffers included) goes to OUTPUT.
 
@@ -234,7 +283,9 @@ def apply(
             parts.append(f"{len(result.unexpected_keys)} unexpected (first {result.unexpected_keys[0]})")
         raise CheckpointError(f"{checkpoint} does not fit {arch}: " + "; ".join(parts))
     report = apply_blocks(model, bf, adapter=adapter)
-    save_state_dict_file(output, model.state_dict(), {"weightinit.fingerprint": bf.layout.fingerprint, "weightinit.arch": arch})
+    save_state_dict_file(
+        output, model.state_dict(), {"weightinit.fingerprint": bf.layout.fingerprint, "weightinit.arch": arch}
+    )
     _console().print(
         f"set {report.values_set:,} values in {len(report.parameters_set)} parameters "
         f"({len(report.parameters_left_alone)} left alone) -> {output}"

@@ -28,7 +28,9 @@ def list_concepts(
     ctx: typer.Context,
     split: Annotated[str | None, typer.Option("--split", help="Only this split: train or heldout.")] = None,
     family: Annotated[str | None, typer.Option("--family", help="Only this family (e.g. tone, style).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one list of objects) instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one list of objects) instead of a table.")
+    ] = False,
 ) -> None:
     """List concepts (id, family, split, text, other phrasings)."""
     if ctx.invoked_subcommand is not None:
@@ -92,12 +94,16 @@ def preview_grid(inputs, targets, pad: int = 2):
 @app.command("preview")
 def preview(
     concept_id: Annotated[str, typer.Argument(metavar="ID", help="Concept id (or one of its phrasings).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Image to write; the suffix picks the format (.png, .jpg, ...).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Image to write; the suffix picks the format (.png, .jpg, ...).")
+    ],
     n: Annotated[int, typer.Option("--n", min=1, max=64, help="Number of pairs.")] = 6,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the crops and the edit.")] = 0,
     split: Annotated[str, typer.Option("--split", help="Photos to crop from: train or test.")] = "train",
     size: Annotated[int, typer.Option("--size", min=16, help="Crop size in pixels.")] = 64,
-    images: Annotated[Path | None, typer.Option("--images", help="Your own photos instead of the bundled ones.")] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Your own photos instead of the bundled ones.")
+    ] = None,
 ) -> None:
     """Write a grid of input/target pairs (inputs on the top row, targets below)."""
     from weightinit.fileio import check_output_path

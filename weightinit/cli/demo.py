@@ -9,9 +9,15 @@ import typer
 
 
 def demo(
-    generator: Annotated[str | None, typer.Option(help="Generator folder or hub id (default: the bundled one).")] = None,
-    concept: Annotated[str | None, typer.Option(help="A catalog concept id or text (default: a held-out concept).")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for grid.png, psnr_vs_seconds.png and summary.json.")] = Path("demo_out"),
+    generator: Annotated[
+        str | None, typer.Option(help="Generator folder or hub id (default: the bundled one).")
+    ] = None,
+    concept: Annotated[
+        str | None, typer.Option(help="A catalog concept id or text (default: a held-out concept).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for grid.png, psnr_vs_seconds.png and summary.json.")
+    ] = Path("demo_out"),
     steps: Annotated[int, typer.Option(help="Fine-tune steps for each run (scratch and generated).")] = 400,
     eval_every: Annotated[int, typer.Option(help="Evaluate on the test pairs every N steps.")] = 25,
     seed: Annotated[int, typer.Option(help="Seed of the scratch init, the generation and the data order.")] = 0,

@@ -25,19 +25,32 @@ ConceptArgument = Annotated[
 ]
 OutOption = Annotated[
     Path,
-    typer.Option("--out", "--output", "-o", show_default=False,
-                 help="Checkpoint to write: .safetensors, or .pth/.pt (a plain tensor state dict, as the reference code saves)."),
+    typer.Option(
+        "--out",
+        "--output",
+        "-o",
+        show_default=False,
+        help="Checkpoint to write: .safetensors, or .pth/.pt (a plain tensor state dict, as the reference code saves).",
+    ),
 ]
 GeneratorOption = Annotated[
     str | None,
-    typer.Option("--generator", "-g", show_default=False,
-                 help="Weight generator: a folder or a hub id (default: the bundled one)."),
+    typer.Option(
+        "--generator",
+        "-g",
+        show_default=False,
+        help="Weight generator: a folder or a hub id (default: the bundled one).",
+    ),
 ]
-StepsOption = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps (1: one-step generation; more: DDIM).")]
+StepsOption = Annotated[
+    int, typer.Option("--steps", min=1, help="Denoising steps (1: one-step generation; more: DDIM).")
+]
 SeedOption = Annotated[int, typer.Option("--seed", help="Sampling seed: the same seed gives the same weights.")]
 GuidanceOption = Annotated[
     float | None,
-    typer.Option("--guidance", help="Classifier-free guidance scale (default: the generator's own).", show_default=False),
+    typer.Option(
+        "--guidance", help="Classifier-free guidance scale (default: the generator's own).", show_default=False
+    ),
 ]
 ModeOption = Annotated[
     str, typer.Option("--mode", help="Only 'merge' for checkpoints (base + generated delta in the same keys).")
@@ -45,15 +58,26 @@ ModeOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 PairsOption = Annotated[
     Path | None,
-    typer.Option("--pairs", exists=True, file_okay=False, show_default=False,
-                 help="A folder of your aligned pairs (pix2pix format, A|B side by side): choose the start that fits "
-                      "--pairs-count of its train pairs best among the generated weights and the generator's other candidates."),
+    typer.Option(
+        "--pairs",
+        exists=True,
+        file_okay=False,
+        show_default=False,
+        help="A folder of your aligned pairs (pix2pix format, A|B side by side): choose the start that fits "
+        "--pairs-count of its train pairs best among the generated weights and the generator's other candidates.",
+    ),
 ]
-PairsCountOption = Annotated[int, typer.Option("--pairs-count", min=1, help="Train pairs from --pairs to score the candidates on.")]
+PairsCountOption = Annotated[
+    int, typer.Option("--pairs-count", min=1, help="Train pairs from --pairs to score the candidates on.")
+]
 PairsSizeOption = Annotated[
     int | None,
-    typer.Option("--pairs-size", min=8, show_default=False,
-                 help="Side the pairs are resized to (default: the size in the arch name, unet_64 -> 64, else 256)."),
+    typer.Option(
+        "--pairs-size",
+        min=8,
+        show_default=False,
+        help="Side the pairs are resized to (default: the size in the arch name, unet_64 -> 64, else 256).",
+    ),
 ]
 
 
@@ -108,7 +132,9 @@ def _pairs_folder(folder: Path | None, count: int, size: int | None, arch: str):
     source = FolderPairs(folder, size=size or _pairs_size(arch))
     available = len(source.files["train"])
     if count > available:  # sampling would repeat pairs, and score candidates on duplicates
-        raise WeightinitError(f"--pairs-count {count} is more than the {available} train pairs in {folder}; pass --pairs-count {available} or fewer")
+        raise WeightinitError(
+            f"--pairs-count {count} is more than the {available} train pairs in {folder}; pass --pairs-count {available} or fewer"
+        )
     return source
 
 
@@ -123,8 +149,15 @@ def _pairs_progress():
     from weightinit.cli.app import stderr_console
 
     console = stderr_console()
-    bar = Progress(TextColumn("scoring starts on your pairs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, transient=True, disable=not console.is_terminal)
+    bar = Progress(
+        TextColumn("scoring starts on your pairs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
     task = bar.add_task("score", total=None)
     return (lambda done, total: bar.update(task, completed=done, total=total)), bar
 
@@ -156,7 +189,8 @@ def _check_arch_cheaply(arch: str, generator: str | None) -> None:
             f"generator {generator or 'the bundled generator'} was trained for {served} (layout {ours.fingerprint}), but {arch} "
             f"has layout {mine.fingerprint} ({mine.num_params:,} parameters; first difference: {ours.with_dtype().first_difference(mine.with_dtype())}); "
             "build a zoo and a generator for it (`weightinit zoo build --arch ... --out zoo`, then `weightinit train`)",
-            expected=ours.fingerprint, actual=mine.fingerprint,
+            expected=ours.fingerprint,
+            actual=mine.fingerprint,
         )
 
 
@@ -169,7 +203,9 @@ def _cheap_checks(mode: str, out: Path, concept: str) -> None:
     _check_concept(concept)
 
 
-def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, steps, seed, guidance, as_json, source=None, pairs=None):
+def _initialize_and_write(
+    model, arch: str, concept: str, out: Path, *, gen, steps, seed, guidance, as_json, source=None, pairs=None
+):
     import contextlib
     import warnings
 
@@ -178,9 +214,11 @@ def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, ste
     from weightinit.initialization import initialize
 
     progress, bar = _pairs_progress() if pairs is not None else (None, None)
-    with warnings.catch_warnings(record=True) as caught, (bar or contextlib.nullcontext()):
+    with warnings.catch_warnings(record=True) as caught, bar or contextlib.nullcontext():
         warnings.simplefilter("always", FarConceptWarning)
-        report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs, progress=progress)
+        report = initialize(
+            model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs, progress=progress
+        )
     for w in caught:  # the warning as one line on stderr, not Python's file:line form
         if issubclass(w.category, FarConceptWarning):
             typer.echo(f"warning: {w.message}", err=True)
@@ -198,7 +236,9 @@ def _initialize_and_write(model, arch: str, concept: str, out: Path, *, gen, ste
     if report.choice is not None:
         metadata["weightinit.chosen"] = report.chosen
     if report.fell_back:
-        metadata["weightinit.fallback"] = ",".join(sorted({p["fallback"] for p in report.based_on.values() if p.get("fallback")}))
+        metadata["weightinit.fallback"] = ",".join(
+            sorted({p["fallback"] for p in report.based_on.values() if p.get("fallback")})
+        )
     save_state_dict_file(out, model.state_dict(), metadata)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "arch": arch, "out": str(out)}, indent=2))
@@ -212,8 +252,12 @@ def sample(
     generator: GeneratorOption = None,
     arch: Annotated[
         str | None,
-        typer.Option("--arch", "-a", show_default=False,
-                     help="Architecture to build (default: the generator's own); the generator must cover it."),
+        typer.Option(
+            "--arch",
+            "-a",
+            show_default=False,
+            help="Architecture to build (default: the generator's own); the generator must cover it.",
+        ),
     ] = None,
     steps: StepsOption = 1,
     seed: SeedOption = 0,
@@ -255,21 +299,29 @@ def sample(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the values initialize does not write are seeded too
         model, _ = _build(arch)
-    _initialize_and_write(model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, pairs=chosen_on)
+    _initialize_and_write(
+        model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, pairs=chosen_on
+    )
 
 
 def init(
     checkpoint: Annotated[
         Path,
-        typer.Argument(exists=True, dir_okay=False, show_default=False,
-                       help="Your generator's state dict: .safetensors, or .pt/.pth/.bin read with weights_only=True."),
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+            help="Your generator's state dict: .safetensors, or .pt/.pth/.bin read with weights_only=True.",
+        ),
     ],
     concept: ConceptArgument,
     out: OutOption,
     generator: GeneratorOption = None,
     arch: Annotated[
         str | None,
-        typer.Option("--arch", "-a", help="CHECKPOINT's architecture (default: the generator's own).", show_default=False),
+        typer.Option(
+            "--arch", "-a", help="CHECKPOINT's architecture (default: the generator's own).", show_default=False
+        ),
     ] = None,
     steps: StepsOption = 1,
     seed: SeedOption = 0,
@@ -319,6 +371,15 @@ def init(
         model.to(dtypes.pop())
     _load_checkpoint_strictly(model, state, checkpoint, arch)
     _initialize_and_write(
-        model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, source=checkpoint,
+        model,
+        arch,
+        concept,
+        out,
+        gen=gen,
+        steps=steps,
+        seed=seed,
+        guidance=guidance,
+        as_json=as_json,
+        source=checkpoint,
         pairs=chosen_on,
     )

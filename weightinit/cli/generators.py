@@ -8,10 +8,23 @@ import typer
 
 
 def generators(
-    extra: Annotated[list[str] | None, typer.Argument(help="More generators to list: folders or hub ids (org/name).")] = None,
-    arch: Annotated[str | None, typer.Option("--arch", help="Only say which generator serves this arch (ADAPTER:NAME[,key=value...]); exit 1 if none.")] = None,
+    extra: Annotated[
+        list[str] | None, typer.Argument(help="More generators to list: folders or hub ids (org/name).")
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch", help="Only say which generator serves this arch (ADAPTER:NAME[,key=value...]); exit 1 if none."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    readme: Annotated[str | None, typer.Option("--readme", help="Rewrite this file's generated table of generators (between its markers) instead of printing.")] = None,
+    readme: Annotated[
+        str | None,
+        typer.Option(
+            "--readme",
+            help="Rewrite this file's generated table of generators (between its markers) instead of printing.",
+        ),
+    ] = None,
 ) -> None:
     """List the generators installed (the bundled one, weightinit/data/generators/*, and any named), each with its
     arch, the layout fingerprint of the models it initialises, and the reference pix2pix/CycleGAN train.py flags
@@ -28,7 +41,9 @@ def generators(
         fingerprint = arch_layout_fingerprint(arch)
         info = generator_for_layout(fingerprint, extra)  # LayoutMismatch (exit 1) lists what is installed
         if json_out:
-            typer.echo(json.dumps({"arch": arch, "layout_fingerprint": fingerprint, "generator": info.to_dict()}, indent=2))
+            typer.echo(
+                json.dumps({"arch": arch, "layout_fingerprint": fingerprint, "generator": info.to_dict()}, indent=2)
+            )
         else:
             typer.echo(f"{arch} (layout {fingerprint}): {info.name} ({info.reference})")
         return

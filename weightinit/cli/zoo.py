@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Build and verify weight zoos (a base generator plus one weight set per concept).", no_args_is_help=True)
+app = typer.Typer(
+    help="Build and verify weight zoos (a base generator plus one weight set per concept).", no_args_is_help=True
+)
 
 DEFAULT_ZOO = "zoo"
 
@@ -22,7 +24,8 @@ DeviceOption = Annotated[
     ),
 ]
 MixedPrecisionOption = Annotated[
-    str, typer.Option("--mixed-precision", help="auto (bf16 autocast on a CUDA device with bf16, else none), no or bf16.")
+    str,
+    typer.Option("--mixed-precision", help="auto (bf16 autocast on a CUDA device with bf16, else none), no or bf16."),
 ]
 
 
@@ -57,12 +60,20 @@ def load_photos(images: Path | None, size: int):
 
 @app.command()
 def build(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Zoo folder (created; an existing build is resumed).")] = Path(DEFAULT_ZOO),
-    arch: Annotated[str, typer.Option(help="Generator architecture, ADAPTER:NAME[,key=value...].")] = "pix2pix:unet_64,ngf=16",
-    representation: Annotated[str, typer.Option(help="What a concept stores: 'lora' factors or the full 'delta'.")] = "lora",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Zoo folder (created; an existing build is resumed).")
+    ] = Path(DEFAULT_ZOO),
+    arch: Annotated[
+        str, typer.Option(help="Generator architecture, ADAPTER:NAME[,key=value...].")
+    ] = "pix2pix:unet_64,ngf=16",
+    representation: Annotated[
+        str, typer.Option(help="What a concept stores: 'lora' factors or the full 'delta'.")
+    ] = "lora",
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 6,
     base_steps: Annotated[int, typer.Option(help="Pix2pix steps of the base generator on a concept mixture.")] = 3000,
-    base_lr: Annotated[float, typer.Option(help="Adam learning rate of the base (a ResNet learns faster at 5e-4).")] = 2e-4,
+    base_lr: Annotated[
+        float, typer.Option(help="Adam learning rate of the base (a ResNet learns faster at 5e-4).")
+    ] = 2e-4,
     concept_steps: Annotated[int, typer.Option(help="Fine-tune steps per concept.")] = 400,
     concept_lr: Annotated[float, typer.Option(help="Learning rate of the per-concept fine-tune (LoRA).")] = 3e-3,
     pool_size: Annotated[int, typer.Option(help="Training pairs per concept.")] = 256,
@@ -72,14 +83,41 @@ def build(
     split: Annotated[str | None, typer.Option(help="Only concepts of this split: train or heldout.")] = None,
     concepts: Annotated[str | None, typer.Option(help="Only these concept ids, comma-separated.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many concepts (after filtering).")] = None,
-    images: Annotated[Path | None, typer.Option(help="A folder of your own photos instead of the bundled ones (what the pairs crop, and what --pairs editor edits).")] = None,
-    pairs: Annotated[str, typer.Option(help="What makes each concept's pairs: 'procedural' (its own pair builder on photo crops, offline) or 'editor' (an InstructPix2Pix pipeline edits the crops with the concept's text; needs --editor).")] = "procedural",
-    editor: Annotated[str | None, typer.Option(help="With --pairs editor: the diffusers InstructPix2Pix model id or local path (e.g. timbrooks/instruct-pix2pix); loaded before anything is written.")] = None,
-    editor_size: Annotated[int, typer.Option(help="With --pairs editor: the side in px the crops are upscaled to for the editor.")] = 256,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of your own photos instead of the bundled ones (what the pairs crop, and what --pairs editor edits)."
+        ),
+    ] = None,
+    pairs: Annotated[
+        str,
+        typer.Option(
+            help="What makes each concept's pairs: 'procedural' (its own pair builder on photo crops, offline) or 'editor' (an InstructPix2Pix pipeline edits the crops with the concept's text; needs --editor)."
+        ),
+    ] = "procedural",
+    editor: Annotated[
+        str | None,
+        typer.Option(
+            help="With --pairs editor: the diffusers InstructPix2Pix model id or local path (e.g. timbrooks/instruct-pix2pix); loaded before anything is written."
+        ),
+    ] = None,
+    editor_size: Annotated[
+        int, typer.Option(help="With --pairs editor: the side in px the crops are upscaled to for the editor.")
+    ] = 256,
     editor_steps: Annotated[int, typer.Option(help="With --pairs editor: the editor's denoising steps.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = 0,
-    shared_data: Annotated[bool, typer.Option("--shared-data/--per-concept-data", help="Same crops, batch order and discriminator init for every concept.")] = True,
-    lora_train_a: Annotated[bool, typer.Option("--lora-train-a/--lora-freeze-a", help="Train LoRA's A too, or keep it at the shared seeded init.")] = True,
+    shared_data: Annotated[
+        bool,
+        typer.Option(
+            "--shared-data/--per-concept-data", help="Same crops, batch order and discriminator init for every concept."
+        ),
+    ] = True,
+    lora_train_a: Annotated[
+        bool,
+        typer.Option(
+            "--lora-train-a/--lora-freeze-a", help="Train LoRA's A too, or keep it at the shared seeded init."
+        ),
+    ] = True,
     threads: Annotated[int, typer.Option(help="Torch threads per process.")] = 1,
     device: DeviceOption = "auto",
     mixed_precision: MixedPrecisionOption = "auto",
@@ -107,9 +145,23 @@ def build(
 
     torch.set_num_threads(threads)
     config = ZooConfig(
-        arch=arch, representation=representation, lora_rank=rank, base_steps=base_steps, base_lr=base_lr, concept_steps=concept_steps,
-        concept_lr=concept_lr, pool_size=pool_size, test_pairs=test_pairs, seed=seed, shared_data=shared_data,
-        lora_train_a=lora_train_a, image_size=image_size, batch_size=batch_size, pairs=pairs, editor=editor, editor_size=editor_size,
+        arch=arch,
+        representation=representation,
+        lora_rank=rank,
+        base_steps=base_steps,
+        base_lr=base_lr,
+        concept_steps=concept_steps,
+        concept_lr=concept_lr,
+        pool_size=pool_size,
+        test_pairs=test_pairs,
+        seed=seed,
+        shared_data=shared_data,
+        lora_train_a=lora_train_a,
+        image_size=image_size,
+        batch_size=batch_size,
+        pairs=pairs,
+        editor=editor,
+        editor_size=editor_size,
         editor_steps=editor_steps,
     )
     catalog = default_catalog()
@@ -125,12 +177,21 @@ def build(
     # Loaded before the build touches the folder: a model that does not load leaves nothing behind.
     pipeline = load_editor(config.editor, str(run_device)) if config.pairs == "editor" else None
     builder = ZooBuilder(
-        out, config, chosen, rank=state.process_index, world_size=state.num_processes, barrier=state.wait_for_everyone, photos=photos,
-        device=run_device, mixed_precision=mixed_precision, editor=pipeline,
+        out,
+        config,
+        chosen,
+        rank=state.process_index,
+        world_size=state.num_processes,
+        barrier=state.wait_for_everyone,
+        photos=photos,
+        device=run_device,
+        mixed_precision=mixed_precision,
+        editor=pipeline,
     )
     if state.process_index == 0:
         typer.echo(
-            f"building on {run_device} ({state.num_processes} process(es), {builder.mixed_precision} autocast)", err=True
+            f"building on {run_device} ({state.num_processes} process(es), {builder.mixed_precision} autocast)",
+            err=True,
         )
     manifest = builder.run()
     if manifest is not None:
@@ -186,8 +247,12 @@ def show(
     manifest = ZooManifest.load(folder)
     rows = [
         {
-            "id": r.id, "split": r.split, "family": r.family, "seconds": r.seconds,
-            "psnr_base": round(r.metrics_base["psnr"], 3), "psnr_trained": round(r.metrics_trained["psnr"], 3),
+            "id": r.id,
+            "split": r.split,
+            "family": r.family,
+            "seconds": r.seconds,
+            "psnr_base": round(r.metrics_base["psnr"], 3),
+            "psnr_trained": round(r.metrics_trained["psnr"], 3),
             "psnr_trivial": round(r.trivial.get("trivial_psnr", float("nan")), 3),
         }
         for r in manifest.concepts.values()
@@ -211,7 +276,9 @@ def show(
     for col in ("id", "split", "family", "seconds", "psnr_base", "psnr_trained", "psnr_trivial"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("id", "split", "family", "seconds", "psnr_base", "psnr_trained", "psnr_trivial")))
+        table.add_row(
+            *(str(r[c]) for c in ("id", "split", "family", "seconds", "psnr_base", "psnr_trained", "psnr_trivial"))
+        )
     console = Console()
     console.print(table)
     console.print(summary)

@@ -86,11 +86,15 @@ class ConceptCatalog:
             raise WeightinitError(f"concept {concept.id!r}: pair builder failed on a {img.shape} image: {exc}") from exc
         for name, arr in (("input", a1), ("target", b1)):
             if arr.shape != img.shape:
-                raise WeightinitError(f"concept {concept.id!r}: pair builder returned {name} of shape {arr.shape}, expected {img.shape}")
+                raise WeightinitError(
+                    f"concept {concept.id!r}: pair builder returned {name} of shape {arr.shape}, expected {img.shape}"
+                )
             if not np.isfinite(arr).all():
                 raise WeightinitError(f"concept {concept.id!r}: pair builder returned non-finite {name} values")
         if not (np.array_equal(a1, a2) and np.array_equal(b1, b2)):
-            raise WeightinitError(f"concept {concept.id!r}: pair builder is not deterministic (same photo and seed gave different pairs)")
+            raise WeightinitError(
+                f"concept {concept.id!r}: pair builder is not deterministic (same photo and seed gave different pairs)"
+            )
 
     # -- lookup -------------------------------------------------------------------------------
     def get(self, concept_id: str) -> Concept:

@@ -72,7 +72,7 @@ def box_mean(img: Array, radius: int) -> Array:
     p = np.pad(img.astype(np.float64), pad, mode="edge")
     c = p.cumsum(0).cumsum(1)
     h, w = img.shape[:2]
-    s = c[2 * r + 1 : 2 * r + 1 + h, 2 * r + 1 : 2 * r + 1 + w] - c[: h, 2 * r + 1 : 2 * r + 1 + w]
+    s = c[2 * r + 1 : 2 * r + 1 + h, 2 * r + 1 : 2 * r + 1 + w] - c[:h, 2 * r + 1 : 2 * r + 1 + w]
     s = s - c[2 * r + 1 : 2 * r + 1 + h, :w] + c[:h, :w]
     return (s / (2 * r + 1) ** 2).astype(np.float32)
 
@@ -201,7 +201,15 @@ def color_pencil(img: Array, sigma: float = 2.0) -> Array:
     return clip(sk * mix(np.ones_like(img), img, 0.6) + 0.1 * (img - gray3(luminance(img))))
 
 
-def xdog(img: Array, sigma: float = 1.0, k: float = 1.6, p: float = 20.0, eps: float = 0.02, phi: float = 10.0, shade: float = 0.35) -> Array:
+def xdog(
+    img: Array,
+    sigma: float = 1.0,
+    k: float = 1.6,
+    p: float = 20.0,
+    eps: float = 0.02,
+    phi: float = 10.0,
+    shade: float = 0.35,
+) -> Array:
     """XDoG ink rendering (Winnemoeller 2012) with a soft threshold that keeps some tone."""
     lum = luminance(img)
     g1 = gaussian_blur(lum, sigma)
@@ -473,7 +481,7 @@ def vignette(img: Array, amount: float) -> Array:
     h, w = img.shape[:2]
     y, x = grid(h, w)
     r2 = (x * x + y * y) / 2.0
-    return clip(img * (1 - amount * r2 ** 1.2)[..., None])
+    return clip(img * (1 - amount * r2**1.2)[..., None])
 
 
 def film_grain(img: Array, amount: float, rng: np.random.Generator) -> Array:
@@ -539,7 +547,7 @@ def graduated_filter(img: Array, amount: float, color=(0.55, 0.6, 0.8)) -> Array
 def sun_glare(img: Array, amount: float, color=(1.0, 0.85, 0.55)) -> Array:
     h, w = img.shape[:2]
     y, x = grid(h, w)
-    d2 = ((x + 0.9) ** 2 + (y + 0.9) ** 2)
+    d2 = (x + 0.9) ** 2 + (y + 0.9) ** 2
     glow = amount * 0.8 * np.exp(-d2 / 1.2)
     return clip(img + glow[..., None] * np.asarray(color, dtype=np.float32))
 

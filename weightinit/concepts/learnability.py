@@ -109,7 +109,9 @@ def measure(
         predict = train_fn(train)
         model_psnr = psnr(predict(test_in), test_tg)
         margin = model_psnr - max(ident, mean_t)
-    return LearnabilityResult(concept.id, concept.family, model_psnr, ident, mean_t, margin, time.perf_counter() - start, threshold_db)
+    return LearnabilityResult(
+        concept.id, concept.family, model_psnr, ident, mean_t, margin, time.perf_counter() - start, threshold_db
+    )
 
 
 def quick_unet(steps: int = 400, batch_size: int = 8, lr: float = 1e-3, ngf: int = 8, seed: int = 0) -> Callable:
@@ -161,11 +163,19 @@ def _measure_reverse(args: tuple) -> dict:
     concept_id, steps, lr, n_train, n_test = args
     torch.set_num_threads(1)
     concept = next(c for c in build_catalog() if c.id == concept_id)
-    r = measure(reverse_concept(concept), quick_unet(steps=steps, lr=lr), photos=PhotoSet.bundled(), n_train=n_train, n_test=n_test)
+    r = measure(
+        reverse_concept(concept),
+        quick_unet(steps=steps, lr=lr),
+        photos=PhotoSet.bundled(),
+        n_train=n_train,
+        n_test=n_test,
+    )
     return {"forward": concept_id, **r.to_dict()}
 
 
-def measure_reverses(*, steps: int = 400, lr: float = 1e-3, n_train: int = 512, n_test: int = 64, procs: int = 1) -> dict:
+def measure_reverses(
+    *, steps: int = 400, lr: float = 1e-3, n_train: int = 512, n_test: int = 64, procs: int = 1
+) -> dict:
     """The rule applied to the reverse of every built-in concept that has no exact reverse twin
     in the catalog already; the file the catalog reads to decide which reverses it adds."""
     from concurrent.futures import ProcessPoolExecutor
@@ -191,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    ap = argparse.ArgumentParser(prog="python -m weightinit.concepts.learnability", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m weightinit.concepts.learnability", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--family", action="append", help="only these families (repeatable)")
     ap.add_argument("--concept", action="append", help="only these concept ids (repeatable)")
     ap.add_argument("--split", choices=["train", "heldout"], help="only this split")
@@ -200,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--n-train", type=int, default=512)
     ap.add_argument("--n-test", type=int, default=64)
-    ap.add_argument("--baselines-only", action="store_true", help="identity and mean-target PSNR for every selected concept")
+    ap.add_argument(
+        "--baselines-only", action="store_true", help="identity and mean-target PSNR for every selected concept"
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--reverses", action="store_true", help="measure the reverse of every concept; write --out")
     ap.add_argument("--out", help="with --reverses: the measurement file to write")
@@ -210,10 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.reverses:
         if not args.out:
             ap.error("--reverses needs --out FILE")
-        result = measure_reverses(steps=args.steps, lr=args.lr, n_train=args.n_train, n_test=args.n_test, procs=args.procs)
+        result = measure_reverses(
+            steps=args.steps, lr=args.lr, n_train=args.n_train, n_test=args.n_test, procs=args.procs
+        )
         atomic_write_json(args.out, result)
         passed = sum(r["passed"] for r in result["reverses"])
-        print(f"{passed} of {len(result['reverses'])} reverses learnable; {len(result['twins'])} concepts have a reverse twin; wrote {args.out}")
+        print(
+            f"{passed} of {len(result['reverses'])} reverses learnable; {len(result['twins'])} concepts have a reverse twin; wrote {args.out}"
+        )
         return 0
 
     concepts = build_catalog()
@@ -236,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model = f"{r.psnr_model:6.2f}" if r.psnr_model is not None else "     -"
             flag = ("NO-OP " if r.noop else "") + ("" if train_fn is None else ("ok" if r.passed else "FAIL"))
-            print(f"{c.family:14s} {c.id:34s} model {model}  identity {r.psnr_identity:6.2f}  mean {r.psnr_mean_target:6.2f}  "
-                  f"margin {r.margin_db:+6.2f}  {r.seconds:5.1f}s {flag}", flush=True)
+            print(
+                f"{c.family:14s} {c.id:34s} model {model}  identity {r.psnr_identity:6.2f}  mean {r.psnr_mean_target:6.2f}  "
+                f"margin {r.margin_db:+6.2f}  {r.seconds:5.1f}s {flag}",
+                flush=True,
+            )
     bad = [r for r in results if r.noop or (train_fn is not None and not r.passed)]
     return 1 if bad else 0
 

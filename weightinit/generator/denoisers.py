@@ -293,7 +293,9 @@ class BlockUNet1D(BlockDenoiser):
         if len(attention_levels) != levels:
             raise WeightinitError("attention_levels needs one flag per entry of block_out_channels")
         if block_size % (2 ** (levels - 1)):
-            raise WeightinitError(f"block size {block_size} must be divisible by {2 ** (levels - 1)} for {levels} UNet levels")
+            raise WeightinitError(
+                f"block size {block_size} must be divisible by {2 ** (levels - 1)} for {levels} UNet levels"
+            )
         self.cond = _Condition(emb_dim, num_blocks, num_slots, use_block_index, slot_embedding)
         self.text = _TextContext(text_dim, ctx_dim, use_text)
         self.emb_act = nn.SiLU()
@@ -311,7 +313,11 @@ class BlockUNet1D(BlockDenoiser):
             level.append(nn.Conv1d(ch, ch, 3, stride=2, padding=1) if i < levels - 1 else nn.Identity())
             self.down.append(level)
         self.mid = nn.ModuleList(
-            [_ResBlock1D(ch, ch, emb_dim), _Transformer1D(ch, ctx_dim, attn_heads, use_text), _ResBlock1D(ch, ch, emb_dim)]
+            [
+                _ResBlock1D(ch, ch, emb_dim),
+                _Transformer1D(ch, ctx_dim, attn_heads, use_text),
+                _ResBlock1D(ch, ch, emb_dim),
+            ]
         )
         self.up = nn.ModuleList()
         for i, cout in reversed(list(enumerate(block_out_channels))):
@@ -385,4 +391,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["DENOISERS", "DEFAULT_DENOISER", "BlockDenoiser", "BlockMLP", "BlockUNet1D", "build_denoiser", "denoiser_class"]
+__all__ = [
+    "DENOISERS",
+    "DEFAULT_DENOISER",
+    "BlockDenoiser",
+    "BlockMLP",
+    "BlockUNet1D",
+    "build_denoiser",
+    "denoiser_class",
+]

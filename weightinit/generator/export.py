@@ -16,7 +16,9 @@ from pathlib import Path
 from weightinit.generator.model import WeightGenerator
 
 
-def export_generator(run_dir: str | Path, out: str | Path, quality: dict | None = None, denoiser_dtype: str | None = None) -> Path:
+def export_generator(
+    run_dir: str | Path, out: str | Path, quality: dict | None = None, denoiser_dtype: str | None = None
+) -> Path:
     """``denoiser_dtype="float16"`` stores the denoiser's weights in half precision (half the
     bytes; they are cast back to float32 when loaded, so sampling runs in float32)."""
     import torch
@@ -50,7 +52,9 @@ def quality_summary(report: dict) -> dict:
             f"(above the mean on {b['mean']}, above the nearest on {b['nearest']})",
             "step-0 PSNR measured with": "python -m weightinit.benchmarks.heldout_start --zoo zoo",
             **{
-                f"held-out {d} concepts ({part['concepts']}): median step-0 PSNR, dB": {k: round(v, 2) for k, v in part["median_psnr_step0"].items()}
+                f"held-out {d} concepts ({part['concepts']}): median step-0 PSNR, dB": {
+                    k: round(v, 2) for k, v in part["median_psnr_step0"].items()
+                }
                 for d, part in (report.get("by_direction") or {}).items()
             },
         }
@@ -60,14 +64,22 @@ def quality_summary(report: dict) -> dict:
     q = report.get("quality") or {}
     if q.get("reconstruction"):
         r = q["reconstruction"]
-        out["train reconstruction rel L2 (zoo mean)"] = f"{r['mean_rel_l2']:.3f} ({r['mean_rel_l2_zoo_mean']:.3f}) over {r['concepts']} concepts"
+        out["train reconstruction rel L2 (zoo mean)"] = (
+            f"{r['mean_rel_l2']:.3f} ({r['mean_rel_l2_zoo_mean']:.3f}) over {r['concepts']} concepts"
+        )
     if q.get("heldout"):
         h = q["heldout"]
         out["held-out rel L2, mean"] = {k: round(v, 3) for k, v in h.get("overall", {}).items()}
-        out["held-out concepts where generated beats zoo mean and nearest (rel L2)"] = f"{h['generated_beats_both']} of {h['concepts']}"
-        out["held-out rel L2 per family"] = {f: {k: round(v, 3) for k, v in row.items()} for f, row in h["per_family"].items()}
+        out["held-out concepts where generated beats zoo mean and nearest (rel L2)"] = (
+            f"{h['generated_beats_both']} of {h['concepts']}"
+        )
+        out["held-out rel L2 per family"] = {
+            f: {k: round(v, 3) for k, v in row.items()} for f, row in h["per_family"].items()
+        }
     if report.get("sampling"):
-        out["one-step sampling of every block, seconds (1 CPU thread)"] = round(report["sampling"]["seconds_new_text"], 3)
+        out["one-step sampling of every block, seconds (1 CPU thread)"] = round(
+            report["sampling"]["seconds_new_text"], 3
+        )
     if report.get("sample_process"):
         out["peak RSS of a sampling process, MB"] = round(report["sample_process"]["peak_rss_mb"])
     out["measured with"] = "python -m weightinit.benchmarks.generator --generator DIR --zoo zoo"
@@ -78,11 +90,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a `weightinit train --out` folder")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "generator"))
-    parser.add_argument("--quality", nargs="+", help="JSON files of measured quality for the model card (benchmark reports are summarised)")
-    parser.add_argument("--denoiser-dtype", choices=["float16", "bfloat16", "float32"], default="float16",
-                        help="storage dtype of the denoiser's weights (default float16: half the size, loaded as float32)")
+    parser.add_argument(
+        "--quality",
+        nargs="+",
+        help="JSON files of measured quality for the model card (benchmark reports are summarised)",
+    )
+    parser.add_argument(
+        "--denoiser-dtype",
+        choices=["float16", "bfloat16", "float32"],
+        default="float16",
+        help="storage dtype of the denoiser's weights (default float16: half the size, loaded as float32)",
+    )
     args = parser.parse_args()
-    quality = {k: v for path in args.quality or [] for k, v in quality_summary(json.loads(Path(path).read_text())).items()} or None
+    quality = {
+        k: v for path in args.quality or [] for k, v in quality_summary(json.loads(Path(path).read_text())).items()
+    } or None
     out = export_generator(args.run_dir, args.out, quality, args.denoiser_dtype)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB)")

@@ -160,7 +160,10 @@ class WeightGenerator:
         self.normalizer = normalizer
         self.center = None if center is None else center.to(torch.float32)
         if self.center is not None and tuple(self.center.shape) != (layout.num_blocks, layout.block_size):
-            raise LayoutMismatch(f"center blocks are {list(self.center.shape)}, layout {layout.fingerprint} has {layout.num_blocks} blocks", expected=layout.fingerprint)
+            raise LayoutMismatch(
+                f"center blocks are {list(self.center.shape)}, layout {layout.fingerprint} has {layout.num_blocks} blocks",
+                expected=layout.fingerprint,
+            )
         if prior is not None and (prior.num_blocks != layout.num_blocks or prior.block_size != layout.block_size):
             raise LayoutMismatch(
                 f"prior covers {prior.num_blocks} blocks of {prior.block_size}, layout {layout.fingerprint} has "
@@ -168,21 +171,31 @@ class WeightGenerator:
                 expected=layout.fingerprint,
             )
         if prior is not None and prior.keys.shape[1] != denoiser.config.text_dim:
-            raise WeightinitError(f"prior keys have dim {prior.keys.shape[1]}, the denoiser's text has {denoiser.config.text_dim}")
+            raise WeightinitError(
+                f"prior keys have dim {prior.keys.shape[1]}, the denoiser's text has {denoiser.config.text_dim}"
+            )
         self.prior = prior
         self.text_encoder_ref = text_encoder
         self.text_max_length = int(text_max_length)
         if text_conditioning not in TEXT_CONDITIONINGS:
-            raise WeightinitError(f"unknown text conditioning {text_conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}")
+            raise WeightinitError(
+                f"unknown text conditioning {text_conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}"
+            )
         self.text_conditioning = text_conditioning
         self.far_policy = check_far_policy(far_policy)
         #: When a composite text is built from its parts' blends (measured; None: never).
-        self.composition = composition if isinstance(composition, CompositionPolicy) or composition is None else CompositionPolicy.from_dict(composition)
+        self.composition = (
+            composition
+            if isinstance(composition, CompositionPolicy) or composition is None
+            else CompositionPolicy.from_dict(composition)
+        )
         self.base_state = base_state or {}
         self.arch = arch
         self.adapter = adapter or (arch.split(":", 1)[0] if arch else None)
         if zoo is not None and not isinstance(zoo, ZooConfig):
-            raise WeightinitError(f"zoo must be a ZooConfig (ZooConfig.from_dict reads a dict), got {type(zoo).__name__}")
+            raise WeightinitError(
+                f"zoo must be a ZooConfig (ZooConfig.from_dict reads a dict), got {type(zoo).__name__}"
+            )
         self.zoo = zoo
         self.zoo_summary = dict(zoo_summary or {})
         self.training = dict(training or {})
@@ -272,7 +285,9 @@ class WeightGenerator:
     @text_encoder.setter
     def text_encoder(self, encoder: TextEncoder) -> None:
         if encoder.dim != self.denoiser.config.text_dim:
-            raise WeightinitError(f"text encoder {encoder.reference!r} has dim {encoder.dim}, the denoiser expects {self.denoiser.config.text_dim}")
+            raise WeightinitError(
+                f"text encoder {encoder.reference!r} has dim {encoder.dim}, the denoiser expects {self.denoiser.config.text_dim}"
+            )
         self._text_encoder = encoder
 
     def to(self, device) -> WeightGenerator:
@@ -329,7 +344,9 @@ class WeightGenerator:
             blend = self.prior.blocks(embedding.pooled)
         else:
             weights = self.prior_weights(concept_text, embedding)
-            blend = (weights[None] @ self.prior.coef @ self.prior.basis.to(torch.float32)).view(self.prior.num_blocks, self.prior.block_size)
+            blend = (weights[None] @ self.prior.coef @ self.prior.basis.to(torch.float32)).view(
+                self.prior.num_blocks, self.prior.block_size
+            )
         return blend if self.center is None else self.center + blend
 
     def prior_blocks(self, concept_text: str) -> torch.Tensor:
@@ -352,7 +369,11 @@ class WeightGenerator:
         if parts is not None:  # a composite text is as near as its farthest part
             best = max(best, float(self.prior.concept_similarity(self.encode_text(parts).pooled).max(1).values.min()))
         # a phrasing of a catalog concept is never far: the catalog vouches for it
-        far = self.far_policy is not None and best < self.far_policy["similarity"] and default_catalog().find_by_text(concept_text) is None
+        far = (
+            self.far_policy is not None
+            and best < self.far_policy["similarity"]
+            and default_catalog().find_by_text(concept_text) is None
+        )
         fallback = self.far_policy["fallback"] if far else None
         if fallback == "mean":  # every training concept alike
             weights = torch.full_like(sims, 1.0 / sims.numel())
@@ -378,9 +399,15 @@ class WeightGenerator:
             return self.normalizer.denormalize(self.center, torch.float32)
         temperature = float(self.far_policy.get("temperature", self.prior.temperature))
         query = self.encode_text(concept_text).pooled
-        blend = (self.prior.concept_weights(query, temperature=temperature) @ self.prior.coef @ self.prior.basis.to(torch.float32))
+        blend = (
+            self.prior.concept_weights(query, temperature=temperature)
+            @ self.prior.coef
+            @ self.prior.basis.to(torch.float32)
+        )
         center = self.center if self.center is not None else 0
-        return self.normalizer.denormalize(center + blend.view(self.layout.num_blocks, self.layout.block_size), torch.float32)
+        return self.normalizer.denormalize(
+            center + blend.view(self.layout.num_blocks, self.layout.block_size), torch.float32
+        )
 
     def candidate_blocks(self, concept_text: str) -> list[tuple[str, torch.Tensor]]:
         """Named de-normalised blocks of other starts for ``concept_text``: the zoo mean plus each
@@ -428,7 +455,9 @@ class WeightGenerator:
             "adapter": self.adapter,
             "denoiser": denoiser_name(self.denoiser),
             "text_encoder": {
-                "reference": self.text_encoder_ref, "max_length": self.text_max_length, "dim": self.denoiser.config.text_dim,
+                "reference": self.text_encoder_ref,
+                "max_length": self.text_max_length,
+                "dim": self.denoiser.config.text_dim,
                 "conditioning": self.text_conditioning,
             },
             "zoo": self.zoo.to_dict() if self.zoo is not None else None,
@@ -474,14 +503,28 @@ class WeightGenerator:
                 shutil.rmtree(directory / f".{name}.old", ignore_errors=True)
             if self.prior is None and (directory / PRIOR_NAME).exists():
                 (directory / PRIOR_NAME).unlink()
-            for name in (LAYOUT_NAME, NORMALIZER_NAME, *([PRIOR_NAME] if self.prior is not None else []), BASE_NAME, CARD_NAME, CONFIG_NAME):
+            for name in (
+                LAYOUT_NAME,
+                NORMALIZER_NAME,
+                *([PRIOR_NAME] if self.prior is not None else []),
+                BASE_NAME,
+                CARD_NAME,
+                CONFIG_NAME,
+            ):
                 os.replace(tmp / name, directory / name)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return directory
 
-    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
-                    commit_message: str = "Upload weightinit generator", revision: str | None = None) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | None = None,
+        commit_message: str = "Upload weightinit generator",
+        revision: str | None = None,
+    ) -> str:
         """Save to a temporary folder and upload it with ``huggingface_hub.HfApi.upload_folder``."""
         from huggingface_hub import HfApi
 
@@ -489,15 +532,24 @@ class WeightGenerator:
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(Path(tmp) / "generator")
-            info = api.upload_folder(repo_id=repo_id, folder_path=str(Path(tmp) / "generator"),
-                                     commit_message=commit_message, revision=revision)
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=str(Path(tmp) / "generator"),
+                commit_message=commit_message,
+                revision=revision,
+            )
         return str(getattr(info, "commit_url", info))
 
     # --- loading ------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
-        cls, path_or_hub_id: str | os.PathLike, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
-        token: str | None = None, device="cpu",
+        cls,
+        path_or_hub_id: str | os.PathLike,
+        revision: str | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | None = None,
+        device="cpu",
     ) -> WeightGenerator:
         """Load a generator folder, or a hub repo (offline: from the local hub cache only)."""
         folder = resolve_generator_folder(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
@@ -516,14 +568,18 @@ class WeightGenerator:
             )
         normalizer = SlotNormalizer.from_state_dict(layout, norm_state)
         center = norm_state.get("block_center")
-        prior = RetrievalPrior.load(folder / PRIOR_NAME, layout.fingerprint) if (folder / PRIOR_NAME).is_file() else None
+        prior = (
+            RetrievalPrior.load(folder / PRIOR_NAME, layout.fingerprint) if (folder / PRIOR_NAME).is_file() else None
+        )
         denoiser = load_denoiser(folder / DENOISER_DIR, device=device)
         scheduler_config = read_json_object(folder / SCHEDULER_CONFIG)
         base_state, _ = read_safetensors(folder / BASE_NAME)
         text = config.get("text_encoder") or {}
         zoo = _zoo_config(config.get("zoo"), folder / CONFIG_NAME)
         if zoo is not None and zoo.representation != representation.kind_of(layout.names):
-            raise CheckpointError(f"{folder}: the zoo config says {zoo.representation!r}, but layout.json holds {representation.kind_of(layout.names)!r} tensors")
+            raise CheckpointError(
+                f"{folder}: the zoo config says {zoo.representation!r}, but layout.json holds {representation.kind_of(layout.names)!r} tensors"
+            )
         return cls(
             denoiser, scheduler_config, layout, normalizer,
             text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),
@@ -600,7 +656,9 @@ def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{folder / DENOISER_WEIGHTS} does not match its config: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"{folder / DENOISER_WEIGHTS} does not match its config: {str(exc).splitlines()[0]}"
+        ) from None
     return model.to(device).eval()
 
 
@@ -617,13 +675,17 @@ def resolve_generator_folder(path_or_hub_id, *, revision=None, cache_dir=None, t
 
     offline = hub_offline()
     try:
-        return Path(snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token, local_files_only=offline))
+        return Path(
+            snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token, local_files_only=offline)
+        )
     except HFValidationError as exc:
         raise CheckpointError(f"{text!r} is neither a folder nor a valid hub id: {exc}") from None
     except Exception as exc:  # network, missing cache entry, auth: one line each
         where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"cannot find generator {text!r}{f' at revision {revision}' if revision else ''} {where}: {first}") from None
+        raise CheckpointError(
+            f"cannot find generator {text!r}{f' at revision {revision}' if revision else ''} {where}: {first}"
+        ) from None
 
 
 def check_generator_folder(folder: Path) -> None:
@@ -669,20 +731,29 @@ def model_card(gen: WeightGenerator) -> str:
         "",
         "```python",
         "from weightinit.generator import WeightGenerator",
-        "gen = WeightGenerator.from_pretrained(\"<this folder or hub id>\")",
-        "weights = gen.generate(\"sketch to photo\", seed=0)",
+        "",
+        'gen = WeightGenerator.from_pretrained("<this folder or hub id>")',
+        'weights = gen.generate("sketch to photo", seed=0)',
         "```",
         "",
         "## What it generates",
         "",
         f"- architecture `{gen.arch}` (adapter `{gen.adapter}`), representation `{gen.representation}`"
-        + (f", LoRA rank {gen.zoo.lora_rank}, LoRA seed {gen.zoo.lora_seed}" if gen.zoo is not None and gen.representation == "lora" else ""),
+        + (
+            f", LoRA rank {gen.zoo.lora_rank}, LoRA seed {gen.zoo.lora_seed}"
+            if gen.zoo is not None and gen.representation == "lora"
+            else ""
+        ),
         f"- layout `{gen.layout.fingerprint}`: {len(gen.layout)} tensors, {gen.layout.num_params:,} values, "
         f"{gen.layout.num_blocks:,} blocks of {gen.layout.block_size}",
         f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
         f"prediction type `{gen.scheduler_config.get('prediction_type')}`, one-step sampling by default",
         f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens), `{gen.text_conditioning}` conditioning"
-        + (" (source and target of the phrasing embedded apart, so \"X to Y\" and \"Y to X\" differ)" if gen.text_conditioning == "directional" else ""),
+        + (
+            ' (source and target of the phrasing embedded apart, so "X to Y" and "Y to X" differ)'
+            if gen.text_conditioning == "directional"
+            else ""
+        ),
         (
             f"- centre: retrieval prior, a text-similarity blend (temperature {gen.prior.temperature}) of the "
             f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; the denoiser adds its residual"
@@ -698,7 +769,7 @@ def model_card(gen: WeightGenerator) -> str:
             else "- far concepts: no policy measured; every text gets the generated start"
         ),
         (
-            "- composite texts (\"A with B\", \"add A and B\"): the centre is the mean of the parts' blends when the weakest "
+            '- composite texts ("A with B", "add A and B"): the centre is the mean of the parts\' blends when the weakest '
             f"part is at least as similar to a training phrasing as the whole text minus {gen.composition.margin:.4f} "
             "(measured on the training compositions, `python -m weightinit.benchmarks.composed_prior`)"
             if gen.composition is not None
@@ -709,9 +780,21 @@ def model_card(gen: WeightGenerator) -> str:
         "",
     ]
     if zoo:
-        for key in ("train_concepts", "heldout_concepts", "families", "arch", "base_steps", "concept_steps", "image_size", "lora_rank", "lora_seed"):
+        for key in (
+            "train_concepts",
+            "heldout_concepts",
+            "families",
+            "arch",
+            "base_steps",
+            "concept_steps",
+            "image_size",
+            "lora_rank",
+            "lora_seed",
+        ):
             if key in zoo:
-                lines.append(f"- {key.replace('_', ' ')}: {_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}")
+                lines.append(
+                    f"- {key.replace('_', ' ')}: {_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}"
+                )
     else:
         lines.append("- (not recorded)")
     if training:

@@ -54,11 +54,17 @@ class RetrievalPrior:
 
     def __post_init__(self) -> None:
         if self.keys.ndim != 2 or self.owner.shape != (self.keys.shape[0],):
-            raise WeightinitError(f"prior keys [P, D] and owner [P] disagree: {list(self.keys.shape)}, {list(self.owner.shape)}")
+            raise WeightinitError(
+                f"prior keys [P, D] and owner [P] disagree: {list(self.keys.shape)}, {list(self.owner.shape)}"
+            )
         if self.coef.ndim != 2 or self.basis.ndim != 2 or self.coef.shape[1] != self.basis.shape[0]:
-            raise WeightinitError(f"prior coef [C, R] and basis [R, D] disagree: {list(self.coef.shape)}, {list(self.basis.shape)}")
+            raise WeightinitError(
+                f"prior coef [C, R] and basis [R, D] disagree: {list(self.coef.shape)}, {list(self.basis.shape)}"
+            )
         if self.basis.shape[1] % self.block_size:
-            raise WeightinitError(f"prior basis width {self.basis.shape[1]} is not a multiple of the block size {self.block_size}")
+            raise WeightinitError(
+                f"prior basis width {self.basis.shape[1]} is not a multiple of the block size {self.block_size}"
+            )
         if self.owner.numel() and (int(self.owner.min()) < 0 or int(self.owner.max()) >= self.coef.shape[0]):
             raise WeightinitError("prior owner index out of range of its concepts")
         if not self.temperature > 0:
@@ -106,10 +112,14 @@ class RetrievalPrior:
         owner = owner.to(torch.long)
         if temperature is None:
             temperature = choose_temperature(keys, owner, coef.to(torch.float32))
-        return cls(keys, owner, coef.to(torch.float32), basis.to(torch.float16), float(temperature), bs, tuple(concept_ids))
+        return cls(
+            keys, owner, coef.to(torch.float32), basis.to(torch.float16), float(temperature), bs, tuple(concept_ids)
+        )
 
     # --- using --------------------------------------------------------------------------------
-    def concept_weights(self, query: torch.Tensor, exclude: torch.Tensor | None = None, *, temperature: float | None = None) -> torch.Tensor:
+    def concept_weights(
+        self, query: torch.Tensor, exclude: torch.Tensor | None = None, *, temperature: float | None = None
+    ) -> torch.Tensor:
         """``[Q, C]`` blending weights for pooled text embeddings ``query [Q, D]`` (rows sum to 1).
 
         ``exclude [Q]`` masks one concept per query (leave-one-out).
@@ -155,7 +165,12 @@ class RetrievalPrior:
 
     # --- disk ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, fingerprint: str) -> None:
-        tensors = {"keys": self.keys.to(torch.float16), "owner": self.owner.to(torch.int32), "coef": self.coef, "basis": self.basis}
+        tensors = {
+            "keys": self.keys.to(torch.float16),
+            "owner": self.owner.to(torch.int32),
+            "coef": self.coef,
+            "basis": self.basis,
+        }
         meta = {
             "weightinit.fingerprint": fingerprint,
             "temperature": repr(self.temperature),

@@ -162,7 +162,9 @@ def sample_blocks(
     if steps > 1:
         from diffusers import DDIMScheduler
 
-        ddim = DDIMScheduler.from_config(scheduler.config, timestep_spacing="trailing", clip_sample=False, set_alpha_to_one=True)
+        ddim = DDIMScheduler.from_config(
+            scheduler.config, timestep_spacing="trailing", clip_sample=False, set_alpha_to_one=True
+        )
         ddim.set_timesteps(steps)
 
     def model(x, t, index, slot):

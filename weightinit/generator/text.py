@@ -87,19 +87,21 @@ class TextEmbedding:
         """One text repeated ``n`` times (views, no copy)."""
         if len(self) != 1:
             raise WeightinitError(f"expand needs the embedding of one text, got {len(self)}")
-        return TextEmbedding(
-            self.tokens.expand(n, -1, -1), self.mask.expand(n, -1), self.pooled.expand(n, -1)
-        )
+        return TextEmbedding(self.tokens.expand(n, -1, -1), self.mask.expand(n, -1), self.pooled.expand(n, -1))
 
     def to(self, device=None, dtype=None) -> TextEmbedding:
         return TextEmbedding(
-            self.tokens.to(device=device, dtype=dtype), self.mask.to(device=device), self.pooled.to(device=device, dtype=dtype)
+            self.tokens.to(device=device, dtype=dtype),
+            self.mask.to(device=device),
+            self.pooled.to(device=device, dtype=dtype),
         )
 
     @staticmethod
     def cat(items: list[TextEmbedding]) -> TextEmbedding:
         return TextEmbedding(
-            torch.cat([e.tokens for e in items]), torch.cat([e.mask for e in items]), torch.cat([e.pooled for e in items])
+            torch.cat([e.tokens for e in items]),
+            torch.cat([e.mask for e in items]),
+            torch.cat([e.pooled for e in items]),
         )
 
 
@@ -110,7 +112,9 @@ class TextEncoder:
     loads any other (for CLIP checkpoints the text tower is used).
     """
 
-    def __init__(self, name_or_path: str | os.PathLike | None = None, *, max_length: int = DEFAULT_MAX_LENGTH, device="cpu"):
+    def __init__(
+        self, name_or_path: str | os.PathLike | None = None, *, max_length: int = DEFAULT_MAX_LENGTH, device="cpu"
+    ):
         if not isinstance(max_length, int) or max_length < 2:
             raise WeightinitError(f"text max_length must be an integer >= 2, got {max_length!r}")
         self.reference = DEFAULT_TEXT_ENCODER if name_or_path in (None, DEFAULT_TEXT_ENCODER) else str(name_or_path)
@@ -156,7 +160,9 @@ class TextEncoder:
         ``conditioning="directional"`` adds the source -> target direction (module docstring).
         """
         if conditioning not in TEXT_CONDITIONINGS:
-            raise WeightinitError(f"unknown text conditioning {conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}")
+            raise WeightinitError(
+                f"unknown text conditioning {conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}"
+            )
         if isinstance(texts, str):
             texts = [texts]
         clean = [normalise_concept_text(t) for t in texts]

@@ -135,7 +135,9 @@ class GeneratorTrainingConfig:
         if self.lr <= 0:
             raise WeightinitError(f"learning rate must be positive, got {self.lr}")
         if self.text_conditioning not in TEXT_CONDITIONINGS:
-            raise WeightinitError(f"text_conditioning must be one of {TEXT_CONDITIONINGS}, got {self.text_conditioning!r}")
+            raise WeightinitError(
+                f"text_conditioning must be one of {TEXT_CONDITIONINGS}, got {self.text_conditioning!r}"
+            )
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise WeightinitError(f"mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
 
@@ -202,7 +204,12 @@ def load_training_data(zoo, encoder: TextEncoder, config: GeneratorTrainingConfi
     prior = prior_coef = None
     if config.prior == "retrieval" and len(ids) > 1:
         prior = RetrievalPrior.fit(
-            blocks, text.pooled, owner, rank=config.prior_rank, temperature=config.prior_temperature, concept_ids=tuple(ids)
+            blocks,
+            text.pooled,
+            owner,
+            rank=config.prior_rank,
+            temperature=config.prior_temperature,
+            concept_ids=tuple(ids),
         )
         prior_coef = prior.coefficients(text.pooled, exclude=owner if config.prior_target == "leave_one_out" else None)
     return TrainingData(
@@ -305,7 +312,9 @@ def train_generator(
     say = log or (lambda s: None)
 
     if device.startswith("cuda:"):
-        raise WeightinitError(f"train takes device auto, cpu or cuda, not {device!r}; choose the GPUs with CUDA_VISIBLE_DEVICES")
+        raise WeightinitError(
+            f"train takes device auto, cpu or cuda, not {device!r}; choose the GPUs with CUDA_VISIBLE_DEVICES"
+        )
     run_device = select_device(device)
     mixed = config.mixed_precision
     if mixed != "fp16":
@@ -321,7 +330,9 @@ def train_generator(
 
     existing = checkpoints(out_dir)
     if existing and not resume:
-        raise WeightinitError(f"{out_dir} already holds training checkpoints; pass --resume to continue, or use another folder")
+        raise WeightinitError(
+            f"{out_dir} already holds training checkpoints; pass --resume to continue, or use another folder"
+        )
 
     zoo = ZooWeights(zoo_dir)
     encoder = shared_text_encoder(config.text_encoder, config.text_max_length)
@@ -347,7 +358,9 @@ def train_generator(
         if changed:
             raise WeightinitError(f"cannot resume {latest.name} with another config: {', '.join(changed)} differ")
         if state.get("zoo_fingerprint") != layout.fingerprint:
-            raise WeightinitError(f"cannot resume: {latest.name} was trained on a zoo with layout {state.get('zoo_fingerprint')}")
+            raise WeightinitError(
+                f"cannot resume: {latest.name} was trained on a zoo with layout {state.get('zoo_fingerprint')}"
+            )
         model.load_state_dict(read_safetensors(latest / "model.safetensors")[0])
         opt_tensors, _ = read_safetensors(latest / "optimizer.safetensors")
         optimizer.load_state_dict(_optimizer_state(opt_tensors, json.loads((latest / "optimizer.json").read_text())))
@@ -394,7 +407,15 @@ def train_generator(
             opt_tensors, opt_meta = _optimizer_tensors(optimizer)
             save_safetensors(tmp / "optimizer.safetensors", opt_tensors)
             atomic_write_json(tmp / "optimizer.json", opt_meta)
-            atomic_write_json(tmp / "state.json", {"step": at_step, "seconds": seconds, "config": config.to_dict(), "zoo_fingerprint": layout.fingerprint})
+            atomic_write_json(
+                tmp / "state.json",
+                {
+                    "step": at_step,
+                    "seconds": seconds,
+                    "config": config.to_dict(),
+                    "zoo_fingerprint": layout.fingerprint,
+                },
+            )
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             for old in checkpoints(out_dir)[: -config.keep_checkpoints]:
@@ -405,12 +426,25 @@ def train_generator(
     if main and progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+        bar = Progress(
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+        )
         task = bar.add_task("train", total=config.steps, completed=step, info="")
         bar.start()
     log_file = open(out_dir / LOG_NAME, "a") if main else None
     model.train()
-    run_steps, t0, window_t, window_loss, window_n, loss_value = 0, time.perf_counter(), time.perf_counter(), 0.0, 0, float("nan")
+    run_steps, t0, window_t, window_loss, window_n, loss_value = (
+        0,
+        time.perf_counter(),
+        time.perf_counter(),
+        0.0,
+        0,
+        float("nan"),
+    )
     try:
         while step < config.steps and (stop_after is None or run_steps < stop_after):
             for group in optimizer.param_groups:

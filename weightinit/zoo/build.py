@@ -70,7 +70,9 @@ def build_lock(folder: Path, rank: int) -> Iterator[None]:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise WeightinitError(f"another build is writing {folder} (lock {path.name} is held); wait for it or use another folder") from None
+        raise WeightinitError(
+            f"another build is writing {folder} (lock {path.name} is held); wait for it or use another folder"
+        ) from None
     try:
         yield
     finally:
@@ -140,7 +142,11 @@ class ZooBuilder:
             # Fields added since the folder was started read as their defaults.
             stored = ZooConfig.from_dict(json.loads(path.read_text())).to_dict()
             if stored != self.config.to_dict():
-                diff = sorted(k for k in stored.keys() | self.config.to_dict().keys() if stored.get(k) != self.config.to_dict().get(k))
+                diff = sorted(
+                    k
+                    for k in stored.keys() | self.config.to_dict().keys()
+                    if stored.get(k) != self.config.to_dict().get(k)
+                )
                 raise WeightinitError(
                     f"{self.folder} was started with another zoo config (differs in {diff}); resume with the same options or use a new folder"
                 )
@@ -158,7 +164,9 @@ class ZooBuilder:
                 self.check_config()
             mine = self.concepts[self.rank :: self.world_size]
             todo = [c for c in mine if not self.is_done(c.id)]
-            self.log(f"[rank {self.rank}] {len(mine) - len(todo)} of {len(mine)} concepts already built; {len(todo)} to go")
+            self.log(
+                f"[rank {self.rank}] {len(mine) - len(todo)} of {len(mine)} concepts already built; {len(todo)} to go"
+            )
             done_before = sum(self.is_done(c.id) for c in self.concepts) if self.rank == 0 else 0
             start = time.perf_counter()
             self.train_concepts(todo)
@@ -282,7 +290,11 @@ class ZooBuilder:
         if not todo:
             return
         with Progress(
-            TextColumn(f"rank {self.rank}"), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn(f"rank {self.rank}"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             transient=False,
         ) as progress:
             overall = progress.add_task("concepts", total=len(todo))
@@ -307,7 +319,9 @@ class ZooBuilder:
         model = self.load_base()
         base_state = {k: v.clone() for k, v in model.state_dict().items()}
         metrics_base = evaluate(model, *test)
-        recipe = RecipeConfig(batch_size=cfg.batch_size, seed=seed, lr=cfg.concept_lr if cfg.representation == "lora" else RecipeConfig.lr)
+        recipe = RecipeConfig(
+            batch_size=cfg.batch_size, seed=seed, lr=cfg.concept_lr if cfg.representation == "lora" else RecipeConfig.lr
+        )
         start = time.perf_counter()
         if cfg.representation == "lora":
             names = self.adapter.native_to_canonical(model)
@@ -318,7 +332,13 @@ class ZooBuilder:
                     w.lora_A.requires_grad_(False)
             params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B) if p.requires_grad]
             result = fine_tune(
-                model, train, cfg.concept_steps, config=recipe, params=params, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1),
+                model,
+                train,
+                cfg.concept_steps,
+                config=recipe,
+                params=params,
+                eval_pairs=test,
+                eval_every=max(cfg.concept_steps // 4, 1),
                 mixed_precision=self.mixed_precision,
             )
             tensors = {}
@@ -327,7 +347,12 @@ class ZooBuilder:
                 tensors[f"{names[target + '.weight']}.lora_B"] = w.lora_B.detach()
         else:
             result = fine_tune(
-                model, train, cfg.concept_steps, config=recipe, eval_pairs=test, eval_every=max(cfg.concept_steps // 4, 1),
+                model,
+                train,
+                cfg.concept_steps,
+                config=recipe,
+                eval_pairs=test,
+                eval_every=max(cfg.concept_steps // 4, 1),
                 mixed_precision=self.mixed_precision,
             )
             trained = model.state_dict()
@@ -338,7 +363,9 @@ class ZooBuilder:
         layout = concept_layout(self.adapter, self.new_model(), cfg)
         tensors = {s.name: tensors[s.name].detach().to("cpu", s.torch_dtype) for s in layout.slots}
         path = self.concept_file(concept.id)
-        save_safetensors(path, tensors, {"weightinit.fingerprint": layout.fingerprint, "weightinit.concept": concept.id})
+        save_safetensors(
+            path, tensors, {"weightinit.fingerprint": layout.fingerprint, "weightinit.concept": concept.id}
+        )
         record = ConceptRecord(
             id=concept.id,
             text=concept.text,

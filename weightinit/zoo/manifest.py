@@ -90,7 +90,16 @@ class ZooConfig:
                 )
         if self.storage_dtype not in ("float16", "float32", "bfloat16"):
             raise WeightinitError(f"storage dtype must be float16, bfloat16 or float32, got {self.storage_dtype!r}")
-        for name in ("lora_rank", "concept_steps", "pool_size", "test_pairs", "image_size", "batch_size", "editor_size", "editor_steps"):
+        for name in (
+            "lora_rank",
+            "concept_steps",
+            "pool_size",
+            "test_pairs",
+            "image_size",
+            "batch_size",
+            "editor_size",
+            "editor_steps",
+        ):
             if int(getattr(self, name)) < 1:
                 raise WeightinitError(f"zoo config {name} must be positive, got {getattr(self, name)}")
 
@@ -161,7 +170,12 @@ class ZooManifest:
             "config": self.config.to_dict(),
             "layout_fingerprint": self.layout_fingerprint,
             "layout": self.layout,
-            "base": {"file": BASE_NAME, "sha256": self.base_sha256, "metrics": self.base_metrics, "seconds": self.base_seconds},
+            "base": {
+                "file": BASE_NAME,
+                "sha256": self.base_sha256,
+                "metrics": self.base_metrics,
+                "seconds": self.base_seconds,
+            },
             "concepts": {cid: asdict(rec) for cid, rec in sorted(self.concepts.items())},
         }
 

@@ -71,7 +71,9 @@ class ZooWeights:
         tensors, metadata = read_safetensors(self.folder / record.file)
         stored = metadata.get("weightinit.fingerprint")
         if stored != self.layout.fingerprint:
-            raise WeightinitError(f"{record.file}: layout fingerprint {stored} is not the zoo's ({self.layout.fingerprint})")
+            raise WeightinitError(
+                f"{record.file}: layout fingerprint {stored} is not the zoo's ({self.layout.fingerprint})"
+            )
         missing = [s.name for s in self.layout.slots if s.name not in tensors]
         if missing:
             raise WeightinitError(f"{record.file}: missing tensors {missing[:3]}")
@@ -101,7 +103,9 @@ class ZooWeights:
         """The concept's pair source as the build made it (``zoo_pair_source``; ``photos``: the build's)."""
         catalog = default_catalog()
         if concept_id not in catalog:
-            raise WeightinitError(f"concept {concept_id!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)")
+            raise WeightinitError(
+                f"concept {concept_id!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)"
+            )
         return zoo_pair_source(self.config, catalog.get(concept_id), photos, editor=self.editor)
 
     def train_pairs(self, concept_id: str, n: int | None = None, photos=None):
@@ -111,7 +115,9 @@ class ZooWeights:
 
     def test_pairs(self, concept_id: str, photos=None):
         """The concept's test pairs (without building its train pool)."""
-        return self.pair_source(concept_id, photos).sample(self.config.test_pairs, split="test", seed=self.config.data_seed(concept_id))
+        return self.pair_source(concept_id, photos).sample(
+            self.config.test_pairs, split="test", seed=self.config.data_seed(concept_id)
+        )
 
     def delta(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Full canonical weight differences of a concept's stored tensors (zeros where it stores nothing)."""
