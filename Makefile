@@ -57,7 +57,7 @@ BENCH_RESULTS ?= $(BENCH_OUT)
 ABLATIONS ?=
 STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start_directional.json docs/measurements/heldout_start_loo_target.json docs/measurements/heldout_start.json
 bench-report: $(STAMP)
-	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --readme README.md
+	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
 
 bench-shard-%: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md

@@ -332,6 +332,41 @@ def directions_section(source: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+#: Seconds of selection (8 pairs, 64 px, one thread) the pair-selection target asks for.
+SELECTION_TARGET_SECONDS = 0.5
+
+
+def selection_section(source: str, data: dict) -> list[str]:
+    """How long choosing a start on the user's pairs takes, screened and exhaustive, and how often
+    the screen keeps the exhaustive choice (``weightinit.benchmarks.pair_selection --timing``)."""
+    t = data["selection_timing"]
+    sec, cpu = t["median_selection_seconds"], t["median_selection_cpu_seconds"]
+    met = "met" if sec["screened"] < SELECTION_TARGET_SECONDS else "**missed**"
+    lines = ["## Choosing the start on your pairs: how long it takes", "",
+             (f"From `{source}` (`{t['command']}`): {t['concepts']} held-out concepts, {t['pairs']} pairs at {t['image_size']} px, "
+              f"{t['threads']} thread on {t['cpus']} CPUs (load average {t['load_average_1min_before_after'][0]} before, "
+              f"{t['load_average_1min_before_after'][1]} after), {t['candidates']} candidates. The screen visits "
+              f"{t['screen']['budget']} of them and rescores the best {t['screen']['rescore']} exactly; its settings were chosen on "
+              "these same held-out concepts, so its agreement is in-sample."), "",
+             "| selection | median seconds | median CPU seconds | median forward passes | median test PSNR of the chosen start |",
+             "|---|---|---|---|---|",
+             f"| every candidate scored | {_f(sec['exhaustive'])} | {_f(cpu['exhaustive'])} | {t['candidates']} | {_f(t['median_test_psnr']['exhaustive'])} |",
+             f"| screened | {_f(sec['screened'])} | {_f(cpu['screened'])} | {t['median_forward_passes']['screened'] + t['median_forward_passes']['rescored']} | "
+             f"{_f(t['median_test_psnr']['screened'])} |", "",
+             (f"Target: selection under {SELECTION_TARGET_SECONDS} s: {met} ({_f(sec['screened'])} s). The screen keeps the exhaustive "
+              f"choice on {t['same_choice_as_exhaustive']} of {t['concepts']}; test PSNR lost to it: mean "
+              f"{_f(t['test_psnr_exhaustive_minus_screened']['mean'])} dB, worst {_f(t['test_psnr_exhaustive_minus_screened']['max'])} dB."), ""]  # fmt: skip
+    study = (data.get("screen_study") or {}).get("strategies") or {}
+    if study:
+        lines += ["| screen strategy (replayed on every candidate's scores) | same choice as exhaustive | median forward passes | "
+                  "mean test PSNR lost, dB |", "|---|---|---|---|"]  # fmt: skip
+        for name, r in study.items():
+            lines.append(f"| {name} | {r['same_choice_as_exhaustive']} of {data['screen_study']['concepts']} | {r['median_forward_passes']} | "
+                         f"{_f(r['test_psnr_exhaustive_minus_chosen']['mean'])} |")  # fmt: skip
+        lines.append("")
+    return lines
+
+
 def composition_section(source: str, data: dict) -> list[str]:
     """Composite texts built from their parts' blends against the blend of the whole text
     (``weightinit.benchmarks.composed_prior``), with the policy chosen on the training rows."""
@@ -365,6 +400,7 @@ def markdown(
     step0: list[tuple[str, dict]] | None = None,
     directions: tuple[str, dict] | None = None,
     composition: tuple[str, dict] | None = None,
+    selection: tuple[str, dict] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -412,6 +448,7 @@ def markdown(
     abl = (
         (step0_section(step0) if step0 else [])
         + (composition_section(*composition) if composition else [])
+        + (selection_section(*selection) if selection else [])
         + (directions_section(*directions) if directions else [])
         + abl
     )
@@ -563,7 +600,7 @@ def replace_readme_results(readme: str | os.PathLike, results: dict, source: str
 def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4,
                  ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = (),
                  readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
-                 composition: str | os.PathLike | None = None) -> dict:  # fmt: skip
+                 composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -578,22 +615,19 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
     missing = [
-        str(p)
-        for p in [*step0, *([directions] if directions else []), *([composition] if composition else [])]
-        if not Path(p).is_file()
+        str(p) for p in [*step0, *(f for f in (directions, composition, selection) if f)] if not Path(p).is_file()
     ]
     if missing:
         raise WeightinitError(
-            f"no step-0 results at {', '.join(missing)}; run `python -m weightinit.benchmarks.heldout_start --json FILE` first"
+            f"no measurement files at {', '.join(missing)}; run the command that writes each first (docs/reproducing.md)"
         )
     step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
     directions_data = (
         (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
     )
-    composition_data = (
-        (os.path.relpath(composition, md_path.parent), json.loads(Path(composition).read_text()))
-        if composition
-        else None
+    composition_data, selection_data = (
+        (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
+        for f in (composition, selection)
     )
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = (
@@ -616,7 +650,10 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
     abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
     atomic_write_text(
-        md_path, markdown(results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data, composition_data)
+        md_path,
+        markdown(
+            results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data, composition_data, selection_data
+        ),
     )
     if readme is not None and results["summary"]:
         source = results_dir if from_file else results_dir / "results.json"
@@ -644,6 +681,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readme", default=None, help="Also rewrite the results table of this README.")
     parser.add_argument("--directions", default=None, help="A cyclegan_directions result to tabulate.")
     parser.add_argument("--composition", default=None, help="A composed_prior result to tabulate.")
+    parser.add_argument("--selection", default=None, help="A pair_selection --timing result to tabulate.")
     args = parser.parse_args(argv)
     results = write_report(
         args.results,
@@ -654,6 +692,7 @@ def main(argv: list[str] | None = None) -> None:
         readme=args.readme,
         directions=args.directions,
         composition=args.composition,
+        selection=args.selection,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

@@ -197,6 +197,9 @@ def bench_report(
     composition: Annotated[
         Path | None, typer.Option("--composition", help="A composed_prior result to tabulate.")
     ] = None,
+    selection: Annotated[
+        Path | None, typer.Option("--selection", help="A pair_selection --timing result to tabulate.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -219,6 +222,7 @@ def bench_report(
         readme=readme,
         directions=directions,
         composition=composition,
+        selection=selection,
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))

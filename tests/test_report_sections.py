@@ -1,0 +1,35 @@
+"""The benchmark report's sections drawn from measurement files."""
+
+from weightinit.bench.report import SELECTION_TARGET_SECONDS, selection_section
+
+
+def _timing(screened_seconds):
+    return {
+        "command": "python -m weightinit.benchmarks.pair_selection --timing",
+        "concepts": 3, "pairs": 8, "image_size": 64, "threads": 1, "cpus": 2, "load_average_1min_before_after": [1.0, 2.0],
+        "candidates": 10, "screen": {"budget": 6, "rescore": 2},
+        "median_selection_seconds": {"exhaustive": 2.0, "screened": screened_seconds},
+        "median_selection_cpu_seconds": {"exhaustive": 1.5, "screened": 0.3},
+        "median_forward_passes": {"screened": 6, "rescored": 3},
+        "median_test_psnr": {"exhaustive": 20.0, "screened": 19.5},
+        "same_choice_as_exhaustive": 2,
+        "test_psnr_exhaustive_minus_screened": {"mean": 0.25, "max": 0.5},
+    }  # fmt: skip
+
+
+def test_selection_section_states_the_target_and_the_screen_study():
+    study = {"concepts": 3, "strategies": {"all candidates": {"same_choice_as_exhaustive": 3, "median_forward_passes": 10,
+                                                              "test_psnr_exhaustive_minus_chosen": {"mean": 0.0}}}}  # fmt: skip
+    text = "\n".join(selection_section("m.json", {"selection_timing": _timing(0.8), "screen_study": study}))
+    assert (
+        "| every candidate scored | 2.00 | 1.50 | 10 | 20.00 |" in text
+        and "| screened | 0.80 | 0.30 | 9 | 19.50 |" in text
+    )
+    assert (
+        f"under {SELECTION_TARGET_SECONDS} s: **missed** (0.80 s)" in text
+        and "on 2 of 3" in text
+        and "in-sample" in text
+    )
+    assert "| all candidates | 3 of 3 | 10 | 0.00 |" in text
+    met = "\n".join(selection_section("m.json", {"selection_timing": _timing(0.4)}))
+    assert f"under {SELECTION_TARGET_SECONDS} s: met (0.40 s)" in met and "screen strategy" not in met
