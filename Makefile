@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(BIN)/weightinit demo
 
 test: $(STAMP)
-	$(BIN)/ruff check weightinit tests
-	$(BIN)/ruff format --check weightinit tests
+	$(BIN)/ruff check weightinit experiments tests
+	$(BIN)/ruff format --check weightinit experiments tests
 	$(BIN)/python -m pytest -q
 
 # The default zoo and the bundled generator, from nothing (hours on a CPU; both resume when rerun).
@@ -37,10 +37,10 @@ zoo: $(STAMP)
 
 generator: $(STAMP)
 	$(BIN)/weightinit train --zoo zoo --out runs/generator $(if $(wildcard runs/generator/checkpoints/*),--resume,)
-	$(BIN)/python -m weightinit.benchmarks.generator --generator runs/generator --zoo zoo --json runs/generator_quality.json
-	$(BIN)/python -m weightinit.benchmarks.far_concepts --zoo zoo --generator runs/generator --json docs/measurements/far_concepts.json --write
-	$(BIN)/python -m weightinit.benchmarks.composed_prior --zoo zoo --generator runs/generator --json docs/measurements/composed_prior.json --write
-	$(BIN)/python -m weightinit.benchmarks.heldout_start --zoo zoo --generator runs/generator --json runs/heldout_start.json
+	$(BIN)/python -m experiments.generator --generator runs/generator --zoo zoo --json runs/generator_quality.json
+	$(BIN)/python -m experiments.far_concepts --zoo zoo --generator runs/generator --json docs/measurements/far_concepts.json --write
+	$(BIN)/python -m experiments.composed_prior --zoo zoo --generator runs/generator --json docs/measurements/composed_prior.json --write
+	$(BIN)/python -m experiments.heldout_start --zoo zoo --generator runs/generator --json runs/heldout_start.json
 	$(BIN)/python -m weightinit.generator.export runs/generator --out weightinit/data/generator --quality runs/generator_quality.json runs/heldout_start.json
 
 # The held-out benchmark on the bundled generator: one process per shard (PROCS), then the
@@ -66,7 +66,7 @@ bench-quick: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo --quick --out runs/bench-quick --json runs/bench_quick.json
 
 bench-codec: $(STAMP)
-	$(BIN)/python -m weightinit.benchmarks.codec
+	$(BIN)/python -m experiments.codec
 
 clean:
 	rm -rf $(VENV) build *.egg-info
@@ -116,10 +116,10 @@ $(addprefix zoo-,$(REFERENCE_GENERATORS)): zoo-%: $(STAMP)
 
 $(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
 	$(BIN)/weightinit train --zoo zoo-$* --out runs/generator-$* $(if $(wildcard runs/generator-$*/checkpoints/*),--resume,)
-	$(BIN)/python -m weightinit.benchmarks.generator --generator runs/generator-$* --zoo zoo-$* --json runs/generator-$*_quality.json
-	$(BIN)/python -m weightinit.benchmarks.far_concepts --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/far_concepts_$*.json --write
-	$(BIN)/python -m weightinit.benchmarks.composed_prior --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/composed_prior_$*.json --write
-	$(BIN)/python -m weightinit.benchmarks.heldout_start --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/heldout_start_$*.json
+	$(BIN)/python -m experiments.generator --generator runs/generator-$* --zoo zoo-$* --json runs/generator-$*_quality.json
+	$(BIN)/python -m experiments.far_concepts --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/far_concepts_$*.json --write
+	$(BIN)/python -m experiments.composed_prior --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/composed_prior_$*.json --write
+	$(BIN)/python -m experiments.heldout_start --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/heldout_start_$*.json
 	$(BIN)/python -m weightinit.generator.export runs/generator-$* --out weightinit/data/generators/$* --quality runs/generator-$*_quality.json docs/measurements/heldout_start_$*.json
 
 # Their time-to-quality benchmark, LoRA-only, on the first 8 held-out concepts of each zoo (zoo

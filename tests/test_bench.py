@@ -273,19 +273,13 @@ def test_mean_center_and_no_text_ablations_drop_the_retrieval_prior(tiny_zoo_dir
         assert training["no_text"] == (name == "no_text")
 
 
-def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generator_dir, tmp_path, monkeypatch):
+def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generator_dir, tmp_path):
     import json
-    import sys
 
-    from weightinit.benchmarks import heldout_start
+    from experiments import heldout_start
 
-    out = tmp_path / "start.json"
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        ["heldout_start", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)],
-    )
-    heldout_start.main()
+    out = tmp_path / "start.json"  # the file the benchmark report reads, so through the command line
+    heldout_start.main(["--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)])
     report = json.loads(out.read_text())
     heldout = [p.stem for p in (tiny_zoo_dir / "concepts").glob("*.safetensors")]
     assert report["concepts"] == 1 and set(report["per_concept"]) <= set(heldout)
@@ -296,39 +290,19 @@ def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generato
     assert report["generated_beats"]["mean_and_nearest"] in (0, 1)
 
 
-def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_zoo_dir, tmp_path, monkeypatch):
-    import json
-    import sys
+def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_zoo_dir):
+    from experiments import prior_temperature
 
-    from weightinit.benchmarks import prior_temperature
-
-    out = tmp_path / "temperature.json"
-    monkeypatch.setattr(
-        sys, "argv", ["prior_temperature", "--zoo", str(tiny_zoo_dir), "--grid", "0.01,1", "--json", str(out)]
-    )
-    prior_temperature.main()
-    report = json.loads(out.read_text())
+    report = prior_temperature.measure(str(tiny_zoo_dir), (0.01, 1))
     assert report["concepts"] == 3 and report["best"] in (0.01, 1.0)
     for row in report["per_concept"].values():
         assert set(row) == {"mean_others", "nearest_other", "t=0.01", "t=1.0"} and all(5 < v < 60 for v in row.values())
 
 
-def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(
-    tiny_zoo_dir, tiny_generator_dir, tmp_path, monkeypatch
-):
-    import json
-    import sys
+def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_zoo_dir, tiny_generator_dir):
+    from experiments import prior_ceiling
 
-    from weightinit.benchmarks import prior_ceiling
-
-    out = tmp_path / "ceiling.json"
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        ["prior_ceiling", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--json", str(out)],
-    )
-    prior_ceiling.main()
-    report = json.loads(out.read_text())
+    report = prior_ceiling.summarize(prior_ceiling.measure(str(tiny_zoo_dir), str(tiny_generator_dir)))
     row = next(iter(report["per_concept"].values()))
     grid = {prior_ceiling.grid_key(t, a) for t in prior_ceiling.TEMPERATURES for a in prior_ceiling.SCALES}
     assert set(row) == grid | {"mean", "nearest", "max_similarity"} and all(5 < row[k] < 60 for k in grid)

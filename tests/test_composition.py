@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from weightinit.benchmarks.composed_prior import choose_margin, group_of, masked_prior
+from experiments.composed_prior import choose_margin, group_of, masked_prior
 from weightinit.errors import WeightinitError
 from weightinit.generator.composition import CompositionPolicy, split_parts
 from weightinit.generator.model import WeightGenerator
@@ -114,11 +114,11 @@ def test_report_section_tabulates_the_measurement():
             "sum_x1.0": 13.0,
         },
     }
-    from weightinit.benchmarks.composed_prior import choose_margin, summarise
+    from experiments.composed_prior import choose_margin, summarise
 
     margin, _ = choose_margin(rows)
     data = {
-        "command": "python -m weightinit.benchmarks.composed_prior --zoo z --generator g",
+        "command": "python -m experiments.composed_prior --zoo z --generator g",
         **summarise(rows, margin),
     }
     text = "\n".join(composition_section("m.json", data))

@@ -1,6 +1,6 @@
 """What training a zoo on small crops costs at a larger size (the measurement, on a tiny zoo)."""
 
-from weightinit.benchmarks.crop_size import measure, pick_concepts
+from experiments.crop_size import measure, pick_concepts
 from weightinit.zoo.weights import ZooWeights
 
 

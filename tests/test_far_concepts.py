@@ -7,8 +7,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from experiments.far_concepts import choose_policy, concept_group, extend_to_support, far_policy
 from weightinit import plugins
-from weightinit.benchmarks.far_concepts import choose_policy, concept_group, extend_to_support, far_policy
 from weightinit.codec import BlockCodec
 from weightinit.errors import CheckpointError, FarConceptWarning
 from weightinit.generator.model import WeightGenerator

@@ -106,3 +106,19 @@ def test_no_import_cycle_among_weightinit_modules():
     found = cycles(graph)
     edges = [f"{a} -> {b}" for c in found for a in c for b in sorted(graph[a]) if b in c]
     assert not found, f"import cycles: {found}; their edges: {edges}"
+
+
+def test_the_library_never_imports_the_experiments():
+    """``experiments/`` is not installed: a ``weightinit`` module that imported it would break outside a clone."""
+    found = []
+    for name, path in _module_names().items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            sources = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            found += [f"{name} imports {s}" for s in sources if s == "experiments" or s.startswith("experiments.")]
+    assert not found, found

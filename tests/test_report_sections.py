@@ -5,7 +5,7 @@ from weightinit.bench.report import SELECTION_TARGET_SECONDS, selection_section
 
 def _timing(screened_seconds):
     return {
-        "command": "python -m weightinit.benchmarks.pair_selection --timing",
+        "command": "python -m experiments.pair_selection --timing",
         "concepts": 3, "pairs": 8, "image_size": 64, "threads": 1, "cpus": 2, "load_average_1min_before_after": [1.0, 2.0],
         "candidates": 10, "screen": {"budget": 6, "rescore": 2},
         "median_selection_seconds": {"exhaustive": 2.0, "screened": screened_seconds},

@@ -290,10 +290,10 @@ STEP0_METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")
 
 def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
     """Step-0 PSNR on every held-out concept, per generator and per direction, from
-    ``weightinit.benchmarks.heldout_start`` files (``[(source path, its JSON)]``)."""
+    ``experiments.heldout_start`` files (``[(source path, its JSON)]``)."""
     lines = ["## Step 0 on every held-out concept, by direction", "",
              ("Test PSNR of each start written into the base before any fine-tuning "
-              "(`python -m weightinit.benchmarks.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
+              "(`python -m experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
               "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
               "the zoo mean and the nearest training concept by text (pooled embedding)."), ""]  # fmt: skip
     lines += ["| file | generator | trained on | text conditioning | composite texts | denoiser corrects | direction | concepts | "
@@ -318,9 +318,9 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
 
 def directions_section(source: str, data: dict) -> list[str]:
     """CycleGAN pairs initialised from text: each direction's L1 on both tasks, per generator
-    (``weightinit.benchmarks.cyclegan_directions``)."""
+    (``experiments.cyclegan_directions``)."""
     lines = ["## CycleGAN: does each direction start the right way?", "",
-             (f"From `{source}` (`{data.get('command', 'python -m weightinit.benchmarks.cyclegan_directions')}`): L1 on bundled-photo "
+             (f"From `{source}` (`{data.get('command', 'python -m experiments.cyclegan_directions')}`): L1 on bundled-photo "
               "test pairs of a CycleGAN pair initialised from the text; forward = photo → edited, reverse = edited → photo. Right "
               "when netG_A is better forward and netG_B better in reverse; equal numbers mean both got the same weights."), "",
              "| generator | text | netG_B's text | forward A / B | reverse B / A | right | netG_B draws on |", "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -338,7 +338,7 @@ SELECTION_TARGET_SECONDS = 0.5
 
 def selection_section(source: str, data: dict) -> list[str]:
     """How long choosing a start on the user's pairs takes, screened and exhaustive, and how often
-    the screen keeps the exhaustive choice (``weightinit.benchmarks.pair_selection --timing``)."""
+    the screen keeps the exhaustive choice (``experiments.pair_selection --timing``)."""
     t = data["selection_timing"]
     sec, cpu = t["median_selection_seconds"], t["median_selection_cpu_seconds"]
     met = "met" if sec["screened"] < SELECTION_TARGET_SECONDS else "**missed**"
@@ -369,10 +369,10 @@ def selection_section(source: str, data: dict) -> list[str]:
 
 def composition_section(source: str, data: dict) -> list[str]:
     """Composite texts built from their parts' blends against the blend of the whole text
-    (``weightinit.benchmarks.composed_prior``), with the policy chosen on the training rows."""
+    (``experiments.composed_prior``), with the policy chosen on the training rows."""
     policy = data["policy"]
     lines = ["## Composite texts: the parts' blends against the whole text's", "",
-             (f"From `{source}` (`{data.get('command', 'python -m weightinit.benchmarks.composed_prior')}`): step-0 test PSNR of "
+             (f"From `{source}` (`{data.get('command', 'python -m experiments.composed_prior')}`): step-0 test PSNR of "
               "the prior's centre (no denoiser) for every zoo concept whose text splits at \"with\", \"plus\" or \"and\"; training "
               "concepts with their whole group (other strengths, reverse) left out of the prior. The policy composes when the "
               f"weakest part's similarity is at least the whole text's minus {policy['margin']:.4f}, the margin with the best mean "

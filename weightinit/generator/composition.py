@@ -4,7 +4,7 @@ The retrieval prior blends the training concepts nearest to a text. For a compos
 are concepts that match its words loosely, and the blend of the whole text falls between them.
 The start is better built from the parts: each part's own blend, and the mean of those
 (measured on the training compositions, each with its whole group left out of the prior:
-``python -m weightinit.benchmarks.composed_prior``). A text counts as composite when it splits
+``python -m experiments.composed_prior``). A text counts as composite when it splits
 at a joiner ("with", "plus", "and") into parts that are each at least as close to some training
 concept as the whole text is, so "black and white film" stays whole when "black and white film"
 is itself close to a training concept and "black" is not.

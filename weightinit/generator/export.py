@@ -42,15 +42,15 @@ def export_generator(
 
 
 def quality_summary(report: dict) -> dict:
-    """The model card's numbers from a ``python -m weightinit.benchmarks.generator --json`` report
+    """The model card's numbers from a ``python -m experiments.generator --json`` report
     (any other JSON object is taken as it is)."""
-    if "median_psnr_step0" in report:  # python -m weightinit.benchmarks.heldout_start --json
+    if "median_psnr_step0" in report:  # python -m experiments.heldout_start --json
         b, n = report["generated_beats"], report["concepts"]
         return {
             "held-out PSNR at step 0, median dB": {k: round(v, 2) for k, v in report["median_psnr_step0"].items()},
             "held-out concepts where generated starts above zoo mean and nearest (PSNR)": f"{b['mean_and_nearest']} of {n} "
             f"(above the mean on {b['mean']}, above the nearest on {b['nearest']})",
-            "step-0 PSNR measured with": "python -m weightinit.benchmarks.heldout_start --zoo zoo",
+            "step-0 PSNR measured with": "python -m experiments.heldout_start --zoo zoo",
             **{
                 f"held-out {d} concepts ({part['concepts']}): median step-0 PSNR, dB": {
                     k: round(v, 2) for k, v in part["median_psnr_step0"].items()
@@ -82,7 +82,7 @@ def quality_summary(report: dict) -> dict:
         )
     if report.get("sample_process"):
         out["peak RSS of a sampling process, MB"] = round(report["sample_process"]["peak_rss_mb"])
-    out["measured with"] = "python -m weightinit.benchmarks.generator --generator DIR --zoo zoo"
+    out["measured with"] = "python -m experiments.generator --generator DIR --zoo zoo"
     return out
 
 

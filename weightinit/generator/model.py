@@ -631,7 +631,7 @@ def _zoo_config(data: dict | None, source: Path | str) -> ZooConfig | None:
 
 def check_far_policy(policy: dict | None) -> dict | None:
     """``{"similarity": float, "fallback": "mean" | "prior", "temperature": float (for "prior"), ...}``
-    as measured by ``weightinit.benchmarks.far_concepts``; None means no check."""
+    as measured by ``experiments.far_concepts``; None means no check."""
     if policy is None:
         return None
     if not isinstance(policy, dict) or not isinstance(policy.get("similarity"), int | float):
@@ -771,7 +771,7 @@ def model_card(gen: WeightGenerator) -> str:
         (
             '- composite texts ("A with B", "add A and B"): the centre is the mean of the parts\' blends when the weakest '
             f"part is at least as similar to a training phrasing as the whole text minus {gen.composition.margin:.4f} "
-            "(measured on the training compositions, `python -m weightinit.benchmarks.composed_prior`)"
+            "(measured on the training compositions, `python -m experiments.composed_prior`)"
             if gen.composition is not None
             else "- composite texts: blended as one text (no composition policy measured)"
         ),
@@ -807,5 +807,5 @@ def model_card(gen: WeightGenerator) -> str:
         for key, value in sorted(quality.items()):
             lines.append(f"- {key}: {json.dumps(value) if isinstance(value, dict | list) else _fmt(value)}")
     else:
-        lines.append("Not measured yet: run `python -m weightinit.benchmarks.generator --generator DIR --zoo DIR`.")
+        lines.append("Not measured yet: run `python -m experiments.generator --generator DIR --zoo DIR`.")
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """The retrieval prior: a text-dependent centre for the denoiser, blended from the zoo by text similarity.
 
-Measured on the default zoo (``python -m weightinit.benchmarks.generator``), a denoiser that
+Measured on the default zoo (``python -m experiments.generator``), a denoiser that
 learns each concept's difference to the zoo's *mean* block fits its training concepts but, on
 held-out text, falls back to that mean: with ~190 training concepts a learned text -> weights map
 does not generalise beyond the mean, while a similarity-weighted average of the training

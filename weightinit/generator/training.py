@@ -94,7 +94,7 @@ class GeneratorTrainingConfig:
     cond_dropout: float = 0.1
     prior: str = "retrieval"
     prior_rank: int = DEFAULT_RANK
-    #: Measured on training concepts only (``python -m weightinit.benchmarks.prior_temperature``):
+    #: Measured on training concepts only (``python -m experiments.prior_temperature``):
     #: leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; ``None`` chooses by the
     #: weight-space leave-one-out error instead, which prefers broad blends that map images worse.
     prior_temperature: float | None = 0.01

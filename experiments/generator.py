@@ -1,8 +1,8 @@
 """Measure a trained weight generator against the zoo it was trained on, and its speed.
 
-    python -m weightinit.benchmarks.generator --generator gen --zoo zoo --json runs/generator.json
-    python -m weightinit.benchmarks.generator --denoiser-speed
-    python -m weightinit.benchmarks.generator --scaling 415,7164,50000,212559
+    python -m experiments.generator --generator gen --zoo zoo --json runs/generator.json
+    python -m experiments.generator --denoiser-speed
+    python -m experiments.generator --scaling 415,7164,50000,212559
 
 Quality (relative L2 = ||generated - true|| / ||true|| over all of a concept's stored values):
 reconstruction on training concepts; on held-out concepts the generator beside two baselines,
@@ -163,7 +163,7 @@ def _sample_process(generator: str, text: str) -> dict:
 
 
 def _subprocess(args: list[str], threads: int) -> dict:
-    cmd = [sys.executable, "-m", "weightinit.benchmarks.generator", "--threads", str(threads), *args]
+    cmd = [sys.executable, "-m", "experiments.generator", "--threads", str(threads), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -206,7 +206,7 @@ def denoiser_speed(batch: int = 256, num_blocks: int = 415, repeats: int = 5) ->
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generator", help="A generator folder (or hub id).")
     parser.add_argument("--zoo", help="The zoo the generator was trained on.")
@@ -219,7 +219,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--_point", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_sample", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args._point:
         print(json.dumps(_one_scaling_point(args._point, args.chunk)))

@@ -1,6 +1,6 @@
 """BlockCodec speed and memory on a real generator, and the CLI's cold start.
 
-    python -m weightinit.benchmarks.codec [--arch pix2pix:unet_256] [--repeats 7] [--json OUT]
+    python -m experiments.codec [--arch pix2pix:unet_256] [--repeats 7] [--json OUT]
 
 Measures, for the generator's generated tensors (pix2pix:unet_256: 54,413,955 parameters):
 
@@ -141,7 +141,7 @@ def measure_memory(arch: str) -> dict:
     if not Path("/proc/self/status").exists():
         return {"skipped": "needs Linux /proc"}
     out = subprocess.run(
-        [sys.executable, "-m", "weightinit.benchmarks.codec", "--memory-child", "--arch", arch],
+        [sys.executable, "-m", "experiments.codec", "--memory-child", "--arch", arch],
         check=True,
         capture_output=True,
         text=True,
@@ -223,7 +223,7 @@ def print_report(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m weightinit.benchmarks.codec", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.codec", description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default=DEFAULT_ARCH, help="architecture to measure (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per thread count (median reported)")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")

@@ -1,6 +1,6 @@
 """How aligned a zoo's concept weights are: cosine of their weight deltas, within and across families.
 
-    python -m weightinit.benchmarks.zoo_alignment zoo [--pairs a:b,c:d] [--json OUT]
+    python -m experiments.zoo_alignment zoo [--pairs a:b,c:d] [--json OUT]
 
 A generator can only learn weights that vary smoothly with the concept. Related concepts (the
 same edit at two strengths) should have deltas that point the same way; unrelated ones need
@@ -28,12 +28,12 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(a @ b / (a.norm() * b.norm()).clamp(min=1e-12))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo")
     parser.add_argument("--pairs", help="concept pairs to print, a:b,c:d")
     parser.add_argument("--json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     zoo = ZooWeights(args.zoo)
     ids = zoo.ids()
     deltas = {cid: flat_delta(zoo, cid) for cid in ids}

@@ -1,6 +1,6 @@
 """What training a fully convolutional zoo on small crops costs at the size it is used on.
 
-    python -m weightinit.benchmarks.crop_size --zoo zoo-resnet9 --size 256 --concepts 4 --json docs/measurements/crop_size_resnet9.json
+    python -m experiments.crop_size --zoo zoo-resnet9 --size 256 --concepts 4 --json docs/measurements/crop_size_resnet9.json
 
 A ResNet generator runs on any image size, so its zoo can train on 64-px crops (16x cheaper per
 step than 256 px) and its weights be used at 256 px. For the first ``--concepts`` training
@@ -93,7 +93,7 @@ def measure(zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=p
     return {"arch": zc.arch, "summary": summary, "per_concept": rows}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--size", type=int, default=256)
@@ -104,7 +104,7 @@ def main() -> None:
     )
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = measure(
         args.zoo,
@@ -114,7 +114,7 @@ def main() -> None:
         log=lambda line: print(line, flush=True),
         images=args.images,
     )
-    result["command"] = (f"python -m weightinit.benchmarks.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
+    result["command"] = (f"python -m experiments.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
                          f"--test-pairs {args.test_pairs}")  # fmt: skip
     print(result["summary"])
     if args.json:

@@ -1,6 +1,6 @@
 """Would a few of the user's own pairs pick a better start than text alone? A diagnostic, not a method.
 
-    python -m weightinit.benchmarks.pair_selection --zoo zoo --json docs/measurements/pair_selection.json
+    python -m experiments.pair_selection --zoo zoo --json docs/measurements/pair_selection.json
 
 Text alone does not beat both the zoo mean and the nearest concept at step 0 on 70% of the
 held-out concepts (``prior_ceiling``: no blend of the prior does, even chosen per concept on the
@@ -26,7 +26,7 @@ train pairs as the bench's ``chosen_*`` methods see them, one thread, plus how o
 choose differently and the test PSNR of both choices. It adds ``selection_timing`` to the JSON
 and keeps the file's other keys::
 
-    python -m weightinit.benchmarks.pair_selection --zoo zoo --timing --json docs/measurements/pair_selection.json
+    python -m experiments.pair_selection --zoo zoo --timing --json docs/measurements/pair_selection.json
 
 About 5 s per concept on one CPU thread beside other jobs (the exhaustive scoring is most of it).
 
@@ -148,7 +148,7 @@ def summarize_timing(rows: dict[str, dict], n_pairs: int, threads: int, load: tu
         return statistics.median(r[kind][key] for r in rows.values())
 
     out = {
-        "command": "python -m weightinit.benchmarks.pair_selection --zoo zoo --timing --json docs/measurements/pair_selection.json",
+        "command": "python -m experiments.pair_selection --zoo zoo --timing --json docs/measurements/pair_selection.json",
         "concepts": len(rows), "pairs": n_pairs, "image_size": 64, "threads": threads,
         "candidates": statistics.median(r["candidates"] for r in rows.values()),
         "screen": asdict(DEFAULT_SCREEN), "bfloat16_screen": _fast_screen_supported(torch.device("cpu")),
@@ -270,7 +270,7 @@ def study_main(ctx, ids: list[str], args) -> None:
         atomic_write_json(path, existing | {"screen_study": out})
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")
@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument(
         "--study", metavar="CACHE", help="Replay screens on every candidate's scores (cached in CACHE) instead."
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
     if ctx.generator.prior is None:

@@ -1,6 +1,6 @@
 """Does each CycleGAN direction start the right way? L1 of netG_A and netG_B on both directions.
 
-    python -m weightinit.benchmarks.cyclegan_directions --generator weightinit/data/generator \\
+    python -m experiments.cyclegan_directions --generator weightinit/data/generator \\
         [--generator runs/generator-before ...] --json docs/measurements/cyclegan_directions.json
 
 For each concept text, a CycleGAN pair of the generator's network is initialised with
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = {
-        "command": "python -m weightinit.benchmarks.cyclegan_directions",
+        "command": "python -m experiments.cyclegan_directions",
         "generators": {g: measure(g) for g in args.generator},
     }
     if args.json:

@@ -1,6 +1,6 @@
 """How well each initialisation starts on the held-out concepts: test PSNR at step 0, no training.
 
-    python -m weightinit.benchmarks.heldout_start --zoo zoo --json docs/measurements/heldout_start.json
+    python -m experiments.heldout_start --zoo zoo --json docs/measurements/heldout_start.json
 
 For every held-out concept of the zoo: the base alone, base + zoo mean, base + nearest training
 concept by text, the generator's retrieval prior alone, generated (one step), and the concept's
@@ -33,16 +33,24 @@ from weightinit.recipe import evaluate
 METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder or hub id (default: the bundled one).")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    report = measure(args.zoo, args.generator)
+    if args.json:
+        atomic_write_json(args.json, report)
 
-    ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
+
+def measure(zoo: str, generator: str | None = None) -> dict:
+    """Step-0 test PSNR of every method on every held-out concept of ``zoo``, printed as it goes;
+    returns the report ``--json`` writes (``per_concept``, ``median_psnr_step0``, ``generated_beats``,
+    ``by_direction``, ...). ``generator``: a folder or hub id, None for the bundled one."""
+    ctx = BenchContext(zoo, generator or str(bundled_generator_path()))
     methods = [m for m in METHODS if m != "prior" or ctx.generator.prior is not None]
     warnings.simplefilter("ignore", FarConceptWarning)  # the far ones are counted, not shouted
     rows = {}
@@ -67,14 +75,21 @@ def main() -> None:
             print(f"{d}: {len(part)} concepts; median " + ", ".join(f"{k} {v:.2f}" for k, v in m.items())
                   + f"; generated beats mean and nearest on {b['mean_and_nearest']}")  # fmt: skip
     gen = ctx.generator
-    if args.json:
-        atomic_write_json(args.json, {"zoo": str(args.zoo), "generator": ctx.generator.name, "concepts": len(rows),
-                                      "text_conditioning": gen.text_conditioning, "train_concepts": gen.zoo_summary.get("train_concepts"),
-                                      "composition": None if gen.composition is None else gen.composition.to_dict(),
-                                      "prior_target": gen.training.get("prior_target", "self"),
-                                      "median_psnr_step0": medians,
-                                      "generated_beats": beats, "by_direction": by_direction, "direction": direction,
-                                      "command": "python -m weightinit.benchmarks.heldout_start", "per_concept": rows})  # fmt: skip
+    return {
+        "zoo": str(zoo),
+        "generator": gen.name,
+        "concepts": len(rows),
+        "text_conditioning": gen.text_conditioning,
+        "train_concepts": gen.zoo_summary.get("train_concepts"),
+        "composition": None if gen.composition is None else gen.composition.to_dict(),
+        "prior_target": gen.training.get("prior_target", "self"),
+        "median_psnr_step0": medians,
+        "generated_beats": beats,
+        "by_direction": by_direction,
+        "direction": direction,
+        "command": "python -m experiments.heldout_start",
+        "per_concept": rows,
+    }
 
 
 def summarise(rows: dict, methods) -> tuple[dict, dict]:

@@ -1,6 +1,6 @@
 """How far can a text-similarity blend of the zoo go at step 0? A diagnostic, not a method.
 
-    python -m weightinit.benchmarks.prior_ceiling --zoo zoo --json docs/measurements/prior_ceiling.json
+    python -m experiments.prior_ceiling --zoo zoo --json docs/measurements/prior_ceiling.json
 
 For every held-out concept: test PSNR at step 0 of the zoo mean, the nearest training concept by
 text, and the retrieval prior's blend on a grid of temperatures (how sharply it follows text
@@ -82,13 +82,13 @@ def summarize(rows: dict[str, dict[str, float]]) -> dict:
     }  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = summarize(measure(args.zoo, args.generator or str(bundled_generator_path())))
     n = out["concepts"]

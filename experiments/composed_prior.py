@@ -1,6 +1,6 @@
 """Composite texts: does a start built from the parts' blends beat the blend of the whole text?
 
-    python -m weightinit.benchmarks.composed_prior --zoo zoo --generator runs/generator \\
+    python -m experiments.composed_prior --zoo zoo --generator runs/generator \\
         --json docs/measurements/composed_prior.json [--write]
 
 For every zoo concept whose text splits into parts (``weightinit.generator.composition``), this
@@ -130,7 +130,7 @@ def summarise(rows: dict[str, dict], margin: float) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from weightinit.generator.model import WeightGenerator
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--rows-from", help="Re-choose from the rows of an earlier --json instead of measuring.")
     parser.add_argument("--write", action="store_true", help="store the chosen policy in the generator folder")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     if args.rows_from:
@@ -152,7 +152,7 @@ def main() -> None:
         rows = measure(BenchContext(args.zoo, args.generator), tuple(float(x) for x in args.scales.split(",") if x))
     margin, train_mean = choose_margin(rows)
     result = {
-        "command": f"python -m weightinit.benchmarks.composed_prior --zoo {args.zoo} --generator {args.generator}"
+        "command": f"python -m experiments.composed_prior --zoo {args.zoo} --generator {args.generator}"
         + (f" --scales {args.scales}" if args.scales else ""),
         "chosen_on": "training concepts, each with its group left out of the prior",
         "train_mean_psnr_at_margin": round(train_mean, 3),

@@ -1,6 +1,6 @@
 """When is a concept too far from the zoo for the retrieval prior, and what should it start from?
 
-    python -m weightinit.benchmarks.far_concepts --zoo zoo --generator runs/generator \\
+    python -m experiments.far_concepts --zoo zoo --generator runs/generator \\
         --json docs/measurements/far_concepts.json [--write]
 
 Measured on the generator's *training* concepts only (held-out concepts are never read): each
@@ -138,7 +138,7 @@ def summarise(rows: list[dict], base_temperature: float) -> dict:
     if policy["fallback"] != "mean":
         stored["temperature"] = float(policy["fallback"].removeprefix("prior_t"))
     stored.update(measured_on=f"{len(rows)} training concepts, each with its strength group left out",
-                  command="python -m weightinit.benchmarks.far_concepts")  # fmt: skip
+                  command="python -m experiments.far_concepts")  # fmt: skip
     return {"policy": stored, "choice": policy, "bins_by_similarity": bins, "per_concept": rows,
             "base_temperature": base_temperature}  # fmt: skip
 

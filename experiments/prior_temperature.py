@@ -1,6 +1,6 @@
 """Choose the retrieval prior's temperature by what the weights do, on training concepts only.
 
-    python -m weightinit.benchmarks.prior_temperature --zoo zoo --json docs/measurements/prior_temperature.json
+    python -m experiments.prior_temperature --zoo zoo --json docs/measurements/prior_temperature.json
 
 For every training concept (or ``--limit`` of them, spread over the list) and every temperature:
 blend the *other* training concepts' weights by text similarity (the concept's phrasings as
@@ -32,24 +32,30 @@ from weightinit.recipe import evaluate
 GRID = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--limit", type=int, default=None, help="At most this many training concepts, evenly spaced.")
     parser.add_argument("--grid", default=",".join(map(str, GRID)))
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    grid = [float(v) for v in args.grid.split(",")]
+    report = measure(args.zoo, [float(v) for v in args.grid.split(",")], limit=args.limit)
+    if args.json:
+        atomic_write_json(args.json, report)
 
-    ctx = BenchContext(args.zoo)
+
+def measure(zoo_dir: str, grid=GRID, *, limit: int | None = None) -> dict:
+    """Step-0 PSNR of the leave-one-concept-out blend at each temperature of ``grid`` on the
+    training concepts of ``zoo_dir`` (at most ``limit``, evenly spaced), printed as it goes;
+    returns the report ``--json`` writes (``median_psnr``, ``best``, ``per_concept``, ...)."""
+    grid = [float(t) for t in grid]
+    ctx = BenchContext(zoo_dir)
     zoo = ctx.zoo
     ids = zoo.ids("train")
     chosen = (
-        ids
-        if not args.limit or args.limit >= len(ids)
-        else [ids[round(i * (len(ids) - 1) / (args.limit - 1))] for i in range(args.limit)]
+        ids if not limit or limit >= len(ids) else [ids[round(i * (len(ids) - 1) / (limit - 1))] for i in range(limit)]
     )
     codec = BlockCodec(zoo.layout)
     layout = zoo.layout
@@ -97,18 +103,14 @@ def main() -> None:
     print(
         f"best temperature: {best} ({len(rows)} training concepts, leave-one-concept-out, {time.perf_counter() - t0:.0f} s)"
     )
-    if args.json:
-        atomic_write_json(
-            args.json,
-            {
-                "zoo": str(args.zoo),
-                "concepts": len(rows),
-                "grid": grid,
-                "median_psnr": medians,
-                "best": best,
-                "per_concept": rows,
-            },
-        )
+    return {
+        "zoo": str(zoo_dir),
+        "concepts": len(rows),
+        "grid": grid,
+        "median_psnr": medians,
+        "best": best,
+        "per_concept": rows,
+    }
 
 
 if __name__ == "__main__":

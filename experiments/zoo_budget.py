@@ -1,6 +1,6 @@
 """Measure how a zoo's per-concept fine-tune should be set: representation, learning rate, steps.
 
-    python -m weightinit.benchmarks.zoo_budget --arch pix2pix:unet_64,ngf=16 --out runs/zoo_budget.json
+    python -m experiments.zoo_budget --arch pix2pix:unet_64,ngf=16 --out runs/zoo_budget.json
 
 Trains a base on a mixture of training concepts, then for a few concepts records PSNR curves on
 their test pairs for: scratch (reference init, all weights), the base fine-tuned in full, and
@@ -50,7 +50,7 @@ def step_cost(threads: int, steps: int = 20) -> None:
         )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="pix2pix:unet_64,ngf=16")
     parser.add_argument("--base-steps", type=int, default=1500)
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/zoo_budget.json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--step-cost", action="store_true", help="only time one pix2pix step at ngf 8/16/32 and exit")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.step_cost:
         step_cost(args.threads)
