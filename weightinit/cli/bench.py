@@ -8,6 +8,14 @@ from typing import Annotated
 
 import typer
 
+from weightinit.bench.runner import BenchConfig
+from weightinit.cli.config import build_config, config_option, default
+
+
+def _bench(name: str):
+    """The default of BenchConfig's field ``name``: ``bench``'s options default to the config's."""
+    return default(BenchConfig, name)
+
 
 def _parse_shard(shard: str) -> tuple[int, int]:
     from weightinit.errors import WeightinitError
@@ -22,6 +30,7 @@ def _parse_shard(shard: str) -> tuple[int, int]:
 
 
 def bench(
+    ctx: typer.Context,
     zoo: Annotated[
         Path, typer.Option("--zoo", help="A built zoo folder (its held-out concepts, base and weights).")
     ] = Path("zoo"),
@@ -34,7 +43,9 @@ def bench(
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="5 concepts, scratch 500 steps, cap 25%: a ~15-20 min smoke test, not the benchmark."
+            "--quick",
+            help="5 concepts, scratch 500 steps, cap 25%: a ~15-20 min smoke test, not the benchmark "
+            "(--config and the budget options given override its budget).",
         ),
     ] = False,
     out: Annotated[
@@ -45,6 +56,7 @@ def bench(
             help="Results folder: runs/ (one JSON per concept and method, resumable), results.json, BENCHMARKS.md.",
         ),
     ] = Path("bench_out"),
+    config_file: config_option("BenchConfig") = None,
     json_out: Annotated[
         Path | None,
         typer.Option("--json", help="Also write every number (median speedups under summary.median_speedup) here."),
@@ -64,40 +76,49 @@ def bench(
     ] = None,
     scratch_steps: Annotated[
         int, typer.Option(help="Scratch's budget in steps (once per concept, reused on resume).")
-    ] = 4000,
+    ] = _bench("scratch_steps"),
     cap_fraction: Annotated[
         float,
         typer.Option(help="Other methods stop here (fraction of the scratch budget) if they never reach the target."),
-    ] = 0.5,
+    ] = _bench("cap_fraction"),
     min_fraction: Annotated[
         float,
         typer.Option(
             help="Other methods run at least this fraction of the budget, even when they reach the target sooner."
         ),
-    ] = 0.05,
+    ] = _bench("min_fraction"),
     eval_every: Annotated[
         int, typer.Option(help="Evaluate every N steps (plus dense early steps and the budget fractions).")
-    ] = 100,
-    tolerance: Annotated[
-        float, typer.Option(help="Target = scratch's final PSNR minus this (dB), for every method.")
-    ] = 0.5,
-    trivial_margin: Annotated[
+    ] = _bench("eval_every"),
+    tolerance_db: Annotated[
         float,
         typer.Option(
-            help="Concepts where scratch beats the trivial outputs by less than this (dB) are reported apart."
+            "--tolerance-db", "--tolerance", help="Target = scratch's final PSNR minus this (dB), for every method."
         ),
-    ] = 3.0,
+    ] = _bench("tolerance_db"),
+    trivial_margin_db: Annotated[
+        float,
+        typer.Option(
+            "--trivial-margin-db",
+            "--trivial-margin",
+            help="Concepts where scratch beats the trivial outputs by less than this (dB) are reported apart.",
+        ),
+    ] = _bench("trivial_margin_db"),
     stop_at: Annotated[
         str,
         typer.Option(
             help="target: stop once the target is reached (and min fraction run); cap: always run to the cap."
         ),
-    ] = "target",
-    ddim_steps: Annotated[int, typer.Option(help="Sampling steps of the 'generated_k' method (DDIM).")] = 5,
+    ] = _bench("stop_at"),
+    ddim_steps: Annotated[int, typer.Option(help="Sampling steps of the 'generated_k' method (DDIM).")] = _bench(
+        "ddim_steps"
+    ),
     lora_lr: Annotated[
         float | None, typer.Option(help="Learning rate of LoRA-only fine-tunes (default: the zoo's concept_lr).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Benchmark seed (scratch init, generation, per-concept data order).")] = 0,
+    ] = _bench("lora_lr"),
+    seed: Annotated[
+        int, typer.Option(help="Benchmark seed (scratch init, generation, per-concept data order).")
+    ] = _bench("seed"),
     images: Annotated[
         Path | None, typer.Option(help="The photos the zoo was built from, if not the bundled ones.")
     ] = None,
@@ -125,7 +146,7 @@ def bench(
     import torch
 
     from weightinit.bench.report import _json_safe, write_report
-    from weightinit.bench.runner import QUICK, QUICK_CONCEPTS, BenchConfig, BenchRunner
+    from weightinit.bench.runner import QUICK, QUICK_CONCEPTS, BenchRunner
     from weightinit.generators import bundled_generator_path
     from weightinit.images import PhotoSet
 
@@ -134,11 +155,8 @@ def bench(
         generator = str(bundled_generator_path())
     if generator is None:
         typer.echo("no generator given and none bundled: the generated methods are skipped", err=True)
-    settings = dict(scratch_steps=scratch_steps, cap_fraction=cap_fraction, min_fraction=min_fraction, eval_every=eval_every,
-                    tolerance_db=tolerance, trivial_margin_db=trivial_margin, stop_at=stop_at, ddim_steps=ddim_steps, lora_lr=lora_lr, seed=seed)  # fmt: skip
-    if quick:
-        settings.update(QUICK)
-    config = BenchConfig(**settings)
+    options = {name: value for name, value in locals().items() if name in BenchConfig.__dataclass_fields__}
+    config = build_config(BenchConfig, ctx, config_file, options, base=QUICK if quick else None)
     chosen = [c.strip() for c in concepts.split(",") if c.strip()] if concepts else None
     runner = BenchRunner(zoo, out, config, generator=generator, concepts=chosen, mode=mode,
                          methods=[m.strip() for m in methods.split(",")] if methods else None, fid_weights=fid_weights,

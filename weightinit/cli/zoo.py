@@ -7,11 +7,20 @@ from typing import Annotated
 
 import typer
 
+from weightinit.cli.config import build_config, config_option, default
+from weightinit.zoo.manifest import ZooConfig
+
 app = typer.Typer(
     help="Build and verify weight zoos (a base generator plus one weight set per concept).", no_args_is_help=True
 )
 
 DEFAULT_ZOO = "zoo"
+
+
+def _zoo(name: str):
+    """The default of ZooConfig's field ``name``: ``zoo build``'s options default to the config's."""
+    return default(ZooConfig, name)
+
 
 #: The heavy commands' runtime options, declared once (``zoo build`` and ``train`` use these).
 #: Neither is part of a zoo's or a generator's config: a build started on one device resumes on another.
@@ -60,26 +69,36 @@ def load_photos(images: Path | None, size: int):
 
 @app.command()
 def build(
+    ctx: typer.Context,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Zoo folder (created; an existing build is resumed).")
     ] = Path(DEFAULT_ZOO),
-    arch: Annotated[
-        str, typer.Option(help="Generator architecture, ADAPTER:NAME[,key=value...].")
-    ] = "pix2pix:unet_64,ngf=16",
+    config_file: config_option("ZooConfig") = None,
+    arch: Annotated[str, typer.Option(help="Generator architecture, ADAPTER:NAME[,key=value...].")] = _zoo("arch"),
     representation: Annotated[
         str, typer.Option(help="What a concept stores: 'lora' factors or the full 'delta'.")
-    ] = "lora",
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 6,
-    base_steps: Annotated[int, typer.Option(help="Pix2pix steps of the base generator on a concept mixture.")] = 3000,
+    ] = _zoo("representation"),
+    lora_rank: Annotated[int, typer.Option("--lora-rank", "--rank", help="LoRA rank.")] = _zoo("lora_rank"),
+    base_steps: Annotated[int, typer.Option(help="Pix2pix steps of the base generator on a concept mixture.")] = _zoo(
+        "base_steps"
+    ),
     base_lr: Annotated[
         float, typer.Option(help="Adam learning rate of the base (a ResNet learns faster at 5e-4).")
-    ] = 2e-4,
-    concept_steps: Annotated[int, typer.Option(help="Fine-tune steps per concept.")] = 400,
-    concept_lr: Annotated[float, typer.Option(help="Learning rate of the per-concept fine-tune (LoRA).")] = 3e-3,
-    pool_size: Annotated[int, typer.Option(help="Training pairs per concept.")] = 256,
-    test_pairs: Annotated[int, typer.Option(help="Test pairs per concept (from held-out photo regions).")] = 64,
-    image_size: Annotated[int, typer.Option(help="Pair size in pixels (unet_256 needs 256, unet_128 128).")] = 64,
-    batch_size: Annotated[int, typer.Option(help="Pix2pix batch size of the base and of every concept fine-tune.")] = 8,
+    ] = _zoo("base_lr"),
+    concept_steps: Annotated[int, typer.Option(help="Fine-tune steps per concept.")] = _zoo("concept_steps"),
+    concept_lr: Annotated[float, typer.Option(help="Learning rate of the per-concept fine-tune (LoRA).")] = _zoo(
+        "concept_lr"
+    ),
+    pool_size: Annotated[int, typer.Option(help="Training pairs per concept.")] = _zoo("pool_size"),
+    test_pairs: Annotated[int, typer.Option(help="Test pairs per concept (from held-out photo regions).")] = _zoo(
+        "test_pairs"
+    ),
+    image_size: Annotated[int, typer.Option(help="Pair size in pixels (unet_256 needs 256, unet_128 128).")] = _zoo(
+        "image_size"
+    ),
+    batch_size: Annotated[
+        int, typer.Option(help="Pix2pix batch size of the base and of every concept fine-tune.")
+    ] = _zoo("batch_size"),
     split: Annotated[str | None, typer.Option(help="Only concepts of this split: train or heldout.")] = None,
     concepts: Annotated[str | None, typer.Option(help="Only these concept ids, comma-separated.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many concepts (after filtering).")] = None,
@@ -94,30 +113,32 @@ def build(
         typer.Option(
             help="What makes each concept's pairs: 'procedural' (its own pair builder on photo crops, offline) or 'editor' (an InstructPix2Pix pipeline edits the crops with the concept's text; needs --editor)."
         ),
-    ] = "procedural",
+    ] = _zoo("pairs"),
     editor: Annotated[
         str | None,
         typer.Option(
             help="With --pairs editor: the diffusers InstructPix2Pix model id or local path (e.g. timbrooks/instruct-pix2pix); loaded before anything is written."
         ),
-    ] = None,
+    ] = _zoo("editor"),
     editor_size: Annotated[
         int, typer.Option(help="With --pairs editor: the side in px the crops are upscaled to for the editor.")
-    ] = 256,
-    editor_steps: Annotated[int, typer.Option(help="With --pairs editor: the editor's denoising steps.")] = 20,
-    seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = 0,
+    ] = _zoo("editor_size"),
+    editor_steps: Annotated[int, typer.Option(help="With --pairs editor: the editor's denoising steps.")] = _zoo(
+        "editor_steps"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = _zoo("seed"),
     shared_data: Annotated[
         bool,
         typer.Option(
             "--shared-data/--per-concept-data", help="Same crops, batch order and discriminator init for every concept."
         ),
-    ] = True,
+    ] = _zoo("shared_data"),
     lora_train_a: Annotated[
         bool,
         typer.Option(
             "--lora-train-a/--lora-freeze-a", help="Train LoRA's A too, or keep it at the shared seeded init."
         ),
-    ] = True,
+    ] = _zoo("lora_train_a"),
     threads: Annotated[int, typer.Option(help="Torch threads per process.")] = 1,
     device: DeviceOption = "auto",
     mixed_precision: MixedPrecisionOption = "auto",
@@ -141,34 +162,15 @@ def build(
     from weightinit.pairs import load_editor
     from weightinit.recipe import resolve_mixed_precision, select_device
     from weightinit.zoo.build import ZooBuilder
-    from weightinit.zoo.manifest import ZooConfig
 
     torch.set_num_threads(threads)
-    config = ZooConfig(
-        arch=arch,
-        representation=representation,
-        lora_rank=rank,
-        base_steps=base_steps,
-        base_lr=base_lr,
-        concept_steps=concept_steps,
-        concept_lr=concept_lr,
-        pool_size=pool_size,
-        test_pairs=test_pairs,
-        seed=seed,
-        shared_data=shared_data,
-        lora_train_a=lora_train_a,
-        image_size=image_size,
-        batch_size=batch_size,
-        pairs=pairs,
-        editor=editor,
-        editor_size=editor_size,
-        editor_steps=editor_steps,
-    )
+    options = {name: value for name, value in locals().items() if name in ZooConfig.__dataclass_fields__}
+    config = build_config(ZooConfig, ctx, config_file, options)
     catalog = default_catalog()
     chosen = select_concepts(catalog, split=split, ids=concepts, limit=limit)
     resolve_mixed_precision(mixed_precision, "cpu")  # a bad value fails before any process group starts
     select_device(device, 0)
-    photos = load_photos(images, image_size)
+    photos = load_photos(images, config.image_size)
     # The processes only meet at barriers, so they use gloo (cpu=True), which lets several share one GPU (NCCL
     # refuses two ranks on one device); the training device is chosen per process below.
     # Other processes wait at a barrier while process 0 trains the base: allow hours, not the default 30 min.
