@@ -197,7 +197,7 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     atomic_write_json(tmp_path / "step0.json", {"generator": "gen", "concepts": 3, "text_conditioning": "directional",
                                                 "median_psnr_step0": med, "generated_beats": {"mean_and_nearest": 2},
                                                 "by_direction": {"forward": part, "reverse": part | {"concepts": 1}}})  # fmt: skip
-    with pytest.raises(WeightinitError, match="no step-0 results"):
+    with pytest.raises(WeightinitError, match="no measurement files"):
         write_report(out, md, step0=[tmp_path / "absent.json"])
     assert md.read_text() == before
     write_report(out, md, step0=[tmp_path / "step0.json"])
