@@ -4,10 +4,10 @@ The retrieval prior blends the training concepts nearest to a text. For a compos
 are concepts that match its words loosely, and the blend of the whole text falls between them.
 The start is better built from the parts: each part's own blend, and the mean of those
 (measured on the training compositions, each with its whole group left out of the prior:
-``python -m experiments.composed_prior``). A text counts as composite when it splits
-at a joiner ("with", "plus", "and") into parts that are each at least as close to some training
-concept as the whole text is, so "black and white film" stays whole when "black and white film"
-is itself close to a training concept and "black" is not.
+``python -m experiments.composed_prior``). A text counts as composite when it splits at a
+joiner ("with", "plus", "and") into parts whose weakest similarity to a training phrasing is at
+least the whole text's minus a measured margin: a text that is itself close to one training
+concept, and splits into a part that matches nothing, stays whole.
 
 The policy a generator uses is measured and stored in its ``generator_config.json``
 (``composition``): ``{"rule": "mean_of_parts", "margin": m}``, where a split is taken when the
