@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from ddp_helpers import run_torchrun
 
 from weightinit import plugins
 from weightinit.errors import InvalidWeights, LayoutMismatch, WeightinitError
@@ -137,24 +133,7 @@ def test_cyclegan_pair_gets_the_concept_and_its_reverse(tiny_generator_dir):
 
 
 def test_every_ddp_rank_writes_identical_values(tiny_generator_dir):
-    worker = Path(__file__).parent / "ddp_initialize_worker.py"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            str(worker),
-            str(tiny_generator_dir),
-            ARCH,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_torchrun("ddp_initialize_worker.py", str(tiny_generator_dir), ARCH)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     sums = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("checksum rank")]
     assert len(sums) == 2 and sums[0] == sums[1], out.stdout

@@ -3,13 +3,9 @@ cheap one-line errors before the generator loads, and NaN/Inf refused everywhere
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from ddp_helpers import run_torchrun
 from torch import nn
 
 from weightinit import plugins
@@ -135,24 +131,7 @@ def test_a_meta_model_is_refused_before_the_generator_loads():
 
 
 def test_under_ddp_lora_refuses_on_the_wrapped_net_and_ranks_agree_before_the_wrap(tiny_generator_dir):
-    worker = Path(__file__).parent / "ddp_lora_worker.py"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            str(worker),
-            str(tiny_generator_dir),
-            ARCH,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_torchrun("ddp_lora_worker.py", str(tiny_generator_dir), ARCH)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.splitlines()
     refused = [line for line in lines if line.startswith("refused rank")]
