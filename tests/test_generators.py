@@ -50,14 +50,16 @@ def _fingerprint(model) -> str:
         ("pix2pix:unet_256,ngf=64,norm=batch,dropout=true", None, "--netG unet_256 --ngf 64 --norm batch --load_size 286 --crop_size 256"),
         ("pix2pix:unet_128,ngf=32,norm=instance", None, "--netG unet_128 --ngf 32 --norm instance --no_dropout --load_size 143 --crop_size 128"),
         ("pix2pix:resnet_9blocks,ngf=64,norm=instance", 256, "--netG resnet_9blocks --ngf 64 --norm instance --no_dropout --load_size 286 --crop_size 256"),
-        ("cyclegan:resnet_9blocks", None, "--netG resnet_9blocks --ngf 64 --norm instance --no_dropout"),
-        ("pix2pix:resnet_6blocks,ngf=8,norm=none,input_nc=1", None, "--netG resnet_6blocks --ngf 8 --norm none --no_dropout --input_nc 1"),
+        ("cyclegan:resnet_9blocks", None, "--netG resnet_9blocks --ngf 64 --norm instance --no_dropout --load_size 286 --crop_size 256"),
+        ("pix2pix:resnet_6blocks,ngf=8,norm=none,input_nc=1", 64, "--netG resnet_6blocks --ngf 8 --norm none --no_dropout --input_nc 1 --load_size 286 --crop_size 256"),
     ],
 )  # fmt: skip
 def test_reference_flags_build_exactly_the_layout_the_arch_has(arch, image_size, args):
     flags, note = reference_flags(arch, image_size)
     assert str(flags) == args
     assert "dropout has no weights" in note
+    if "resnet" in arch:  # any size serves: the flags give the reference's default, the note the zoo's crops
+        assert "serves any multiple of 4 px" in note and (f"{image_size}-px crops" in note if image_size else "not recorded" in note)
     if not arch.startswith("cyclegan:"):  # the pair's layout is two generators; each is the flags' network
         built = reference_define_G(flags.netG, flags.ngf, flags.norm, flags.no_dropout, flags.input_nc, flags.output_nc)
         assert _fingerprint(built) == arch_layout_fingerprint(arch)
@@ -135,12 +137,13 @@ def test_installed_and_extra_generators_are_listed_in_order(installed, tiny_gene
         ("extra", tiny_generator_dir.name),
     ]
     resnet, tiny = infos[1], infos[2]
-    # the zoo recorded its 64-px crops: a ResNet is fully convolutional, so load 72 and crop 64
+    # a ResNet is fully convolutional: the reference's default sizes, and the note names the zoo's 64-px crops
     assert (
         resnet.arch == RESNET_ARCH
         and str(resnet.flags)
-        == "--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64"
+        == "--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 286 --crop_size 256"
     )
+    assert "its zoo trained on 64-px crops" in resnet.flags_note
     assert tiny.arch == TINY_ZOO["arch"] and tiny.flags is None
 
 
@@ -177,7 +180,7 @@ def test_generator_for_layout_picks_the_match_or_lists_what_is_installed(install
     assert "bundled = pix2pix:unet_64,ngf=16" in message and "define_G has no 'unet_64'" in message
     assert (
         f"{installed.name} = {RESNET_ARCH}" in message
-        and "`--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 72 --crop_size 64`" in message
+        and "`--netG resnet_6blocks --ngf 4 --norm instance --no_dropout --load_size 286 --crop_size 256`" in message
     )
 
 

@@ -54,6 +54,7 @@ def bundled_generator_path() -> Path:
 REFERENCE_NETG = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
 #: The reference resizes to ``load_size`` then crops ``crop_size`` (defaults 286 and 256).
 _LOAD_PER_CROP = 286 / 256
+_REFERENCE_CROP = 256
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ class ReferenceFlags:
     """Flags of the reference ``train.py`` that build the network a generator serves.
 
     ``no_dropout`` is how the zoo was trained; dropout has no weights, so a model built with the
-    other setting has the same layout and is served as well. ``crop_size`` is None when the zoo's
-    image size is not recorded (a ResNet takes any size that is a multiple of 4).
+    other setting has the same layout and is served as well. A U-Net's ``crop_size`` is its own
+    side. A ResNet is fully convolutional and serves any size that is a multiple of 4, so its
+    flags give the reference's default ``--load_size 286 --crop_size 256``, whatever crop size its
+    zoo trained on (the note says which; ``experiments.crop_size`` measures what it costs).
     """
 
     netG: str
@@ -110,15 +113,17 @@ def reference_flags(arch: str, image_size: int | None = None) -> tuple[Reference
         )
     if spec.name.startswith("resnet") and options.padding != "reflect":
         return None, f"the reference ResNet always pads with reflect, not {options.padding!r}"
-    crop = plugins.image_size_of(arch) or image_size  # a U-Net's own side; a ResNet's is the zoo's
+    resnet = spec.name.startswith("resnet")
+    crop = _REFERENCE_CROP if resnet else plugins.image_size_of(arch)
     flags = ReferenceFlags(
         netG=spec.name, ngf=options.ngf, norm=options.norm, no_dropout=not options.dropout,
         crop_size=crop, load_size=round(crop * _LOAD_PER_CROP) if crop else None,
         input_nc=options.input_nc, output_nc=options.output_nc,
     )  # fmt: skip
     note = "dropout has no weights: --no_dropout or not, the layout is the same"
-    if crop is None:
-        note += "; the zoo's image size is not recorded (any multiple of 4 px fits a ResNet)"
+    if resnet:
+        trained = f"its zoo trained on {image_size}-px crops" if image_size else "its zoo's crop size is not recorded"
+        note += f"; a ResNet serves any multiple of 4 px ({trained})"
     return flags, note
 
 
