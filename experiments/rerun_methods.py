@@ -51,11 +51,11 @@ def seed_recorded_runs(runner: BenchRunner, recorded: dict, reuse: list[str]) ->
     """Write the recorded scratch run (and ``reuse`` methods') of every concept of ``runner`` into
     its folder under the keys the runner computes, after checking that each is reproducible.
     Returns ``{concept: [methods seeded]}``; raises on a concept whose start does not reproduce."""
-    seeded = {}
-    for concept in runner.concepts:
-        runs = recorded["runs"].get(concept)
-        if not runs or "scratch" not in runs:
-            raise WeightinitError(f"the recorded results have no scratch run of {concept!r}")
+    for concept in runner.concepts:  # every check before anything is written
+        runs = recorded["runs"].get(concept) or {}
+        missing = [name for name in ["scratch", *reuse] if name not in runs]
+        if missing:
+            raise WeightinitError(f"the recorded results have no {', '.join(missing)} run of {concept!r}")
         start = METHODS["scratch"].build(runner.ctx, concept)
         _, test, _ = runner.pairs(concept)
         now = evaluate(start.model, *test)["psnr"]
@@ -65,11 +65,12 @@ def seed_recorded_runs(runner: BenchRunner, recorded: dict, reuse: list[str]) ->
                 f"{concept}: scratch's step-0 test PSNR is {now:.5f} dB now, {then:.5f} dB when recorded: "
                 "the zoo's pairs, photos or init changed, so its recorded runs cannot be reused"
             )
+    seeded = {}
+    for concept in runner.concepts:
+        runs = recorded["runs"][concept]
         target = final_psnr(runs["scratch"]["curve"], runner.config.final_window) - runner.config.tolerance_db
         seeded[concept] = []
         for name in ["scratch", *reuse]:
-            if name not in runs:
-                raise WeightinitError(f"the recorded results have no {name!r} run of {concept!r}")
             method = METHODS[name]
             key = runner.run_key(concept, method, None if name == "scratch" else target)
             path = runner.run_path(concept, name)

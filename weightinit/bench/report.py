@@ -367,6 +367,64 @@ def selection_section(source: str, data: dict) -> list[str]:
     return lines
 
 
+#: Fraction of scratch's budget at which the fixed-budget target is judged, and the share of concepts it asks for.
+FIXED_BUDGET_FRACTION, FIXED_BUDGET_SHARE = "0.25", 0.7
+
+
+def other_bench_section(source: str, data: dict) -> list[str]:
+    """Another benchmark's results (``weightinit bench --json`` or ``experiments.rerun_methods``): a
+    reference generator's time-to-quality, a rerun with today's code, or a fixed-budget run."""
+    meta, cfg, summary = data.get("meta", {}), data["config"], data.get("summary") or {}
+    rerun = data.get("rerun")
+    if rerun and rerun.get("changed"):
+        title = f"Fixed budget: every method run to {cfg['cap_fraction']:.0%} of scratch's budget"
+    elif rerun:
+        title = f"Rerun with today's code: {', '.join(rerun['methods'])}"
+    else:
+        title = f"Time to quality with generator `{meta.get('generator', '?')}` on zoo `{meta.get('zoo', '?')}`"
+    lines = [f"## {title}", ""]
+    command = data.get("command")
+    what = [f"From `{source}`" + (f" (`{command}`)" if command else "") + f"; {_modes(data)}, stop rule {cfg['stop_at']}, "
+            f"scratch {cfg['scratch_steps']} steps, cap {cfg['cap_fraction']:.0%}."]  # fmt: skip
+    if rerun:
+        what.append(f"Scratch's runs (and {', '.join(m for m in rerun['reused'] if m != 'scratch') or 'nothing else'}) are reused from "
+                    f"`{rerun['recorded']}` after its step-0 test PSNR was reproduced on every concept; {', '.join(rerun['methods'])} "
+                    "ran again side by side, so their seconds are comparable with each other.")  # fmt: skip
+    lines += [" ".join(what), ""]
+    if not summary or not summary.get("methods"):
+        return lines + ["No complete concept yet.", ""]
+    lines += [f"Medians over {len(summary['concepts'])} concept(s)" + (f" ({len(summary['apart'])} apart)" if summary["apart"] else "") + ":", "",
+              "| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | PSNR at stop |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for m, r in summary["methods"].items():
+        lines.append(f"| {_label(data, m)} | {r['reached']}/{r['concepts']} | {_f(r['median_speedup'], 1, 'x')} | "
+                     f"{_f(r['median_speedup_steps'], 1, 'x')} | {_f(r['median_seconds'], 2)} | {_f(r['median_psnr_step0'])} | "
+                     f"{_f(r['median_psnr_at_stop'])} |")  # fmt: skip
+    lines.append("")
+    for gen, t in summary.get("targets", {}).items():
+        if "median_speedup_over_lora" in t:
+            ok = "met" if t["speedup_over_lora_3x"] else "**missed**"
+            lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 2)}x faster to the target than base + fresh LoRA "
+                         f"(median of per-concept ratios; target 3x: {ok}).")  # fmt: skip
+    fixed = data.get("fixed_budget")
+    if fixed:
+        fractions = list(next(iter(fixed.values())))
+        lines += ["", "At or above scratch's final PSNR (after its full budget), concepts of those run, at fractions of scratch's budget:", "",
+                  "| method | " + " | ".join(f"{float(f):.1%}" for f in fractions) + f" | target: {FIXED_BUDGET_SHARE:.0%} at "
+                  f"{float(FIXED_BUDGET_FRACTION):.0%} |", "|---|" + "---|" * (len(fractions) + 1)]  # fmt: skip
+        for m, rows in fixed.items():
+            at = rows.get(FIXED_BUDGET_FRACTION)
+            verdict = (
+                "–"
+                if not at or not at["concepts"]
+                else ("met" if at["at_or_above_scratch_final"] >= FIXED_BUDGET_SHARE * at["concepts"] else "**missed**")
+            )
+            lines.append(f"| {m} | " + " | ".join(f"{r['at_or_above_scratch_final']}/{r['concepts']}" for r in rows.values())
+                         + f" | {verdict} |")  # fmt: skip
+        lines.append("")
+    return lines + [""]
+
+
 def composition_section(source: str, data: dict) -> list[str]:
     """Composite texts built from their parts' blends against the blend of the whole text
     (``experiments.composed_prior``), with the policy chosen on the training rows."""
@@ -401,6 +459,7 @@ def markdown(
     directions: tuple[str, dict] | None = None,
     composition: tuple[str, dict] | None = None,
     selection: tuple[str, dict] | None = None,
+    others: list[tuple[str, dict]] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -449,6 +508,7 @@ def markdown(
         (step0_section(step0) if step0 else [])
         + (composition_section(*composition) if composition else [])
         + (selection_section(*selection) if selection else [])
+        + [line for other in others or [] for line in other_bench_section(*other)]
         + (directions_section(*directions) if directions else [])
         + abl
     )
@@ -600,14 +660,16 @@ def replace_readme_results(readme: str | os.PathLike, results: dict, source: str
 def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4,
                  ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = (),
                  readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
-                 composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None) -> dict:  # fmt: skip
+                 composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
+                 others: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
     the report is then redrawn from it, with the image grids already drawn.
 
     ``ablations``: a ``weightinit bench-ablations`` result (``OUT/ablations/ablations.json``);
-    by default the one in the results folder, if there is one.
+    by default the one in the results folder, if there is one. ``others``: further benchmark
+    results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each.
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
@@ -615,7 +677,9 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
     missing = [
-        str(p) for p in [*step0, *(f for f in (directions, composition, selection) if f)] if not Path(p).is_file()
+        str(p)
+        for p in [*step0, *others, *(f for f in (directions, composition, selection) if f)]
+        if not Path(p).is_file()
     ]
     if missing:
         raise WeightinitError(
@@ -629,6 +693,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
         for f in (composition, selection)
     )
+    others_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in others]
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = (
         json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
@@ -652,7 +717,17 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     atomic_write_text(
         md_path,
         markdown(
-            results, ASSETS, grid_ids, rel, abl, abl_rel, step0_data, directions_data, composition_data, selection_data
+            results,
+            ASSETS,
+            grid_ids,
+            rel,
+            abl,
+            abl_rel,
+            step0_data,
+            directions_data,
+            composition_data,
+            selection_data,
+            others_data,
         ),
     )
     if readme is not None and results["summary"]:
@@ -682,6 +757,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--directions", default=None, help="A cyclegan_directions result to tabulate.")
     parser.add_argument("--composition", default=None, help="A composed_prior result to tabulate.")
     parser.add_argument("--selection", default=None, help="A pair_selection --timing result to tabulate.")
+    parser.add_argument("--other", action="append", default=[], help="Another benchmark's results JSON (repeatable).")
     args = parser.parse_args(argv)
     results = write_report(
         args.results,
@@ -693,6 +769,7 @@ def main(argv: list[str] | None = None) -> None:
         directions=args.directions,
         composition=args.composition,
         selection=args.selection,
+        others=args.other,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

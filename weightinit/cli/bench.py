@@ -218,6 +218,13 @@ def bench_report(
     selection: Annotated[
         Path | None, typer.Option("--selection", help="A pair_selection --timing result to tabulate.")
     ] = None,
+    other: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--other",
+            help="Another benchmark's results JSON (weightinit bench --json, experiments.rerun_methods --json); repeatable.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -241,6 +248,7 @@ def bench_report(
         directions=directions,
         composition=composition,
         selection=selection,
+        others=other or (),
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
