@@ -56,8 +56,11 @@ bench: $(STAMP)
 BENCH_RESULTS ?= $(BENCH_OUT)
 ABLATIONS ?=
 STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start_directional.json docs/measurements/heldout_start_loo_target.json docs/measurements/heldout_start.json
+# Further benchmarks, a section each, where measured: the reference generators' (`make bench-NAME`),
+# and the reruns of `python -m experiments.rerun_methods` (docs/reproducing.md).
+OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measurements/fixed_budget_lora.json docs/measurements/fixed_budget_merge.json $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/bench_$(g).json))
 bench-report: $(STAMP)
-	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
+	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
 
 bench-shard-%: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md
@@ -122,10 +125,11 @@ $(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
 	$(BIN)/python -m experiments.heldout_start --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/heldout_start_$*.json
 	$(BIN)/python -m weightinit.generator.export runs/generator-$* --out weightinit/data/generators/$* --quality runs/generator-$*_quality.json docs/measurements/heldout_start_$*.json
 
-# Their time-to-quality benchmark, LoRA-only, on the first 8 held-out concepts of each zoo (zoo
-# order, nothing chosen), then their report section (`make bench-report` picks the files up).
+# Their time-to-quality benchmark, LoRA-only, on 8 held-out concepts of each zoo: every
+# (count / 8)-th in zoo order, as `--quick` spreads its concepts (the first 8 are all strengths);
+# nothing chosen. `make bench-report` then gives each a section.
 REFERENCE_BENCH_METHODS ?= scratch,lora,mean_lora,nearest_lora,generated_1_lora,chosen_1_lora,oracle_lora
 $(addprefix bench-,$(REFERENCE_GENERATORS)): bench-%: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo-$* --generator weightinit/data/generators/$* --mode lora --methods $(REFERENCE_BENCH_METHODS) \
-	  --concepts $$($(BIN)/python -c "from weightinit.zoo.weights import ZooWeights; print(','.join(ZooWeights('zoo-$*').ids('heldout')[:8]))") \
+	  --concepts $$($(BIN)/python -c "from weightinit.zoo.weights import ZooWeights; ids = ZooWeights('zoo-$*').ids('heldout'); print(','.join(ids[:: max(1, len(ids) // 8)][:8]))") \
 	  --out runs/bench-$* --json docs/measurements/bench_$*.json
