@@ -13,10 +13,12 @@ benchmark's own runner (same recipe, data, keys and resume). Two uses:
   base + fresh LoRA) into the folder so that the summary compares them;
 - quality at a fixed budget: ``--stop-at cap --cap-fraction 0.25`` runs every method to 25% of
   scratch's budget, and ``fixed_budget`` in the JSON counts, at each budget fraction, the
-  concepts where a method is at or above scratch's final PSNR.
+  concepts where a method is at or above scratch's final PSNR;
+- a fine-tune recipe for good starts: ``--start-recipe '{"lr_warmup_steps": 50}'`` (or
+  ``d_warmup_steps``) changes the recipe of every method but scratch.
 
 A recorded run is reused only where it is reproducible: the recorded config must equal the
-benchmark's (every field but the stop rule for scratch), and each concept's scratch start is
+benchmark's (every field but the stop rule and start recipe), and each concept's scratch start is
 rebuilt and must give the recorded step-0 test PSNR (within ``REPRODUCE_DB``), which checks the
 zoo's pairs, the photos and the seeded init. A reused run other than scratch also needs the
 recorded stop rule. Concepts default to the results' own, in their order (``--first N`` takes
@@ -43,8 +45,8 @@ from weightinit.recipe import evaluate
 
 #: Step-0 PSNR must match the recorded one this closely for the recorded runs to be reused.
 REPRODUCE_DB = 1e-3
-#: BenchConfig fields that only decide when a method other than scratch stops.
-STOP_FIELDS = ("cap_fraction", "min_fraction", "stop_at")
+#: BenchConfig fields that only change methods other than scratch: when they stop, their recipe.
+STOP_FIELDS = ("cap_fraction", "min_fraction", "stop_at", "start_recipe")
 
 
 def seed_recorded_runs(runner: BenchRunner, recorded: dict, reuse: list[str]) -> dict[str, list[str]]:
@@ -117,10 +119,10 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
     changed = {k for k in config.to_dict() if config.to_dict()[k] != recorded_config.to_dict()[k]}
     if changed - set(STOP_FIELDS):
         raise WeightinitError(
-            f"only the stop rule ({', '.join(STOP_FIELDS)}) may differ from the recorded config, not {sorted(changed)}"
+            f"only the stop rule and start recipe ({', '.join(STOP_FIELDS)}) may differ from the recorded config, not {sorted(changed)}"
         )
     if changed and reuse:
-        raise WeightinitError(f"--reuse needs the recorded stop rule; this run changes {sorted(changed)}")
+        raise WeightinitError(f"--reuse needs the recorded stop rule and recipe; this run changes {sorted(changed)}")
     overlap = set(reuse) & set(methods)
     if overlap:
         raise WeightinitError(f"{sorted(overlap)} cannot be both rerun and reused")
@@ -157,12 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concepts", default=None, help="Comma-separated concept ids (default: the results').")
     parser.add_argument("--stop-at", choices=["target", "cap"], default=None)
     parser.add_argument("--cap-fraction", type=float, default=None)
+    parser.add_argument("--start-recipe", type=json.loads, default=None,
+                        help='RecipeConfig fields for every method but scratch, as JSON: \'{"lr_warmup_steps": 50}\'.')  # fmt: skip
     parser.add_argument("--out", required=True, help="The benchmark folder to seed and run in (resumable).")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    overrides = {k: v for k, v in (("stop_at", args.stop_at), ("cap_fraction", args.cap_fraction)) if v is not None}
+    given = (("stop_at", args.stop_at), ("cap_fraction", args.cap_fraction), ("start_recipe", args.start_recipe))
+    overrides = {k: v for k, v in given if v is not None}
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     results = measure(args.results, args.zoo, args.out, mode=args.mode, methods=split(args.methods), reuse=split(args.reuse),
                       generator=args.generator, first=args.first, concepts=split(args.concepts) if args.concepts else None,

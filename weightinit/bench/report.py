@@ -376,12 +376,14 @@ def other_bench_section(source: str, data: dict) -> list[str]:
     reference generator's time-to-quality, a rerun with today's code, or a fixed-budget run."""
     meta, cfg, summary = data.get("meta", {}), data["config"], data.get("summary") or {}
     rerun = data.get("rerun")
-    if rerun and rerun.get("changed"):
+    if cfg["stop_at"] == "cap":
         title = f"Fixed budget: every method run to {cfg['cap_fraction']:.0%} of scratch's budget"
     elif rerun:
         title = f"Rerun with today's code: {', '.join(rerun['methods'])}"
     else:
         title = f"Time to quality with generator `{meta.get('generator', '?')}` on zoo `{meta.get('zoo', '?')}`"
+    if cfg.get("start_recipe"):
+        title += ", starts fine-tuned with " + ", ".join(f"{k} = {v}" for k, v in sorted(cfg["start_recipe"].items()))
     lines = [f"## {title}", ""]
     command = data.get("command")
     what = [f"From `{source}`" + (f" (`{command}`)" if command else "") + f"; {_modes(data)}, stop rule {cfg['stop_at']}, "

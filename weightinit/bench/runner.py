@@ -28,7 +28,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -56,6 +56,9 @@ class BenchConfig:
     seed: int = 0
     lora_lr: float | None = None  # None: the zoo's LoRA learning rate (concept_lr)
     stop_at: str = "target"
+    #: RecipeConfig fields set for every method but scratch, e.g. ``{"lr_warmup_steps": 50}``: a
+    #: fine-tune recipe for starts that are already good (scratch keeps the reference recipe).
+    start_recipe: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.fractions = tuple(float(f) for f in self.fractions)
@@ -67,6 +70,14 @@ class BenchConfig:
             )
         if self.stop_at not in ("target", "cap"):
             raise WeightinitError(f"stop_at must be 'target' or 'cap', got {self.stop_at!r}")
+        fixed = {"seed", "batch_size", "lr"}  # the benchmark's data order and batch; lr: lora_lr, per mode
+        allowed = set(RecipeConfig.__dataclass_fields__) - fixed
+        refused = sorted(set(self.start_recipe) - allowed)
+        if refused:
+            raise WeightinitError(
+                f"start_recipe may set {', '.join(sorted(allowed))}, not {', '.join(refused)} "
+                "(seed and batch size stay the benchmark's; LoRA-only's learning rate is lora_lr)"
+            )
 
     @property
     def cap_steps(self) -> int:
@@ -180,9 +191,10 @@ class BenchRunner:
     def recipe(self, concept: str, method) -> object:
         zc = self.zoo.config
         seed = zc.data_seed(concept) + self.config.seed
+        changes = {} if method.name == "scratch" else self.config.start_recipe
         if method.trains == "lora":
-            return RecipeConfig(batch_size=zc.batch_size, seed=seed, lr=self.config.lora_lr or zc.concept_lr)
-        return RecipeConfig(batch_size=zc.batch_size, seed=seed)
+            return RecipeConfig(batch_size=zc.batch_size, seed=seed, lr=self.config.lora_lr or zc.concept_lr, **changes)
+        return RecipeConfig(batch_size=zc.batch_size, seed=seed, **changes)
 
     def run_key(self, concept: str, method, target: float | None) -> dict:
         c = self.config

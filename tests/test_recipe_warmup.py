@@ -1,0 +1,92 @@
+"""The fine-tune recipe's warm-ups: the generator's learning rate, and discriminator-only steps."""
+
+import pytest
+import torch
+
+from weightinit import plugins
+from weightinit.bench.methods import METHODS
+from weightinit.bench.runner import BenchConfig, BenchRunner
+from weightinit.errors import WeightinitError
+from weightinit.recipe import Pix2PixTrainer, RecipeConfig, fine_tune
+
+ARCH = "pix2pix:unet_64,ngf=4"
+
+
+def _model(seed: int = 0):
+    torch.manual_seed(seed)
+    return plugins.build_model(ARCH)
+
+
+def _pairs(n: int = 8):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 3, 64, 64, generator=g) * 2 - 1
+    return x, x.flip(1)
+
+
+def _moved(before: dict, model) -> torch.Tensor:
+    return torch.cat([(p.detach() - before[k]).abs().flatten() for k, p in model.named_parameters()])
+
+
+def test_keys_of_runs_recorded_before_the_warmups_stay_valid():
+    assert "lr_warmup_steps" not in RecipeConfig().to_dict() and "d_warmup_steps" not in RecipeConfig().to_dict()
+    assert RecipeConfig(lr_warmup_steps=5).to_dict()["lr_warmup_steps"] == 5
+    with pytest.raises(ValueError, match="warm-up steps must be >= 0"):
+        RecipeConfig(d_warmup_steps=-1)
+
+
+def test_the_learning_rate_warmup_scales_the_first_update():
+    # Adam's first update is lr * g / |g| per weight: with a warm-up over 10 steps it is a tenth of it
+    moves = {}
+    for warmup in (0, 10):
+        model = _model()
+        before = {k: p.detach().clone() for k, p in model.named_parameters()}
+        fine_tune(model, _pairs(), 1, config=RecipeConfig(batch_size=4, lr_warmup_steps=warmup))
+        moves[warmup] = _moved(before, model)
+    changed = moves[0] > 1e-7
+    assert changed.any()
+    ratio = moves[10][changed] / moves[0][changed]
+    assert torch.allclose(ratio.median(), torch.tensor(0.1), atol=1e-3)
+
+
+def test_discriminator_steps_leave_the_generator_alone_and_then_change_its_updates():
+    model = _model()
+    trainer = Pix2PixTrainer(model, RecipeConfig(batch_size=4))
+    g_before = {k: v.clone() for k, v in model.state_dict().items()}
+    d_before = {k: v.clone() for k, v in trainer.net_d.state_dict().items()}
+    x, y = _pairs(4)
+    trainer.step_d(x, y)
+    assert all(
+        torch.equal(g_before[k], v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")
+    )
+    assert any(not torch.equal(d_before[k], v) for k, v in trainer.net_d.state_dict().items())
+
+    results = []
+    for warmup in (0, 3):
+        m = _model()
+        fine_tune(m, _pairs(), 2, config=RecipeConfig(batch_size=4, d_warmup_steps=warmup))
+        results.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
+    assert not torch.equal(results[0], results[1])
+    untouched = _model()
+    fine_tune(untouched, _pairs(), 0, config=RecipeConfig(d_warmup_steps=3))  # no steps: no warm-up either
+    assert all(torch.equal(a, b) for a, b in zip(untouched.parameters(), _model().parameters()))
+
+
+def test_the_benchmark_gives_the_start_recipe_to_every_method_but_scratch(tiny_zoo_dir, tmp_path):
+    with pytest.raises(WeightinitError, match="not batch_size, seed"):
+        BenchConfig(start_recipe={"seed": 1, "batch_size": 2})
+    with pytest.raises(WeightinitError, match="not lr"):
+        BenchConfig(start_recipe={"lr": 1e-4})
+    runner = BenchRunner(
+        tiny_zoo_dir,
+        tmp_path / "b",
+        BenchConfig(start_recipe={"lr_warmup_steps": 7}),
+        progress=False,
+        log=lambda s: None,
+    )
+    cid = runner.concepts[0]
+    assert runner.recipe(cid, METHODS["scratch"]).lr_warmup_steps == 0
+    assert (
+        runner.recipe(cid, METHODS["lora"]).lr_warmup_steps == 7
+        and runner.recipe(cid, METHODS["base"]).lr_warmup_steps == 7
+    )
+    assert runner.recipe(cid, METHODS["lora"]).lr == runner.zoo.config.concept_lr  # LoRA-only keeps its own rate
