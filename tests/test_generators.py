@@ -59,7 +59,9 @@ def test_reference_flags_build_exactly_the_layout_the_arch_has(arch, image_size,
     assert str(flags) == args
     assert "dropout has no weights" in note
     if "resnet" in arch:  # any size serves: the flags give the reference's default, the note the zoo's crops
-        assert "serves any multiple of 4 px" in note and (f"{image_size}-px crops" in note if image_size else "not recorded" in note)
+        assert "serves any multiple of 4 px" in note and (
+            f"{image_size}-px crops" in note if image_size else "not recorded" in note
+        )
     if not arch.startswith("cyclegan:"):  # the pair's layout is two generators; each is the flags' network
         built = reference_define_G(flags.netG, flags.ngf, flags.norm, flags.no_dropout, flags.input_nc, flags.output_nc)
         assert _fingerprint(built) == arch_layout_fingerprint(arch)
