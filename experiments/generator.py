@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             from weightinit.zoo.weights import ZooWeights
 
             q = quality(gen, ZooWeights(args.zoo))
-            report["quality"] = q
+            report["quality"], report["zoo"] = q, args.zoo
             r = q["reconstruction"]
             print(
                 f"reconstruction (train, {r['concepts']} concepts): rel L2 {r['mean_rel_l2']:.3f} (zoo mean: {r['mean_rel_l2_zoo_mean']:.3f})"

@@ -50,7 +50,7 @@ def quality_summary(report: dict) -> dict:
             "held-out PSNR at step 0, median dB": {k: round(v, 2) for k, v in report["median_psnr_step0"].items()},
             "held-out concepts where generated starts above zoo mean and nearest (PSNR)": f"{b['mean_and_nearest']} of {n} "
             f"(above the mean on {b['mean']}, above the nearest on {b['nearest']})",
-            "step-0 PSNR measured with": "python -m experiments.heldout_start --zoo zoo",
+            "step-0 PSNR measured with": f"python -m experiments.heldout_start --zoo {report.get('zoo', 'zoo')}",
             **{
                 f"held-out {d} concepts ({part['concepts']}): median step-0 PSNR, dB": {
                     k: round(v, 2) for k, v in part["median_psnr_step0"].items()
@@ -82,7 +82,7 @@ def quality_summary(report: dict) -> dict:
         )
     if report.get("sample_process"):
         out["peak RSS of a sampling process, MB"] = round(report["sample_process"]["peak_rss_mb"])
-    out["measured with"] = "python -m experiments.generator --generator DIR --zoo zoo"
+    out["measured with"] = f"python -m experiments.generator --generator DIR --zoo {report.get('zoo', 'zoo')}"
     return out
 
 
