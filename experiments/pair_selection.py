@@ -36,13 +36,16 @@ float32 and on all of them in bfloat16, and the test PSNR of the 30 best (cached
 ``CACHE``, 15-60 s each on a busy CPU), then replays screens on those scores: screening every candidate on
 1-4 pairs and rescoring the best 6, the bfloat16 screen of every candidate, and the default
 screen at several budgets. It adds ``screen_study`` to the JSON. The default was chosen on these
-same concepts, so its agreement there is in-sample.
+same concepts, so its agreement there is in-sample; ``--study CACHE --split train --limit 24``
+checks it on training concepts scored as unseen (each one's group out of the prior and out of
+the candidates), under ``screen_study_train``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -51,6 +54,7 @@ from pathlib import Path
 
 import torch
 
+from experiments.composed_prior import group_of, masked_prior
 from weightinit import plugins
 from weightinit.bench.methods import METHODS, BenchContext
 from weightinit.bench.runner import zoo_pairs
@@ -179,20 +183,47 @@ def summarize_timing(rows: dict[str, dict], n_pairs: int, threads: int, load: tu
 
 def score_matrix(ctx, cid: str, n_pairs: int) -> dict:
     """Every candidate's L1 on the first 1, 2, 4 and ``n_pairs`` pairs (float32) and on all of
-    them (bfloat16), the prior candidates' coefficient rows, and the test PSNR of the 30 best."""
+    them (bfloat16), the prior candidates' coefficient rows, and the test PSNR of the 30 best.
+
+    A training concept is scored as unseen: its group (other strengths, its reverse) is out of the
+    prior while the start is generated, and their own candidates score infinity, so no screen
+    can choose them (the denoiser did see it in training; it adds about nothing over the prior,
+    ``experiments.heldout_start``)."""
     gen = ctx.generator
-    text = ctx.zoo.record(cid).text
+    record = ctx.zoo.record(cid)
+    text = record.text
     inputs, targets = ctx.selection_pairs(cid)
-    torch.manual_seed(0)
-    generated = gen.generate(text, steps=1, seed=ctx.seed, guidance=None, dtype=torch.float32, fallback=True)
-    sel = _Selection(
-        plugins.build_model(gen.arch), ctx.adapter, gen, generated, text, inputs[:n_pairs], targets[:n_pairs], fast=True
-    )
+    full_prior = gen.prior
+    group = group_of(cid) if record.split == "train" else None
+    if group is not None:
+        gen.prior = masked_prior(full_prior, list(full_prior.concept_ids), group)
+    try:
+        torch.manual_seed(0)
+        generated = gen.generate(text, steps=1, seed=ctx.seed, guidance=None, dtype=torch.float32, fallback=True)
+        sel = _Selection(
+            plugins.build_model(gen.arch),
+            ctx.adapter,
+            gen,
+            generated,
+            text,
+            inputs[:n_pairs],
+            targets[:n_pairs],
+            fast=True,
+        )
+    finally:
+        gen.prior = full_prior
     ms = sorted({m for m in (1, 2, 4) if m < n_pairs} | {n_pairs})
     everyone = list(range(len(sel.names)))
     with torch.no_grad(), sel.mode():
         scores = torch.stack([torch.stack([sel.score([i], m)[0] for m in ms]) for i in everyone], 1)
         fast = sel.score(everyone, kind="fast")
+    if group is not None:
+        own = [
+            i
+            for i, n in enumerate(sel.names)
+            if n.startswith("concept ") and group_of(n.removeprefix("concept ")) == group
+        ]
+        scores[:, own], fast[own] = math.inf, math.inf
     test = ctx.zoo.test_pairs(cid, ctx.photos)
     psnr = {}
     for i in torch.argsort(scores[-1])[:30].tolist():
@@ -267,7 +298,8 @@ def study_main(ctx, ids: list[str], args) -> None:
     if args.json:
         path = Path(args.json)
         existing = json.loads(path.read_text()) if path.is_file() else {}
-        atomic_write_json(path, existing | {"screen_study": out})
+        key = "screen_study" if args.split == "heldout" else "screen_study_train"
+        atomic_write_json(path, existing | {key: out | {"split": args.split, "ids": ids}})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -275,7 +307,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")
     parser.add_argument("--pairs", type=int, default=8, help="Train pairs the selection may look at.")
-    parser.add_argument("--concepts", default=None, help="Comma-separated held-out concept ids (default: all).")
+    parser.add_argument("--concepts", default=None, help="Comma-separated concept ids (default: those of --split).")
+    parser.add_argument("--split", choices=["heldout", "train"], default="heldout",
+                        help="With --study: train scores training concepts as unseen (group left out), under screen_study_train.")  # fmt: skip
+    parser.add_argument(
+        "--limit", type=int, default=None, help="At most N concepts, spread evenly over the split's list."
+    )
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timing", action="store_true", help="Time the selection (screened and exhaustive) instead.")
@@ -288,7 +325,11 @@ def main(argv: list[str] | None = None) -> None:
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
     if ctx.generator.prior is None:
         parser.error("the generator has no retrieval prior")
-    ids = args.concepts.split(",") if args.concepts else ctx.zoo.ids("heldout")
+    ids = args.concepts.split(",") if args.concepts else ctx.zoo.ids(args.split)
+    if args.limit:
+        ids = ids[:: max(1, len(ids) // args.limit)][: args.limit]
+    if args.split == "train" and not args.study:
+        parser.error("--split train is for --study (the other measurements are of held-out concepts)")
     if args.timing:
         return timing_main(ctx, ids, args)
     if args.study:

@@ -33,3 +33,13 @@ def test_selection_section_states_the_target_and_the_screen_study():
     assert "| all candidates | 3 of 3 | 10 | 0.00 |" in text
     met = "\n".join(selection_section("m.json", {"selection_timing": _timing(0.4)}))
     assert f"under {SELECTION_TARGET_SECONDS} s: met (0.40 s)" in met and "screen strategy" not in met
+
+
+def test_selection_section_adds_the_study_on_training_concepts():
+    row = {"same_choice_as_exhaustive": 4, "median_forward_passes": 12, "test_psnr_exhaustive_minus_chosen": None}
+    data = {
+        "selection_timing": _timing(0.4),
+        "screen_study_train": {"concepts": 5, "strategies": {"default screen": row}},
+    }
+    text = "\n".join(selection_section("m.json", data))
+    assert "5 training concepts scored as unseen" in text and "| default screen | 4 of 5 | 12 | – |" in text

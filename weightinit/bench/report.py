@@ -356,13 +356,17 @@ def selection_section(source: str, data: dict) -> list[str]:
              (f"Target: selection under {SELECTION_TARGET_SECONDS} s: {met} ({_f(sec['screened'])} s). The screen keeps the exhaustive "
               f"choice on {t['same_choice_as_exhaustive']} of {t['concepts']}; test PSNR lost to it: mean "
               f"{_f(t['test_psnr_exhaustive_minus_screened']['mean'])} dB, worst {_f(t['test_psnr_exhaustive_minus_screened']['max'])} dB."), ""]  # fmt: skip
-    study = (data.get("screen_study") or {}).get("strategies") or {}
-    if study:
-        lines += ["| screen strategy (replayed on every candidate's scores) | same choice as exhaustive | median forward passes | "
-                  "mean test PSNR lost, dB |", "|---|---|---|---|"]  # fmt: skip
-        for name, r in study.items():
-            lines.append(f"| {name} | {r['same_choice_as_exhaustive']} of {data['screen_study']['concepts']} | {r['median_forward_passes']} | "
-                         f"{_f(r['test_psnr_exhaustive_minus_chosen']['mean'])} |")  # fmt: skip
+    for key, which in (("screen_study", "the held-out concepts (in-sample: the default was chosen here)"),
+                       ("screen_study_train", "training concepts scored as unseen (each one's group out of the prior and the candidates)")):  # fmt: skip
+        study = data.get(key) or {}
+        if not study.get("strategies"):
+            continue
+        lines += [f"Screens replayed on every candidate's scores, {study['concepts']} {which}:", "",
+                  "| screen strategy | same choice as exhaustive | median forward passes | mean test PSNR lost, dB |", "|---|---|---|---|"]  # fmt: skip
+        for name, r in study["strategies"].items():
+            lost = r["test_psnr_exhaustive_minus_chosen"]
+            lines.append(f"| {name} | {r['same_choice_as_exhaustive']} of {study['concepts']} | {r['median_forward_passes']} | "
+                         f"{_f(lost['mean']) if lost else '–'} |")  # fmt: skip
         lines.append("")
     return lines
 
