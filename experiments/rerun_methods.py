@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from weightinit.bench.curves import final_psnr
+from weightinit.bench.curves import final_psnr, summarize
 from weightinit.bench.methods import METHODS
 from weightinit.bench.report import _json_safe
 from weightinit.bench.runner import BenchConfig, BenchRunner, collect_results
@@ -110,9 +111,11 @@ def fixed_budget(results: dict, fractions: list[float]) -> dict:
 
 
 def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: list[str] = (), generator: str | None = None,
-            first: int | None = None, concepts: list[str] | None = None, overrides: dict | None = None, log=print) -> dict:  # fmt: skip
+            first: int | None = None, concepts: list[str] | None = None, overrides: dict | None = None, run: bool = True,
+            log=print) -> dict:  # fmt: skip
     """Seed ``out`` from ``results_file``, run ``methods`` there and return the collected results
-    (``weightinit bench``'s JSON) with ``rerun`` (what was seeded, run and changed) and ``fixed_budget``."""
+    (``weightinit bench``'s JSON) with ``rerun`` (what was seeded, run and changed) and ``fixed_budget``.
+    ``run=False`` only collects the concepts whose runs are complete (``pending`` lists the others)."""
     recorded = json.loads(Path(results_file).read_text())
     recorded_config = BenchConfig(**recorded["config"])
     config = replace(recorded_config, **(overrides or {}))
@@ -132,10 +135,16 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
     runner = BenchRunner(zoo, out, config, generator=generator or str(bundled_generator_path()), concepts=chosen,
                          methods=["scratch", *methods, *reuse], mode=mode, log=log, progress=False)  # fmt: skip
     seeded = seed_recorded_runs(runner, recorded, list(reuse))
-    runner.run()
+    if run:
+        runner.run()
     results = collect_results(out, config)
+    # only this call's concepts: the folder may hold runs of other concept lists
+    results["concepts"] = {c: s for c, s in results["concepts"].items() if c in chosen}
+    results["runs"] = {c: r for c, r in results["runs"].items() if c in chosen}
+    found = list(dict.fromkeys(m for r in results["runs"].values() for m in r))
+    results["summary"] = summarize(results["concepts"], found) if results["concepts"] else {}
     results["rerun"] = {"recorded": str(results_file), "methods": methods, "reused": ["scratch", *reuse], "changed": sorted(changed),
-                        "seeded_now": seeded}  # fmt: skip
+                        "seeded_now": seeded, "pending": [c for c in chosen if c not in results["concepts"]]}  # fmt: skip
     # Under the target stop rule a method stops once it is good enough, so later fractions are unmeasured.
     results["fixed_budget"] = (
         fixed_budget(results, [f for f in config.fractions if f <= config.cap_fraction])
@@ -162,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start-recipe", type=json.loads, default=None,
                         help='RecipeConfig fields for every method but scratch, as JSON: \'{"lr_warmup_steps": 50}\'.')  # fmt: skip
     parser.add_argument("--out", required=True, help="The benchmark folder to seed and run in (resumable).")
+    parser.add_argument("--no-run", action="store_true", help="Only collect the concepts already complete in --out.")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -171,7 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     results = measure(args.results, args.zoo, args.out, mode=args.mode, methods=split(args.methods), reuse=split(args.reuse),
                       generator=args.generator, first=args.first, concepts=split(args.concepts) if args.concepts else None,
-                      overrides=overrides, log=lambda s: print(s, flush=True))  # fmt: skip
+                      overrides=overrides, run=not args.no_run, log=lambda s: print(s, flush=True))  # fmt: skip
+    results["command"] = "python -m experiments.rerun_methods " + " ".join(
+        a for a in (argv or sys.argv[1:]) if a != "--no-run"
+    )
     summary = results["summary"]
     for m, s in summary.get("methods", {}).items():
         print(f"{m:20s} reached {s['reached']}/{s['concepts']}  median speedup {s['median_speedup'] or 0:.1f}x  "

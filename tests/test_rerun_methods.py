@@ -85,3 +85,12 @@ def test_recorded_runs_that_do_not_reproduce_or_differ_in_config_are_refused(
         rerun_methods.measure(
             recorded, tiny_zoo_dir, tmp_path / "c", reuse=["lora"], overrides={"stop_at": "cap"}, **kwargs
         )
+
+
+def test_collecting_without_running_reports_what_is_pending(recorded, tiny_zoo_dir, tiny_generator_dir, tmp_path):
+    results = rerun_methods.measure(recorded, tiny_zoo_dir, tmp_path / "r", mode="lora", methods=["generated_1_lora"],
+                                    generator=str(tiny_generator_dir), run=False, log=lambda s: None)  # fmt: skip
+    planned = list(json.loads(recorded.read_text())["runs"])
+    assert results["concepts"] == {} and results["summary"] == {} and results["rerun"]["pending"] == planned
+    text = "\n".join(other_bench_section("r.json", _json_safe(results)))
+    assert "**Partial:**" in text and "No complete concept yet." in text

@@ -396,6 +396,9 @@ def other_bench_section(source: str, data: dict) -> list[str]:
         what.append(f"Scratch's runs (and {', '.join(m for m in rerun['reused'] if m != 'scratch') or 'nothing else'}) are reused from "
                     f"`{rerun['recorded']}` after its step-0 test PSNR was reproduced on every concept; {', '.join(rerun['methods'])} "
                     "ran again side by side, so their seconds are comparable with each other.")  # fmt: skip
+    if rerun and rerun.get("pending"):
+        what.append(f"**Partial:** {len(rerun['pending'])} planned concept(s) not complete yet ({', '.join(f'`{c}`' for c in rerun['pending'])}); "
+                    "rerun the command to resume.")  # fmt: skip
     lines += [" ".join(what), ""]
     if not summary or not summary.get("methods"):
         return lines + ["No complete concept yet.", ""]
