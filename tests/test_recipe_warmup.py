@@ -8,6 +8,7 @@ from weightinit.bench.methods import METHODS
 from weightinit.bench.runner import BenchConfig, BenchRunner
 from weightinit.errors import WeightinitError
 from weightinit.recipe import Pix2PixTrainer, RecipeConfig, fine_tune
+from weightinit.zoo.weights import ZooWeights
 
 ARCH = "pix2pix:unet_64,ngf=4"
 
@@ -90,3 +91,20 @@ def test_the_benchmark_gives_the_start_recipe_to_every_method_but_scratch(tiny_z
         and runner.recipe(cid, METHODS["base"]).lr_warmup_steps == 7
     )
     assert runner.recipe(cid, METHODS["lora"]).lr == runner.zoo.config.concept_lr  # LoRA-only keeps its own rate
+
+
+def test_the_start_recipe_experiment_compares_variants_on_training_concepts(tiny_zoo_dir, tiny_generator_dir):
+    from experiments.start_recipe import measure, parse_variants
+
+    variants = parse_variants('none={}; d_warmup={"d_warmup_steps": 2}')
+    assert variants == {"none": {}, "d_warmup": {"d_warmup_steps": 2}}
+    with pytest.raises(TypeError):
+        parse_variants('bad={"no_such_field": 1}')
+    result = measure(
+        tiny_zoo_dir, str(tiny_generator_dir), concepts=2, steps=2, every=1, variants=variants, log=lambda s: None
+    )
+    train = set(ZooWeights(tiny_zoo_dir).ids("train"))
+    assert result["concepts"] and set(result["concepts"]) <= train
+    row = result["per_concept"][result["concepts"][0]]
+    assert row["none"]["steps"] == [0, 1, 2] and row["none"]["psnr"][0] == row["d_warmup"]["psnr"][0]  # same start
+    assert row["none"]["end_minus_best"] <= 0 and result["summary"]["none"]["median_end_minus_none"] == 0

@@ -1,0 +1,100 @@
+"""Does a recipe change keep a good start's quality through an all-weights fine-tune? Training concepts only.
+
+    python -m experiments.start_recipe --zoo zoo --concepts 4 --steps 400 \\
+        --variants 'none={};lr_warmup_100={"lr_warmup_steps":100};d_warmup_100={"d_warmup_steps":100}' \\
+        --json docs/measurements/start_recipe.json
+
+A fine-tune from a start that is already good can lose quality to the recipe: Adam's first
+updates move every weight by about the learning rate, and a fresh discriminator's first
+gradients are noise. For ``--concepts`` training concepts spread over the zoo's list (held-out
+ones are never read, so the choice is not tuned to them), this fine-tunes the generated start
+with the benchmark's recipe and with each ``--variants`` change (``weightinit.recipe.RecipeConfig``
+fields), all weights, same data and data order, and records test PSNR through the run: where
+it peaks, where it ends, and the end minus the peak. A variant worth adopting ends higher and
+loses less from its peak than ``none``; it is then measured on held-out concepts at a fixed
+budget (``experiments.rerun_methods --start-recipe``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import torch
+
+from weightinit.bench.methods import METHODS, BenchContext
+from weightinit.bench.runner import tracked_fine_tune, zoo_pairs
+from weightinit.fileio import atomic_write_json
+from weightinit.generators import bundled_generator_path
+from weightinit.recipe import RecipeConfig
+
+
+def parse_variants(text: str) -> dict[str, dict]:
+    """``'a={};b={"lr_warmup_steps": 100}'`` -> ``{"a": {}, "b": {...}}``, each checked as RecipeConfig fields."""
+    variants = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, spec = part.partition("=")
+        changes = json.loads(spec or "{}")
+        RecipeConfig(**changes)  # an unknown field or bad value fails here, before any run
+        variants[name.strip()] = changes
+    return variants
+
+
+def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int = 400, every: int = 50,
+            variants: dict[str, dict] | None = None, log=print) -> dict:  # fmt: skip
+    """Per training concept and variant: the test PSNR curve of an all-weights fine-tune from the generated start."""
+    variants = variants or {"none": {}}
+    ctx = BenchContext(zoo, generator or str(bundled_generator_path()))
+    ids = ctx.zoo.ids("train")
+    chosen = ids[:: max(1, len(ids) // concepts)][:concepts]
+    schedule = sorted({0, steps, *range(every, steps + 1, every)})
+    rows = {}
+    for cid in chosen:
+        train, test, _ = zoo_pairs(ctx.zoo, cid)
+        seed = ctx.zoo.config.data_seed(cid)
+        for name, changes in variants.items():
+            start = METHODS["generated_1"].build(ctx, cid)
+            recipe = RecipeConfig(batch_size=ctx.zoo.config.batch_size, seed=seed, **changes)
+            curve = tracked_fine_tune(start.model, train, test, steps, schedule, recipe=recipe)
+            psnr = [p["psnr"] for p in curve]
+            rows.setdefault(cid, {})[name] = {"steps": [p["step"] for p in curve], "psnr": psnr, "best": max(psnr), "end": psnr[-1],
+                                              "end_minus_best": psnr[-1] - max(psnr)}  # fmt: skip
+            log(f"{cid:30s} {name:16s} " + " ".join(f"{p:.2f}" for p in psnr))
+    summary = {
+        name: {
+            "median_end": statistics.median(r[name]["end"] for r in rows.values()),
+            "median_end_minus_best": statistics.median(r[name]["end_minus_best"] for r in rows.values()),
+            "median_end_minus_none": statistics.median(r[name]["end"] - r[next(iter(variants))]["end"] for r in rows.values()),
+        }
+        for name in variants
+    }  # fmt: skip
+    return {"zoo": str(zoo), "generator": ctx.generator.name, "steps": steps, "variants": variants, "concepts": chosen,
+            "per_concept": rows, "summary": summary}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", required=True)
+    parser.add_argument("--generator", default=None, help="Generator folder or hub id (default: the bundled one).")
+    parser.add_argument("--concepts", type=int, default=4, help="Training concepts, spread over the zoo's list.")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument(
+        "--variants", default="none={}", help="NAME=JSON;...: RecipeConfig changes (the first is the reference)."
+    )
+    parser.add_argument("--json")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    result = measure(args.zoo, args.generator, concepts=args.concepts, steps=args.steps, every=args.every,
+                     variants=parse_variants(args.variants), log=lambda s: print(s, flush=True))  # fmt: skip
+    for name, s in result["summary"].items():
+        print(f"{name:16s} median end {s['median_end']:.2f} dB, end - best {s['median_end_minus_best']:+.2f}, "
+              f"end - reference {s['median_end_minus_none']:+.2f}")  # fmt: skip
+    if args.json:
+        atomic_write_json(args.json, result)
+
+
+if __name__ == "__main__":
+    main()
