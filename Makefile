@@ -55,12 +55,14 @@ bench: $(STAMP)
 # BENCH_RESULTS=docs/measurements/bench_full.json redraws them from the saved results alone.
 BENCH_RESULTS ?= $(BENCH_OUT)
 ABLATIONS ?=
-STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start_directional.json docs/measurements/heldout_start_loo_target.json docs/measurements/heldout_start.json
+STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start_directional.json docs/measurements/heldout_start_loo_target.json docs/measurements/heldout_start.json $(STEP0_REFERENCE)
+# The reference generators' step 0, where measured (`make generator-NAME`), also per concept.
+STEP0_REFERENCE = $(wildcard $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/heldout_start_$(g).json))
 # Further benchmarks, a section each, where measured: the reference generators' (`make bench-NAME`),
 # and the reruns of `python -m experiments.rerun_methods` (docs/reproducing.md).
 OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measurements/fixed_budget_lora.json docs/measurements/fixed_budget_merge.json $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/bench_$(g).json))
 bench-report: $(STAMP)
-	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
+	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) $(foreach f,$(STEP0_REFERENCE),--step0-table $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
 
 bench-shard-%: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md

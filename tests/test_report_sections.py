@@ -43,3 +43,16 @@ def test_selection_section_adds_the_study_on_training_concepts():
     }
     text = "\n".join(selection_section("m.json", data))
     assert "5 training concepts scored as unseen" in text and "| default screen | 4 of 5 | 12 | – |" in text
+
+
+def test_step0_table_lists_every_held_out_concept_and_marks_wins():
+    from weightinit.bench.report import step0_table_section
+
+    rows = {"a": {"base": 10.0, "mean": 11.0, "nearest": 12.0, "prior": 12.5, "generated_1": 12.5, "oracle": 20.0},
+            "b": {"base": 10.0, "mean": 13.0, "nearest": 12.0, "prior": 12.0, "generated_1": 12.0, "oracle": 19.0}}  # fmt: skip
+    data = {"zoo": "zoo-x", "generator": "gen-x", "per_concept": rows, "generated_beats": {"mean_and_nearest": 1},
+            "median_psnr_step0": {"base": 10.0, "mean": 12.0, "nearest": 12.0, "prior": 12.25, "generated_1": 12.25, "oracle": 19.5}}  # fmt: skip
+    text = "\n".join(step0_table_section("s.json", data))
+    assert "generator `gen-x` on zoo `zoo-x`" in text and "on 1 of 2" in text
+    assert "| a | 10.00 | 11.00 | 12.00 | 12.50 | 12.50 | 20.00 | ✓ |" in text
+    assert "| b | 10.00 | 13.00 | 12.00 | 12.00 | 12.00 | 19.00 |  |" in text and "**19.50**" in text

@@ -296,9 +296,9 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
               "(`python -m experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
               "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
               "the zoo mean and the nearest training concept by text (pooled embedding)."), ""]  # fmt: skip
-    lines += ["| file | generator | trained on | text conditioning | composite texts | denoiser corrects | direction | concepts | "
+    lines += ["| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | direction | concepts | "
               + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
-              "|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
+              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
     for source, data in step0:
         parts = dict(data.get("by_direction") or {})
         parts["all"] = {
@@ -308,11 +308,29 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
         }
         for d, part in parts.items():
             med, beats = part["median_psnr_step0"], part["generated_beats"]
-            lines.append(f"| `{source}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
+            lines.append(f"| `{source}` | `{data.get('zoo', '?')}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
                          f"{data.get('text_conditioning', 'pooled')} | {'parts' if data.get('composition') else 'whole'} | "
                          f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | {d} | {part['concepts']} | "
                          + " | ".join(_f(med.get(m)) for m in STEP0_METHODS)
                          + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
+    return lines + [""]
+
+
+def step0_table_section(source: str, data: dict) -> list[str]:
+    """One generator's step-0 test PSNR on every held-out concept of its zoo (``experiments.heldout_start``)."""
+    rows = data["per_concept"]
+    methods = [m for m in STEP0_METHODS if any(m in r for r in rows.values())]
+    b = data["generated_beats"]
+    lines = [f"## Step 0 per held-out concept: generator `{data.get('generator', '?')}` on zoo `{data.get('zoo', '?')}`", "",
+             (f"From `{source}` (`python -m experiments.heldout_start --zoo {data.get('zoo', 'ZOO')} --generator GEN`): test PSNR "
+              f"(dB) of each start before any fine-tuning; `oracle` is the concept's own zoo weights. The generated start beats "
+              f"both the mean and the nearest concept on {b['mean_and_nearest']} of {len(rows)} (marked ✓)."), "",
+             "| concept | " + " | ".join(methods) + " | |", "|---|" + "---|" * (len(methods) + 1)]  # fmt: skip
+    for cid, r in rows.items():
+        win = r.get("generated_1", -math.inf) > max(r.get("mean", math.inf), r.get("nearest", math.inf))
+        lines.append(f"| {cid} | " + " | ".join(_f(r.get(m)) for m in methods) + f" | {'✓' if win else ''} |")
+    med = data["median_psnr_step0"]
+    lines.append("| **median** | " + " | ".join(f"**{_f(med.get(m))}**" for m in methods) + " | |")
     return lines + [""]
 
 
@@ -469,6 +487,7 @@ def markdown(
     composition: tuple[str, dict] | None = None,
     selection: tuple[str, dict] | None = None,
     others: list[tuple[str, dict]] | None = None,
+    step0_tables: list[tuple[str, dict]] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -515,6 +534,7 @@ def markdown(
     abl = ablations_section(ablations, ablations_source) if ablations else []
     abl = (
         (step0_section(step0) if step0 else [])
+        + [line for table in step0_tables or [] for line in step0_table_section(*table)]
         + (composition_section(*composition) if composition else [])
         + (selection_section(*selection) if selection else [])
         + [line for other in others or [] for line in other_bench_section(*other)]
@@ -670,7 +690,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                  ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = (),
                  readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
                  composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
-                 others: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
+                 others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -687,7 +707,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
     missing = [
         str(p)
-        for p in [*step0, *others, *(f for f in (directions, composition, selection) if f)]
+        for p in [*step0, *others, *step0_tables, *(f for f in (directions, composition, selection) if f)]
         if not Path(p).is_file()
     ]
     if missing:
@@ -702,7 +722,10 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
         for f in (composition, selection)
     )
-    others_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in others]
+    others_data, tables_data = (
+        [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in files]
+        for files in (others, step0_tables)
+    )
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = (
         json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
@@ -737,6 +760,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             composition_data,
             selection_data,
             others_data,
+            tables_data,
         ),
     )
     if readme is not None and results["summary"]:
@@ -767,6 +791,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--composition", default=None, help="A composed_prior result to tabulate.")
     parser.add_argument("--selection", default=None, help="A pair_selection --timing result to tabulate.")
     parser.add_argument("--other", action="append", default=[], help="Another benchmark's results JSON (repeatable).")
+    parser.add_argument(
+        "--step0-table",
+        action="append",
+        default=[],
+        help="A heldout_start result to tabulate per concept (repeatable).",
+    )
     args = parser.parse_args(argv)
     results = write_report(
         args.results,
@@ -779,6 +809,7 @@ def main(argv: list[str] | None = None) -> None:
         composition=args.composition,
         selection=args.selection,
         others=args.other,
+        step0_tables=args.step0_table,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

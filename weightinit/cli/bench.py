@@ -225,6 +225,10 @@ def bench_report(
             help="Another benchmark's results JSON (weightinit bench --json, experiments.rerun_methods --json); repeatable.",
         ),
     ] = None,
+    step0_table: Annotated[
+        list[Path] | None,
+        typer.Option("--step0-table", help="A heldout_start result to tabulate per held-out concept (repeatable)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -249,6 +253,7 @@ def bench_report(
         composition=composition,
         selection=selection,
         others=other or (),
+        step0_tables=step0_table or (),
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
