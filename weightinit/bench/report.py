@@ -698,7 +698,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
 
     ``ablations``: a ``weightinit bench-ablations`` result (``OUT/ablations/ablations.json``);
     by default the one in the results folder, if there is one. ``others``: further benchmark
-    results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each.
+    results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each;
+    ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept.
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
