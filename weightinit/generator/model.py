@@ -256,7 +256,7 @@ class WeightGenerator:
         if prov.far:
             warnings.warn(
                 f"{concept!r} ({direction}) is far from every concept {self.name} was trained on "
-                f"(best similarity {prov.similarity:.2f} < {self.far_policy['similarity']:.2f}; nearest: "
+                f"(best similarity {prov.similarity:.3f} < {self.far_policy['similarity']:.3f}; nearest: "
                 f"{prov.describe()}); it starts from the {prov.fallback_name(self.far_policy)} instead",
                 FarConceptWarning,
                 stacklevel=4,
