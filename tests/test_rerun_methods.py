@@ -48,7 +48,7 @@ def test_a_fixed_budget_rerun_reuses_scratch_and_runs_the_methods_to_the_cap(
                                   generator=str(tiny_generator_dir), overrides={"stop_at": "cap"}, log=lambda s: None)  # fmt: skip
     assert again["runs"] == results["runs"] and again["rerun"]["seeded_now"] == {cid: []}
     text = "\n".join(other_bench_section("fixed.json", _json_safe(results)))
-    assert "## Fixed budget: every method run to 50% of scratch's budget" in text
+    assert "## Fixed budget, LoRA-only: every method run to 50% of scratch's budget" in text
     assert "reused from" in text and "| generated_1_lora |" in text
 
 

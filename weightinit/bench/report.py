@@ -399,7 +399,8 @@ def other_bench_section(source: str, data: dict) -> list[str]:
     meta, cfg, summary = data.get("meta", {}), data["config"], data.get("summary") or {}
     rerun = data.get("rerun")
     if cfg["stop_at"] == "cap":
-        title = f"Fixed budget: every method run to {cfg['cap_fraction']:.0%} of scratch's budget"
+        mode = {"lora": "LoRA-only", "merge": "all weights"}.get(meta.get("mode"), "both modes")
+        title = f"Fixed budget, {mode}: every method run to {cfg['cap_fraction']:.0%} of scratch's budget"
     elif rerun:
         title = f"Rerun with today's code: {', '.join(rerun['methods'])}"
     else:
