@@ -98,6 +98,7 @@ def test_no_bundled_generator_is_a_clear_error(monkeypatch, tmp_path):
     import weightinit.generators as registry
 
     monkeypatch.setattr(registry, "bundled_generator_path", lambda: tmp_path / "nothing")
+    monkeypatch.setattr(registry, "GENERATORS_DIR", tmp_path / "none-either")  # nor any other installed
     with pytest.raises(WeightinitError, match="no bundled generator"):
         initialize(fresh(), "sketch to photo")
 
