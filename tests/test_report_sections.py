@@ -56,3 +56,19 @@ def test_step0_table_lists_every_held_out_concept_and_marks_wins():
     assert "generator `gen-x` on zoo `zoo-x`" in text and "on 1 of 2" in text
     assert "| a | 10.00 | 11.00 | 12.00 | 12.50 | 12.50 | 20.00 | ✓ |" in text
     assert "| b | 10.00 | 13.00 | 12.00 | 12.00 | 12.00 | 19.00 |  |" in text and "**19.50**" in text
+
+
+def test_crop_size_section_states_the_cost_per_concept():
+    from weightinit.bench.report import crop_size_section
+
+    row = {"base": 15.0, "zoo_crops": 17.0, "full_size": 17.5, "cost_db": 0.5, "full_size_seconds": 900.0,
+           "trivial": {"trivial_psnr": 16.0}}  # fmt: skip
+    summary = {"zoo_crop_size": 64, "size": 256, "concepts": 1, "median_base": 15.0, "median_zoo_crops": 17.0,
+               "median_full_size": 17.5, "median_cost_db": 0.5}  # fmt: skip
+    text = "\n".join(
+        crop_size_section("c.json", {"arch": "a", "command": "cmd", "summary": summary, "per_concept": {"x": row}})
+    )
+    assert (
+        "What 64-px training crops cost at 256 px" in text
+        and "| x | 15.00 | 17.00 | 17.50 | 16.00 | 0.50 | 900 |" in text
+    )

@@ -334,6 +334,25 @@ def step0_table_section(source: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def crop_size_section(source: str, data: dict) -> list[str]:
+    """What training a fully convolutional zoo on small crops costs at the size it is used at
+    (``experiments.crop_size``): the zoo's weights against the same fine-tune at full size."""
+    s = data["summary"]
+    lines = [f"## What {s['zoo_crop_size']}-px training crops cost at {s['size']} px (`{data['arch']}`)", "",
+             (f"From `{source}` (`{data['command']}`): per concept, the base, the zoo's weights (fine-tuned on "
+              f"{s['zoo_crop_size']}-px crops) and the same LoRA fine-tune run on {s['size']}-px crops, all evaluated on "
+              f"{s['size']}-px test pairs. Cost = full-size minus zoo, dB (negative: the small crops did better). "
+              f"{s['concepts']} concept(s): a first look, not the measurement."), "",
+             "| concept | base | zoo, small crops | fine-tuned at full size | trivial | cost, dB | full-size fine-tune, s |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for cid, r in data["per_concept"].items():
+        lines.append(f"| {cid} | {_f(r['base'])} | {_f(r['zoo_crops'])} | {_f(r['full_size'])} | {_f(r['trivial']['trivial_psnr'])} | "
+                     f"{_f(r['cost_db'])} | {_f(r.get('full_size_seconds'), 0)} |")  # fmt: skip
+    lines.append(f"| **median** | {_f(s['median_base'])} | {_f(s['median_zoo_crops'])} | {_f(s['median_full_size'])} | | "
+                 f"{_f(s['median_cost_db'])} | |")  # fmt: skip
+    return lines + [""]
+
+
 def directions_section(source: str, data: dict) -> list[str]:
     """CycleGAN pairs initialised from text: each direction's L1 on both tasks, per generator
     (``experiments.cyclegan_directions``)."""
@@ -489,6 +508,7 @@ def markdown(
     selection: tuple[str, dict] | None = None,
     others: list[tuple[str, dict]] | None = None,
     step0_tables: list[tuple[str, dict]] | None = None,
+    crop_sizes: list[tuple[str, dict]] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -539,6 +559,7 @@ def markdown(
         + (composition_section(*composition) if composition else [])
         + (selection_section(*selection) if selection else [])
         + [line for other in others or [] for line in other_bench_section(*other)]
+        + [line for crop in crop_sizes or [] for line in crop_size_section(*crop)]
         + (directions_section(*directions) if directions else [])
         + abl
     )
@@ -691,7 +712,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                  ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = (),
                  readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
                  composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
-                 others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
+                 others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = (),
+                 crop_sizes: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -700,7 +722,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     ``ablations``: a ``weightinit bench-ablations`` result (``OUT/ablations/ablations.json``);
     by default the one in the results folder, if there is one. ``others``: further benchmark
     results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each;
-    ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept.
+    ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept;
+    ``crop_sizes``: ``experiments.crop_size`` results.
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
@@ -709,7 +732,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
     missing = [
         str(p)
-        for p in [*step0, *others, *step0_tables, *(f for f in (directions, composition, selection) if f)]
+        for p in [*step0, *others, *step0_tables, *crop_sizes, *(f for f in (directions, composition, selection) if f)]
         if not Path(p).is_file()
     ]
     if missing:
@@ -724,9 +747,9 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
         for f in (composition, selection)
     )
-    others_data, tables_data = (
+    others_data, tables_data, crops_data = (
         [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in files]
-        for files in (others, step0_tables)
+        for files in (others, step0_tables, crop_sizes)
     )
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = (
@@ -763,6 +786,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             selection_data,
             others_data,
             tables_data,
+            crops_data,
         ),
     )
     if readme is not None and results["summary"]:
@@ -812,6 +836,7 @@ def main(argv: list[str] | None = None) -> None:
         selection=args.selection,
         others=args.other,
         step0_tables=args.step0_table,
+        crop_sizes=args.crop_size,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

@@ -229,6 +229,10 @@ def bench_report(
         list[Path] | None,
         typer.Option("--step0-table", help="A heldout_start result to tabulate per held-out concept (repeatable)."),
     ] = None,
+    crop_size: Annotated[
+        list[Path] | None,
+        typer.Option("--crop-size", help="A crop_size result to tabulate (repeatable)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -254,6 +258,7 @@ def bench_report(
         selection=selection,
         others=other or (),
         step0_tables=step0_table or (),
+        crop_sizes=crop_size or (),
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
