@@ -353,6 +353,21 @@ def crop_size_section(source: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def start_recipe_section(source: str, data: dict) -> list[str]:
+    """Recipe variants fine-tuning the generated start on training concepts (``experiments.start_recipe``)."""
+    lines = ["## Keeping a good start's quality: recipe variants on training concepts", "",
+             (f"From `{source}`: {data['steps']} all-weights steps from the generated start on {len(data['concepts'])} training "
+              f"concepts ({', '.join(data['concepts'])}); held-out concepts played no part. End minus best: how much of its peak "
+              "a run gives back by its last step."), "",
+             "| variant | recipe change | median PSNR at the end | median end − best | median end − reference |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, r in data["summary"].items():
+        change = ", ".join(f"{k} = {v}" for k, v in data["variants"][name].items()) or "none (the benchmark's recipe)"
+        lines.append(
+            f"| {name} | {change} | {_f(r['median_end'])} | {_f(r['median_end_minus_best'])} | {_f(r['median_end_minus_none'])} |"
+        )
+    return lines + [""]
+
+
 def directions_section(source: str, data: dict) -> list[str]:
     """CycleGAN pairs initialised from text: each direction's L1 on both tasks, per generator
     (``experiments.cyclegan_directions``)."""
@@ -509,6 +524,7 @@ def markdown(
     others: list[tuple[str, dict]] | None = None,
     step0_tables: list[tuple[str, dict]] | None = None,
     crop_sizes: list[tuple[str, dict]] | None = None,
+    start_recipe: tuple[str, dict] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -560,6 +576,7 @@ def markdown(
         + (selection_section(*selection) if selection else [])
         + [line for other in others or [] for line in other_bench_section(*other)]
         + [line for crop in crop_sizes or [] for line in crop_size_section(*crop)]
+        + (start_recipe_section(*start_recipe) if start_recipe else [])
         + (directions_section(*directions) if directions else [])
         + abl
     )
@@ -713,7 +730,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                  readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
                  composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
                  others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = (),
-                 crop_sizes: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
+                 crop_sizes: list[str | os.PathLike] = (), start_recipe: str | os.PathLike | None = None) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -723,7 +740,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     by default the one in the results folder, if there is one. ``others``: further benchmark
     results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each;
     ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept;
-    ``crop_sizes``: ``experiments.crop_size`` results.
+    ``crop_sizes``: ``experiments.crop_size`` results; ``start_recipe``: an ``experiments.start_recipe`` result.
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
@@ -732,7 +749,13 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
     missing = [
         str(p)
-        for p in [*step0, *others, *step0_tables, *crop_sizes, *(f for f in (directions, composition, selection) if f)]
+        for p in [
+            *step0,
+            *others,
+            *step0_tables,
+            *crop_sizes,
+            *(f for f in (directions, composition, selection, start_recipe) if f),
+        ]
         if not Path(p).is_file()
     ]
     if missing:
@@ -743,9 +766,9 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     directions_data = (
         (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
     )
-    composition_data, selection_data = (
+    composition_data, selection_data, start_recipe_data = (
         (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
-        for f in (composition, selection)
+        for f in (composition, selection, start_recipe)
     )
     others_data, tables_data, crops_data = (
         [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in files]
@@ -787,6 +810,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             others_data,
             tables_data,
             crops_data,
+            start_recipe_data,
         ),
     )
     if readme is not None and results["summary"]:
@@ -837,6 +861,7 @@ def main(argv: list[str] | None = None) -> None:
         others=args.other,
         step0_tables=args.step0_table,
         crop_sizes=args.crop_size,
+        start_recipe=args.start_recipe,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

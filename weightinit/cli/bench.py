@@ -233,6 +233,9 @@ def bench_report(
         list[Path] | None,
         typer.Option("--crop-size", help="A crop_size result to tabulate (repeatable)."),
     ] = None,
+    start_recipe: Annotated[
+        Path | None, typer.Option("--start-recipe", help="A start_recipe result to tabulate.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -259,6 +262,7 @@ def bench_report(
         others=other or (),
         step0_tables=step0_table or (),
         crop_sizes=crop_size or (),
+        start_recipe=start_recipe,
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
