@@ -77,7 +77,7 @@ def measure(zoo: str, generator: str | None = None) -> dict:
     gen = ctx.generator
     return {
         "zoo": str(zoo),
-        "generator": gen.name,
+        "generator": generator or "bundled",  # as named: the bundled one's path is this machine's
         "concepts": len(rows),
         "text_conditioning": gen.text_conditioning,
         "train_concepts": gen.zoo_summary.get("train_concepts"),

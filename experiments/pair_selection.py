@@ -57,7 +57,7 @@ import torch
 from experiments.composed_prior import group_of, masked_prior
 from weightinit import plugins
 from weightinit.bench.methods import METHODS, BenchContext
-from weightinit.bench.runner import zoo_pairs
+from weightinit.bench.runner import spread, zoo_pairs
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("the generator has no retrieval prior")
     ids = args.concepts.split(",") if args.concepts else ctx.zoo.ids(args.split)
     if args.limit:
-        ids = ids[:: max(1, len(ids) // args.limit)][: args.limit]
+        ids = spread(ids, args.limit)
     if args.split == "train" and not args.study:
         parser.error("--split train is for --study (the other measurements are of held-out concepts)")
     if args.timing:

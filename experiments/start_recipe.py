@@ -24,7 +24,7 @@ import statistics
 import torch
 
 from weightinit.bench.methods import METHODS, BenchContext
-from weightinit.bench.runner import tracked_fine_tune, zoo_pairs
+from weightinit.bench.runner import spread, tracked_fine_tune, zoo_pairs
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import RecipeConfig
@@ -47,7 +47,7 @@ def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int 
     variants = variants or {"none": {}}
     ctx = BenchContext(zoo, generator or str(bundled_generator_path()))
     ids = ctx.zoo.ids("train")
-    chosen = ids[:: max(1, len(ids) // concepts)][:concepts]
+    chosen = spread(ids, concepts)
     schedule = sorted({0, steps, *range(every, steps + 1, every)})
     rows = {}
     for cid in chosen:
@@ -69,7 +69,7 @@ def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int 
         }
         for name in variants
     }  # fmt: skip
-    return {"zoo": str(zoo), "generator": ctx.generator.name, "steps": steps, "variants": variants, "concepts": chosen,
+    return {"zoo": str(zoo), "generator": generator or "bundled", "steps": steps, "variants": variants, "concepts": chosen,
             "per_concept": rows, "summary": summary}  # fmt: skip
 
 

@@ -340,3 +340,10 @@ def test_the_method_lists_follow_the_method_fields():
     assert [m.name for m in METHODS.values() if m.ddim] == ["generated_k", "generated_k_lora"]
     extra = Method("x_lora", "x", METHODS["mean_lora"].build, trains="lora")
     assert extra.in_mode("lora") and not extra.in_mode("merge") and extra.measures_distance
+
+
+def test_spread_takes_every_nth_in_order():
+    from weightinit.bench.runner import spread
+
+    ids = [f"c{i}" for i in range(10)]
+    assert spread(ids, 3) == ["c0", "c3", "c6"] and spread(ids, 20) == ids and spread([], 4) == []

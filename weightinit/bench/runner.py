@@ -91,6 +91,11 @@ class BenchConfig:
         return asdict(self)
 
 
+def spread(ids: list[str], count: int) -> list[str]:
+    """At most ``count`` of ``ids``, every (len / count)-th in their order: a sample chosen by nobody."""
+    return ids[:: max(1, len(ids) // count)][:count]
+
+
 #: ``--quick``: 5 concepts, a short budget. A smoke test of the whole pipeline, not the benchmark.
 QUICK = dict(scratch_steps=500, cap_fraction=0.25, min_fraction=0.05, eval_every=25)
 QUICK_CONCEPTS = 5

@@ -146,7 +146,7 @@ def bench(
     import torch
 
     from weightinit.bench.report import _json_safe, write_report
-    from weightinit.bench.runner import QUICK, QUICK_CONCEPTS, BenchRunner
+    from weightinit.bench.runner import QUICK, QUICK_CONCEPTS, BenchRunner, spread
     from weightinit.generators import bundled_generator_path
     from weightinit.images import PhotoSet
 
@@ -162,7 +162,7 @@ def bench(
                          methods=[m.strip() for m in methods.split(",")] if methods else None, fid_weights=fid_weights,
                          photos=PhotoSet.load(images) if images else None, log=lambda s: typer.echo(s, err=True), shard=_parse_shard(shard))  # fmt: skip
     if quick and not chosen:
-        runner.concepts = runner.concepts[:: max(1, len(runner.concepts) // QUICK_CONCEPTS)][:QUICK_CONCEPTS]
+        runner.concepts = spread(runner.concepts, QUICK_CONCEPTS)
     runner.run()
     results = write_report(out, doc or out / "BENCHMARKS.md")
     if json_out is not None:
