@@ -133,5 +133,5 @@ $(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
 REFERENCE_BENCH_METHODS ?= scratch,lora,mean_lora,nearest_lora,generated_1_lora,chosen_1_lora,oracle_lora
 $(addprefix bench-,$(REFERENCE_GENERATORS)): bench-%: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo-$* --generator weightinit/data/generators/$* --mode lora --methods $(REFERENCE_BENCH_METHODS) \
-	  --concepts $$($(BIN)/python -c "from weightinit.zoo.weights import ZooWeights; ids = ZooWeights('zoo-$*').ids('heldout'); print(','.join(ids[:: max(1, len(ids) // 8)][:8]))") \
+	  --concepts $$($(BIN)/python -c "from weightinit.bench.runner import spread; from weightinit.zoo.weights import ZooWeights; print(','.join(spread(ZooWeights('zoo-$*').ids('heldout'), 8)))") \
 	  --out runs/bench-$* --json docs/measurements/bench_$*.json
