@@ -61,8 +61,10 @@ STEP0_REFERENCE = $(wildcard $(foreach g,$(REFERENCE_GENERATORS),docs/measuremen
 # Further benchmarks, a section each, where measured: the reference generators' (`make bench-NAME`),
 # and the reruns of `python -m experiments.rerun_methods` (docs/reproducing.md).
 OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measurements/fixed_budget_lora.json docs/measurements/fixed_budget_merge.json $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/bench_$(g).json))
+# The seed spread (issue 16 §4): seed 0 is the rerun with today's code, seeds 1 and 2 `weightinit bench --seed N`.
+SEED_SPREAD ?= $(if $(wildcard docs/measurements/bench_seed*.json),docs/measurements/bench_selection.json $(wildcard docs/measurements/bench_seed*.json))
 bench-report: $(STAMP)
-	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) $(foreach f,$(STEP0_REFERENCE),--step0-table $(f)) $(foreach f,$(wildcard docs/measurements/crop_size_*.json),--crop-size $(f)) $(if $(wildcard docs/measurements/start_recipe.json),--start-recipe docs/measurements/start_recipe.json) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
+	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) $(foreach f,$(STEP0_REFERENCE),--step0-table $(f)) $(foreach f,$(wildcard docs/measurements/crop_size_*.json),--crop-size $(f)) $(if $(wildcard docs/measurements/start_recipe.json),--start-recipe docs/measurements/start_recipe.json) $(foreach f,$(SEED_SPREAD),--seed-spread $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
 
 bench-shard-%: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md

@@ -252,7 +252,7 @@ def summarize_study(matrices: dict[str, dict]) -> dict:
         f"float32 on {m} pair(s), all candidates, best 6 rescored": {"proxy": "float32", "m": m} for m in (1, 2, 4)
     }
     strategies["bfloat16 on every pair, all candidates, best 6 rescored"] = {"proxy": "bf16"}
-    for budget in (40, 60, 80, 90, 120):
+    for budget in (40, 60, 80, 90, 120, 160):
         label = "default screen" + (
             f" with budget {budget}" if budget != DEFAULT_SCREEN.budget else f" (budget {budget})"
         )

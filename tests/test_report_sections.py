@@ -83,3 +83,38 @@ def test_start_recipe_section_lists_each_variant_and_its_change():
     text = "\n".join(start_recipe_section("s.json", data))
     assert "2 training concepts (a, b)" in text and "| d | d_warmup_steps = 100 | 24.00 | -0.90 | 0.10 |" in text
     assert "| none | none (the benchmark's recipe) |" in text
+
+
+def _concept(lora_seconds: float, chosen_seconds: float, apart: bool = False) -> dict:
+    def run(seconds):
+        return {"reached": True, "speedup": 300.0 / seconds, "speedup_steps": 600.0 / seconds, "seconds": seconds,
+                "seconds_run": seconds, "psnr_step0": 15.0, "psnr_at_stop": 24.0, "psnr_at_fraction": {"0.1": 24.0}}  # fmt: skip
+
+    methods = {"scratch": run(300.0), "lora": run(lora_seconds), "chosen_1_lora": run(chosen_seconds)}
+    return {"apart": apart, "scratch_final_psnr": 24.5, "methods": methods}
+
+
+def _seed_run(seed: int, concepts: dict) -> dict:
+    return {"config": {"seed": seed}, "meta": {"mode": "lora"}, "concepts": concepts}
+
+
+def test_seed_spread_compares_seeds_on_the_concepts_all_of_them_completed():
+    from weightinit.bench.report import seed_spread_section
+
+    seed0 = _seed_run(0, {"a": _concept(20.0, 5.0), "b": _concept(30.0, 10.0), "c": _concept(10.0, 10.0)})
+    seed1 = _seed_run(1, {"a": _concept(40.0, 5.0), "b": _concept(30.0, 5.0, apart=True), "d": _concept(1.0, 1.0)})
+    text = "\n".join(seed_spread_section([("s1.json", seed1), ("s0.json", seed0)]))
+    # only "a" is shared and not apart anywhere: seed 0 4x over LoRA, seed 1 8x
+    assert "the 1 concept(s) that every seed completed (1 apart: `b`)" in text
+    assert "| chosen_1_lora: speedup over base + fresh LoRA (seconds) | 4.00x | 8.00x | 4.00x – 8.00x |" in text
+    assert text.index("seed 0 `s0.json`") < text.index("seed 1 `s1.json`")
+
+
+def test_seed_spread_refuses_two_files_of_one_seed():
+    import pytest
+
+    from weightinit.bench.report import seed_spread_section
+    from weightinit.errors import WeightinitError
+
+    with pytest.raises(WeightinitError, match="two seed-spread files have benchmark seed 0"):
+        seed_spread_section([("x.json", _seed_run(0, {})), ("y.json", _seed_run(0, {}))])

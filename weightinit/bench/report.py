@@ -18,6 +18,7 @@ import os
 import statistics
 from pathlib import Path
 
+from weightinit.bench.curves import summarize
 from weightinit.bench.methods import METHODS, SELECTION_PAIRS
 from weightinit.bench.runner import collect_results
 from weightinit.concepts import default_catalog
@@ -487,6 +488,56 @@ def other_bench_section(source: str, data: dict) -> list[str]:
     return lines + [""]
 
 
+def seed_spread_section(runs: list[tuple[str, dict]]) -> list[str]:
+    """The headline speedups of the same methods on the same concepts under each benchmark seed
+    (scratch rerun per seed too), and their spread: the medians are taken over the concepts every
+    seed completed and none reports apart, so only the seed differs between the columns."""
+    by_seed = {}
+    for source, data in runs:
+        seed = data["config"]["seed"]
+        if seed in by_seed:
+            raise WeightinitError(f"two seed-spread files have benchmark seed {seed}: {by_seed[seed][0]} and {source}")
+        by_seed[seed] = (source, data)
+    seeds = sorted(by_seed)
+    shared = set.intersection(*(set(d["concepts"]) for _, d in by_seed.values()))
+    concepts = sorted(c for c in shared if not any(d["concepts"][c]["apart"] for _, d in by_seed.values()))
+    apart = sorted(shared - set(concepts))
+    methods = [
+        m for m in METHODS if all(m in d["concepts"][c]["methods"] for _, d in by_seed.values() for c in concepts)
+    ]
+    lines = ["## Seed spread: the same methods and concepts under other benchmark seeds", "",
+             "Each seed reruns scratch too (its init, the generated start's noise and the data order change with it); "
+             f"medians over the {len(concepts)} concept(s) that every seed completed"
+             + (f" ({len(apart)} apart: {', '.join(f'`{c}`' for c in apart)})" if apart else "")
+             + ". Files: " + ", ".join(f"seed {s} `{by_seed[s][0]}`" for s in seeds) + ".", ""]  # fmt: skip
+    if len(seeds) < 2 or not concepts:
+        return lines + ["Fewer than two seeds with shared concepts yet.", ""]
+    summaries = {
+        s: summarize({c: by_seed[s][1]["concepts"][c] for c in concepts}, ["scratch", *methods]) for s in seeds
+    }
+
+    def row(label, values, digits, suffix):
+        known = [v for v in values if v is not None]
+        spread = f"{_f(min(known), digits, suffix)} – {_f(max(known), digits, suffix)}" if known else "–"
+        return f"| {label} | " + " | ".join(_f(v, digits, suffix) for v in values) + f" | {spread} |"
+
+    lines += [
+        "| median | " + " | ".join(f"seed {s}" for s in seeds) + " | spread |",
+        "|---|" + "---|" * (len(seeds) + 1),
+    ]
+    for m in methods:
+        lines.append(row(f"{_label(by_seed[seeds[0]][1], m)}: speedup over scratch (seconds)",
+                         [summaries[s]["methods"][m]["median_speedup"] for s in seeds], 1, "x"))  # fmt: skip
+        lines.append(row(f"{_label(by_seed[seeds[0]][1], m)}: speedup over scratch (steps)",
+                         [summaries[s]["methods"][m]["median_speedup_steps"] for s in seeds], 1, "x"))  # fmt: skip
+    for m in methods:
+        if all("median_speedup_over_lora" in summaries[s]["targets"].get(m, {}) for s in seeds):
+            lines.append(row(f"{m}: speedup over base + fresh LoRA (seconds)",
+                             [summaries[s]["targets"][m]["median_speedup_over_lora"] for s in seeds], 2, "x"))  # fmt: skip
+    lines.append(row("scratch's final PSNR (dB)", [summaries[s]["median_scratch_final_psnr"] for s in seeds], 2, ""))
+    return lines + [""]
+
+
 def composition_section(source: str, data: dict) -> list[str]:
     """Composite texts built from their parts' blends against the blend of the whole text
     (``experiments.composed_prior``), with the policy chosen on the training rows."""
@@ -525,6 +576,7 @@ def markdown(
     step0_tables: list[tuple[str, dict]] | None = None,
     crop_sizes: list[tuple[str, dict]] | None = None,
     start_recipe: tuple[str, dict] | None = None,
+    seed_spread: list[tuple[str, dict]] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -575,6 +627,7 @@ def markdown(
         + (composition_section(*composition) if composition else [])
         + (selection_section(*selection) if selection else [])
         + [line for other in others or [] for line in other_bench_section(*other)]
+        + (seed_spread_section(seed_spread) if seed_spread else [])
         + [line for crop in crop_sizes or [] for line in crop_size_section(*crop)]
         + (start_recipe_section(*start_recipe) if start_recipe else [])
         + (directions_section(*directions) if directions else [])
@@ -730,7 +783,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                  readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
                  composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
                  others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = (),
-                 crop_sizes: list[str | os.PathLike] = (), start_recipe: str | os.PathLike | None = None) -> dict:  # fmt: skip
+                 crop_sizes: list[str | os.PathLike] = (), start_recipe: str | os.PathLike | None = None,
+                 seed_spread: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -740,7 +794,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     by default the one in the results folder, if there is one. ``others``: further benchmark
     results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each;
     ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept;
-    ``crop_sizes``: ``experiments.crop_size`` results; ``start_recipe``: an ``experiments.start_recipe`` result.
+    ``crop_sizes``: ``experiments.crop_size`` results; ``start_recipe``: an ``experiments.start_recipe`` result;
+    ``seed_spread``: benchmark results of the same methods and concepts under different seeds, one section.
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
@@ -754,6 +809,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             *others,
             *step0_tables,
             *crop_sizes,
+            *seed_spread,
             *(f for f in (directions, composition, selection, start_recipe) if f),
         ]
         if not Path(p).is_file()
@@ -770,9 +826,9 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
         (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
         for f in (composition, selection, start_recipe)
     )
-    others_data, tables_data, crops_data = (
+    others_data, tables_data, crops_data, seeds_data = (
         [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in files]
-        for files in (others, step0_tables, crop_sizes)
+        for files in (others, step0_tables, crop_sizes, seed_spread)
     )
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = (
@@ -811,6 +867,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             tables_data,
             crops_data,
             start_recipe_data,
+            seeds_data,
         ),
     )
     if readme is not None and results["summary"]:
@@ -847,6 +904,14 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="A heldout_start result to tabulate per concept (repeatable).",
     )
+    parser.add_argument("--crop-size", action="append", default=[], help="A crop_size result to tabulate (repeatable).")
+    parser.add_argument("--start-recipe", default=None, help="A start_recipe result to tabulate.")
+    parser.add_argument(
+        "--seed-spread",
+        action="append",
+        default=[],
+        help="A benchmark result under one seed (repeatable, one section).",
+    )
     args = parser.parse_args(argv)
     results = write_report(
         args.results,
@@ -862,6 +927,7 @@ def main(argv: list[str] | None = None) -> None:
         step0_tables=args.step0_table,
         crop_sizes=args.crop_size,
         start_recipe=args.start_recipe,
+        seed_spread=args.seed_spread,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

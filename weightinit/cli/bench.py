@@ -236,6 +236,13 @@ def bench_report(
     start_recipe: Annotated[
         Path | None, typer.Option("--start-recipe", help="A start_recipe result to tabulate.")
     ] = None,
+    seed_spread: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--seed-spread",
+            help="A benchmark result (weightinit bench --json or rerun_methods) under one seed; repeatable, one section.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
@@ -263,6 +270,7 @@ def bench_report(
         step0_tables=step0_table or (),
         crop_sizes=crop_size or (),
         start_recipe=start_recipe,
+        seed_spread=seed_spread or (),
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
