@@ -39,10 +39,14 @@ def test_selection_section_adds_the_study_on_training_concepts():
     row = {"same_choice_as_exhaustive": 4, "median_forward_passes": 12, "test_psnr_exhaustive_minus_chosen": None}
     data = {
         "selection_timing": _timing(0.4),
-        "screen_study_train": {"concepts": 5, "strategies": {"default screen": row}},
+        "screen_study_train": {"concepts": 5, "screen": {"budget": 6}, "strategies": {"default screen": row}},
     }
     text = "\n".join(selection_section("m.json", data))
     assert "5 training concepts scored as unseen" in text and "| default screen | 4 of 5 | 12 | – |" in text
+    # the timed screen's budget is the one chosen on the training concepts: its agreement is out of sample
+    assert "out of sample" in text and "in-sample." not in text
+    data["screen_study_train"]["screen"]["budget"] = 7
+    assert "in-sample." in "\n".join(selection_section("m.json", data))
 
 
 def test_step0_table_lists_every_held_out_concept_and_marks_wins():
