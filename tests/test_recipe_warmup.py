@@ -1,4 +1,4 @@
-"""The fine-tune recipe's warm-ups: the generator's learning rate, and discriminator-only steps."""
+"""The fine-tune recipe's warm-ups (the generator's learning rate, discriminator-only steps) and its moving average."""
 
 import pytest
 import torch
@@ -108,3 +108,39 @@ def test_the_start_recipe_experiment_compares_variants_on_training_concepts(tiny
     row = result["per_concept"][result["concepts"][0]]
     assert row["none"]["steps"] == [0, 1, 2] and row["none"]["psnr"][0] == row["d_warmup"]["psnr"][0]  # same start
     assert row["none"]["end_minus_best"] <= 0 and result["summary"]["none"]["median_end_minus_none"] == 0
+
+
+def test_the_moving_average_is_what_the_caller_gets_and_training_follows_the_plain_run():
+    x, y = _pairs()
+    plain = _model()
+    trajectory = [{k: p.detach().clone() for k, p in plain.named_parameters()}]
+    fine_tune(plain, (x, y), 5, config=RecipeConfig(batch_size=4),
+              on_step=lambda _: trajectory.append({k: p.detach().clone() for k, p in plain.named_parameters()}))  # fmt: skip
+    expected = dict(trajectory[0])
+    for n, weights in enumerate(trajectory[1:]):  # the ramped decay of RecipeConfig.ema_decay
+        decay = min(0.9, (1 + n) / (10 + n))
+        expected = {k: decay * expected[k] + (1 - decay) * w for k, w in weights.items()}
+    averaged = _model()
+    fine_tune(averaged, (x, y), 5, config=RecipeConfig(batch_size=4, ema_decay=0.9))
+    for k, p in averaged.named_parameters():
+        assert torch.allclose(p, expected[k], atol=1e-6), k
+    assert not torch.allclose(_moved(trajectory[-1], averaged), torch.zeros(1))  # not the last trained weights
+    assert RecipeConfig(ema_decay=0.9).to_dict()["ema_decay"] == 0.9 and "ema_decay" not in RecipeConfig().to_dict()
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        RecipeConfig(ema_decay=1.0)
+
+
+def test_the_moving_average_of_lora_only_training_moves_only_the_lora_factors():
+    from torch import nn
+
+    from weightinit.lora import inject_lora
+
+    model = _model()
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)][:2]
+    wrappers = inject_lora(model, convs, rank=2)
+    params = [p for w in wrappers.values() for n, p in w.named_parameters() if "lora" in n]
+    trained = {id(p) for p in params}
+    before = {k: p.detach().clone() for k, p in model.named_parameters()}
+    fine_tune(model, _pairs(), 3, config=RecipeConfig(batch_size=4, ema_decay=0.5), params=params)
+    moved = {k for k, p in model.named_parameters() if not torch.equal(p, before[k])}
+    assert moved and moved <= {k for k, p in model.named_parameters() if id(p) in trained}

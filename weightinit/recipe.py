@@ -10,6 +10,7 @@ statistics of the evaluated batch (running statistics are neither used nor chang
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -96,12 +97,19 @@ class RecipeConfig:
     #: Discriminator-only steps before the first generator step (0: none): the generator's first
     #: adversarial gradients then come from a discriminator that has seen its outputs, not a random one.
     d_warmup_steps: int = 0
+    #: The generator handed back (and evaluated during the run) is an exponential moving average
+    #: of the trained one's weights with this decay (0: none), ramped up as ``(1 + n) / (10 + n)``
+    #: over the first updates. A start that is already good then keeps what the step-to-step
+    #: noise of adversarial updates would cost it.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.gan_mode not in ("vanilla", "lsgan"):
             raise ValueError(f"gan_mode must be 'vanilla' or 'lsgan', got {self.gan_mode!r}")
         if self.lr_warmup_steps < 0 or self.d_warmup_steps < 0:
             raise ValueError(f"warm-up steps must be >= 0, got {self.lr_warmup_steps} and {self.d_warmup_steps}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -112,7 +120,7 @@ class RecipeConfig:
         return out
 
 
-_ADDED_LATER = ("lr_warmup_steps", "d_warmup_steps")
+_ADDED_LATER = ("lr_warmup_steps", "d_warmup_steps", "ema_decay")
 
 
 @dataclass
@@ -180,7 +188,12 @@ def build_discriminator(config: RecipeConfig, in_channels: int = 6) -> nn.Module
 
 
 class Pix2PixTrainer:
-    """One generator, its discriminator and their optimizers; ``step`` is one pix2pix update."""
+    """One generator, its discriminator and their optimizers; ``step`` is one pix2pix update.
+
+    With ``config.ema_decay`` the updates go to a copy of ``net_g`` and ``net_g`` itself holds
+    their moving average, so whoever holds ``net_g`` (an evaluation during the run, the caller
+    afterwards) sees the averaged weights without knowing about it.
+    """
 
     def __init__(
         self,
@@ -191,10 +204,18 @@ class Pix2PixTrainer:
         mixed_precision: str = "auto",
     ):
         self.config = config = config or RecipeConfig()
+        g_params = params if params is not None else [p for p in net_g.parameters() if p.requires_grad]
+        self.averaged, self._averages = None, 0
+        if config.ema_decay:
+            trained = copy.deepcopy(net_g)
+            names = {id(p): n for n, p in net_g.named_parameters()}
+            copies = dict(trained.named_parameters())
+            self._ema_pairs = [(p, copies[names[id(p)]]) for p in g_params]
+            self._ema_buffers = list(zip(net_g.buffers(), trained.buffers()))
+            self.averaged, net_g, g_params = net_g, trained, [t for _, t in self._ema_pairs]
         self.net_g = net_g
         self.device = next(net_g.parameters()).device
         self.net_d = build_discriminator(config).to(self.device)
-        g_params = params if params is not None else [p for p in net_g.parameters() if p.requires_grad]
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(g_params, lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=config.lr, betas=betas)
@@ -253,7 +274,18 @@ class Pix2PixTrainer:
         self.opt_g.step()
         if self.lr_g is not None:
             self.lr_g.step()
+        if self.averaged is not None:
+            self._update_average()
         return {"loss_d": loss_d.item(), "loss_g_gan": loss_gan.item(), "loss_l1": loss_l1.item()}
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        decay = min(self.config.ema_decay, (1 + self._averages) / (10 + self._averages))
+        self._averages += 1
+        for averaged, trained in self._ema_pairs:
+            averaged.lerp_(trained, 1.0 - decay)
+        for averaged, trained in self._ema_buffers:  # running statistics follow the trained copy
+            averaged.copy_(trained)
 
 
 def fine_tune(
