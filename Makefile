@@ -60,7 +60,7 @@ STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_s
 STEP0_REFERENCE = $(wildcard $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/heldout_start_$(g).json))
 # Further benchmarks, a section each, where measured: the reference generators' (`make bench-NAME`),
 # and the reruns of `python -m experiments.rerun_methods` (docs/reproducing.md).
-OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measurements/fixed_budget_lora.json docs/measurements/fixed_budget_merge.json $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/bench_$(g).json))
+OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measurements/fixed_budget_*.json $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/bench_$(g).json))
 # The seed spread (issue 16 §4): seed 0 is the rerun with today's code, seeds 1 and 2 `weightinit bench --seed N`.
 SEED_SPREAD ?= $(if $(wildcard docs/measurements/bench_seed*.json),docs/measurements/bench_selection.json $(wildcard docs/measurements/bench_seed*.json))
 bench-report: $(STAMP)

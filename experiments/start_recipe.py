@@ -12,7 +12,9 @@ with the benchmark's recipe and with each ``--variants`` change (``weightinit.re
 fields), all weights, same data and data order, and records test PSNR through the run: where
 it peaks, where it ends, and the end minus the peak. A variant worth adopting ends higher and
 loses less from its peak than ``none``; it is then measured on held-out concepts at a fixed
-budget (``experiments.rerun_methods --start-recipe``).
+budget (``experiments.rerun_methods --start-recipe``). An existing ``--json`` of the same zoo,
+generator, steps and concepts is extended, and ``--merge`` folds in other such results: their
+variants are kept and only new ones run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from pathlib import Path
 
 import torch
 
@@ -42,18 +45,36 @@ def parse_variants(text: str) -> dict[str, dict]:
 
 
 def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int = 400, every: int = 50,
-            variants: dict[str, dict] | None = None, log=print) -> dict:  # fmt: skip
-    """Per training concept and variant: the test PSNR curve of an all-weights fine-tune from the generated start."""
+            variants: dict[str, dict] | None = None, log=print, earlier: list[dict] = ()) -> dict:  # fmt: skip
+    """Per training concept and variant: the test PSNR curve of an all-weights fine-tune from the generated start.
+
+    ``earlier``: results of the same zoo, generator, steps and concepts; their variants are kept
+    (first, so the first one's reference stays the reference) and not run again."""
     variants = variants or {"none": {}}
+    known, kept = {}, {}
+    for result in [*earlier, {"variants": variants, "per_concept": {}}]:
+        for name, changes in result["variants"].items():
+            if name in known and known[name] != changes:
+                raise ValueError(f"variant {name!r} is {known[name]} in an earlier result, not {changes}")
+            known[name] = changes
+        for cid, row in result["per_concept"].items():
+            kept.setdefault(cid, {}).update(row)
+    variants = known
     ctx = BenchContext(zoo, generator or str(bundled_generator_path()))
     ids = ctx.zoo.ids("train")
     chosen = spread(ids, concepts)
     schedule = sorted({0, steps, *range(every, steps + 1, every)})
-    rows = {}
+    for result in earlier:
+        if (result["concepts"], result["steps"]) != (chosen, steps):
+            raise ValueError(f"an earlier result is of concepts {result['concepts']} and {result['steps']} steps, "
+                             f"not {chosen} and {steps}; write to another file")  # fmt: skip
+    rows = {cid: dict(kept.get(cid, {})) for cid in chosen}
     for cid in chosen:
         train, test, _ = zoo_pairs(ctx.zoo, cid)
         seed = ctx.zoo.config.data_seed(cid)
         for name, changes in variants.items():
+            if name in rows[cid]:
+                continue
             start = METHODS["generated_1"].build(ctx, cid)
             recipe = RecipeConfig(batch_size=ctx.zoo.config.batch_size, seed=seed, **changes)
             curve = tracked_fine_tune(start.model, train, test, steps, schedule, recipe=recipe)
@@ -83,12 +104,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--variants", default="none={}", help="NAME=JSON;...: RecipeConfig changes (the first is the reference)."
     )
-    parser.add_argument("--json")
+    parser.add_argument("--json", help="Written atomically; an existing one of the same setup is extended.")
+    parser.add_argument(
+        "--merge", action="append", default=[], help="Fold in another result of the same setup (repeatable)."
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    files = ([args.json] if args.json and Path(args.json).is_file() else []) + args.merge
+    earlier = [json.loads(Path(f).read_text()) for f in files]
+    for f, result in zip(files, earlier):
+        if (result["zoo"], result["generator"]) != (args.zoo, args.generator or "bundled"):
+            parser.error(
+                f"{f} holds a result of zoo {result['zoo']} and generator {result['generator']}; write to another file"
+            )
     result = measure(args.zoo, args.generator, concepts=args.concepts, steps=args.steps, every=args.every,
-                     variants=parse_variants(args.variants), log=lambda s: print(s, flush=True))  # fmt: skip
+                     variants=parse_variants(args.variants), log=lambda s: print(s, flush=True), earlier=earlier)  # fmt: skip
     for name, s in result["summary"].items():
         print(f"{name:16s} median end {s['median_end']:.2f} dB, end - best {s['median_end_minus_best']:+.2f}, "
               f"end - reference {s['median_end_minus_none']:+.2f}")  # fmt: skip

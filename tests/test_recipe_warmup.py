@@ -108,6 +108,19 @@ def test_the_start_recipe_experiment_compares_variants_on_training_concepts(tiny
     row = result["per_concept"][result["concepts"][0]]
     assert row["none"]["steps"] == [0, 1, 2] and row["none"]["psnr"][0] == row["d_warmup"]["psnr"][0]  # same start
     assert row["none"]["end_minus_best"] <= 0 and result["summary"]["none"]["median_end_minus_none"] == 0
+    # extending the result: its variants are kept, not run again; the reference stays first
+    log = []
+    more = measure(tiny_zoo_dir, str(tiny_generator_dir), concepts=2, steps=2, every=1,
+                   variants=parse_variants('ema={"ema_decay": 0.5}'), log=log.append, earlier=[result])  # fmt: skip
+    assert (
+        list(more["variants"]) == ["none", "d_warmup", "ema"] and len(log) == 2 and all(" ema " in line for line in log)
+    )
+    assert more["per_concept"][result["concepts"][0]]["none"] == row["none"]
+    with pytest.raises(ValueError, match="variant 'ema' is .* in an earlier result"):
+        measure(tiny_zoo_dir, str(tiny_generator_dir), concepts=2, steps=2, every=1,
+                variants={"ema": {"ema_decay": 0.7}}, log=log.append, earlier=[more])  # fmt: skip
+    with pytest.raises(ValueError, match="write to another file"):
+        measure(tiny_zoo_dir, str(tiny_generator_dir), concepts=2, steps=3, every=1, variants={}, earlier=[result])
 
 
 def test_the_moving_average_is_what_the_caller_gets_and_training_follows_the_plain_run():
