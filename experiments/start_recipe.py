@@ -48,9 +48,12 @@ def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int 
             variants: dict[str, dict] | None = None, log=print, earlier: list[dict] = ()) -> dict:  # fmt: skip
     """Per training concept and variant: the test PSNR curve of an all-weights fine-tune from the generated start.
 
-    ``earlier``: results of the same zoo, generator, steps and concepts; their variants are kept
-    (first, so the first one's reference stays the reference) and not run again."""
+    The first variant is the reference the others are compared with (recorded as ``reference``:
+    the JSON file's keys are sorted). ``earlier``: results of the same zoo, generator, steps and
+    concepts; their variants are kept, not run again, and the first one's reference stays the
+    reference (``none`` in files written before it was recorded)."""
     variants = variants or {"none": {}}
+    reference = earlier[0].get("reference", "none") if earlier else next(iter(variants))
     known, kept = {}, {}
     for result in [*earlier, {"variants": variants, "per_concept": {}}]:
         for name, changes in result["variants"].items():
@@ -59,7 +62,7 @@ def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int 
             known[name] = changes
         for cid, row in result["per_concept"].items():
             kept.setdefault(cid, {}).update(row)
-    variants = known
+    variants = {reference: known[reference]} | known
     ctx = BenchContext(zoo, generator or str(bundled_generator_path()))
     ids = ctx.zoo.ids("train")
     chosen = spread(ids, concepts)
@@ -86,11 +89,11 @@ def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int 
         name: {
             "median_end": statistics.median(r[name]["end"] for r in rows.values()),
             "median_end_minus_best": statistics.median(r[name]["end_minus_best"] for r in rows.values()),
-            "median_end_minus_none": statistics.median(r[name]["end"] - r[next(iter(variants))]["end"] for r in rows.values()),
+            "median_end_minus_reference": statistics.median(r[name]["end"] - r[reference]["end"] for r in rows.values()),
         }
         for name in variants
     }  # fmt: skip
-    return {"zoo": str(zoo), "generator": generator or "bundled", "steps": steps, "variants": variants, "concepts": chosen,
+    return {"zoo": str(zoo), "generator": generator or "bundled", "steps": steps, "variants": variants, "reference": reference, "concepts": chosen,
             "per_concept": rows, "summary": summary}  # fmt: skip
 
 
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
                      variants=parse_variants(args.variants), log=lambda s: print(s, flush=True), earlier=earlier)  # fmt: skip
     for name, s in result["summary"].items():
         print(f"{name:16s} median end {s['median_end']:.2f} dB, end - best {s['median_end_minus_best']:+.2f}, "
-              f"end - reference {s['median_end_minus_none']:+.2f}")  # fmt: skip
+              f"end - reference {s['median_end_minus_reference']:+.2f}")  # fmt: skip
     if args.json:
         atomic_write_json(args.json, result)
 

@@ -81,12 +81,13 @@ def test_crop_size_section_states_the_cost_per_concept():
 def test_start_recipe_section_lists_each_variant_and_its_change():
     from weightinit.bench.report import start_recipe_section
 
-    row = {"median_end": 24.0, "median_end_minus_best": -0.9, "median_end_minus_none": 0.1}
+    row = {"median_end": 24.0, "median_end_minus_best": -0.9, "median_end_minus_reference": 0.1}
     data = {"steps": 400, "concepts": ["a", "b"], "variants": {"none": {}, "d": {"d_warmup_steps": 100}},
-            "summary": {"none": dict(row, median_end_minus_none=0.0), "d": row}}  # fmt: skip
+            "summary": {"d": row, "none": dict(row, median_end_minus_reference=0.0)}}  # fmt: skip
     text = "\n".join(start_recipe_section("s.json", data))
     assert "2 training concepts (a, b)" in text and "| d | d_warmup_steps = 100 | 24.00 | -0.90 | 0.10 |" in text
     assert "| none | none (the benchmark's recipe) |" in text
+    assert text.index("| none |") < text.index("| d |")  # the reference first, whatever the file's key order
 
 
 def _concept(lora_seconds: float, chosen_seconds: float, apart: bool = False) -> dict:

@@ -360,11 +360,13 @@ def start_recipe_section(source: str, data: dict) -> list[str]:
              (f"From `{source}`: {data['steps']} all-weights steps from the generated start on {len(data['concepts'])} training "
               f"concepts ({', '.join(data['concepts'])}); held-out concepts played no part. End minus best: how much of its peak "
               "a run gives back by its last step."), "",
-             "| variant | recipe change | median PSNR at the end | median end − best | median end − reference |", "|---|---|---|---|---|"]  # fmt: skip
-    for name, r in data["summary"].items():
+             "| variant | recipe change | median PSNR at the end | median end − best | median end − reference (first row) |", "|---|---|---|---|---|"]  # fmt: skip
+    reference = data.get("reference", "none")  # the JSON's keys are sorted: the reference is named
+    for name in [reference, *(n for n in data["summary"] if n != reference)]:
+        r = data["summary"][name]
         change = ", ".join(f"{k} = {v}" for k, v in data["variants"][name].items()) or "none (the benchmark's recipe)"
         lines.append(
-            f"| {name} | {change} | {_f(r['median_end'])} | {_f(r['median_end_minus_best'])} | {_f(r['median_end_minus_none'])} |"
+            f"| {name} | {change} | {_f(r['median_end'])} | {_f(r['median_end_minus_best'])} | {_f(r['median_end_minus_reference'])} |"
         )
     return lines + [""]
 
