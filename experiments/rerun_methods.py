@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -182,8 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(args.results, args.zoo, args.out, mode=args.mode, methods=split(args.methods), reuse=split(args.reuse),
                       generator=args.generator, first=args.first, concepts=split(args.concepts) if args.concepts else None,
                       overrides=overrides, run=not args.no_run, log=lambda s: print(s, flush=True))  # fmt: skip
-    results["command"] = "python -m experiments.rerun_methods " + " ".join(
-        a for a in (argv or sys.argv[1:]) if a != "--no-run"
+    results["command"] = (
+        "python -m experiments.rerun_methods "
+        + shlex.join(  # quoted: --start-recipe is JSON
+            a for a in (argv or sys.argv[1:]) if a != "--no-run"
+        )
     )
     summary = results["summary"]
     for m, s in summary.get("methods", {}).items():
