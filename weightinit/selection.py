@@ -328,7 +328,7 @@ class Screen:
     ones may fit the pairs better. ``python -m experiments.pair_selection --timing``
     measures how often the choice differs from ``screen=None`` and what it costs, and
     ``--study CACHE --split train`` how often on training concepts scored as unseen: the budget
-    was chosen there (16 concepts: 12 kept the exhaustive choice at 90, 14 at 120 and at up to 200).
+    was chosen there (16 concepts: 12 kept the exhaustive choice at 90, 14 at 120 and at 160).
     """
 
     above: int = 64
