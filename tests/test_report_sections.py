@@ -113,6 +113,10 @@ def test_seed_spread_compares_seeds_on_the_concepts_all_of_them_completed():
     assert "the 1 concept(s) that every seed completed (1 apart: `b`)" in text
     assert "| chosen_1_lora: speedup over base + fresh LoRA (seconds) | 4.00x | 8.00x | 4.00x – 8.00x |" in text
     assert text.index("seed 0 `s0.json`") < text.index("seed 1 `s1.json`")
+    assert "reuses scratch" not in text
+    seed0["rerun"] = {"reused": ["scratch"], "methods": ["lora", "chosen_1_lora"]}
+    text = "\n".join(seed_spread_section([("s1.json", seed1), ("s0.json", seed0)]))
+    assert "Seed 0 reuses scratch's runs from an earlier run of the same seed" in text
 
 
 def test_seed_spread_refuses_two_files_of_one_seed():

@@ -456,7 +456,8 @@ def other_bench_section(source: str, data: dict) -> list[str]:
     if rerun:
         what.append(f"Scratch's runs (and {', '.join(m for m in rerun['reused'] if m != 'scratch') or 'nothing else'}) are reused from "
                     f"`{rerun['recorded']}` after its step-0 test PSNR was reproduced on every concept; {', '.join(rerun['methods'])} "
-                    "ran again side by side, so their seconds are comparable with each other.")  # fmt: skip
+                    "ran again side by side, so their seconds are comparable with each other. Scratch's seconds are the "
+                    "recorded run's, taken under that run's load, so a speedup over scratch holds in steps, not in seconds.")  # fmt: skip
     if rerun and rerun.get("pending"):
         what.append(f"**Partial:** {len(rerun['pending'])} planned concept(s) not complete yet ({', '.join(f'`{c}`' for c in rerun['pending'])}); "
                     "rerun the command to resume.")  # fmt: skip
@@ -516,7 +517,12 @@ def seed_spread_section(runs: list[tuple[str, dict]]) -> list[str]:
              "Each seed reruns scratch too (its init, the generated start's noise and the data order change with it); "
              f"medians over the {len(concepts)} concept(s) that every seed completed"
              + (f" ({len(apart)} apart: {', '.join(f'`{c}`' for c in apart)})" if apart else "")
-             + ". Files: " + ", ".join(f"seed {s} `{by_seed[s][0]}`" for s in seeds) + ".", ""]  # fmt: skip
+             + ". Files: " + ", ".join(f"seed {s} `{by_seed[s][0]}`" for s in seeds) + "."]  # fmt: skip
+    reused = [s for s in seeds if "scratch" in (by_seed[s][1].get("rerun") or {}).get("reused", ())]
+    if reused:
+        lines[-1] += (f" Seed {', '.join(map(str, reused))} reuses scratch's runs from an earlier run of the same seed, so its "
+                      "speedups over scratch in seconds compare two times (and loads) of the machine; in steps they do not.")  # fmt: skip
+    lines.append("")
     if len(seeds) < 2 or not concepts:
         return lines + ["Fewer than two seeds with shared concepts yet.", ""]
     summaries = {
