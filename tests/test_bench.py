@@ -299,6 +299,22 @@ def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_
         assert set(row) == {"mean_others", "nearest_other", "t=0.01", "t=1.0"} and all(5 < v < 60 for v in row.values())
 
 
+def test_prior_rank_scores_each_rank_leaving_the_concept_out_then_on_heldout(tiny_zoo_dir, tiny_generator_dir):
+    from experiments import prior_rank
+
+    report = prior_rank.measure(str(tiny_zoo_dir), str(tiny_generator_dir), ["1", "full"], limit=60)
+    assert report["train"]["concepts"] == report["training_concepts"] and report["train"]["best"] in ("1", "full")
+    for row in report["train"]["per_concept"].values():
+        assert set(row) == {"1", "full"} and all(5 < v < 60 for v in row.values())
+    held = report["heldout"]
+    assert held["concepts"] >= 1 and set(held["by_rank"]) == {"1", "full"}
+    for row in held["per_concept"].values():
+        assert set(row) == {"mean", "nearest", "1", "full"}
+    for r, summary in held["by_rank"].items():
+        wins = sum(row[r] > max(row["mean"], row["nearest"]) for row in held["per_concept"].values())
+        assert summary["beats_mean_and_nearest"] == wins
+
+
 def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_zoo_dir, tiny_generator_dir):
     from experiments import prior_ceiling
 

@@ -49,6 +49,21 @@ def test_truncated_rank_keeps_the_largest_components():
     assert one.rank == 1 and err(full) < err(one) < sum(float(d.norm()) for d in deltas)
 
 
+def test_rank_none_keeps_every_component_and_bad_ranks_are_refused():
+    deltas, keys, owner = twins()
+    every = RetrievalPrior.fit(deltas, keys, owner, rank=None, temperature=1e-3)
+    assert every.rank == 3 and torch.equal(
+        every.basis, RetrievalPrior.fit(deltas, keys, owner, rank=3, temperature=1e-3).basis
+    )
+    with pytest.raises(WeightinitError, match="prior rank must be positive or None"):
+        RetrievalPrior.fit(deltas, keys, owner, rank=0)
+    from weightinit.generator.training import GeneratorTrainingConfig
+
+    assert GeneratorTrainingConfig().prior_rank is None
+    with pytest.raises(WeightinitError, match="prior_rank must be a positive integer or None"):
+        GeneratorTrainingConfig(prior_rank=0)
+
+
 def test_temperature_is_chosen_by_leave_one_concept_out_error():
     deltas, keys, owner = twins(related=True)
     sharp = RetrievalPrior.fit(deltas, keys, owner).temperature

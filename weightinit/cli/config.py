@@ -44,6 +44,18 @@ def config_option(what: str) -> Any:
     ]
 
 
+def optional_int(value: Any) -> int | None:
+    """Parse an ``int | None`` option: an integer, or ``none`` / ``all`` for None."""
+    if value is None or isinstance(value, int):
+        return value
+    if str(value).strip().lower() in ("none", "null", "all"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither an integer nor 'all'") from None
+
+
 def optional_float(value: Any) -> float | None:
     """Parse a ``float | None`` option: a number, or ``none`` for None."""
     if value is None or isinstance(value, float):

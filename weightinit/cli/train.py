@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from weightinit.cli.config import build_config, config_option, default, optional_float
+from weightinit.cli.config import build_config, config_option, default, optional_float, optional_int
 from weightinit.cli.zoo import DeviceOption, MixedPrecisionOption
 from weightinit.generator.training import GeneratorTrainingConfig
 
@@ -77,7 +77,12 @@ def train(
         ),
     ] = _cfg("prior"),
     prior_rank: Annotated[
-        int, typer.Option(help="Principal components kept of the training concepts for the retrieval prior.")
+        int | None,
+        typer.Option(
+            metavar="INT|all",
+            parser=optional_int,
+            help="Principal components kept of the training concepts for the retrieval prior; 'all' (the default) keeps every one, best measured on training concepts (`python -m experiments.prior_rank`).",
+        ),
     ] = _cfg("prior_rank"),
     prior_temperature: Annotated[
         float | None,

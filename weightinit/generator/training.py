@@ -93,7 +93,8 @@ class GeneratorTrainingConfig:
     last_timestep_fraction: float = 0.25
     cond_dropout: float = 0.1
     prior: str = "retrieval"
-    prior_rank: int = DEFAULT_RANK
+    #: Principal components of the retrieval prior; ``None`` keeps them all (``experiments.prior_rank``).
+    prior_rank: int | None = DEFAULT_RANK
     #: Measured on training concepts only (``python -m experiments.prior_temperature``):
     #: leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; ``None`` chooses by the
     #: weight-space leave-one-out error instead, which prefers broad blends that map images worse.
@@ -126,8 +127,10 @@ class GeneratorTrainingConfig:
                 raise WeightinitError(f"training config {name} must be in [0, 1], got {getattr(self, name)!r}")
         if self.prior not in PRIORS:
             raise WeightinitError(f"prior must be one of {PRIORS}, got {self.prior!r}")
-        if not isinstance(self.prior_rank, int) or self.prior_rank < 1:
-            raise WeightinitError(f"prior_rank must be a positive integer, got {self.prior_rank!r}")
+        if self.prior_rank is not None and (not isinstance(self.prior_rank, int) or self.prior_rank < 1):
+            raise WeightinitError(
+                f"prior_rank must be a positive integer or None (every component), got {self.prior_rank!r}"
+            )
         if self.prior_temperature is not None and not self.prior_temperature > 0:
             raise WeightinitError(f"prior_temperature must be positive, got {self.prior_temperature!r}")
         if self.prior_target not in PRIOR_TARGETS:
