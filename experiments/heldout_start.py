@@ -83,6 +83,7 @@ def measure(zoo: str, generator: str | None = None) -> dict:
         "train_concepts": gen.zoo_summary.get("train_concepts"),
         "composition": None if gen.composition is None else gen.composition.to_dict(),
         "prior_target": gen.training.get("prior_target", "self"),
+        "prior_rank": None if gen.prior is None else gen.prior.rank,
         "median_psnr_step0": medians,
         "generated_beats": beats,
         "by_direction": by_direction,

@@ -7,6 +7,7 @@ import torch
 
 from weightinit.bench.curves import summarize, summarize_concept, time_to_quality
 from weightinit.bench.runner import BenchConfig
+from weightinit.generator.model import WeightGenerator
 
 
 def curve(points):
@@ -195,7 +196,7 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
         "generated_beats": {"mean_and_nearest": 1},
     }
     atomic_write_json(tmp_path / "step0.json", {"generator": "gen", "concepts": 3, "text_conditioning": "directional",
-                                                "median_psnr_step0": med, "generated_beats": {"mean_and_nearest": 2},
+                                                "median_psnr_step0": med, "generated_beats": {"mean_and_nearest": 2}, "prior_rank": 7,
                                                 "by_direction": {"forward": part, "reverse": part | {"concepts": 1}}})  # fmt: skip
     with pytest.raises(WeightinitError, match="no measurement files"):
         write_report(out, md, step0=[tmp_path / "absent.json"])
@@ -204,10 +205,10 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     text = md.read_text()
     assert "## Step 0 on every held-out concept, by direction" in text
     assert (
-        "| ? concepts | directional | whole | own blend | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |"
+        "| ? concepts | directional | whole | own blend | 7 | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |"
         in text
     )
-    assert "| own blend | reverse | 1 |" in text and "| own blend | all | 3 |" in text
+    assert "| own blend | 7 | reverse | 1 |" in text and "| own blend | 7 | all | 3 |" in text
 
     # CycleGAN direction results are tabulated per generator.
     row = {
@@ -288,6 +289,7 @@ def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generato
         5 < v < 60 for v in row.values()
     )
     assert report["generated_beats"]["mean_and_nearest"] in (0, 1)
+    assert report["prior_rank"] == WeightGenerator.from_pretrained(tiny_generator_dir).prior.rank
 
 
 def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_zoo_dir):

@@ -296,10 +296,11 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
              ("Test PSNR of each start written into the base before any fine-tuning "
               "(`python -m experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
               "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
-              "the zoo mean and the nearest training concept by text (pooled embedding)."), ""]  # fmt: skip
-    lines += ["| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | direction | concepts | "
+              "the zoo mean and the nearest training concept by text (pooled embedding). Prior rank: the principal components "
+              "its retrieval prior keeps (– where the file does not record it: those generators kept 64)."), ""]  # fmt: skip
+    lines += ["| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | prior rank | direction | concepts | "
               + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
-              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
+              "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
     for source, data in step0:
         parts = dict(data.get("by_direction") or {})
         parts["all"] = {
@@ -311,7 +312,8 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
             med, beats = part["median_psnr_step0"], part["generated_beats"]
             lines.append(f"| `{source}` | `{data.get('zoo', '?')}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
                          f"{data.get('text_conditioning', 'pooled')} | {'parts' if data.get('composition') else 'whole'} | "
-                         f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | {d} | {part['concepts']} | "
+                         f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | {data.get('prior_rank') or '–'} | "
+                         f"{d} | {part['concepts']} | "
                          + " | ".join(_f(med.get(m)) for m in STEP0_METHODS)
                          + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
     return lines + [""]
@@ -551,6 +553,24 @@ def seed_spread_section(runs: list[tuple[str, dict]]) -> list[str]:
     return lines + [""]
 
 
+def prior_rank_section(source: str, data: dict) -> list[str]:
+    """The retrieval prior's rank chosen on training concepts left out of their own prior, then the
+    held-out concepts at every rank (``experiments.prior_rank``)."""
+    train, held = data["train"], data["heldout"]
+    lines = ["## Retrieval prior: principal components kept", "",
+             (f"From `{source}` (`{data.get('command', 'python -m experiments.prior_rank')}`): step-0 test PSNR of the prior alone "
+              f"(no denoiser, temperature {data['temperature']}), {data['training_concepts']} training concepts. Training rows: "
+              f"{train['concepts']} concepts, each with the prior refitted on the other training concepts; the rank with the best "
+              f"median (**{train['best']}**) is the one chosen, and held-out rows played no part in it. Held-out rows: the prior "
+              "fitted on every training concept; a win beats both the zoo mean and the nearest concept by text."), "",
+             "| rank | training, median (dB) | held-out, median (dB) | held-out wins over mean and nearest |", "|---|---|---|---|"]  # fmt: skip
+    for r in data["ranks"]:
+        h = held["by_rank"][r]
+        lines.append(f"| {r} | {train['median_psnr_step0'][r]:.2f} | {h['median_psnr_step0']:.2f} | "
+                     f"{h['beats_mean_and_nearest']} of {held['concepts']} |")  # fmt: skip
+    return lines + [""]
+
+
 def composition_section(source: str, data: dict) -> list[str]:
     """Composite texts built from their parts' blends against the blend of the whole text
     (``experiments.composed_prior``), with the policy chosen on the training rows."""
@@ -590,6 +610,7 @@ def markdown(
     crop_sizes: list[tuple[str, dict]] | None = None,
     start_recipe: tuple[str, dict] | None = None,
     seed_spread: list[tuple[str, dict]] | None = None,
+    prior_rank: tuple[str, dict] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -637,6 +658,7 @@ def markdown(
     abl = (
         (step0_section(step0) if step0 else [])
         + [line for table in step0_tables or [] for line in step0_table_section(*table)]
+        + (prior_rank_section(*prior_rank) if prior_rank else [])
         + (composition_section(*composition) if composition else [])
         + (selection_section(*selection) if selection else [])
         + [line for other in others or [] for line in other_bench_section(*other)]
@@ -797,7 +819,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                  composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
                  others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = (),
                  crop_sizes: list[str | os.PathLike] = (), start_recipe: str | os.PathLike | None = None,
-                 seed_spread: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
+                 seed_spread: list[str | os.PathLike] = (), prior_rank: str | os.PathLike | None = None) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -808,7 +830,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each;
     ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept;
     ``crop_sizes``: ``experiments.crop_size`` results; ``start_recipe``: an ``experiments.start_recipe`` result;
-    ``seed_spread``: benchmark results of the same methods and concepts under different seeds, one section.
+    ``seed_spread``: benchmark results of the same methods and concepts under different seeds, one section;
+    ``prior_rank``: an ``experiments.prior_rank`` result.
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
@@ -823,7 +846,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             *step0_tables,
             *crop_sizes,
             *seed_spread,
-            *(f for f in (directions, composition, selection, start_recipe) if f),
+            *(f for f in (directions, composition, selection, start_recipe, prior_rank) if f),
         ]
         if not Path(p).is_file()
     ]
@@ -835,9 +858,9 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     directions_data = (
         (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
     )
-    composition_data, selection_data, start_recipe_data = (
+    composition_data, selection_data, start_recipe_data, prior_rank_data = (
         (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
-        for f in (composition, selection, start_recipe)
+        for f in (composition, selection, start_recipe, prior_rank)
     )
     others_data, tables_data, crops_data, seeds_data = (
         [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in files]
@@ -881,6 +904,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             crops_data,
             start_recipe_data,
             seeds_data,
+            prior_rank_data,
         ),
     )
     if readme is not None and results["summary"]:
@@ -919,6 +943,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--crop-size", action="append", default=[], help="A crop_size result to tabulate (repeatable).")
     parser.add_argument("--start-recipe", default=None, help="A start_recipe result to tabulate.")
+    parser.add_argument("--prior-rank", default=None, help="A prior_rank result to tabulate.")
     parser.add_argument(
         "--seed-spread",
         action="append",
@@ -941,6 +966,7 @@ def main(argv: list[str] | None = None) -> None:
         crop_sizes=args.crop_size,
         start_recipe=args.start_recipe,
         seed_spread=args.seed_spread,
+        prior_rank=args.prior_rank,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

@@ -236,6 +236,9 @@ def bench_report(
     start_recipe: Annotated[
         Path | None, typer.Option("--start-recipe", help="A start_recipe result to tabulate.")
     ] = None,
+    prior_rank: Annotated[
+        Path | None, typer.Option("--prior-rank", help="A prior_rank result (experiments.prior_rank) to tabulate.")
+    ] = None,
     seed_spread: Annotated[
         list[Path] | None,
         typer.Option(
@@ -271,6 +274,7 @@ def bench_report(
         crop_sizes=crop_size or (),
         start_recipe=start_recipe,
         seed_spread=seed_spread or (),
+        prior_rank=prior_rank,
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
