@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -185,6 +186,10 @@ def test_resume_continues_the_step_count(zoo_dir, encoder, tmp_path):
     assert gen.training["steps_done"] == 6
     assert [p.name for p in checkpoints(out)] == ["step-0000003", "step-0000006"]
     assert not any(p.suffix in (".bin", ".pkl") for p in out.rglob("*"))
+    # resuming a finished run trains nothing and keeps its summary (it once wrote a NaN loss, 0 steps/s)
+    again = train_generator(zoo_dir, out, tiny_config(), resume=True, progress=False)
+    assert again.training["steps_done"] == 6 and again.training["final_loss"] == gen.training["final_loss"]
+    assert math.isfinite(again.training["final_loss"]) and again.training["steps_per_s"] > 0
 
 
 # --- the folder on disk: refusals ------------------------------------------------------------

@@ -351,7 +351,7 @@ def train_generator(
     scheduler = make_scheduler(config.num_train_timesteps, config.prediction_type, config.beta_schedule)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
-    step, elapsed = 0, 0.0
+    step, elapsed, resumed_loss = 0, 0.0, float("nan")
     data_gen = torch.Generator().manual_seed(config.seed * 1000 + accelerator.process_index)
     if resume and existing:
         latest = existing[-1]
@@ -371,6 +371,7 @@ def train_generator(
         if rng_file.is_file():
             _restore_rng(read_safetensors(rng_file)[0], data_gen)
         step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
+        resumed_loss = float(state.get("loss", float("nan")))
         say(f"resumed from {latest.name} at step {step}")
 
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -395,7 +396,7 @@ def train_generator(
             + f"{config.steps} steps of {config.batch_size} on {device} ({accelerator.num_processes} process(es), precision {mixed})"
         )
 
-    def save_checkpoint(at_step: int, seconds: float) -> None:
+    def save_checkpoint(at_step: int, seconds: float, loss: float) -> None:
         root = out_dir / CHECKPOINT_DIR
         tmp = root / f".step-{at_step:07d}.tmp"
         final = root / f"step-{at_step:07d}"
@@ -415,6 +416,7 @@ def train_generator(
                 {
                     "step": at_step,
                     "seconds": seconds,
+                    "loss": loss,
                     "config": config.to_dict(),
                     "zoo_fingerprint": layout.fingerprint,
                 },
@@ -446,7 +448,7 @@ def train_generator(
         time.perf_counter(),
         0.0,
         0,
-        float("nan"),
+        resumed_loss,  # a resume of a finished run trains no step: the summary keeps the last loss
     )
     try:
         while step < config.steps and (stop_after is None or run_steps < stop_after):
@@ -499,7 +501,7 @@ def train_generator(
                     say(f"step {step}/{config.steps} loss {record['loss']:.4f} ({rate:.1f} steps/s)")
                 window_t, window_loss, window_n = now, 0.0, 0
             if step % config.save_every == 0 or step == config.steps:
-                save_checkpoint(step, elapsed + time.perf_counter() - t0)
+                save_checkpoint(step, elapsed + time.perf_counter() - t0, loss_value)
     finally:
         if bar is not None:
             bar.stop()
@@ -514,7 +516,7 @@ def train_generator(
     }  # fmt: skip
     training = {
         **{k: v for k, v in config.to_dict().items() if k not in ("save_every", "log_every", "keep_checkpoints")},
-        "steps_done": step, "seconds": round(seconds, 1), "steps_per_s": round(run_steps / max(time.perf_counter() - t0, 1e-9), 2),
+        "steps_done": step, "seconds": round(seconds, 1), "steps_per_s": round(step / max(seconds, 1e-9), 2),
         "final_loss": loss_value, "parameters": count_parameters(denoiser), "processes": accelerator.num_processes,
     }  # fmt: skip
     generator = WeightGenerator(
