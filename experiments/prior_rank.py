@@ -136,7 +136,7 @@ def measure(zoo_dir: str, generator: str | None, ranks, *, limit: int) -> dict:
             "per_concept": train_rows,
         },
         "heldout": {"concepts": len(held_rows), "by_rank": held, "per_concept": held_rows},
-        "command": "python -m experiments.prior_rank --zoo zoo",
+        "command": f"python -m experiments.prior_rank --zoo {zoo_dir}",
     }
 
 

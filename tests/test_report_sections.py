@@ -132,10 +132,11 @@ def test_seed_spread_refuses_two_files_of_one_seed():
 def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
     from weightinit.bench.report import prior_rank_section
 
-    data = {"temperature": 0.01, "training_concepts": 9, "ranks": ["2", "full"],
+    data = {"zoo": "zoo-x", "temperature": 0.01, "training_concepts": 9, "ranks": ["2", "full"],
             "train": {"concepts": 4, "best": "full", "median_psnr_step0": {"2": 19.5, "full": 21.0}},
             "heldout": {"concepts": 3, "by_rank": {"2": {"median_psnr_step0": 17.2, "beats_mean_and_nearest": 1},
                                                    "full": {"median_psnr_step0": 17.8, "beats_mean_and_nearest": 2}}}}  # fmt: skip
     text = "\n".join(prior_rank_section("r.json", data))
     assert "the rank with the best median (**full**) is the one chosen" in text
     assert "| 2 | 19.50 | 17.20 | 1 of 3 |" in text and "| full | 21.00 | 17.80 | 2 of 3 |" in text
+    assert text.startswith("## Retrieval prior: principal components kept (`zoo-x`)")  # one section per zoo

@@ -557,7 +557,8 @@ def prior_rank_section(source: str, data: dict) -> list[str]:
     """The retrieval prior's rank chosen on training concepts left out of their own prior, then the
     held-out concepts at every rank (``experiments.prior_rank``)."""
     train, held = data["train"], data["heldout"]
-    lines = ["## Retrieval prior: principal components kept", "",
+    zoo = f" (`{data['zoo']}`)" if data.get("zoo") else ""
+    lines = [f"## Retrieval prior: principal components kept{zoo}", "",
              (f"From `{source}` (`{data.get('command', 'python -m experiments.prior_rank')}`): step-0 test PSNR of the prior alone "
               f"(no denoiser, temperature {data['temperature']}), {data['training_concepts']} training concepts. Training rows: "
               f"{train['concepts']} concepts, each with the prior refitted on the other training concepts; the rank with the best "
@@ -610,7 +611,7 @@ def markdown(
     crop_sizes: list[tuple[str, dict]] | None = None,
     start_recipe: tuple[str, dict] | None = None,
     seed_spread: list[tuple[str, dict]] | None = None,
-    prior_rank: tuple[str, dict] | None = None,
+    prior_ranks: list[tuple[str, dict]] | None = None,
 ) -> str:
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
@@ -658,7 +659,7 @@ def markdown(
     abl = (
         (step0_section(step0) if step0 else [])
         + [line for table in step0_tables or [] for line in step0_table_section(*table)]
-        + (prior_rank_section(*prior_rank) if prior_rank else [])
+        + [line for rank in prior_ranks or [] for line in prior_rank_section(*rank)]
         + (composition_section(*composition) if composition else [])
         + (selection_section(*selection) if selection else [])
         + [line for other in others or [] for line in other_bench_section(*other)]
@@ -819,7 +820,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
                  composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
                  others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = (),
                  crop_sizes: list[str | os.PathLike] = (), start_recipe: str | os.PathLike | None = None,
-                 seed_spread: list[str | os.PathLike] = (), prior_rank: str | os.PathLike | None = None) -> dict:  # fmt: skip
+                 seed_spread: list[str | os.PathLike] = (), prior_ranks: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
@@ -831,7 +832,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept;
     ``crop_sizes``: ``experiments.crop_size`` results; ``start_recipe``: an ``experiments.start_recipe`` result;
     ``seed_spread``: benchmark results of the same methods and concepts under different seeds, one section;
-    ``prior_rank``: an ``experiments.prior_rank`` result.
+    ``prior_ranks``: ``experiments.prior_rank`` results, one section each (one per zoo).
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
     abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
@@ -846,7 +847,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             *step0_tables,
             *crop_sizes,
             *seed_spread,
-            *(f for f in (directions, composition, selection, start_recipe, prior_rank) if f),
+            *prior_ranks,
+            *(f for f in (directions, composition, selection, start_recipe) if f),
         ]
         if not Path(p).is_file()
     ]
@@ -858,13 +860,13 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
     directions_data = (
         (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
     )
-    composition_data, selection_data, start_recipe_data, prior_rank_data = (
+    composition_data, selection_data, start_recipe_data = (
         (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
-        for f in (composition, selection, start_recipe, prior_rank)
+        for f in (composition, selection, start_recipe)
     )
-    others_data, tables_data, crops_data, seeds_data = (
+    others_data, tables_data, crops_data, seeds_data, ranks_data = (
         [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in files]
-        for files in (others, step0_tables, crop_sizes, seed_spread)
+        for files in (others, step0_tables, crop_sizes, seed_spread, prior_ranks)
     )
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = (
@@ -904,7 +906,7 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             crops_data,
             start_recipe_data,
             seeds_data,
-            prior_rank_data,
+            ranks_data,
         ),
     )
     if readme is not None and results["summary"]:
@@ -943,7 +945,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--crop-size", action="append", default=[], help="A crop_size result to tabulate (repeatable).")
     parser.add_argument("--start-recipe", default=None, help="A start_recipe result to tabulate.")
-    parser.add_argument("--prior-rank", default=None, help="A prior_rank result to tabulate.")
+    parser.add_argument(
+        "--prior-rank", action="append", default=[], help="A prior_rank result to tabulate (repeatable, one per zoo)."
+    )
     parser.add_argument(
         "--seed-spread",
         action="append",
@@ -966,7 +970,7 @@ def main(argv: list[str] | None = None) -> None:
         crop_sizes=args.crop_size,
         start_recipe=args.start_recipe,
         seed_spread=args.seed_spread,
-        prior_rank=args.prior_rank,
+        prior_ranks=args.prior_rank,
     )
     print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
                       "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip

@@ -237,7 +237,10 @@ def bench_report(
         Path | None, typer.Option("--start-recipe", help="A start_recipe result to tabulate.")
     ] = None,
     prior_rank: Annotated[
-        Path | None, typer.Option("--prior-rank", help="A prior_rank result (experiments.prior_rank) to tabulate.")
+        list[Path] | None,
+        typer.Option(
+            "--prior-rank", help="A prior_rank result (experiments.prior_rank) to tabulate; repeatable, one per zoo."
+        ),
     ] = None,
     seed_spread: Annotated[
         list[Path] | None,
@@ -274,7 +277,7 @@ def bench_report(
         crop_sizes=crop_size or (),
         start_recipe=start_recipe,
         seed_spread=seed_spread or (),
-        prior_rank=prior_rank,
+        prior_ranks=prior_rank or (),
     )
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
