@@ -140,3 +140,18 @@ def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
     assert "the rank with the best median (**full**) is the one chosen" in text
     assert "| 2 | 19.50 | 17.20 | 1 of 3 |" in text and "| full | 21.00 | 17.80 | 2 of 3 |" in text
     assert text.startswith("## Retrieval prior: principal components kept (`zoo-x`)")  # one section per zoo
+
+
+def test_step0_wins_are_counted_per_held_out_kind_with_the_near_ties():
+    from weightinit.bench.report import step0_kind_lines
+
+    rows = {"sepia-heldout-strength": {"mean": 20.0, "nearest": 27.2, "generated_1": 27.3, "oracle": 27.5},
+            "warm-heldout-strength": {"mean": 15.0, "nearest": 22.3, "generated_1": 22.2, "oracle": 25.0},
+            "negative": {"mean": 6.0, "nearest": 7.3, "generated_1": 5.4, "oracle": 23.5},
+            "my-own-edit": {"mean": 10.0, "nearest": 11.0, "generated_1": 12.0, "oracle": 20.0}}  # fmt: skip
+    text = "\n".join(step0_kind_lines([("s.json", {"per_concept": rows})]))
+    assert (
+        "| file | strength: wins (nearest ≈ own) | novel: wins (nearest ≈ own) | other: wins (nearest ≈ own) |" in text
+    )
+    assert "| `s.json` | 1/2 (1) | 0/1 (0) | 1/1 (0) |" in text
+    assert step0_kind_lines([("s.json", {"concepts": 0})]) == []  # files without rows: no table

@@ -316,6 +316,40 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
                          f"{d} | {part['concepts']} | "
                          + " | ".join(_f(med.get(m)) for m in STEP0_METHODS)
                          + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
+    return lines + [""] + step0_kind_lines(step0)
+
+
+NEAREST_CLOSE_DB = 0.5
+#: The catalog's held-out kinds (``weightinit.concepts.builtin``), in the order the table shows them.
+HELDOUT_KINDS = ("strength", "phrasing", "composition", "novel")
+
+
+def step0_kind_lines(step0: list[tuple[str, dict]]) -> list[str]:
+    """Wins over both the mean and the nearest concept per held-out kind, from each file's
+    ``per_concept`` rows (kinds from the catalog; concepts it does not know count as ``other``).
+    "nearest ≈ own" counts the concepts whose nearest training concept is already within
+    ``NEAREST_CLOSE_DB`` of their own weights: there a start can beat the nearest only by a hair."""
+    files = [(s, d) for s, d in step0 if d.get("per_concept")]
+    if not files:
+        return []
+    catalog = default_catalog()
+
+    def kind(cid: str) -> str:
+        return (catalog.get(cid).heldout_kind or "other") if cid in catalog else "other"
+
+    kinds = [k for k in (*HELDOUT_KINDS, "other") if any(kind(c) == k for _, d in files for c in d["per_concept"])]
+    lines = ["Wins by held-out kind (a win: the generated start beats both the zoo mean and the nearest concept; "
+             f"nearest ≈ own: concepts whose nearest training concept is within {NEAREST_CLOSE_DB} dB of their own weights, "
+             "where a start beats it only by a hair):", "",
+             "| file | " + " | ".join(f"{k}: wins (nearest ≈ own)" for k in kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
+    for source, data in files:
+        cells = []
+        for k in kinds:
+            rows = [r for c, r in data["per_concept"].items() if kind(c) == k]
+            wins = sum(r["generated_1"] > max(r["mean"], r["nearest"]) for r in rows)
+            close = sum(r["nearest"] >= r["oracle"] - NEAREST_CLOSE_DB for r in rows)
+            cells.append(f"{wins}/{len(rows)} ({close})")
+        lines.append(f"| `{source}` | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
