@@ -55,7 +55,7 @@ bench: $(STAMP)
 # BENCH_RESULTS=docs/measurements/bench_full.json redraws them from the saved results alone.
 BENCH_RESULTS ?= $(BENCH_OUT)
 ABLATIONS ?=
-STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start_directional.json docs/measurements/heldout_start_loo_target.json $(wildcard docs/measurements/heldout_start_rank64.json) docs/measurements/heldout_start.json $(wildcard docs/measurements/heldout_start_resnet9_rank64.json) $(STEP0_REFERENCE)
+STEP0 ?= docs/measurements/heldout_start_before.json docs/measurements/heldout_start_pooled_text.json docs/measurements/heldout_start_directional.json docs/measurements/heldout_start_loo_target.json $(wildcard docs/measurements/heldout_start_rank64.json) docs/measurements/heldout_start.json $(wildcard docs/measurements/heldout_start_loo_target_full_rank.json docs/measurements/heldout_start_resnet9_rank64.json) $(STEP0_REFERENCE)
 # The reference generators' step 0, where measured (`make generator-NAME`), also per concept.
 STEP0_REFERENCE = $(wildcard $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/heldout_start_$(g).json))
 # Further benchmarks, a section each, where measured: the reference generators' (`make bench-NAME`),
