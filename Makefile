@@ -61,8 +61,9 @@ STEP0_REFERENCE = $(wildcard $(foreach g,$(REFERENCE_GENERATORS),docs/measuremen
 # Further benchmarks, a section each, where measured: the reference generators' (`make bench-NAME`),
 # and the reruns of `python -m experiments.rerun_methods` (docs/reproducing.md).
 OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measurements/fixed_budget_*.json $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/bench_$(g).json))
-# The seed spread (issue 16 §4): seed 0 is the rerun with today's code, seeds 1 and 2 `weightinit bench --seed N`.
-SEED_SPREAD ?= $(if $(wildcard docs/measurements/bench_seed*.json),docs/measurements/bench_selection.json $(wildcard docs/measurements/bench_seed*.json))
+# The seed spread (issue 16 §4): seeds 1 and 2 `weightinit bench --seed N`, with seed 0 the rerun made with
+# the same (rank-64) generator as they were, bench_selection_rank64.json.
+SEED_SPREAD ?= $(if $(wildcard docs/measurements/bench_seed*.json),docs/measurements/bench_selection_rank64.json $(wildcard docs/measurements/bench_seed*.json))
 bench-report: $(STAMP)
 	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) $(foreach f,$(STEP0_REFERENCE),--step0-table $(f)) $(foreach f,$(wildcard docs/measurements/crop_size_*.json),--crop-size $(f)) $(if $(wildcard docs/measurements/start_recipe.json),--start-recipe docs/measurements/start_recipe.json) $(foreach f,$(wildcard docs/measurements/prior_rank.json docs/measurements/prior_rank_*.json),--prior-rank $(f)) $(foreach f,$(SEED_SPREAD),--seed-spread $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
 
