@@ -155,7 +155,10 @@ def test_step0_wins_are_counted_per_held_out_kind_with_the_near_ties():
     )
     # 2 of 4 wins, 3 needed for 70%; no prior column: no gain over it
     assert "| `s.json` | 1/2 (1) | 0/1 (0) | 1/1 (0) | 2/4 (3 needed) | – |" in text
-    assert "No generator here meets either." in text
+    assert (
+        "No generator here meets either. The one with the fewest losses, `s.json`, loses 2: 1 strength, 1 novel."
+        in text
+    )
     for r in rows.values():
         r["prior"] = r["generated_1"] - 0.5
     assert "Met, at least one of them, by `s.json`." in "\n".join(step0_kind_lines([("s.json", {"per_concept": rows})]))
