@@ -132,9 +132,15 @@ $(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
 
 # Their time-to-quality benchmark, LoRA-only, on 8 held-out concepts of each zoo: every
 # (count / 8)-th in zoo order, as `--quick` spreads its concepts (the first 8 are all strengths);
-# nothing chosen. `make bench-report` then gives each a section.
+# nothing chosen. `make bench-report` then gives each a section. A CPU run takes longer than one
+# session (scratch's 4000 steps at 128 px are about half an hour a concept), so the runs are kept in
+# $(REFERENCE_BENCH_RUNS)/NAME, tracked like the zoos: commit it as it grows, and rerunning resumes per
+# (concept, method). PROCS shards run side by side; the last call trains nothing and writes the JSON.
 REFERENCE_BENCH_METHODS ?= scratch,lora,mean_lora,nearest_lora,generated_1_lora,chosen_1_lora,oracle_lora
+REFERENCE_BENCH_RUNS ?= bench-runs
 $(addprefix bench-,$(REFERENCE_GENERATORS)): bench-%: $(STAMP)
-	$(BIN)/weightinit bench --zoo zoo-$* --generator weightinit/data/generators/$* --mode lora --methods $(REFERENCE_BENCH_METHODS) \
-	  --concepts $$($(BIN)/python -c "from weightinit.bench.runner import spread; from weightinit.zoo.weights import ZooWeights; print(','.join(spread(ZooWeights('zoo-$*').ids('heldout'), 8)))") \
-	  --out runs/bench-$* --json docs/measurements/bench_$*.json
+	set -e; concepts=$$($(BIN)/python -c "from weightinit.bench.runner import spread; from weightinit.zoo.weights import ZooWeights; print(','.join(spread(ZooWeights('zoo-$*').ids('heldout'), 8)))"); \
+	bench="$(BIN)/weightinit bench --zoo zoo-$* --generator weightinit/data/generators/$* --mode lora --methods $(REFERENCE_BENCH_METHODS) --concepts $$concepts --out $(REFERENCE_BENCH_RUNS)/$*"; \
+	pids=; for i in $$(seq 0 $$(($(PROCS) - 1))); do $$bench --shard $$i/$(PROCS) & pids="$$pids $$!"; done; \
+	for p in $$pids; do wait $$p; done; \
+	$$bench --json docs/measurements/bench_$*.json
