@@ -5,6 +5,7 @@ import json
 import pytest
 
 from experiments import rerun_methods
+from weightinit.bench.curves import summarize
 from weightinit.bench.report import _json_safe, other_bench_section
 from weightinit.bench.runner import BenchConfig, BenchRunner
 from weightinit.errors import WeightinitError
@@ -94,3 +95,18 @@ def test_collecting_without_running_reports_what_is_pending(recorded, tiny_zoo_d
     assert results["concepts"] == {} and results["summary"] == {} and results["rerun"]["pending"] == planned
     text = "\n".join(other_bench_section("r.json", _json_safe(results)))
     assert "**Partial:**" in text and "No complete concept yet." in text
+
+
+def test_a_benchmark_section_lists_every_concept_and_says_when_all_are_apart(recorded):
+    data = json.loads(recorded.read_text())
+    cid = next(iter(data["concepts"]))
+    text = "\n".join(other_bench_section("bench.json", data))
+    assert "## Time to quality with generator" in text and "| method | reached |" in text
+    assert f"| {cid} | " in text  # its own row, after the medians
+
+    for concept in data["concepts"].values():
+        concept["apart"] = True
+    data["summary"] = _json_safe(summarize(data["concepts"], list(data["summary"]["methods"])))
+    text = "\n".join(other_bench_section("bench.json", data))
+    assert "Every concept is reported apart" in text and "| method | reached |" not in text
+    assert f"| {cid} *(apart)* | " in text and "No complete concept yet." not in text

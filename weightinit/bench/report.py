@@ -503,6 +503,38 @@ def selection_section(source: str, data: dict) -> list[str]:
 FIXED_BUDGET_FRACTION, FIXED_BUDGET_SHARE = "0.25", 0.7
 
 
+def per_concept_lines(results: dict) -> list[str]:
+    """Each complete concept's speedup over scratch per method (PSNR at step 0), apart ones marked."""
+    cfg, summary = results["config"], results["summary"]
+    methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
+    lines = ["| concept | scratch final | trivial | scratch s | " + " | ".join(m for m in methods if m != "scratch") + " |",
+             "|---|---|---|---|" + "---|" * (len(methods) - 1)]  # fmt: skip
+    for cid, s in sorted(results["concepts"].items()):
+        cells = []
+        for m in methods:
+            if m == "scratch":
+                continue
+            r = s["methods"].get(m)
+            if r is None:
+                cells.append("–")
+            elif r["reached"]:
+                cells.append(f"{_f(r['speedup'], 1)}x ({_f(r['psnr_step0'], 1)})")
+            else:
+                cells.append(
+                    f"not reached: {_f(r['best_psnr'], 1)} dB in {r['steps_run']} steps ({_f(r['psnr_step0'], 1)})"
+                )
+        name = cid + (" *(apart)*" if s["apart"] else "")
+        lines.append(
+            f"| {name} | {_f(s['scratch_final_psnr'])} | {_f(s['trivial_psnr'])} | {_f(s['scratch_seconds'], 1)} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    if summary["apart"]:
+        lines += ["", f"Reported apart (scratch beats input-as-output / mean-target by < {cfg['trivial_margin_db']} dB): "
+                  + ", ".join(f"`{c}`" for c in summary["apart"]) + "."]  # fmt: skip
+    return lines
+
+
 def other_bench_section(source: str, data: dict) -> list[str]:
     """Another benchmark's results (``weightinit bench --json`` or ``experiments.rerun_methods``): a
     reference generator's time-to-quality, a rerun with today's code, or a fixed-budget run."""
@@ -519,6 +551,9 @@ def other_bench_section(source: str, data: dict) -> list[str]:
         title += ", starts fine-tuned with " + ", ".join(f"{k} = {v}" for k, v in sorted(cfg["start_recipe"].items()))
     lines = [f"## {title}", ""]
     command = data.get("command")
+    installed = Path(meta.get("generator", "")).parent.as_posix() == "weightinit/data/generators"
+    if command is None and installed and not rerun and cfg["stop_at"] != "cap":
+        command = f"make bench-{Path(meta['generator']).name}"  # the Makefile's target for an installed reference generator
     what = [f"From `{source}`" + (f" (`{command}`)" if command else "") + f"; {_modes(data)}, stop rule {cfg['stop_at']}, "
             f"scratch {cfg['scratch_steps']} steps, cap {cfg['cap_fraction']:.0%}."]  # fmt: skip
     if rerun:
@@ -530,8 +565,13 @@ def other_bench_section(source: str, data: dict) -> list[str]:
         what.append(f"**Partial:** {len(rerun['pending'])} planned concept(s) not complete yet ({', '.join(f'`{c}`' for c in rerun['pending'])}); "
                     "rerun the command to resume.")  # fmt: skip
     lines += [" ".join(what), ""]
-    if not summary or not summary.get("methods"):
+    if not data.get("concepts"):
         return lines + ["No complete concept yet.", ""]
+    # A reference generator's own benchmark is short (8 concepts): every concept's row is shown.
+    per_concept = [] if rerun or cfg["stop_at"] == "cap" else ["Per concept: speedup over scratch (PSNR at step 0):", "", *per_concept_lines(data), ""]
+    if not summary.get("methods"):
+        return lines + [f"Every concept is reported apart (scratch does not beat the trivial outputs by {cfg['trivial_margin_db']} dB), "
+                        "so no median is taken: the ratios below are against a scratch run that learned little.", ""] + per_concept  # fmt: skip
     lines += [f"Medians over {len(summary['concepts'])} concept(s)" + (f" ({len(summary['apart'])} apart)" if summary["apart"] else "") + ":", "",
               "| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | PSNR at stop |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -561,7 +601,7 @@ def other_bench_section(source: str, data: dict) -> list[str]:
             lines.append(f"| {m} | " + " | ".join(f"{r['at_or_above_scratch_final']}/{r['concepts']}" for r in rows.values())
                          + f" | {verdict} |")  # fmt: skip
         lines.append("")
-    return lines + [""]
+    return lines + [""] + per_concept
 
 
 def seed_spread_section(runs: list[tuple[str, dict]]) -> list[str]:
@@ -784,33 +824,7 @@ def markdown(
             + " | ".join(_f(s["median_psnr_at_fraction"][f]) for f in fractions)
             + " |"
         )
-    methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
-    lines += ["", "## Per concept: speedup over scratch (PSNR at step 0)", "",
-              "| concept | scratch final | trivial | scratch s | " + " | ".join(m for m in methods if m != "scratch") + " |",
-              "|---|---|---|---|" + "---|" * (len(methods) - 1)]  # fmt: skip
-    for cid, s in sorted(results["concepts"].items()):
-        cells = []
-        for m in methods:
-            if m == "scratch":
-                continue
-            r = s["methods"].get(m)
-            if r is None:
-                cells.append("–")
-            elif r["reached"]:
-                cells.append(f"{_f(r['speedup'], 1)}x ({_f(r['psnr_step0'], 1)})")
-            else:
-                cells.append(
-                    f"not reached: {_f(r['best_psnr'], 1)} dB in {r['steps_run']} steps ({_f(r['psnr_step0'], 1)})"
-                )
-        name = cid + (" *(apart)*" if s["apart"] else "")
-        lines.append(
-            f"| {name} | {_f(s['scratch_final_psnr'])} | {_f(s['trivial_psnr'])} | {_f(s['scratch_seconds'], 1)} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    if summary["apart"]:
-        lines += ["", f"Reported apart (scratch beats input-as-output / mean-target by < {cfg['trivial_margin_db']} dB): "
-                  + ", ".join(f"`{c}`" for c in summary["apart"]) + "."]  # fmt: skip
+    lines += ["", "## Per concept: speedup over scratch (PSNR at step 0)", ""] + per_concept_lines(results)
     fids = [(c, m, r["fid"]) for c, s in results["concepts"].items() for m, r in s["methods"].items() if r.get("fid")]
     if fids:
         lines += ["", "## FID (user-supplied feature network)", "", fids[0][2]["note"] + f" (weights: `{fids[0][2]['weights']}`).", "",
