@@ -551,9 +551,11 @@ def other_bench_section(source: str, data: dict) -> list[str]:
         title += ", starts fine-tuned with " + ", ".join(f"{k} = {v}" for k, v in sorted(cfg["start_recipe"].items()))
     lines = [f"## {title}", ""]
     command = data.get("command")
-    installed = Path(meta.get("generator", "")).parent.as_posix() == "weightinit/data/generators"
-    if command is None and installed and not rerun and cfg["stop_at"] != "cap":
-        command = f"make bench-{Path(meta['generator']).name}"  # the Makefile's target for an installed reference generator
+    # A reference generator's own time-to-quality run: the Makefile's target, and every concept's row (it has 8).
+    reference = not rerun and cfg["stop_at"] != "cap"
+    generator = Path(meta.get("generator", ""))
+    if command is None and reference and generator.parent.as_posix() == "weightinit/data/generators":
+        command = f"make bench-{generator.name}"
     what = [f"From `{source}`" + (f" (`{command}`)" if command else "") + f"; {_modes(data)}, stop rule {cfg['stop_at']}, "
             f"scratch {cfg['scratch_steps']} steps, cap {cfg['cap_fraction']:.0%}."]  # fmt: skip
     if rerun:
@@ -567,8 +569,9 @@ def other_bench_section(source: str, data: dict) -> list[str]:
     lines += [" ".join(what), ""]
     if not data.get("concepts"):
         return lines + ["No complete concept yet.", ""]
-    # A reference generator's own benchmark is short (8 concepts): every concept's row is shown.
-    per_concept = [] if rerun or cfg["stop_at"] == "cap" else ["Per concept: speedup over scratch (PSNR at step 0):", "", *per_concept_lines(data), ""]
+    per_concept = (
+        ["Per concept: speedup over scratch (PSNR at step 0):", "", *per_concept_lines(data), ""] if reference else []
+    )
     if not summary.get("methods"):
         return lines + [f"Every concept is reported apart (scratch does not beat the trivial outputs by {cfg['trivial_margin_db']} dB), "
                         "so no median is taken: the ratios below are against a scratch run that learned little.", ""] + per_concept  # fmt: skip
