@@ -223,7 +223,9 @@ def test_a_screen_that_visits_every_candidate_chooses_as_scoring_them_all(tiny_g
             *args, screen=Screen(above=0, start=3, neighbours=4, budget=1000, rescore=3, fast=fast)
         )
         assert screened.screened and screened.scored == exact.candidates
-        assert screened.chosen == exact.chosen and screened.pairs_l1 == pytest.approx(exact.pairs_l1, rel=1e-12)
+        # Candidates' factors come from one matmul per chunk of candidates, and BLAS rounds float32
+        # differently for different chunk sizes: the same candidate's score agrees to float32, not bitwise.
+        assert screened.chosen == exact.chosen and screened.pairs_l1 == pytest.approx(exact.pairs_l1, rel=1e-6)
         assert all(torch.equal(factors[k], exact_factors[k]) for k in exact_factors)
 
 
