@@ -1,6 +1,6 @@
 """What training a fully convolutional zoo on small crops costs at the size it is used on.
 
-    python -m experiments.crop_size --zoo zoo-resnet9 --size 256 --concepts 4 --json docs/measurements/crop_size_resnet9.json
+    python -m experiments.crop_size --zoo zoo-resnet9 --size 256 --concepts 8 --json docs/measurements/crop_size_resnet9.json
 
 A ResNet generator runs on any image size, so its zoo can train on 64-px crops (16x cheaper per
 step than 256 px) and its weights be used at 256 px. For the first ``--concepts`` training
@@ -13,13 +13,20 @@ concepts of the zoo (zoo order: one per family first, so no choice of ours), thi
 * the trivial outputs (input as output, mean target) at ``--size`` px;
 
 and the zoo's own record at its crop size for comparison. ``cost_db`` is ``full_size - zoo_crops``.
+
+Each concept takes a 256-px fine-tune (about 15 CPU-minutes for the ngf-8 ResNet), so with
+``--json`` the file is rewritten after every concept and a rerun with the same settings keeps the
+concepts already measured: raise ``--concepts`` to extend a committed result.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -45,17 +52,34 @@ def pick_concepts(zoo, n: int) -> list[str]:
     return (firsts + rest)[:n]
 
 
-def measure(zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=print, images=None) -> dict:
+def measure(
+    zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=print, images=None, done=None, on_progress=None
+) -> dict:
     """Per concept (``pick_concepts``): base, zoo weights and the same fine-tune at ``size`` px, all at ``size`` px.
 
     The photos are ``images`` or the bundled ones, upscaled as ``weightinit zoo build`` upscales
-    them when they are smaller than ``size`` (they are 256 x 170 px)."""
+    them when they are smaller than ``size`` (they are 256 x 170 px). ``done``: rows measured
+    before under the same settings, kept as they are; ``on_progress`` gets the result so far after
+    every concept measured here."""
     ctx = BenchContext(zoo)
     zc = ctx.config
     catalog = default_catalog()
     photos = load_photos(images, size)
     rows = {}
-    for cid in pick_concepts(ctx.zoo, concepts):
+    picked = pick_concepts(ctx.zoo, concepts)
+
+    def result() -> dict:
+        summary = {
+            "concepts": len(rows), "requested": len(picked), "zoo_crop_size": zc.image_size, "size": size,
+            **{f"median_{k}": statistics.median(r[k] for r in rows.values()) for k in ("cost_db", "zoo_crops", "full_size", "base")},
+        }  # fmt: skip
+        return {"arch": zc.arch, "summary": summary, "per_concept": rows}
+
+    for cid in picked:
+        if done and cid in done:
+            rows[cid] = done[cid]
+            log(f"{cid:32s} kept from the earlier run")
+            continue
         seed = zc.data_seed(cid)
         source = ProceduralPairs(catalog.get(cid), photos, size=size)
         test = source.sample(test_pairs, split="test", seed=seed)
@@ -86,14 +110,34 @@ def measure(zoo, size: int = 256, concepts: int = 4, test_pairs: int = 16, log=p
             f"trained at {size} px {row['full_size']:.2f} ({row['full_size_seconds']:.0f} s), trivial {row['trivial']['trivial_psnr']:.2f}; "
             f"zoo record at {zc.image_size} px {row['zoo_record_psnr_at_crop_size']:.2f}"
         )
-    summary = {
-        "concepts": len(rows), "zoo_crop_size": zc.image_size, "size": size,
-        **{f"median_{k}": statistics.median(r[k] for r in rows.values()) for k in ("cost_db", "zoo_crops", "full_size", "base")},
-    }  # fmt: skip
-    return {"arch": zc.arch, "summary": summary, "per_concept": rows}
+        if on_progress:
+            on_progress(result())
+    return result()
 
 
-def main(argv: list[str] | None = None) -> None:
+def command_line(args: argparse.Namespace) -> str:
+    images = f" --images {shlex.quote(args.images)}" if args.images else ""
+    return (f"python -m experiments.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
+            f"--test-pairs {args.test_pairs}{images}")  # fmt: skip
+
+
+def earlier_rows(path: str | None, args: argparse.Namespace) -> dict:
+    """The concepts of an earlier ``--json`` result measured under the settings of ``args`` (all but
+    ``--concepts``); an earlier result under other settings is an error, not something to overwrite."""
+    if not path or not Path(path).exists():
+        return {}
+    earlier = json.loads(Path(path).read_text())
+    before = build_parser().parse_args(shlex.split(earlier["command"])[3:])
+    differ = [k for k in ("zoo", "size", "test_pairs", "images") if getattr(before, k) != getattr(args, k)]
+    if differ:
+        raise SystemExit(
+            f"{path} was measured with other settings ({', '.join('--' + k.replace('_', '-') for k in differ)}): "
+            f"{earlier['command']!r}. Pass another --json, or remove it to start over."
+        )
+    return earlier["per_concept"]
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--size", type=int, default=256)
@@ -104,8 +148,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
+    done = earlier_rows(args.json, args)
+
+    def save(result: dict) -> None:
+        result["command"] = command_line(args)
+        if args.json:
+            atomic_write_json(args.json, result)
+
     result = measure(
         args.zoo,
         args.size,
@@ -113,12 +168,11 @@ def main(argv: list[str] | None = None) -> None:
         args.test_pairs,
         log=lambda line: print(line, flush=True),
         images=args.images,
+        done=done,
+        on_progress=save,
     )
-    result["command"] = (f"python -m experiments.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
-                         f"--test-pairs {args.test_pairs}")  # fmt: skip
+    save(result)
     print(result["summary"])
-    if args.json:
-        atomic_write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -24,3 +24,27 @@ def test_measure_scores_zoo_weights_and_a_full_size_fine_tune_at_the_larger_size
     assert row["cost_db"] == row["full_size"] - row["zoo_crops"] and row["full_size_seconds"] > 0
     assert all(isinstance(row[k], float) for k in ("base", "zoo_crops", "full_size"))
     assert len(lines) == 1 and cid in lines[0] and "at 192 px" in lines[0]
+
+
+def test_a_rerun_keeps_the_concepts_measured_and_refuses_other_settings(tiny_zoo_dir, tmp_path, capsys):
+    import json
+
+    import pytest
+
+    from experiments.crop_size import main
+
+    out = tmp_path / "crop.json"
+    common = ["--zoo", str(tiny_zoo_dir), "--size", "128", "--test-pairs", "2", "--json", str(out)]
+    main([*common, "--concepts", "1"])
+    first = json.loads(out.read_text())
+    assert first["summary"]["concepts"] == first["summary"]["requested"] == 1 and "--concepts 1" in first["command"]
+
+    main([*common, "--concepts", "2"])
+    second = json.loads(out.read_text())
+    ((kept, row),) = first["per_concept"].items()
+    assert second["per_concept"][kept] == row and len(second["per_concept"]) == 2
+    assert "kept from the earlier run" in capsys.readouterr().out and "--concepts 2" in second["command"]
+
+    with pytest.raises(SystemExit, match="other settings \\(--size\\)"):
+        main([*common[:2], "--size", "192", *common[4:], "--concepts", "3"])
+    assert json.loads(out.read_text()) == second

@@ -75,7 +75,13 @@ def test_crop_size_section_states_the_cost_per_concept():
     assert (
         "What 64-px training crops cost at 256 px" in text
         and "| x | 15.00 | 17.00 | 17.50 | 16.00 | 0.50 | 900 |" in text
+        and "1 concept(s)." in text
     )
+    summary["requested"] = 4
+    text = "\n".join(
+        crop_size_section("c.json", {"arch": "a", "command": "cmd", "summary": summary, "per_concept": {"x": row}})
+    )
+    assert "1 of 4 concept(s) so far (the command resumes)." in text
 
 
 def test_start_recipe_section_lists_each_variant_and_its_change():

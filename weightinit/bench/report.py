@@ -407,11 +407,17 @@ def crop_size_section(source: str, data: dict) -> list[str]:
     """What training a fully convolutional zoo on small crops costs at the size it is used at
     (``experiments.crop_size``): the zoo's weights against the same fine-tune at full size."""
     s = data["summary"]
+    requested = s.get("requested", s["concepts"])
+    measured = (
+        f"{s['concepts']} of {requested} concept(s) so far (the command resumes)"
+        if s["concepts"] < requested
+        else f"{s['concepts']} concept(s)"
+    )
     lines = [f"## What {s['zoo_crop_size']}-px training crops cost at {s['size']} px (`{data['arch']}`)", "",
              (f"From `{source}` (`{data['command']}`): per concept, the base, the zoo's weights (fine-tuned on "
               f"{s['zoo_crop_size']}-px crops) and the same LoRA fine-tune run on {s['size']}-px crops, all evaluated on "
               f"{s['size']}-px test pairs. Cost = full-size minus zoo, dB (negative: the small crops did better). "
-              f"{s['concepts']} concept(s): a first look, not the measurement."), "",
+              f"{measured}."), "",
              "| concept | base | zoo, small crops | fine-tuned at full size | trivial | cost, dB | full-size fine-tune, s |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for cid, r in data["per_concept"].items():
