@@ -65,19 +65,20 @@ def measure(
     zc = ctx.config
     catalog = default_catalog()
     photos = load_photos(images, size)
-    rows = {}
     picked = pick_concepts(ctx.zoo, concepts)
+    # Kept rows are in every save from the first on, so an interrupted rerun loses none of them.
+    rows = {cid: done[cid] for cid in picked if cid in (done or {})}
 
     def result() -> dict:
+        ordered = {cid: rows[cid] for cid in picked if cid in rows}
         summary = {
             "concepts": len(rows), "requested": len(picked), "zoo_crop_size": zc.image_size, "size": size,
             **{f"median_{k}": statistics.median(r[k] for r in rows.values()) for k in ("cost_db", "zoo_crops", "full_size", "base")},
         }  # fmt: skip
-        return {"arch": zc.arch, "summary": summary, "per_concept": rows}
+        return {"arch": zc.arch, "summary": summary, "per_concept": ordered}
 
     for cid in picked:
-        if done and cid in done:
-            rows[cid] = done[cid]
+        if cid in rows:
             log(f"{cid:32s} kept from the earlier run")
             continue
         seed = zc.data_seed(cid)

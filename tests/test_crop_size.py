@@ -48,3 +48,22 @@ def test_a_rerun_keeps_the_concepts_measured_and_refuses_other_settings(tiny_zoo
     with pytest.raises(SystemExit, match="other settings \\(--size\\)"):
         main([*common[:2], "--size", "192", *common[4:], "--concepts", "3"])
     assert json.loads(out.read_text()) == second
+
+
+def test_every_save_of_a_rerun_holds_the_rows_it_keeps(tiny_zoo_dir):
+    zoo = ZooWeights(tiny_zoo_dir)
+    first, second = pick_concepts(zoo, 2)
+    kept = {"base": 1.0, "zoo_crops": 2.0, "full_size": 3.0, "cost_db": 1.0}
+    saves = []
+    measure(
+        tiny_zoo_dir,
+        size=128,
+        concepts=2,
+        test_pairs=2,
+        log=lambda _: None,
+        done={second: kept},
+        on_progress=saves.append,
+    )
+    # the one concept measured here comes first in pick order; the save after it must not drop the kept one
+    assert len(saves) == 1 and list(saves[0]["per_concept"]) == [first, second]
+    assert saves[0]["per_concept"][second] == kept and saves[0]["summary"]["concepts"] == 2
