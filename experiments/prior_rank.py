@@ -39,6 +39,7 @@ from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 
 RANKS = ("32", "64", "128", "full")
+DEFAULT_LIMIT = 60
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")
     parser.add_argument("--ranks", default=",".join(RANKS))
-    parser.add_argument("--limit", type=int, default=60, help="Training concepts for the leave-one-out choice.")
+    parser.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT, help="Training concepts for the leave-one-out choice."
+    )
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -136,8 +139,16 @@ def measure(zoo_dir: str, generator: str | None, ranks, *, limit: int) -> dict:
             "per_concept": train_rows,
         },
         "heldout": {"concepts": len(held_rows), "by_rank": held, "per_concept": held_rows},
-        "command": f"python -m experiments.prior_rank --zoo {zoo_dir}",
+        "command": command_line(zoo_dir, generator, ranks, limit),
     }
+
+
+def command_line(zoo_dir: str, generator: str | None, ranks, limit: int) -> str:
+    """The command that reproduces a result: every option that is not its default."""
+    extra = f" --generator {generator}" if generator else ""
+    extra += f" --ranks {','.join(ranks)}" if tuple(ranks) != RANKS else ""
+    extra += f" --limit {limit}" if limit != DEFAULT_LIMIT else ""
+    return f"python -m experiments.prior_rank --zoo {zoo_dir}{extra}"
 
 
 if __name__ == "__main__":

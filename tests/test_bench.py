@@ -315,6 +315,10 @@ def test_prior_rank_scores_each_rank_leaving_the_concept_out_then_on_heldout(tin
     for r, summary in held["by_rank"].items():
         wins = sum(row[r] > max(row["mean"], row["nearest"]) for row in held["per_concept"].values())
         assert summary["beats_mean_and_nearest"] == wins
+    assert (
+        report["command"]
+        == f"python -m experiments.prior_rank --zoo {tiny_zoo_dir} --generator {tiny_generator_dir} --ranks 1,full"
+    )
 
 
 def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_zoo_dir, tiny_generator_dir):
