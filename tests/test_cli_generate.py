@@ -108,10 +108,20 @@ def test_init_strips_ddp_module_prefixes(tiny_generator_dir, tmp_path):
 def test_an_arch_the_generator_does_not_cover_is_one_line_and_no_file(tiny_generator_dir, tmp_path):
     out = tmp_path / "init.safetensors"
     result = run(
-        ["sample", CONCEPT, "--out", out, "--generator", tiny_generator_dir, "--arch", "pix2pix:unet_64,ngf=8"], code=1
+        [
+            "sample",
+            CONCEPT,
+            "--out",
+            out,
+            "--generator",
+            tiny_generator_dir,
+            "--arch",
+            "pix2pix:unet_64,ngf=8,input_nc=1",
+        ],
+        code=1,
     )
     line = one_error_line(result)
-    assert "was trained for" in line and ARCH in line
+    assert "was trained for" in line and ARCH in line and "input_nc 1 is not 3" in line
     assert list(tmp_path.iterdir()) == []
 
 
@@ -124,7 +134,7 @@ def test_bad_checkpoints_are_one_line_and_no_file(tiny_generator_dir, tmp_path):
     other = tmp_path / "other.safetensors"
     torch.manual_seed(0)
     save_file(plugins.build_model("pix2pix:unet_64,ngf=8").state_dict(), str(other))
-    line = one_error_line(run(["init", other, CONCEPT, "-o", out, "-g", tiny_generator_dir], code=1))
+    line = one_error_line(run(["init", other, CONCEPT, "-o", out, "-g", tiny_generator_dir, "-a", ARCH], code=1))
     assert "does not fit" in line and "shape" in line
     assert not out.exists() and not any(p.name.startswith(".out") for p in tmp_path.iterdir())
 
@@ -265,7 +275,7 @@ def test_cheap_errors_are_one_line_before_the_generator_loads(tiny_generator_dir
         "under_a_file": "is a file",
         "read_only": "not writable",
         "surrogate": "UTF-8",
-        "huge_ngf": "was trained for",
+        "huge_ngf": "too many for this machine's",
         "dup_option": "twice",
         "bad_suffix": ".pth",
     }[case]
@@ -324,3 +334,45 @@ def test_same_seed_outputs_are_byte_identical(tiny_generator_dir, tmp_path):
         run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--seed", 1])
         digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
     assert len(digests) == 1
+
+
+def test_init_reads_a_reference_checkpoints_arch_and_picks_the_installed_generator(tmp_path):
+    """A reference ``unet_128 --ngf 16`` checkpoint, written by code apart from weightinit: no --arch,
+    no generator named; then by the name `weightinit generators` prints. The output loads strictly."""
+    from experiments.reference_networks import define_G
+
+    torch.manual_seed(0)
+    reference = define_G("unet_128", ngf=16, norm="batch")
+    checkpoint = tmp_path / "latest_net_G.pth"
+    torch.save(reference.state_dict(), checkpoint)
+    for extra, out in (([], tmp_path / "init.pth"), (["-g", "unet128"], tmp_path / "named.pth")):
+        result = run(["init", checkpoint, "photo to sepia", "-o", out, *extra])
+        assert "with generator unet128" in result.stdout
+        assert "wrote pix2pix:unet_128,ngf=16,norm=batch ->" in result.stdout
+        loaded = define_G("unet_128", ngf=16, norm="batch")
+        loaded.load_state_dict(torch.load(out, weights_only=True), strict=True)
+        assert not torch.equal(
+            loaded.state_dict()["model.model.0.weight"], reference.state_dict()["model.model.0.weight"]
+        )
+    assert torch.equal(
+        torch.load(checkpoint, weights_only=True)["model.model.0.weight"],
+        reference.state_dict()["model.model.0.weight"],
+    )
+
+
+def test_init_refuses_to_write_over_its_checkpoint(tiny_generator_dir, tmp_path, no_generator_load):
+    checkpoint = tmp_path / "net.safetensors"
+    torch.manual_seed(0)
+    save_file(plugins.build_model(ARCH).state_dict(), str(checkpoint))
+    before = checkpoint.read_bytes()
+    line = one_error_line(run(["init", checkpoint, CONCEPT, "-o", checkpoint, "-g", tiny_generator_dir], code=1))
+    assert "is CHECKPOINT itself" in line and checkpoint.read_bytes() == before
+
+
+def test_sample_says_which_network_it_wrote_and_serves_a_wider_arch(tiny_generator_dir, tmp_path):
+    out = tmp_path / "wide.safetensors"
+    result = run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--arch", "pix2pix:unet_64,ngf=6"])
+    assert "network: widened from ngf 4 to 6" in result.stdout and "wrote pix2pix:unet_64,ngf=6 ->" in result.stdout
+    plugins.build_model("pix2pix:unet_64,ngf=6").load_state_dict(load_file(out), strict=True)
+    own = run(["sample", CONCEPT, "-o", tmp_path / "own.safetensors", "-g", tiny_generator_dir])
+    assert f"wrote {ARCH} ->" in own.stdout

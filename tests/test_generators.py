@@ -208,8 +208,13 @@ def test_initialize_without_a_generator_picks_the_installed_one_that_fits(instal
     assert report.generator == f"generator {installed.name}" and report.parameters_set > 0
     unet = plugins.build_model(TINY_ZOO["arch"])
     before = {k: v.clone() for k, v in unet.state_dict().items()}
-    with pytest.raises(LayoutMismatch, match="no installed generator covers this model's layout"):
+    with pytest.raises(
+        LayoutMismatch, match="no installed generator serves pix2pix:unet_64,ngf=4,norm=batch: "
+    ) as info:
         initialize(unet, "photo to sepia")
+    assert "ngf 4 is narrower than 16" in str(info.value) and "a resnet network does not carry to a unet" in str(
+        info.value
+    )
     assert all(torch.equal(before[k], v) for k, v in unet.state_dict().items())
 
 
@@ -249,8 +254,13 @@ def test_generators_command_lists_as_json_and_matches_an_arch(installed, tiny_ge
     assert match.exit_code == 0 and json.loads(match.output)["generator"]["name"] == installed.name
     table = runner.invoke(_cli(), [], env={"COLUMNS": "300"})
     assert table.exit_code == 0 and "resnet_6blocks" in table.output
-    missing = runner.invoke(_cli(), ["--arch", "pix2pix:unet_256"])
-    assert isinstance(missing.exception, LayoutMismatch) and "no installed generator" in str(missing.exception)
+    widened = runner.invoke(_cli(), ["--arch", "pix2pix:unet_256", "--json"])  # the bundled unet_64, carried
+    assert widened.exit_code == 0, widened.output
+    served = json.loads(widened.output)
+    assert served["generator"]["name"] == "bundled" and served["exact"] is False
+    assert served["transfer"] == "widened from ngf 16 to 64; deepened from 6 to 8 U-Net levels (level 4 repeated)"
+    missing = runner.invoke(_cli(), ["--arch", "pix2pix:unet_256,ngf=8"])
+    assert isinstance(missing.exception, LayoutMismatch) and "no installed generator serves" in str(missing.exception)
 
 
 def test_readme_table_is_rewritten_between_its_markers(tmp_path):

@@ -53,15 +53,24 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_generator_dir):
     assert any(not torch.equal(sa[k], sc[k]) for k in sa)
 
 
-def test_a_model_the_generator_does_not_cover_gets_one_clear_error_and_stays_unchanged(tiny_generator_dir):
-    model = fresh("pix2pix:unet_64,ngf=8")
+@pytest.mark.parametrize(
+    "arch, why",
+    [("pix2pix:unet_64,ngf=8,input_nc=1", "input_nc 1 is not 3, and image channels do not widen"),
+     ("pix2pix:unet_64,ngf=8,norm=none", "norm batch does not carry to norm none"),
+     ("pix2pix:unet_64,ngf=2", "ngf 2 is narrower than 4")],
+)  # fmt: skip
+def test_a_model_the_generator_does_not_serve_gets_one_line_naming_its_arch_and_stays_unchanged(
+    tiny_generator_dir, arch, why
+):
+    model = fresh(arch)
     before = snapshot(model)
     with pytest.raises(LayoutMismatch) as info:
         initialize(model, "sketch to photo", generator=tiny_generator_dir)
     msg = str(info.value)
-    gen = load_generator(tiny_generator_dir)
-    assert gen.base_layout.fingerprint in msg and plugins.get_adapter("pix2pix").layout(model).fingerprint in msg
-    assert "weightinit zoo build" in msg and "weightinit train" in msg
+    assert "\n" not in msg and f"does not serve this network ({arch.replace(',ngf', ',ngf')}" in msg.replace(
+        ",norm=batch", ""
+    )
+    assert why in msg and "weightinit zoo build" in msg and "weightinit train" in msg
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
@@ -140,3 +149,25 @@ def test_every_ddp_rank_writes_identical_values(tiny_generator_dir):
     assert len(sums) == 2 and sums[0] == sums[1], out.stdout
     chosen = sorted(line.split(" ", 3)[-1] for line in out.stdout.splitlines() if line.startswith("chosen rank"))
     assert len(chosen) == 2 and chosen[0] == chosen[1], out.stdout
+
+
+@pytest.mark.parametrize("mode", ["merge", "lora"])
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+def test_a_wider_network_computes_what_the_generators_own_does_in_eval_and_train_mode(tiny_generator_dir, mode, noise):
+    own, wide = fresh(), fresh("pix2pix:unet_64,ngf=8")
+    initialize(own, "sketch to photo", generator=tiny_generator_dir, mode=mode)
+    report = initialize(wide, "sketch to photo", generator=tiny_generator_dir, mode=mode, widen_noise=noise)
+    assert report.transfer == "widened from ngf 4 to 8" and report.widen_noise == noise
+    assert "running statistics of" in report.statistics and "bundled photos at 64 px" in report.statistics
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    for train in (False, True):
+        own.train(train)
+        wide.train(train)
+        with torch.no_grad():
+            assert float((own(x) - wide(x)).abs().max()) < 1e-4
+
+
+def test_widen_noise_must_be_a_non_negative_number(tiny_generator_dir):
+    for bad in (-0.1, "0.1", True, float("nan")):
+        with pytest.raises(WeightinitError, match="widen_noise must be a number >= 0"):
+            initialize(fresh(), "sketch to photo", generator=tiny_generator_dir, widen_noise=bad)

@@ -237,8 +237,27 @@ def test_nan_in_the_base_running_statistics_is_refused_and_nothing_is_written(ti
     for mode in ("merge", "lora"):
         net = fresh()
         before = snapshot(net)
-        with pytest.raises(InvalidWeights, match=key):
-            initialize(net, CONCEPT, generator=gen, mode=mode)
+        with pytest.raises(InvalidWeights, match=key):  # kept as they are: the base's statistics are written
+            initialize(net, CONCEPT, generator=gen, mode=mode, fit_statistics=False)
+        assert unchanged(net, before) and not any(isinstance(m, LoRAWrapper) for m in net.modules())
+        fitted = fresh()  # fitted: the base's statistics never reach the model
+        report = initialize(fitted, CONCEPT, generator=gen, mode=mode)
+        assert "running statistics of" in report.statistics
+        assert all(torch.isfinite(b).all() for b in fitted.buffers())
+
+
+def test_a_failed_statistics_fit_leaves_the_model_unchanged(tiny_generator_dir, monkeypatch):
+    from weightinit import initialization
+
+    def wrong_size(*args):
+        return torch.zeros(1, 3, 2, 2), "bundled photos"  # too small for the U-Net's depth
+
+    monkeypatch.setattr(initialization, "_statistics_inputs", wrong_size)
+    for mode in ("merge", "lora"):
+        net = fresh()
+        before = snapshot(net)
+        with pytest.raises(WeightinitError, match="could not fit the running statistics on 1 bundled photos"):
+            initialize(net, CONCEPT, generator=tiny_generator_dir, mode=mode)
         assert unchanged(net, before) and not any(isinstance(m, LoRAWrapper) for m in net.modules())
 
 

@@ -82,7 +82,8 @@ def test_pairs_the_generated_weights_fit_best_keep_them_bitwise(tiny_generator_d
     initialize(plain, TEXT, generator=tiny_generator_dir)
     report = initialize(chosen, TEXT, generator=tiny_generator_dir, pairs=pairs_made_by(gen, generated))
     assert report.chosen == "generated" and report.choice["pairs_l1"] == report.choice["generated_l1"]
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), chosen.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), chosen.parameters()))
+    assert "fitted on 4 pair inputs" in report.statistics  # the running statistics: of the pairs' inputs
 
 
 @pytest.mark.parametrize(

@@ -275,6 +275,17 @@ def installed_generators(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo
     return out
 
 
+def resolve_name(generator: str | None) -> str | None:
+    """What ``generator=`` names: an installed generator's name (as ``weightinit generators`` lists
+    it) becomes its folder; a folder or hub id stays as it is; None stays None."""
+    if generator is None or Path(str(generator)).expanduser().is_dir():
+        return generator
+    for info in installed_generators():
+        if info.name == generator:
+            return info.reference
+    return generator
+
+
 def describe(generators: Sequence[GeneratorInfo]) -> str:
     """One line: each generator, its arch and layout, and the reference flags it serves."""
     if not generators:
@@ -303,6 +314,63 @@ def generator_for_layout(fingerprint: str, extra: Iterable[str | Path] = ()) -> 
 def generator_for_model(model, extra: Iterable[str | Path] = ()) -> GeneratorInfo:
     """:func:`generator_for_layout` of a model's own layout."""
     return generator_for_layout(model_layout_fingerprint(model), extra)
+
+
+def _served_network(model):
+    """The network a generator is picked for: ``model``, or a CycleGAN pair's first generator."""
+    adapter = plugins.adapter_for_model(model)
+    directions = getattr(adapter, "directions", None)
+    if directions is not None:
+        sub = getattr(model, directions(model)[0][1])
+        return sub, plugins.adapter_for_model(sub)
+    return model, adapter
+
+
+def pick_for_arch(arch: str, extra: Iterable[str | Path] = ()):
+    """``(generator, plan)`` for the network ``arch`` builds: a generator made for its own layout
+    first (plan None), else the one whose transfer changes least (exact before not, then fewest
+    steps; named ``extra`` ones before the installed, these before the bundled).
+    :class:`LayoutMismatch` names the network and says why each generator does not serve it."""
+    spec = ArchSpec.parse(arch)
+    adapter = plugins.adapter_for_arch(spec)
+    fingerprint = arch_layout_fingerprint(arch)
+    rank = {"extra": 0, "installed": 1, "bundled": 2}
+    generators = sorted(installed_generators(extra), key=lambda g: rank.get(g.kind, 3))
+    options, reasons = [], []
+    for order, info in enumerate(generators):
+        if info.layout_fingerprint == fingerprint:
+            return info, None
+        if info.adapter != adapter.name:
+            reasons.append(f"{info.name} ({info.arch}) is for adapter {info.adapter!r}")
+            continue
+        try:
+            plan = adapter.transfer(info.arch, arch)
+        except LayoutMismatch as exc:
+            reasons.append(f"{info.name} ({info.arch}): {exc}")
+            continue
+        options.append(((not plan.exact, len(plan.steps), order), info, plan))
+    if options:
+        _, info, plan = min(options, key=lambda o: o[0])
+        return info, plan
+    raise LayoutMismatch(
+        f"no installed generator serves {arch}: "
+        + ("; ".join(reasons) or "this installation has no bundled generator and none installed")
+        + ". "
+        "Build one for your network (`weightinit zoo build --arch pix2pix:NAME,ngf=N,norm=NORM --out zoo`, then "
+        "`weightinit train --zoo zoo --out my-generator`; on GPUs see docs/gpu.md) and pass generator='my-generator'",
+        expected=None,
+        actual=fingerprint,
+    )
+
+
+def pick_generator(model, extra: Iterable[str | Path] = ()):
+    """:func:`pick_for_arch` for a model (its first generator for a CycleGAN pair); a network no
+    adapter can name as an arch string is served only by a generator of its own layout."""
+    network, adapter = _served_network(model)
+    arch = adapter.arch_of(network)
+    if arch is None:
+        return generator_for_layout(model_layout_fingerprint(model), extra), None
+    return pick_for_arch(arch, extra)
 
 
 README_START = "<!-- generators:start -->"

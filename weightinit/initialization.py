@@ -14,6 +14,7 @@ float32 is fine: weights are generated in float32 and cast) or bad ``pairs`` is 
 
 from __future__ import annotations
 
+import copy
 import gc
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from weightinit import generators, plugins
+from weightinit import generators, plugins, representation, transfer
 from weightinit.adapters.base import unwrap_model
 from weightinit.apply import buffer_pairs, copy_buffers, prepare_update, write_in_place
 from weightinit.concepts.catalog import default_catalog
@@ -29,9 +30,13 @@ from weightinit.concepts.direction import reverse_text as turn_round
 from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
 from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
 from weightinit.representation import LORA_A, LORA_B, fill_lora
+from weightinit.running_stats import StatisticsFit, batch_norms, bundled_inputs, fit_running_statistics
 from weightinit.selection import check_pairs, choose_on_pairs
+from weightinit.transfer import Plan, canonical_buffer_names, canonical_shapes
 
 MODES = ("merge", "lora")
+#: The default of ``initialize(widen_noise=...)``: measured on training concepts (docs/NETWORKS.md).
+DEFAULT_WIDEN_NOISE = 0.1
 _GENERATORS: dict[tuple[str, str | None], object] = {}
 
 
@@ -56,6 +61,12 @@ class InitReport:
     choice: dict | None = None  # with pairs=: selection.Choice as a dict
     #: per direction (``"netG"``, or ``"netG_A"``/``"netG_B"``): ``Provenance.to_dict()`` of its text
     based_on: dict[str, dict] = field(default_factory=dict)
+    #: how the generator's network was carried to this one ("its own network", "widened from ngf 16 to 64")
+    transfer: str = "its own network"
+    widen_noise: float = 0.0
+    #: how the batch-norm running statistics were set, and the seconds it took (part of ``seconds``)
+    statistics: str = "no batch norm: nothing to fit"
+    statistics_seconds: float = 0.0
 
     def __str__(self) -> str:
         what = f"{self.parameters_set} parameters ({self.values_set:,} values)"
@@ -68,6 +79,12 @@ class InitReport:
             f"weightinit: initialised {what} for {self.concept!r} with {self.generator} "
             f"({self.adapter}, {self.mode}, seed {self.seed}, {self.steps} step(s)) in {self.seconds:.2f} s"
         )
+        if self.transfer != "its own network":
+            line += f"\n  network: {self.transfer}" + (
+                f" (widen noise {self.widen_noise:g})" if self.widen_noise else ""
+            )
+        if self.statistics != "no batch norm: nothing to fit":
+            line += f"\n  {self.statistics}"
         for direction, prov in self.based_on.items():
             names = (
                 ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"
@@ -96,7 +113,7 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
     if isinstance(generator, WeightGenerator):
         return generator
     if generator is None and model is not None:
-        info = generators.generator_for_model(model)  # LayoutMismatch lists what is installed and the flags each serves
+        info, _ = generators.pick_generator(model)  # LayoutMismatch names the network and why none serves it
         generator = info.reference
         name = "the bundled generator" if info.kind == "bundled" else f"generator {info.name}"
     elif generator is None:
@@ -109,6 +126,7 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
         generator, name = str(path), "the bundled generator"
     else:
         name = str(generator)
+        generator = generators.resolve_name(str(generator))  # `weightinit generators` names too
     key = (str(generator), revision)
     if key not in _GENERATORS:
         loaded = WeightGenerator.from_pretrained(str(generator), revision=revision)
@@ -144,28 +162,92 @@ def reverse_text(concept: str) -> str:
     return turn_round(concept)
 
 
-def _check_coverage(gen, model: nn.Module, adapter) -> None:
-    """The generator covers the model if the model's generated parameters have the base's layout;
-    the dtype does not count (weights are generated in float32 and cast to the model's)."""
+def _plan(gen, model: nn.Module, adapter) -> Plan | None:
+    """None where the generator was made for the model's own layout (the dtype does not count:
+    weights are generated in float32 and cast); else the transfer to the model's network, or
+    :class:`LayoutMismatch` naming the network and why the generator does not serve it."""
     model_layout = adapter.layout(model)
     if model_layout.with_dtype().fingerprint == gen.base_layout.with_dtype().fingerprint:
-        return
+        return None
     inner = getattr(model, "module", None)
     if isinstance(inner, nn.Module):  # a wrapper of the user's own: say so instead of "build a zoo"
         raise AdapterError(
             f"{type(model).__name__} holds the network in `.module` but is not DistributedDataParallel, DataParallel "
             "or torch.compile, which weightinit unwraps: pass the network itself (model.module)"
         )
-    diff = gen.base_layout.with_dtype().first_difference(model_layout.with_dtype())
+    arch = adapter.arch_of(model) if adapter.name == gen.base_adapter.name else None
+    if arch is not None:
+        try:
+            return adapter.transfer(gen.arch, arch)
+        except LayoutMismatch as exc:
+            reason = str(exc)
+    else:
+        reason = f"first difference: {gen.base_layout.with_dtype().first_difference(model_layout.with_dtype())}"
     raise LayoutMismatch(
-        f"generator {gen.name} was trained for {gen.arch} (layout {gen.base_layout.fingerprint}), "
-        f"but this model's layout is {model_layout.fingerprint} ({adapter.name}; first difference: {diff}). "
+        f"generator {gen.name} was trained for {gen.arch}, and does not serve this network "
+        f"({arch or adapter.name + ' layout ' + model_layout.fingerprint}): {reason}. "
         "Build a zoo and a generator for your architecture: `weightinit zoo build --arch ADAPTER:NAME --out zoo` "
         "then `weightinit train --zoo zoo --out my-generator`, and use that generator "
         "(generator='my-generator', or --generator my-generator on the command line)",
         expected=gen.base_layout.fingerprint,
         actual=model_layout.fingerprint,
     )
+
+
+@dataclass
+class _Start:
+    """What is written into one network: canonical weights (full in merge mode, the base in LoRA
+    mode), the LoRA factors (LoRA mode), and the buffers by native key."""
+
+    weights: dict[str, torch.Tensor]
+    factors: dict[str, torch.Tensor] | None
+    buffers: dict[str, torch.Tensor]
+    statistics: StatisticsFit = field(default_factory=StatisticsFit)
+
+    @property
+    def full(self) -> dict[str, torch.Tensor]:
+        return self.weights if self.factors is None else representation.full_weights(self.factors, self.weights)
+
+
+def _carried_start(gen, plan: Plan | None, model: nn.Module, adapter, factors, *, mode: str, widen_noise: float,
+                   seed: int) -> _Start:  # fmt: skip
+    """The generator's start (made for its own network) carried to ``model``'s network."""
+    weights = gen.full_weights(factors) if mode == "merge" else gen.base_canonical
+    if plan is None:
+        own = dict(model.named_buffers())
+        buffers = {k: v for k, v in gen.base_buffers.items() if k in own and own[k].shape == v.shape}
+        return _Start(dict(weights), dict(factors) if mode == "lora" else None, buffers)
+    source_shapes, _ = canonical_shapes(gen.base_model, gen.base_adapter)
+    shapes, buffer_shapes = canonical_shapes(model, adapter)
+    carried = transfer.carry(plan.parameters, weights, shapes)
+    noise_rng = torch.Generator().manual_seed(seed)  # every DDP rank writes the same values
+    transfer.add_widen_noise(plan.parameters, carried, source_shapes, widen_noise, noise_rng)
+    lora = transfer.carry_factors(plan.parameters, factors, source_shapes, shapes) if mode == "lora" else None
+    source_buffers = canonical_buffer_names(gen.base_model, gen.base_adapter)
+    by_canonical = {source_buffers[k]: v for k, v in gen.base_buffers.items() if k in source_buffers}
+    native = {c: n for n, c in canonical_buffer_names(model, adapter).items()}
+    buffers = {native[c]: v for c, v in transfer.carry(plan.buffers, by_canonical, buffer_shapes).items()}
+    return _Start(carried, lora, buffers)
+
+
+def _statistics_inputs(model: nn.Module, adapter, gen, pairs) -> tuple[torch.Tensor, str]:
+    """The images running statistics are fitted on: the pairs' inputs, else the bundled photos at
+    the network's size (a U-Net's own side; the reference's 256-px crop for a ResNet)."""
+    if pairs is not None:
+        return pairs[0], "pair inputs"
+    arch = adapter.arch_of(model) or gen.arch
+    size = plugins.image_size_of(arch) if ":" in arch else None
+    channels = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+    return bundled_inputs(size or 256, channels), "bundled photos"
+
+
+def _fit_statistics(model: nn.Module, adapter, gen, start: _Start, pairs) -> None:
+    """Replace ``start``'s buffers by the running statistics of its weights (batch norm only)."""
+    if not batch_norms(model):
+        return
+    inputs, source = _statistics_inputs(model, adapter, gen, pairs)
+    params = adapter.from_canonical(model, start.full)
+    start.buffers, start.statistics = fit_running_statistics(model, params, start.buffers, inputs, source=source)
 
 
 def _check_concept(concept, what: str = "concept") -> None:
@@ -276,6 +358,8 @@ def initialize(
     pairs=None,
     optimizer: torch.optim.Optimizer | None = None,
     progress=None,
+    widen_noise: float = DEFAULT_WIDEN_NOISE,
+    fit_statistics: bool = True,
 ) -> InitReport:
     """Write weights generated for ``concept`` into ``model``, in place.
 
@@ -297,6 +381,17 @@ def initialize(
     the generator's other candidates the one with the lowest L1 on them (``weightinit.selection``;
     the report names it); ``progress(done, total)`` is called per candidate scored.
 
+    A generator serves its own network and the wider or deeper ones of its family (the pix2pix
+    defaults ``unet_256``/``resnet_9blocks`` at ``ngf 64`` from the installed ``ngf 16``/``8``
+    generators; :mod:`weightinit.transfer`). Widening is exact; ``widen_noise`` (times each
+    weight's standard deviation) is added to the copied channels' consumers, centred so that the
+    network still computes the same function, because exact copies would get identical gradients
+    and never diverge. The report says what was carried.
+
+    ``fit_statistics``: batch-norm running statistics are re-estimated for the weights written
+    (on the pairs' inputs when given, else on the bundled photos at the network's size), so the
+    network is as good in ``eval()`` as in train mode; the report says on what and how long.
+
     float16, bfloat16 and float64 models get the float32 weights cast to their dtype. Arguments,
     the model and the pairs are checked before the generator is loaded; on any failure the model
     is left bitwise unchanged.
@@ -310,6 +405,8 @@ def initialize(
     _check_concept(concept)
     if reverse is not None:
         _check_concept(reverse, "reverse")
+    if isinstance(widen_noise, bool) or not isinstance(widen_noise, (int, float)) or not widen_noise >= 0:
+        raise WeightinitError(f"widen_noise must be a number >= 0, got {widen_noise!r}")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise WeightinitError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
     _check_model(model, unwrap_model(model) if isinstance(model, nn.Module) else model)
@@ -332,58 +429,69 @@ def initialize(
         pairs = check_pairs(pairs, inner)  # dtype, NCHW, and a size the model takes (on meta)
     # --- the generator ------------------------------------------------------------------------
     gen = load_generator(generator, revision, model=inner)
+    options = dict(mode=mode, steps=steps, seed=seed, guidance=guidance, widen_noise=float(widen_noise),
+                   fit_statistics=fit_statistics)  # fmt: skip
     if pair_model:
-        return _initialize_pair(
-            inner,
-            concept,
-            gen,
-            adapter,
-            mode=mode,
-            steps=steps,
-            seed=seed,
-            guidance=guidance,
-            reverse=reverse,
-            start=start,
-        )
+        return _initialize_pair(inner, concept, gen, adapter, reverse=reverse, start=start, **options)
 
-    _check_coverage(gen, inner, adapter)
+    plan = _plan(gen, inner, adapter)
     gen_start = time.perf_counter()
     based_on = {"netG": gen.based_on(concept, "netG")}
     factors = _generate(gen, concept, steps=steps, seed=seed, guidance=guidance)
     choice = None
     if pairs is not None:
-        factors, choice = choose_on_pairs(inner, adapter, gen, factors, concept, pairs, progress=progress)
-    full = gen.full_weights(factors)
+        # scored on the generator's own network, which a widened one computes exactly
+        scorer, scorer_adapter = (inner, adapter) if plan is None else (_own_network(gen, inner), gen.base_adapter)
+        factors, choice = choose_on_pairs(scorer, scorer_adapter, gen, factors, concept, pairs, progress=progress)
+    carried = _carried_start(gen, plan, inner, adapter, factors, mode=mode, widen_noise=float(widen_noise), seed=seed)
     generation_seconds = time.perf_counter() - gen_start
+    if fit_statistics:
+        _fit_statistics(inner, adapter, gen, carried, pairs)
     report = InitReport(
         concept, gen.name, adapter.name, mode, seed, steps, generation_seconds=generation_seconds, based_on=based_on
     )
+    _describe(report, plan, carried, float(widen_noise))
     if choice is not None:
         report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
     if mode == "merge":
-        triples, _ = prepare_update(inner, full, adapter)
-        buffers = buffer_pairs(inner, gen.base_buffers)
+        triples, _ = prepare_update(inner, carried.weights, adapter)
+        buffers = buffer_pairs(inner, carried.buffers)
         write_in_place(triples)
         report.parameters_set = len(triples)
         report.values_set = sum(v.numel() for _, _, v in triples)
         report.buffers_set = copy_buffers(buffers)
     else:
-        report.lora_modules = _inject_generated_lora(inner, adapter, gen, factors, optimizer)
+        report.lora_modules = _inject_generated_lora(inner, adapter, gen.name, carried, optimizer)
         report.parameters_set = report.lora_modules * 2
-        report.values_set = sum(t.numel() for t in factors.values())
+        report.values_set = sum(t.numel() for t in carried.factors.values())
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, torch.Tensor], optimizer=None) -> int:
+def _own_network(gen, like: nn.Module) -> nn.Module:
+    """A copy of the generator's own network, on ``like``'s device and in its dtype."""
+    first = next(like.parameters())
+    return copy.deepcopy(gen.base_model).to(device=first.device, dtype=first.dtype)
+
+
+def _describe(report: InitReport, plan: Plan | None, start: _Start, widen_noise: float) -> None:
+    if plan is not None and not plan.identity:
+        report.transfer = plan.describe()
+        report.widen_noise = widen_noise if any("widened" in s for s in plan.steps) else 0.0
+    report.statistics = start.statistics.describe()
+    report.statistics_seconds = start.statistics.seconds
+
+
+def _inject_generated_lora(model: nn.Module, adapter, gen_name: str, start: _Start, optimizer=None) -> int:
     """Base into the parameters, then LoRA wrappers holding the generated factors (validated
     first), handed to ``optimizer``; on a failure after the first write the model is restored."""
-    triples, _ = prepare_update(model, gen.base_canonical, adapter)
-    buffers = buffer_pairs(model, gen.base_buffers)
+    factors = start.factors
+    triples, _ = prepare_update(model, start.weights, adapter)
+    buffers = buffer_pairs(model, start.buffers)
     names = adapter.native_to_canonical(model)
     targets = [t for t in adapter.lora_targets(model) if names[f"{t}.weight"] + LORA_A in factors]
     if not targets:
-        raise AdapterError(f"generator {gen.name} stores no LoRA factors for this model's modules; use mode='merge'")
+        raise AdapterError(f"generator {gen_name} stores no LoRA factors for this model's modules; use mode='merge'")
     for t in targets:
         canonical = names[f"{t}.weight"]
         a, b = factors[canonical + LORA_A], factors[canonical + LORA_B]
@@ -422,22 +530,27 @@ def _inject_generated_lora(model: nn.Module, adapter, gen, factors: dict[str, to
     return len(wrappers)
 
 
-def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidance, reverse, start) -> InitReport:
+def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidance, reverse, start, widen_noise,
+                     fit_statistics) -> InitReport:  # fmt: skip
     """CycleGAN: G_A gets the concept, G_B its reverse; both validated before either is written."""
     if mode != "merge":
         raise WeightinitError("CycleGAN pairs support mode='merge' only")
     texts = {"netG_A": concept, "netG_B": reverse or reverse_text(concept)}
-    updates, buffers, based_on = [], [], {}
+    updates, buffers, based_on, plan, carried = [], [], {}, None, None
     for _, attribute in adapter.directions(model):
-        sub = getattr(model, attribute)
+        sub = unwrap_model(getattr(model, attribute))
         sub_adapter = plugins.adapter_for_model(sub)
-        _check_coverage(gen, sub, sub_adapter)
+        plan = _plan(gen, sub, sub_adapter)
         based_on[attribute] = gen.based_on(texts[attribute], attribute)
-        full = gen.full_weights(_generate(gen, texts[attribute], steps=steps, seed=seed, guidance=guidance))
-        updates.append(prepare_update(sub, full, sub_adapter)[0])
-        buffers.append(buffer_pairs(unwrap_model(sub), gen.base_buffers))
+        factors = _generate(gen, texts[attribute], steps=steps, seed=seed, guidance=guidance)
+        carried = _carried_start(gen, plan, sub, sub_adapter, factors, mode=mode, widen_noise=widen_noise, seed=seed)
+        if fit_statistics:
+            _fit_statistics(sub, sub_adapter, gen, carried, None)
+        updates.append(prepare_update(sub, carried.weights, sub_adapter)[0])
+        buffers.append(buffer_pairs(sub, carried.buffers))
     write_in_place([t for triples in updates for t in triples])
     report = InitReport(concept, gen.name, adapter.name, mode, seed, steps, directions=texts, based_on=based_on)
+    _describe(report, plan, carried, widen_noise)
     report.parameters_set = sum(len(t) for t in updates)
     report.values_set = sum(v.numel() for t in updates for _, _, v in t)
     report.buffers_set = sum(copy_buffers(b) for b in buffers)

@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from weightinit.errors import AdapterError
+from weightinit.errors import AdapterError, LayoutMismatch
 from weightinit.layout import DEFAULT_BLOCK_SIZE, BlockLayout, Slot, dtype_name
 
 # Prefixes that wrappers add to state-dict keys: DistributedDataParallel / DataParallel
@@ -154,6 +154,22 @@ class Adapter(abc.ABC):
     def build(self, spec: ArchSpec) -> nn.Module:
         """Build the architecture an :class:`ArchSpec` names (its ``adapter`` is this one)."""
         raise AdapterError(f"adapter {self.name!r} cannot build architectures (asked for {spec})")
+
+    # --- naming networks and carrying weights between them ----------------------------------
+    def arch_of(self, model: nn.Module) -> str | None:
+        """The arch string that builds ``model``'s layout, or None where this adapter cannot tell."""
+        return None
+
+    def arch_of_state_dict(self, state: Mapping[str, torch.Tensor]) -> str | None:
+        """The arch string whose network has ``state``'s keys and shapes, or None where this adapter
+        cannot tell (it raises :class:`AdapterError` for a state dict that is not one of its networks)."""
+        return None
+
+    def transfer(self, source: str, target: str):
+        """The :class:`~weightinit.transfer.Plan` that carries weights made for arch ``source`` to arch
+        ``target`` (a wider or deeper network of the family), or :class:`LayoutMismatch` saying why
+        there is none. Default: only a network's own layout is served."""
+        raise LayoutMismatch(f"adapter {self.name!r} serves only a generator's own network ({source}), not {target}")
 
     # --- derived, shared by every adapter --------------------------------------------------
     def layout(self, model: nn.Module, block_size: int = DEFAULT_BLOCK_SIZE) -> BlockLayout:

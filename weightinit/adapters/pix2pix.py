@@ -33,6 +33,7 @@ Which of ``.weight``/``.bias``/norm entries exist depends on the norm option (se
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from torch import nn
@@ -343,6 +344,61 @@ def is_pix2pix_generator(model: nn.Module) -> bool:
     return True
 
 
+def _shapes(state) -> dict[str, tuple[int, ...]]:
+    """Key -> shape, wrapper prefixes stripped; ``num_batches_tracked`` left out (old checkpoints lack it)."""
+    from weightinit.adapters.base import strip_wrapper_prefixes
+
+    return {
+        strip_wrapper_prefixes(k): tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")
+    }
+
+
+def arch_of_state_dict(adapter_name: str, defaults: GeneratorOptions, state) -> str:
+    """The arch string of the reference generator with exactly ``state``'s keys and shapes.
+
+    Width, channels and norm are read from the first and last convolutions and the keys; the
+    arch name, dropout and padding (which shift keys in a ResNet block) are found by building the
+    candidates on the meta device and comparing keys and shapes."""
+    import torch
+
+    shapes = _shapes(state)
+    if "model.model.0.weight" in shapes:
+        family, first, last = "unet", shapes["model.model.0.weight"], shapes.get("model.model.3.weight")
+        output_nc = last[1] if last else None
+        has_bias = "model.model.0.bias" in shapes
+    elif "model.1.weight" in shapes:
+        family, first = "resnet", shapes["model.1.weight"]
+        convs = sorted((int(k.split(".")[1]), v) for k, v in shapes.items() if re.fullmatch(r"model\.\d+\.weight", k))
+        output_nc = convs[-1][1][0] if convs and len(convs[-1][1]) == 4 else None
+        has_bias = "model.1.bias" in shapes
+    else:
+        raise AdapterError("the state dict is not a pix2pix generator's (no model.model.0.weight or model.1.weight)")
+    if len(first) != 4 or output_nc is None:
+        raise AdapterError("the state dict is not a pix2pix generator's (its first or last convolution is missing)")
+    norm = "batch" if any(k.endswith("running_mean") for k in shapes) else "instance" if has_bias else "none"
+    fixed = f"ngf={first[0]},norm={norm}"
+    if first[1] != defaults.input_nc:
+        fixed += f",input_nc={first[1]}"
+    if output_nc != defaults.output_nc:
+        fixed += f",output_nc={output_nc}"
+    tried = []
+    for name, (fam, _) in GENERATOR_ARCHS.items():
+        if fam != family:
+            continue
+        for extra in ("", ",dropout=true") + ((",padding=zero",) if fam == "resnet" else ()):
+            arch = f"{adapter_name}:{name},{fixed}{extra}"
+            with torch.device("meta"):
+                net = build_generator(name, parse_generator_options(ArchSpec.parse(arch), defaults))
+            if _shapes(net.state_dict()) == shapes:
+                return arch
+            tried.append(arch)
+    raise AdapterError(
+        f"the state dict looks like a pix2pix {family} generator with {fixed} but fits none of "
+        f"{', '.join(a.split(':', 1)[1].split(',')[0] for a in tried[::2])} (a changed network, or one saved "
+        "with extra modules); pass --arch"
+    )
+
+
 class Pix2PixAdapter(Adapter):
     """pix2pix / CycleGAN generators (``UnetGenerator``, ``ResnetGenerator``) of the reference code."""
 
@@ -381,6 +437,20 @@ class Pix2PixAdapter(Adapter):
             return (f"{spec} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
                     f"(cyclegan:{spec.name}, or add norm=instance)")  # fmt: skip
         return None
+
+    def arch_of(self, model: nn.Module) -> str:
+        arch = self.arch_of_state_dict(unwrap_model(model).state_dict())
+        if any(isinstance(m, nn.Dropout) for m in model.modules()) and "dropout=" not in arch:
+            arch += ",dropout=true"  # a U-Net's dropout shifts no key: only its modules show it
+        return arch
+
+    def arch_of_state_dict(self, state) -> str:
+        return arch_of_state_dict(self.name, self.default_options, state)
+
+    def transfer(self, source: str, target: str):
+        from weightinit.adapters.pix2pix_transfer import plan
+
+        return plan(self, ArchSpec.parse(source), ArchSpec.parse(target))
 
     def _check_adapter(self, spec: ArchSpec) -> None:
         if spec.adapter != self.name:

@@ -13,6 +13,7 @@ network is built or any weights are loaded. Heavy imports happen inside the comm
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +40,8 @@ GeneratorOption = Annotated[
         "--generator",
         "-g",
         show_default=False,
-        help="Weight generator: a folder or a hub id (default: the bundled one).",
+        help="Weight generator: a name `weightinit generators` lists, a folder or a hub id "
+        "(default: the installed one that serves the network best).",
     ),
 ]
 StepsOption = Annotated[
@@ -163,7 +165,7 @@ def _pairs_progress():
 
 
 def _generator_arch(generator: str | None) -> str | None:
-    """The arch a local generator folder (or the bundled one) serves, from its config alone."""
+    """The arch a local generator folder serves, from its config alone (None for a hub id)."""
     from weightinit.generators import bundled_generator_path
 
     config = (Path(generator) if generator else bundled_generator_path()) / "generator_config.json"
@@ -174,32 +176,63 @@ def _generator_arch(generator: str | None) -> str | None:
 
 
 def _check_arch_cheaply(arch: str, generator: str | None) -> None:
-    """The arch against the generator's, on the meta device (milliseconds, no memory): a huge or
-    foreign arch (``ngf=2000``: 16 GB) is refused before it is built or the generator is loaded."""
-    from weightinit.errors import LayoutMismatch
+    """Whether a generator serves ``arch``, on the meta device (milliseconds, no memory): a foreign
+    arch, or one no generator carries to, is refused before it is built or a generator is loaded."""
+    from weightinit import plugins
+    from weightinit.errors import LayoutMismatch, WeightinitError
+    from weightinit.generators import arch_layout_fingerprint, pick_for_arch
 
-    model, adapter = _build(arch, meta=True)
-    served = _generator_arch(generator)
-    if served is None or served == arch:
-        return
-    theirs, their_adapter = _build(served, meta=True)
-    mine, ours = adapter.layout(model), their_adapter.layout(theirs)
-    if mine.with_dtype().fingerprint != ours.with_dtype().fingerprint:
-        raise LayoutMismatch(
-            f"generator {generator or 'the bundled generator'} was trained for {served} (layout {ours.fingerprint}), but {arch} "
-            f"has layout {mine.fingerprint} ({mine.num_params:,} parameters; first difference: {ours.with_dtype().first_difference(mine.with_dtype())}); "
-            "build a zoo and a generator for it (`weightinit zoo build --arch ... --out zoo`, then `weightinit train`)",
-            expected=ours.fingerprint,
-            actual=mine.fingerprint,
+    model, adapter = _build(arch, meta=True)  # the arch string itself, with its own errors
+    values = sum(t.numel() for t in [*model.parameters(), *model.buffers()])
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if values * 4 * 3 > memory:  # the network, the generated start and the checkpoint written: float32 each
+        raise WeightinitError(
+            f"{arch} has {values:,} values ({values * 4 / 2**30:,.1f} GiB in float32), too many for this machine's "
+            f"{memory / 2**30:.0f} GiB of memory; nothing was built"
         )
+    if generator is None:
+        pick_for_arch(arch)
+        return
+    served = _generator_arch(generator)
+    if served is None or arch_layout_fingerprint(served) == arch_layout_fingerprint(arch):
+        return
+    try:
+        plugins.adapter_for_arch(arch).transfer(served, arch)
+    except LayoutMismatch as exc:
+        raise LayoutMismatch(
+            f"generator {generator} was trained for {served}, and does not serve {arch}: {exc}"
+        ) from None
 
 
-def _cheap_checks(mode: str, out: Path, concept: str) -> None:
+def _arch_of_checkpoint(state: dict, checkpoint: Path) -> str:
+    """The arch string of a checkpoint, from its keys and shapes (each adapter that can tell is asked)."""
+    from weightinit import plugins
+    from weightinit.errors import CheckpointError, WeightinitError
+
+    reasons = []
+    for name in plugins.adapter_names():
+        try:
+            arch = plugins.get_adapter(name).arch_of_state_dict(state)
+        except WeightinitError as exc:
+            reasons.append(f"{name}: {exc}")
+            continue
+        if arch is not None:
+            return arch
+    raise CheckpointError(
+        f"cannot tell the architecture of {checkpoint} from its keys ({'; '.join(reasons) or 'no adapter can'}); "
+        "pass --arch ADAPTER:NAME[,key=value...]"
+    )
+
+
+def _cheap_checks(mode: str, out: Path, concept: str, checkpoint: Path | None = None) -> None:
+    from weightinit.errors import WeightinitError
     from weightinit.fileio import check_checkpoint_name
     from weightinit.initialization import _check_concept
 
     _check_mode(mode)
     check_checkpoint_name(out)
+    if checkpoint is not None and out.resolve() == checkpoint.resolve():
+        raise WeightinitError(f"--out {out} is CHECKPOINT itself: init never changes your checkpoint; write elsewhere")
     _check_concept(concept)
 
 
@@ -243,7 +276,7 @@ def _initialize_and_write(
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "arch": arch, "out": str(out)}, indent=2))
     else:
-        typer.echo(f"{report} -> {out}")
+        typer.echo(f"{report}\n  wrote {arch} -> {out}")
 
 
 def sample(
@@ -256,7 +289,8 @@ def sample(
             "--arch",
             "-a",
             show_default=False,
-            help="Architecture to build (default: the generator's own); the generator must cover it.",
+            help="Architecture to build (default: the generator's own); a generator of its family serves it, "
+            "widened or deepened.",
         ),
     ] = None,
     steps: StepsOption = 1,
@@ -284,14 +318,17 @@ def sample(
     """
     import torch
 
+    from weightinit.generators import resolve_name
     from weightinit.initialization import load_generator
 
     _cheap_checks(mode, out, concept)
+    generator = resolve_name(generator)
+    named = arch is not None
     arch = arch or _generator_arch(generator)
     if arch is not None:
         _check_arch_cheaply(arch, generator)
         source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
-    gen = load_generator(generator)
+    gen = load_generator(generator) if generator is not None or not named else None
     if arch is None:  # a hub id: its arch is known once it is loaded
         arch = gen.arch
         source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
@@ -299,6 +336,8 @@ def sample(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the values initialize does not write are seeded too
         model, _ = _build(arch)
+    if gen is None:
+        gen = load_generator(None, model=model)
     _initialize_and_write(
         model, arch, concept, out, gen=gen, steps=steps, seed=seed, guidance=guidance, as_json=as_json, pairs=chosen_on
     )
@@ -320,7 +359,10 @@ def init(
     arch: Annotated[
         str | None,
         typer.Option(
-            "--arch", "-a", help="CHECKPOINT's architecture (default: the generator's own).", show_default=False
+            "--arch",
+            "-a",
+            help="CHECKPOINT's architecture (default: read from its keys and shapes).",
+            show_default=False,
         ),
     ] = None,
     steps: StepsOption = 1,
@@ -334,9 +376,11 @@ def init(
 ) -> None:
     """Initialise your checkpoint for CONCEPT and write it to OUT (CHECKPOINT is not changed).
 
-    The checkpoint must fit the architecture exactly (wrapper prefixes such as module. are
-    stripped); the generated weights replace its generated parameters, and the result keeps its
-    keys, so your code loads it with plain load_state_dict.
+    The architecture is read from the checkpoint's keys and shapes (or given with --arch), and
+    the checkpoint must fit it exactly (wrapper prefixes such as module. are stripped). The
+    generated weights replace its generated parameters and running statistics, and the result
+    keeps its keys, so your code loads it with plain load_state_dict. CHECKPOINT itself is never
+    changed: OUT must be another file.
 
     Examples:
 
@@ -347,29 +391,27 @@ def init(
     from weightinit.adapters.base import strip_wrapper_prefixes
     from weightinit.errors import CheckpointError
     from weightinit.fileio import load_state_dict_file
+    from weightinit.generators import resolve_name
     from weightinit.initialization import load_generator
 
-    _cheap_checks(mode, out, concept)
-    arch = arch or _generator_arch(generator)
-    if arch is not None:
-        _check_arch_cheaply(arch, generator)
-        source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
+    _cheap_checks(mode, out, concept, checkpoint)
+    generator = resolve_name(generator)
     state = {}
     for key, value in load_state_dict_file(checkpoint).items():
         clean = strip_wrapper_prefixes(key)
         if clean in state:
             raise CheckpointError(f"{checkpoint} holds {clean!r} twice (with and without a wrapper prefix)")
         state[clean] = value
-    gen = load_generator(generator)
-    if arch is None:
-        arch = gen.arch
-        source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
+    arch = arch or _arch_of_checkpoint(state, checkpoint)
+    _check_arch_cheaply(arch, generator)
+    source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
     chosen_on = _load_pairs(source, pairs_count)
     model, _ = _build(arch)
     dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
     if len(dtypes) == 1:  # fp16 in, fp16 out: the network takes the checkpoint's dtype
         model.to(dtypes.pop())
     _load_checkpoint_strictly(model, state, checkpoint, arch)
+    gen = load_generator(generator, model=model)
     _initialize_and_write(
         model,
         arch,

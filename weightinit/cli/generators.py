@@ -34,18 +34,19 @@ def generators(
     """
     import json
 
-    from weightinit.generators import arch_layout_fingerprint, generator_for_layout, installed_generators
+    from weightinit.generators import arch_layout_fingerprint, installed_generators, pick_for_arch
 
     extra = list(extra or [])
     if arch is not None:
         fingerprint = arch_layout_fingerprint(arch)
-        info = generator_for_layout(fingerprint, extra)  # LayoutMismatch (exit 1) lists what is installed
+        info, plan = pick_for_arch(arch, extra)  # LayoutMismatch (exit 1) names the arch and why none serves it
+        how = "its own network" if plan is None else plan.describe()
         if json_out:
-            typer.echo(
-                json.dumps({"arch": arch, "layout_fingerprint": fingerprint, "generator": info.to_dict()}, indent=2)
-            )
+            out = {"arch": arch, "layout_fingerprint": fingerprint, "generator": info.to_dict(), "transfer": how,
+                   "exact": True if plan is None else plan.exact}  # fmt: skip
+            typer.echo(json.dumps(out, indent=2))
         else:
-            typer.echo(f"{arch} (layout {fingerprint}): {info.name} ({info.reference})")
+            typer.echo(f"{arch} (layout {fingerprint}): {info.name} ({info.reference}), {how}")
         return
     rows = [g.to_dict(with_layout_file=True) for g in installed_generators(extra)]
     if readme is not None:
