@@ -10,13 +10,17 @@ export OMP_NUM_THREADS := 1
 
 .PHONY: setup demo test bench-codec zoo generator bench bench-report bench-quick clean
 
-$(STAMP): pyproject.toml adapters/template/pyproject.toml
+GENERATOR_PACKAGES := $(wildcard generators/*/pyproject.toml)
+
+$(STAMP): pyproject.toml adapters/template/pyproject.toml $(GENERATOR_PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned, so no dependency pulls a multi-GB CUDA build (override TORCH_SPEC).
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[test]"
 	$(BIN)/python -m pip install -q -e ./adapters/template
+	# the generators beyond the bundled one are packages of their own (generators/NAME)
+	$(BIN)/python -m pip install -q $(foreach p,$(GENERATOR_PACKAGES),-e ./$(dir $(p)))
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -25,8 +29,8 @@ demo: $(STAMP)
 	$(BIN)/weightinit demo
 
 test: $(STAMP)
-	$(BIN)/ruff check weightinit experiments tests
-	$(BIN)/ruff format --check weightinit experiments tests
+	$(BIN)/ruff check weightinit experiments tests generators
+	$(BIN)/ruff format --check weightinit experiments tests generators
 	$(BIN)/python -m pytest -q
 
 # The default zoo and the bundled generator, from nothing (hours on a CPU; both resume when rerun).
@@ -73,6 +77,12 @@ bench-shard-%: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/weightinit bench --zoo zoo --quick --out runs/bench-quick --json runs/bench_quick.json
 
+# The wheel a user installs: at most 40 MB, installed alone outside the checkout, initialising the
+# default network offline (.ci/wheel-check; minutes, so not part of `make test`).
+.PHONY: wheel-check
+wheel-check: $(STAMP)
+	PYTHON=$(BIN)/python TORCH_SPEC="$(TORCH_SPEC)" bash .ci/wheel-check
+
 bench-codec: $(STAMP)
 	$(BIN)/python -m experiments.codec
 
@@ -81,7 +91,7 @@ clean:
 
 # Full-size generators on GPUs (docs/gpu.md): a pix2pix zoo + generator (unet_256, ngf 64, batch norm,
 # dropout) and a CycleGAN one (resnet_9blocks, ngf 64, instance norm) at 256 px, from nothing, each
-# installed under weightinit/data/generators/. Rerun to resume (on any GPU). GPUS x PER_GPU build
+# exported under weightinit/data/generators/ with a package in generators/ (installed). Rerun to resume (on any GPU). GPUS x PER_GPU build
 # processes share the GPUs; IMAGES=DIR uses your photos (>= 256 px) instead of the bundled ones,
 # upscaled; GPU_LIMIT=N builds only the first N concepts; GPU_EXTRA passes more `zoo build` options.
 GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
@@ -105,14 +115,16 @@ gpu-defaults: $(STAMP)
 	    --zoo $$out/zoo --out $$out/generator --device $(GPU_DEVICE) $(GPU_TRAIN_EXTRA) \
 	    $$(test -d $$out/generator/checkpoints && echo --resume); \
 	  $(BIN)/python -m weightinit.generator.export $$out/generator --out $(GPU_INSTALL)/$$name; \
+	  $(BIN)/python -m experiments.generator_package $$name && $(BIN)/python -m pip install -q -e ./generators/$$name; \
 	done
 
 # Generators for networks that the reference pytorch-CycleGAN-and-pix2pix code builds with its own
 # flags (README, "With the reference code"), each zoo under about 8 CPU-hours: a pix2pix U-Net
 # (`--netG unet_128 --ngf 16 --norm batch`, 128 px) and a CycleGAN ResNet (`--netG resnet_9blocks
 # --ngf 8 --norm instance --no_dropout`, trained on 64-px crops, used at any size). `make zoo-NAME`
-# builds (or resumes) zoo-NAME/; `make generator-NAME` trains, measures and installs its generator
-# under weightinit/data/generators/NAME, where `initialize` finds it by the model's layout.
+# builds (or resumes) zoo-NAME/; `make generator-NAME` trains, measures and exports its generator
+# to weightinit/data/generators/NAME, with its package generators/NAME (installed; `initialize` finds it
+# through `register_generators`).
 REFERENCE_GENERATORS := unet128 resnet9
 ZOO_ARGS_unet128 := --arch pix2pix:unet_128,ngf=16,norm=batch --image-size 128 --batch-size 4 --base-steps 3000 --concept-steps 300
 ZOO_ARGS_resnet9 := --arch pix2pix:resnet_9blocks,ngf=8,norm=instance --image-size 64 --batch-size 8 --base-steps 4000 --base-lr 5e-4 --concept-steps 200
@@ -129,6 +141,7 @@ $(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
 	$(BIN)/python -m experiments.composed_prior --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/composed_prior_$*.json --write
 	$(BIN)/python -m experiments.heldout_start --zoo zoo-$* --generator runs/generator-$* --json docs/measurements/heldout_start_$*.json
 	$(BIN)/python -m weightinit.generator.export runs/generator-$* --out weightinit/data/generators/$* --quality runs/generator-$*_quality.json docs/measurements/heldout_start_$*.json
+	$(BIN)/python -m experiments.generator_package $* && $(BIN)/python -m pip install -q -e ./generators/$*
 
 # Their time-to-quality benchmark, LoRA-only, on 8 held-out concepts of each zoo: every
 # (count / 8)-th in zoo order, as `--quick` spreads its concepts (the first 8 are all strengths);

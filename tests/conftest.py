@@ -48,3 +48,35 @@ def tiny_generator_dir(tiny_zoo_dir, tmp_path_factory):
     )
     train_generator(tiny_zoo_dir, out, config, progress=False)
     return out
+
+
+@pytest.fixture
+def installed_generator():
+    """A plugin registry without the installed generator packages; the fixture's value installs
+    ``(name, folder)`` through a test plugin's ``register_generators``, as a package would."""
+    import importlib.metadata
+
+    from weightinit import plugins
+    from weightinit.hookspecs import hookimpl
+
+    packages = [ep.name for ep in importlib.metadata.entry_points(group="weightinit") if "generator" in ep.value]
+    saved = os.environ.get(plugins.DISABLE_ENV)
+    os.environ[plugins.DISABLE_ENV] = ",".join(filter(None, [saved, *packages]))
+    plugins.get_registry(reload=True)
+
+    def install(name, folder):
+        class Plugin:
+            @hookimpl
+            def register_generators(self, register):
+                register(name, folder)
+
+        plugins.register_plugin(Plugin(), name=f"test-generator-{name}")
+
+    try:
+        yield install
+    finally:
+        if saved is None:
+            os.environ.pop(plugins.DISABLE_ENV, None)
+        else:
+            os.environ[plugins.DISABLE_ENV] = saved
+        plugins.get_registry(reload=True)

@@ -122,13 +122,10 @@ def resnet_generator_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def installed(resnet_generator_dir, tmp_path, monkeypatch):
-    """A package data folder with the ResNet generator installed under data/generators."""
-    root = tmp_path / "generators"
-    shutil.copytree(resnet_generator_dir, root / resnet_generator_dir.name)
-    (root / "half-copied").mkdir()  # no generator_config.json: not a generator, not listed
-    monkeypatch.setattr(registry, "GENERATORS_DIR", root)
-    return root / resnet_generator_dir.name
+def installed(resnet_generator_dir, installed_generator):
+    """The ResNet generator installed as a package would install it (``register_generators``)."""
+    installed_generator(resnet_generator_dir.name, resnet_generator_dir)
+    return resnet_generator_dir
 
 
 def test_installed_and_extra_generators_are_listed_in_order(installed, tiny_generator_dir):
@@ -218,9 +215,8 @@ def test_initialize_without_a_generator_picks_the_installed_one_that_fits(instal
     assert all(torch.equal(before[k], v) for k, v in unet.state_dict().items())
 
 
-def test_an_installation_without_generators_says_so(monkeypatch, tmp_path):
+def test_an_installation_without_generators_says_so(monkeypatch, tmp_path, installed_generator):
     monkeypatch.setattr(registry, "bundled_generator_path", lambda: tmp_path / "nothing")
-    monkeypatch.setattr(registry, "GENERATORS_DIR", tmp_path / "none-either")
     assert installed_generators() == []
     with pytest.raises(LayoutMismatch, match="no bundled generator"):
         generator_for_layout(arch_layout_fingerprint("pix2pix:unet_256"))
@@ -285,3 +281,33 @@ def test_readme_table_is_rewritten_between_its_markers(tmp_path):
     with pytest.raises(WeightinitError, match="no <!-- generators:start -->"):
         write_readme_table(readme, rows)
     assert readme.read_text() == "no markers\n"
+
+
+def test_a_plugin_ships_a_generator_and_bad_or_duplicate_registrations_are_warnings(
+    resnet_generator_dir, installed_generator, tmp_path
+):
+    from weightinit import initialize, plugins
+    from weightinit.hookspecs import hookimpl
+
+    installed_generator("shipped", resnet_generator_dir)
+    (tmp_path / "half-copied").mkdir()  # no generator_config.json: not a generator
+
+    class Careless:
+        @hookimpl
+        def register_generators(self, register):
+            register("shipped", resnet_generator_dir)  # taken by the first plugin
+            register("bundled", resnet_generator_dir)  # the bundled one's name
+            register("half", tmp_path / "half-copied")
+            register("fine.one", resnet_generator_dir)
+
+    plugins.register_plugin(Careless(), name="careless")
+    with pytest.warns(UserWarning) as caught:
+        names = [g.name for g in installed_generators() if g.kind == "installed"]
+    assert names == ["shipped", "fine.one"]
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "already registered by 'test-generator-shipped'" in messages
+    assert "named 'bundled'" in messages and "holds no generator_config.json" in messages
+    assert "'careless'" in messages
+    torch.manual_seed(0)
+    report = initialize(plugins.build_model(RESNET_ARCH), "photo to sepia", generator="shipped")  # by its name
+    assert report.parameters_set > 0

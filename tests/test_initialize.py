@@ -103,11 +103,10 @@ def test_bad_arguments_are_errors(tiny_generator_dir):
         initialize(model, "   ", generator=tiny_generator_dir)
 
 
-def test_no_bundled_generator_is_a_clear_error(monkeypatch, tmp_path):
+def test_no_bundled_generator_is_a_clear_error(monkeypatch, tmp_path, installed_generator):
     import weightinit.generators as registry
 
-    monkeypatch.setattr(registry, "bundled_generator_path", lambda: tmp_path / "nothing")
-    monkeypatch.setattr(registry, "GENERATORS_DIR", tmp_path / "none-either")  # nor any other installed
+    monkeypatch.setattr(registry, "bundled_generator_path", lambda: tmp_path / "nothing")  # nor any other installed
     with pytest.raises(WeightinitError, match="no bundled generator"):
         initialize(fresh(), "sketch to photo")
 

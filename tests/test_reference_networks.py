@@ -19,7 +19,7 @@ SERVED = [g for g in installed_generators() if g.flags is not None]
 
 def test_the_package_installs_a_generator_for_a_reference_unet_or_resnet():
     assert {g.flags.netG.split("_")[0] for g in SERVED} & {"unet", "resnet"}, (
-        "no installed generator serves the reference code's flags (weightinit/data/generators/)"
+        "no installed generator serves the reference code's flags (make setup installs generators/*)"
     )
 
 

@@ -4,7 +4,8 @@ A generator serves exactly one layout: the generated parameters of the network i
 on (architecture, width, norm). This module lists the generators a user has:
 
 * the bundled one, ``weightinit/data/generator`` (the CPU demo size, ``pix2pix:unet_64,ngf=16``);
-* every complete generator folder under ``weightinit/data/generators/<name>/``;
+* every generator a plugin registers (``register_generators``): weightinit's own larger ones are
+  packages of their own (``pip install ./generators/unet128``), as spaCy ships its models;
 * any extra folders or hub ids the caller names (a hub id is ``org/name``).
 
 For each it reports the name, the arch string, the layout fingerprint of the model parameters it
@@ -39,8 +40,6 @@ from weightinit.layout import BlockLayout
 
 CONFIG_NAME = "generator_config.json"
 LAYOUT_NAME = "layout.json"
-#: Further generators shipped or installed beside the bundled one (:func:`bundled_generator_path`), one folder each.
-GENERATORS_DIR = Path(__file__).parent / "data" / "generators"
 #: What a pix2pix-style adapter's ``options(spec)`` states: the reference flags are made of them.
 _REFERENCE_OPTIONS = ("ngf", "norm", "dropout", "padding", "input_nc", "output_nc")
 
@@ -153,7 +152,7 @@ class GeneratorInfo:
     """One installed generator, read lazily: nothing is opened until a property asks."""
 
     def __init__(self, source: str | Path, *, kind: str, name: str | None = None, revision: str | None = None):
-        #: ``bundled``, ``installed`` (under ``data/generators``) or ``extra`` (named by the caller).
+        #: ``bundled``, ``installed`` (registered by a plugin) or ``extra`` (named by the caller).
         self.kind = kind
         #: What ``initialize(..., generator=...)`` takes to load it: a folder path or a hub id.
         self.reference = str(source)
@@ -260,16 +259,14 @@ def _hub_folder(repo_id: str, revision: str | None) -> Path:
 
 
 def installed_generators(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo]:
-    """The bundled generator (if the installation has it), every ``data/generators/*`` folder with a
-    ``generator_config.json``, then ``extra`` (folders or hub ids), in that order. Reads nothing yet."""
+    """The bundled generator (if the installation has it), every generator the plugins register,
+    then ``extra`` (folders or hub ids), in that order. Reads nothing yet."""
     out: list[GeneratorInfo] = []
     bundled = bundled_generator_path()
     if (bundled / CONFIG_NAME).is_file():
         out.append(GeneratorInfo(bundled, kind="bundled", name="bundled"))
-    if GENERATORS_DIR.is_dir():
-        for folder in sorted(GENERATORS_DIR.iterdir()):
-            if (folder / CONFIG_NAME).is_file():
-                out.append(GeneratorInfo(folder, kind="installed"))
+    for name, folder, _ in plugins.registered_generators():
+        out.append(GeneratorInfo(folder, kind="installed", name=name))
     for item in extra:
         out.append(GeneratorInfo(item, kind="extra"))
     return out
@@ -373,20 +370,54 @@ def pick_generator(model, extra: Iterable[str | Path] = ()):
     return pick_for_arch(arch, extra)
 
 
+#: The reference flag sets weightinit is checked on: ``--netG x --norm {batch, instance} x --ngf``.
+REFERENCE_NORMS = ("batch", "instance")
+REFERENCE_NGFS = (8, 16, 32, 64)
+
+
+def served_flag_sets(extra: Iterable[str | Path] = ()) -> dict[str | None, list[tuple[str, str, int]]]:
+    """Generator name -> the reference flag sets ``(netG, norm, ngf)`` it is picked for (None: those
+    no installed generator serves). Planned on the meta device: milliseconds, no weights."""
+    out: dict[str | None, list[tuple[str, str, int]]] = {}
+    for netg in REFERENCE_NETG:
+        for norm in REFERENCE_NORMS:
+            for ngf in REFERENCE_NGFS:
+                try:
+                    info, _ = pick_for_arch(f"pix2pix:{netg},ngf={ngf},norm={norm}", extra)
+                    name = info.name
+                except LayoutMismatch:
+                    name = None
+                out.setdefault(name, []).append((netg, norm, ngf))
+    return out
+
+
+def describe_flag_sets(sets: list[tuple[str, str, int]]) -> str:
+    """``unet_256 batch (ngf 16, 32, 64); ...``: flag sets grouped by ``--netG`` and ``--norm``."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for netg, norm, ngf in sets:
+        groups.setdefault((netg, norm), []).append(ngf)
+    return "; ".join(f"`{netg}` {norm} (ngf {', '.join(map(str, ngfs))})" for (netg, norm), ngfs in groups.items())
+
+
 README_START = "<!-- generators:start -->"
 README_END = "<!-- generators:end -->"
 #: The quality line a generator's model card measures (``weightinit.generator.export``).
 _STEP0_KEY = "held-out PSNR at step 0, median dB"
 
 
-def readme_table(rows: list[dict]) -> str:
-    """The README's table of installed generators: arch, the reference flags that build a model
-    they serve (or why none do) and their measured held-out start, from ``to_dict`` rows."""
+def readme_table(rows: list[dict], served: dict | None = None) -> str:
+    """The README's table of installed generators: arch, the reference flags of its own network
+    (or why there are none), the reference flag sets it serves carried (``served``, from
+    :func:`served_flag_sets`), and its measured held-out start, from ``to_dict`` rows."""
+    served = served or {}
+    grid = len(REFERENCE_NETG) * len(REFERENCE_NORMS) * len(REFERENCE_NGFS)
     lines = [
         README_START,
         "<!-- generated by `weightinit generators --readme README.md` from the installed generators; do not edit by hand -->",
-        "| generator | arch | reference `train.py` flags under which `initialize` works | held-out start, median test PSNR at step 0 (generated / base) |",
-        "|---|---|---|---|",
+        f"| generator | arch | reference `train.py` flags of its own network | of the {grid} reference flag sets "
+        "(`--netG` x `--norm` batch, instance x `--ngf` 8-64), those it serves (picked for them) | "
+        "held-out start, median test PSNR at step 0 (generated / base) |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         flags = f"`{' '.join(r['reference_flags']['args'])}`" if r["reference_flags"] else f"none: {r['note']}"
@@ -396,16 +427,19 @@ def readme_table(rows: list[dict]) -> str:
             if "generated_1" in step0 and "base" in step0
             else "not measured"
         )
-        lines.append(f"| {r['name']} | `{r['arch']}` | {flags} | {measured} |")
+        carried = describe_flag_sets(served.get(r["name"], [])) or "none"
+        lines.append(f"| {r['name']} | `{r['arch']}` | {flags} | {carried} | {measured} |")
+    if served.get(None):
+        lines.append(f"\nServed by none: {describe_flag_sets(served[None])}.")
     lines.append(README_END)
     return "\n".join(lines)
 
 
-def write_readme_table(path: Path, rows: list[dict]) -> None:
+def write_readme_table(path: Path, rows: list[dict], served: dict | None = None) -> None:
     """Replace the table between the markers in ``path`` (which must have them), atomically."""
     text = path.read_text()
     if README_START not in text or README_END not in text:
         raise WeightinitError(f"{path} has no {README_START} ... {README_END} block to rewrite")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    atomic_write_text(path, head + readme_table(rows) + tail)
+    atomic_write_text(path, head + readme_table(rows, served) + tail)

@@ -58,6 +58,21 @@ def register_concepts(register):
     """
 
 
+# --- weights ---------------------------------------------------------------------------------
+@hookspec
+def register_generators(register):
+    """Register the weight generators a plugin ships.
+
+    Call ``register(name, folder)`` once per generator: ``name`` is what ``weightinit generators``
+    lists and ``initialize(..., generator=NAME)`` / ``-g NAME`` accept (letters, digits, ``-``, ``_``
+    and ``.``; not ``bundled``), ``folder`` a generator folder (``generator_config.json`` and the
+    rest, as ``weightinit train`` and ``python -m weightinit.generator.export`` write it). A plugin
+    that adds an adapter ships the generators for its architectures this way; weightinit's own
+    extra generators are packages of their own that do the same. A bad or duplicate registration
+    is a warning naming the plugin, and is skipped. Return value: ignored.
+    """
+
+
 # --- command line ----------------------------------------------------------------------------
 @hookspec
 def register_commands(app):

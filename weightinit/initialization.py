@@ -125,8 +125,9 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
             )
         generator, name = str(path), "the bundled generator"
     else:
-        name = str(generator)
-        generator = generators.resolve_name(str(generator))  # `weightinit generators` names too
+        resolved = generators.resolve_name(str(generator))  # `weightinit generators` names too
+        name = str(generator) if resolved == str(generator) else f"generator {generator}"
+        generator = resolved
     key = (str(generator), revision)
     if key not in _GENERATORS:
         loaded = WeightGenerator.from_pretrained(str(generator), revision=revision)
@@ -134,6 +135,7 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
         # derived now, as the load is, so that no timed initialize() pays for building the base
         loaded.base_layout, loaded.base_canonical, loaded.base_buffers  # noqa: B018
         _GENERATORS[key] = loaded
+    _GENERATORS[key].name = name  # as this call found it: by name, path or the model's layout
     return _GENERATORS[key]
 
 

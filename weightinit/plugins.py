@@ -14,10 +14,12 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pluggy
 
@@ -204,6 +206,40 @@ def unregister_plugin(name: str) -> None:
         for adapter in info.adapters:
             registry.adapters.pop(adapter, None)
             registry.adapter_owner.pop(adapter, None)
+
+
+_GENERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def registered_generators() -> list[tuple[str, Path, str]]:
+    """``(name, folder, plugin)`` of every generator the plugins register (``register_generators``),
+    in the order the plugins were registered. A bad name, a folder that is not a generator, or a
+    name taken by an earlier plugin is a warning naming the plugin, and is skipped."""
+    pm = get_plugin_manager()
+    out: list[tuple[str, Path, str]] = []
+    for impl in pm.hook.register_generators.get_hookimpls():
+
+        def register(name, folder, plugin=impl.plugin_name) -> None:
+            path = Path(folder)
+            if not isinstance(name, str) or not _GENERATOR_NAME.fullmatch(name) or name == "bundled":
+                problem = f"a generator named {name!r} (a name is letters, digits, '.', '-' or '_', not 'bundled')"
+            elif not (path / "generator_config.json").is_file():
+                problem = f"generator {name!r} at {path}, which holds no generator_config.json"
+            elif any(n == name for n, _, _ in out):
+                owner = next(p for n, _, p in out if n == name)
+                problem = f"generator {name!r}, already registered by {owner!r}"
+            else:
+                out.append((name, path, plugin))
+                return
+            warnings.warn(f"weightinit plugin {plugin!r} registered {problem}; skipped", stacklevel=2)
+
+        def on_error(plugin: str, exc: Exception) -> None:
+            warnings.warn(
+                f"weightinit plugin {plugin!r} failed in register_generators and was skipped: {exc}", stacklevel=2
+            )
+
+        call_each_plugin(pm, "register_generators", only=impl.plugin, on_error=on_error, register=register)
+    return out
 
 
 def list_plugins() -> list[PluginInfo]:

@@ -322,11 +322,11 @@ def sample(
     from weightinit.initialization import load_generator
 
     _cheap_checks(mode, out, concept)
-    generator = resolve_name(generator)
+    folder = resolve_name(generator)  # an installed generator's name: its folder
     named = arch is not None
-    arch = arch or _generator_arch(generator)
+    arch = arch or _generator_arch(folder)
     if arch is not None:
-        _check_arch_cheaply(arch, generator)
+        _check_arch_cheaply(arch, folder)
         source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
     gen = load_generator(generator) if generator is not None or not named else None
     if arch is None:  # a hub id: its arch is known once it is loaded
@@ -395,7 +395,7 @@ def init(
     from weightinit.initialization import load_generator
 
     _cheap_checks(mode, out, concept, checkpoint)
-    generator = resolve_name(generator)
+    folder = resolve_name(generator)  # an installed generator's name: its folder
     state = {}
     for key, value in load_state_dict_file(checkpoint).items():
         clean = strip_wrapper_prefixes(key)
@@ -403,7 +403,7 @@ def init(
             raise CheckpointError(f"{checkpoint} holds {clean!r} twice (with and without a wrapper prefix)")
         state[clean] = value
     arch = arch or _arch_of_checkpoint(state, checkpoint)
-    _check_arch_cheaply(arch, generator)
+    _check_arch_cheaply(arch, folder)
     source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
     chosen_on = _load_pairs(source, pairs_count)
     model, _ = _build(arch)

@@ -26,9 +26,10 @@ def generators(
         ),
     ] = None,
 ) -> None:
-    """List the generators installed (the bundled one, weightinit/data/generators/*, and any named), each with its
-    arch, the layout fingerprint of the models it initialises, and the reference pix2pix/CycleGAN train.py flags
-    that build such a model. Reads only their JSON configs, never the weights.
+    """List the generators installed (the bundled one, those generator packages register, and any named), each
+    with its arch, the layout fingerprint of its own network, and the reference pix2pix/CycleGAN train.py flags
+    that build it. --arch says which generator serves a network and how (its own, or widened or deepened).
+    Reads only their JSON configs, never the weights.
 
     Example: weightinit generators --arch pix2pix:unet_256 ./my-generator
     """
@@ -52,9 +53,9 @@ def generators(
     if readme is not None:
         from pathlib import Path
 
-        from weightinit.generators import write_readme_table
+        from weightinit.generators import served_flag_sets, write_readme_table
 
-        write_readme_table(Path(readme), rows)
+        write_readme_table(Path(readme), rows, served_flag_sets(extra))
         typer.echo(f"{readme}: table of {len(rows)} generator(s) updated")
         return
     if json_out:

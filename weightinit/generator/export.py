@@ -17,14 +17,22 @@ from weightinit.generator.model import WeightGenerator
 
 
 def export_generator(
-    run_dir: str | Path, out: str | Path, quality: dict | None = None, denoiser_dtype: str | None = None
+    run_dir: str | Path,
+    out: str | Path,
+    quality: dict | None = None,
+    denoiser_dtype: str | None = None,
+    prior_rank: int | None = None,
 ) -> Path:
     """``denoiser_dtype="float16"`` stores the denoiser's weights in half precision (half the
-    bytes; they are cast back to float32 when loaded, so sampling runs in float32)."""
+    bytes; they are cast back to float32 when loaded, so sampling runs in float32).
+    ``prior_rank`` keeps the retrieval prior's first principal components only (its basis is
+    most of a generator's bytes; ``python -m experiments.prior_rank`` measures what it costs)."""
     import torch
 
     out = Path(out)
     generator = WeightGenerator.from_pretrained(str(run_dir))
+    if prior_rank is not None and generator.prior is not None and prior_rank < generator.prior.rank:
+        generator.prior = generator.prior.truncated(prior_rank)
     if denoiser_dtype is not None:
         # nn.Module.to, not diffusers' override, which warns about fp32-only modules this model lacks
         torch.nn.Module.to(generator.denoiser, getattr(torch, denoiser_dtype))
@@ -101,11 +109,14 @@ def main() -> None:
         default="float16",
         help="storage dtype of the denoiser's weights (default float16: half the size, loaded as float32)",
     )
+    parser.add_argument(
+        "--prior-rank", type=int, help="keep the retrieval prior's first N principal components (default: all)"
+    )
     args = parser.parse_args()
     quality = {
         k: v for path in args.quality or [] for k, v in quality_summary(json.loads(Path(path).read_text())).items()
     } or None
-    out = export_generator(args.run_dir, args.out, quality, args.denoiser_dtype)
+    out = export_generator(args.run_dir, args.out, quality, args.denoiser_dtype, args.prior_rank)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"exported {args.run_dir} -> {out} ({size / 1e6:.1f} MB)")
 

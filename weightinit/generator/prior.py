@@ -24,6 +24,7 @@ pooled text embeddings of every training phrasing; held-out concepts are never r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -120,6 +121,13 @@ class RetrievalPrior:
         return cls(
             keys, owner, coef.to(torch.float32), basis.to(torch.float16), float(temperature), bs, tuple(concept_ids)
         )
+
+    def truncated(self, rank: int) -> RetrievalPrior:
+        """The same prior keeping its first ``rank`` principal components (the basis rows are
+        ordered by singular value, so this is the rank-``rank`` fit)."""
+        if not 1 <= rank <= self.rank:
+            raise WeightinitError(f"prior rank must be between 1 and {self.rank}, got {rank}")
+        return dataclasses.replace(self, coef=self.coef[:, :rank].clone(), basis=self.basis[:rank].clone())
 
     # --- using --------------------------------------------------------------------------------
     def concept_weights(
