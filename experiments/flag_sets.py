@@ -36,7 +36,7 @@ from weightinit.cli.zoo import load_photos
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning, LayoutMismatch
 from weightinit.fileio import atomic_write_json
-from weightinit.generators import installed_generators
+from weightinit.generators import installed_generators, pick_for_arch
 from weightinit.pairs import ProceduralPairs
 
 NETGS = ("unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks")
@@ -56,6 +56,10 @@ def l1(model, inputs, targets, *, train: bool) -> float:
     """Mean L1 over the pairs, one image at a time (batch size 1, as the reference trains)."""
     model.train(train)
     return statistics.fmean(float((model(x[None]) - y[None]).abs().mean()) for x, y in zip(inputs, targets))
+
+
+def report_arch(netg: str, norm: str, ngf: int) -> str:
+    return f"pix2pix:{netg},ngf={ngf},norm={norm}"
 
 
 def measure(netg: str, norm: str, ngf: int, concepts: list[str], pairs: int) -> dict:
@@ -78,7 +82,7 @@ def measure(netg: str, norm: str, ngf: int, concepts: list[str], pairs: int) -> 
         train, evaluated = l1(net, inputs, targets, train=True), l1(net, inputs, targets, train=False)
         per_concept.append({"concept": concept_id, "reference_l1": reference, "train_l1": train, "eval_l1": evaluated,
                             "seconds": seconds, "statistics_seconds": report.statistics_seconds})  # fmt: skip
-        row.update(generator=report.generator, transfer=report.transfer)
+        row.update(generator=pick_for_arch(report_arch(netg, norm, ngf))[0].name, transfer=report.transfer)
     med = {k: statistics.median(c[k] for c in per_concept) for k in per_concept[0] if k != "concept"}
     return {**row, "served": True, **med, "helps": med["train_l1"] < HELPS * med["reference_l1"],
             "per_concept": per_concept}  # fmt: skip

@@ -49,7 +49,7 @@ def flag_sets_section(data: dict | None) -> list[str]:
         if not r["served"]:
             lines.append(f"| `{r['flags']}` | not served: {r['why'].split(': ', 1)[-1]} | | | | |")
             continue
-        lines.append(f"| `{r['flags']}` | {r['generator'].removeprefix('generator ')}, {r['transfer']} | "
+        lines.append(f"| `{r['flags']}` | {r['generator']}, {r['transfer']} | "
                      f"{r['reference_l1']:.3f} | {r['train_l1']:.3f} | {r['eval_l1']:.3f} | "
                      f"{'yes' if r['helps'] else 'no'} |")  # fmt: skip
     lines += ["", "The installed U-Net generators on their own networks (`eval()` against train mode):", "",
