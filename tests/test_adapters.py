@@ -225,7 +225,10 @@ def test_incomplete_or_shared_pairs_are_not_cyclegan():
     g = build("pix2pix:unet_64,ngf=4")
     one = nn.Module()
     one.netG_A = g
-    shared = CycleGANPair(g, g)
+    with pytest.raises(AdapterError, match="got the same network twice"):
+        CycleGANPair(g, g)
+    shared = nn.Module()  # a user's own pair class holding one network twice
+    shared.netG_A = shared.netG_B = g
     plain = types.SimpleNamespace(netG_A=g, netG_B=build("pix2pix:unet_64,ngf=4"))
     for model in (one, shared, plain):
         assert not CYC.matches(model)

@@ -376,3 +376,9 @@ def test_sample_says_which_network_it_wrote_and_serves_a_wider_arch(tiny_generat
     plugins.build_model("pix2pix:unet_64,ngf=6").load_state_dict(load_file(out), strict=True)
     own = run(["sample", CONCEPT, "-o", tmp_path / "own.safetensors", "-g", tiny_generator_dir])
     assert f"wrote {ARCH} ->" in own.stdout
+
+
+def test_an_output_in_a_missing_folder_says_it_created_it(tiny_generator_dir, tmp_path):
+    out = tmp_path / "new" / "deeper" / "init.safetensors"
+    result = run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir])
+    assert out.is_file() and f"created the folder {tmp_path / 'new'} for {out}" in result.stderr

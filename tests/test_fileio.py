@@ -69,3 +69,28 @@ def test_pth_checkpoints_are_plain_tensor_dicts(tmp_path):
     assert loaded.keys() == state.keys() and all(
         torch.equal(loaded[k], state[k]) and loaded[k].dtype == state[k].dtype for k in state
     )
+
+
+def test_pth_checkpoints_of_equal_state_dicts_are_byte_identical(tmp_path):
+    from weightinit.fileio import save_state_dict_file
+
+    state = {"w": torch.arange(6.0).view(2, 3), "b": torch.zeros(3)}
+    save_state_dict_file(tmp_path / "a.pth", state)
+    save_state_dict_file(tmp_path / "b.pth", {k: v.clone() for k, v in state.items()})
+    assert (tmp_path / "a.pth").read_bytes() == (tmp_path / "b.pth").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pth", weights_only=True)["w"], state["w"])
+
+
+@pytest.mark.parametrize(
+    "content, said",
+    [(b"", r"is empty \(0 bytes\)"), (b"model weights here\n", "it is text"), (bytes(range(200, 232)), "it is binary data")],
+)
+def test_a_pth_that_is_not_a_torch_file_is_told_what_it_is(tmp_path, content, said):
+    from weightinit.errors import CheckpointError
+    from weightinit.fileio import load_state_dict_file
+
+    path = tmp_path / "net.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=said) as info:
+        load_state_dict_file(path)
+    assert "unpickle" not in str(info.value)

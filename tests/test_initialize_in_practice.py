@@ -195,8 +195,8 @@ def test_bad_concepts_are_one_line_before_the_generator_loads(concept, match):
     [
         ((torch.zeros(2, 3, 64, 64, dtype=torch.uint8),) * 2, "uint8"),
         ((torch.zeros(2, 64, 64, 3),) * 2, "NHWC"),
-        ((torch.zeros(2, 3, 48, 48),) * 2, "cannot take pair inputs of shape"),
-        ((torch.zeros(2, 1, 64, 64),) * 2, "cannot take pair inputs"),
+        ((torch.full((2, 3, 48, 48), -0.5),) * 2, "cannot take pair inputs of shape"),
+        ((torch.full((2, 1, 64, 64), -0.5),) * 2, "cannot take pair inputs"),
         ((torch.zeros(2, 3, 64, 64), torch.zeros(2, 3, 32, 32)), "same N, H, W"),
     ],
 )

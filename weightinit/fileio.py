@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import signal
@@ -214,6 +215,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         return read_safetensors(path)[0]
     if path.suffix in PICKLE_SUFFIXES:
+        _check_torch_file(path)
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -228,6 +230,22 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"{path} does not hold a state dict of tensors")
         return dict(obj)
     raise CheckpointError(f"{path}: unknown checkpoint format (use .safetensors, or .pt/.pth/.bin)")
+
+
+def _check_torch_file(path: Path) -> None:
+    """A file ``torch.save`` wrote is a zip archive (or, before torch 1.6, a pickle): anything else
+    is told what it is, not sent to the unpickler's error about arbitrary objects."""
+    with path.open("rb") as f:
+        head = f.read(8)
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a checkpoint")
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return
+    kind = "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "binary data"
+    raise CheckpointError(
+        f"{path} is not a PyTorch checkpoint: it is {kind} (starts with {head!r}), neither the zip archive "
+        "torch.save writes nor a pickle"
+    )
 
 
 #: what weightinit writes checkpoints as: safetensors, or a plain tensor dict via torch.save
@@ -253,5 +271,7 @@ def save_state_dict_file(
         save_safetensors(path, state, metadata)
         return
     plain = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    buffer = io.BytesIO()  # not the temporary file: torch.save names the archive after it, so bytes would differ
+    torch.save(plain, buffer)
     with atomic_path(path) as tmp:
-        torch.save(plain, tmp)
+        tmp.write_bytes(buffer.getvalue())

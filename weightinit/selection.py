@@ -58,6 +58,24 @@ class Choice:
     screened: bool = False
 
 
+def _check_range(inputs: torch.Tensor, targets: torch.Tensor) -> None:
+    """pix2pix networks take and return images in [-1, 1]; pixels in [0, 255], or in [0, 1] with
+    the normalisation forgotten, would score every candidate against the wrong images."""
+    low = min(float(inputs.min()), float(targets.min()))
+    high = max(float(inputs.max()), float(targets.max()))
+    if high > 1.01 or low < -1.01:
+        fix = "x / 127.5 - 1" if high > 2 else "clamp them, or normalise as the network was trained"
+        raise WeightinitError(
+            f"pairs must be images in [-1, 1] as pix2pix feeds its networks; these span [{low:.3g}, {high:.3g}]: "
+            f"pass {fix}"
+        )
+    if low >= 0:
+        raise WeightinitError(
+            f"pairs look like images in [0, 1] (no value below 0; they span [{low:.3g}, {high:.3g}]), but pix2pix "
+            "networks take [-1, 1]: pass x * 2 - 1"
+        )
+
+
 def check_pairs(pairs, model: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(inputs, targets)``: two finite floating-point tensors ``[N, C, H, W]`` of the same N and
     H, W, N >= 1. With ``model``, also that it takes the inputs and returns the targets' shape,
@@ -93,6 +111,7 @@ def check_pairs(pairs, model: nn.Module | None = None) -> tuple[torch.Tensor, to
     for what, t in (("inputs", inputs), ("targets", targets)):
         if not bool(torch.isfinite(t).all()):
             raise WeightinitError(f"pair {what} contain NaN or Inf")
+    _check_range(inputs, targets)
     if model is not None:
         _probe(model, inputs, targets)
     return inputs, targets

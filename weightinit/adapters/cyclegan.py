@@ -41,6 +41,11 @@ class CycleGANPair(nn.Module):
     """Two generators: ``netG_A`` (A -> B, the concept) and ``netG_B`` (B -> A, the reverse)."""
 
     def __init__(self, netG_A: nn.Module, netG_B: nn.Module):
+        if netG_A is netG_B:
+            raise AdapterError(
+                "CycleGANPair(netG_A, netG_B) got the same network twice: a pair holds two generators, one per "
+                "direction (the concept and its reverse); build a second one"
+            )
         super().__init__()
         self.netG_A = netG_A
         self.netG_B = netG_B

@@ -272,7 +272,10 @@ def _initialize_and_write(
         metadata["weightinit.fallback"] = ",".join(
             sorted({p["fallback"] for p in report.based_on.values() if p.get("fallback")})
         )
+    missing = next((p for p in reversed(out.parents) if not p.exists()), None)  # the first folder -o creates
     save_state_dict_file(out, model.state_dict(), metadata)
+    if missing is not None:
+        typer.echo(f"note: created the folder {missing} for {out}", err=True)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "arch": arch, "out": str(out)}, indent=2))
     else:
