@@ -83,7 +83,11 @@ def test_pth_checkpoints_of_equal_state_dicts_are_byte_identical(tmp_path):
 
 @pytest.mark.parametrize(
     "content, said",
-    [(b"", r"is empty \(0 bytes\)"), (b"model weights here\n", "it is text"), (bytes(range(200, 232)), "it is binary data")],
+    [
+        (b"", r"is empty \(0 bytes\)"),
+        (b"model weights here\n", "it is text"),
+        (bytes(range(200, 232)), "it is binary data"),
+    ],
 )
 def test_a_pth_that_is_not_a_torch_file_is_told_what_it_is(tmp_path, content, said):
     from weightinit.errors import CheckpointError

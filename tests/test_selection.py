@@ -94,7 +94,10 @@ def test_pairs_the_generated_weights_fit_best_keep_them_bitwise(tiny_generator_d
         ((torch.zeros(0, 3, 64, 64), torch.zeros(0, 3, 64, 64)), "hold no pair"),
         ((torch.full((2, 3, 64, 64), float("nan")), torch.zeros(2, 3, 64, 64)), "NaN or Inf"),
         ((torch.full((2, 3, 64, 64), -0.5), torch.full((2, 1, 64, 64), -0.5)), "but the targets are"),
-        ((torch.full((2, 3, 64, 64), 200.0), torch.full((2, 3, 64, 64), 10.0)), r"span \[10, 200\]: pass x / 127.5 - 1"),
+        (
+            (torch.full((2, 3, 64, 64), 200.0), torch.full((2, 3, 64, 64), 10.0)),
+            r"span \[10, 200\]: pass x / 127.5 - 1",
+        ),
         ((torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)), r"look like images in \[0, 1\].*pass x \* 2 - 1"),
     ],
 )

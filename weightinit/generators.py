@@ -35,7 +35,6 @@ from weightinit import plugins
 from weightinit.adapters.base import ArchSpec
 from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
 from weightinit.fileio import atomic_write_text, read_json_object
-from weightinit.generator.text import hub_offline
 from weightinit.layout import BlockLayout
 
 CONFIG_NAME = "generator_config.json"
@@ -242,20 +241,9 @@ class GeneratorInfo:
 
 def _hub_folder(repo_id: str, revision: str | None) -> Path:
     """The snapshot folder holding a hub generator's two JSON files (only those are fetched)."""
-    text = str(repo_id)
-    if text.startswith((".", "/", "~")) or text.count("/") != 1:
-        raise CheckpointError(f"no generator folder at {text} (and it is not a hub id of the form org/name)")
-    from huggingface_hub import hf_hub_download
+    from weightinit import hub
 
-    offline = hub_offline()
-    try:
-        config = hf_hub_download(text, CONFIG_NAME, revision=revision, local_files_only=offline)
-        hf_hub_download(text, LAYOUT_NAME, revision=revision, local_files_only=offline)
-    except Exception as exc:  # network, missing cache entry, auth, invalid id: one line each
-        where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"cannot find generator {text!r} {where}: {first}") from None
-    return Path(config).parent
+    return hub.resolve(repo_id, revision=revision, files=[CONFIG_NAME, LAYOUT_NAME])
 
 
 def installed_generators(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo]:

@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from weightinit.errors import WeightinitError
-from weightinit.generator.text import hub_offline
+from weightinit.hub import hub_offline
 from weightinit.images import SPLITS, PhotoSet, from_tensor, list_image_files, load_image, to_tensor
 
 __all__ = [

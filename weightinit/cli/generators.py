@@ -9,7 +9,12 @@ import typer
 
 def generators(
     extra: Annotated[
-        list[str] | None, typer.Argument(help="More generators to list: folders or hub ids (org/name).")
+        list[str] | None,
+        typer.Argument(
+            help="More generators to list: folders or hub ids (org/name). `download ORG/NAME ...` fetches hub "
+            "generators into the local hub cache instead, for offline use.",
+            show_default=False,
+        ),
     ] = None,
     arch: Annotated[
         str | None,
@@ -31,13 +36,20 @@ def generators(
     that build it. --arch says which generator serves a network and how (its own, or widened or deepened).
     Reads only their JSON configs, never the weights.
 
-    Example: weightinit generators --arch pix2pix:unet_256 ./my-generator
+    Examples:
+
+      weightinit generators --arch pix2pix:unet_256 ./my-generator
+
+      weightinit generators download someorg/unet256-generator
     """
     import json
 
     from weightinit.generators import arch_layout_fingerprint, installed_generators, pick_for_arch
 
     extra = list(extra or [])
+    if extra[:1] == ["download"]:
+        _download(extra[1:], json_out)
+        return
     if arch is not None:
         fingerprint = arch_layout_fingerprint(arch)
         info, plan = pick_for_arch(arch, extra)  # LayoutMismatch (exit 1) names the arch and why none serves it
@@ -74,3 +86,24 @@ def generators(
         flags = " ".join(r["reference_flags"]["args"]) if r["reference_flags"] else f"none: {r['note']}"
         table.add_row(r["name"], r["arch"], r["layout_fingerprint"], flags, r["reference"])
     Console().print(table)
+
+
+def _download(repo_ids: list[str], json_out: bool) -> None:
+    """Fetch hub generators into the hub cache, check each loads, and say where they are."""
+    import json
+
+    from weightinit import hub
+    from weightinit.errors import WeightinitError
+    from weightinit.generators import GeneratorInfo
+
+    if not repo_ids:
+        raise WeightinitError("`weightinit generators download` needs one or more hub ids (org/name)")
+    rows = []
+    for repo_id in repo_ids:
+        folder = hub.download(repo_id)
+        info = GeneratorInfo(repo_id, kind="extra")
+        rows.append({"hub_id": repo_id, "folder": str(folder), "arch": info.arch})
+        if not json_out:
+            typer.echo(f"{repo_id}: {info.arch}, in the hub cache at {folder}")
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from weightinit import plugins, representation
+from weightinit import hub, plugins, representation
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError, FarConceptWarning, LayoutMismatch, WeightinitError
@@ -55,7 +55,6 @@ from weightinit.generator.text import (
     TEXT_CONDITIONINGS,
     TextEmbedding,
     TextEncoder,
-    hub_offline,
     shared_text_encoder,
 )
 from weightinit.layout import BlockLayout
@@ -516,30 +515,6 @@ class WeightGenerator:
             shutil.rmtree(tmp, ignore_errors=True)
         return directory
 
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        private: bool | None = None,
-        token: str | None = None,
-        commit_message: str = "Upload weightinit generator",
-        revision: str | None = None,
-    ) -> str:
-        """Save to a temporary folder and upload it with ``huggingface_hub.HfApi.upload_folder``."""
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(Path(tmp) / "generator")
-            info = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=str(Path(tmp) / "generator"),
-                commit_message=commit_message,
-                revision=revision,
-            )
-        return str(getattr(info, "commit_url", info))
-
     # --- loading ------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
@@ -552,7 +527,7 @@ class WeightGenerator:
         device="cpu",
     ) -> WeightGenerator:
         """Load a generator folder, or a hub repo (offline: from the local hub cache only)."""
-        folder = resolve_generator_folder(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
+        folder = hub.resolve(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
         check_generator_folder(folder)
         config = migrate_config(read_json_object(folder / CONFIG_NAME), folder / CONFIG_NAME)
         layout = BlockLayout.from_json((folder / LAYOUT_NAME).read_text())
@@ -660,32 +635,6 @@ def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
             f"{folder / DENOISER_WEIGHTS} does not match its config: {str(exc).splitlines()[0]}"
         ) from None
     return model.to(device).eval()
-
-
-def resolve_generator_folder(path_or_hub_id, *, revision=None, cache_dir=None, token=None) -> Path:
-    """A local folder as is; anything else is a hub repo id fetched (or found in the cache) by snapshot_download."""
-    path = Path(path_or_hub_id).expanduser()
-    if path.is_dir():
-        return path
-    text = str(path_or_hub_id)
-    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
-        raise CheckpointError(f"no generator folder at {text} (and it is not a hub id of the form org/name)")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
-
-    offline = hub_offline()
-    try:
-        return Path(
-            snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token, local_files_only=offline)
-        )
-    except HFValidationError as exc:
-        raise CheckpointError(f"{text!r} is neither a folder nor a valid hub id: {exc}") from None
-    except Exception as exc:  # network, missing cache entry, auth: one line each
-        where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(
-            f"cannot find generator {text!r}{f' at revision {revision}' if revision else ''} {where}: {first}"
-        ) from None
 
 
 def check_generator_folder(folder: Path) -> None:

