@@ -336,3 +336,25 @@ def test_concepts_preview_writes_the_format_the_suffix_names(tmp_path):
             assert image.format == fmt
     result = run(["concepts", "preview", "sepia-light", "-o", tmp_path / "grid.xyz", "--n", "2"], code=1)
     assert len(error_lines(result)) == 1 and not (tmp_path / "grid.xyz").exists()
+
+
+def test_the_root_help_and_import_weightinit_do_not_import_torch():
+    """`weightinit --help` lists every command from the source of its module, and `import weightinit`
+    exports lazily: neither pays for torch (a second and a half on a CPU)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import weightinit\n"
+        "from weightinit.cli.app import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))[:3]\n"
+        "print('no torch')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "no torch" in out.stdout and "sample" in out.stdout and "generators" in out.stdout

@@ -6,38 +6,40 @@ initialize(netG, "sketch to photo")
 
 from __future__ import annotations
 
+import importlib
+
 from weightinit._version import __version__
-from weightinit.adapters.cyclegan import CycleGANPair
-from weightinit.apply import apply_blocks
-from weightinit.codec import BlockCodec, SlotNormalizer
-from weightinit.errors import FarConceptWarning, LayoutMismatch, WeightinitError
 from weightinit.hookspecs import hookimpl
-from weightinit.initialization import InitReport, initialize
-from weightinit.layout import BlockLayout, Slot
+
+#: What ``from weightinit import X`` gives, imported on first use: ``import weightinit`` (and so
+#: ``weightinit --help``) does not pay for torch, diffusers or transformers.
+_EXPORTS = {
+    "CycleGANPair": "weightinit.adapters.cyclegan",
+    "apply_blocks": "weightinit.apply",
+    "BlockCodec": "weightinit.codec",
+    "SlotNormalizer": "weightinit.codec",
+    "FarConceptWarning": "weightinit.errors",
+    "LayoutMismatch": "weightinit.errors",
+    "WeightinitError": "weightinit.errors",
+    "InitReport": "weightinit.initialization",
+    "initialize": "weightinit.initialization",
+    "BlockLayout": "weightinit.layout",
+    "Slot": "weightinit.layout",
+    "WeightGenerator": "weightinit.generator.model",
+}
 
 
 def __getattr__(name: str):
-    # the generator pulls in diffusers and transformers: imported when asked for, not on `import weightinit`
-    if name == "WeightGenerator":
-        from weightinit.generator.model import WeightGenerator
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'weightinit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return WeightGenerator
-    raise AttributeError(f"module 'weightinit' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
-__all__ = [
-    "__version__",
-    "hookimpl",
-    "BlockLayout",
-    "Slot",
-    "BlockCodec",
-    "SlotNormalizer",
-    "WeightinitError",
-    "LayoutMismatch",
-    "FarConceptWarning",
-    "CycleGANPair",
-    "WeightGenerator",
-    "apply_blocks",
-    "initialize",
-    "InitReport",
-]
+__all__ = ["__version__", "hookimpl", *_EXPORTS]

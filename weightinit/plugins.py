@@ -25,7 +25,6 @@ import pluggy
 
 from weightinit import hookspecs
 from weightinit._version import __version__
-from weightinit.adapters.base import Adapter, ArchSpec, unwrap_model
 from weightinit.errors import AdapterError, PluginError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
@@ -102,6 +101,8 @@ def call_each_plugin(pm: pluggy.PluginManager, hook: str, *, only: object | None
 
 def _register_adapters_of(registry: Registry, plugin: object, plugin_name: str) -> list[str]:
     names: list[str] = []
+
+    from weightinit.adapters.base import Adapter  # torch: not for `weightinit --help`
 
     def register(cls) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Adapter)):
@@ -260,6 +261,8 @@ def get_adapter(name: str):
 
 def adapter_for_model(model):
     """The adapter that understands ``model`` (wrappers stripped first)."""
+    from weightinit.adapters.base import unwrap_model
+
     adapter = get_plugin_manager().hook.adapter_for_model(model=unwrap_model(model))
     if adapter is None:
         raise AdapterError(
@@ -268,19 +271,25 @@ def adapter_for_model(model):
     return adapter
 
 
-def adapter_for_arch(arch: str | ArchSpec):
+def adapter_for_arch(arch):
     """The adapter an arch string ``ADAPTER:NAME[,key=value...]`` names (an instance)."""
+    from weightinit.adapters.base import ArchSpec
+
     spec = arch if isinstance(arch, ArchSpec) else ArchSpec.parse(arch)
     return get_adapter(spec.adapter)
 
 
 def build_model(arch: str):
     """Build the architecture an arch string ``ADAPTER:NAME[,key=value...]`` names."""
+    from weightinit.adapters.base import ArchSpec
+
     spec = ArchSpec.parse(arch)
     return adapter_for_arch(spec).build(spec)
 
 
 def image_size_of(arch: str) -> int | None:
     """The input side ``arch`` is made for (``pix2pix:unet_64``: 64), None where any fits (a ResNet)."""
+    from weightinit.adapters.base import ArchSpec
+
     spec = ArchSpec.parse(arch)
     return adapter_for_arch(spec).image_size(spec)

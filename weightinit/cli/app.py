@@ -102,12 +102,44 @@ def _available(target: str) -> bool:
     return importlib.util.find_spec(target.split(":")[0]) is not None
 
 
+def _summary(name: str, target: str):
+    """A stand-in command carrying only the help of a built-in, read from its module's source (its
+    function's docstring or its Typer's ``help=``) without importing it: the root help lists every
+    command without paying for torch."""
+    import ast
+
+    import click
+
+    module_name, attr = target.split(":")
+    spec = importlib.util.find_spec(module_name)
+    tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+    text = ""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            text = ast.get_docstring(node) or ""
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == attr for t in node.targets):
+            call = node.value
+            for kw in getattr(call, "keywords", []):
+                if kw.arg == "help" and isinstance(kw.value, ast.Constant):
+                    text = kw.value.value
+    first = text.strip().split("\n\n")[0].replace("\n", " ")
+    return click.Command(name, help=first, short_help=first)
+
+
 class WeightinitGroup(TyperGroup):
     """Lists built-ins from :data:`COMMANDS` lazily and turns known errors into exit 1."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lazy: dict[str, Any] = {}
+        self._listing = False
+
+    def format_help(self, ctx, formatter) -> None:
+        self._listing = True  # the root help lists the built-ins from their source, unimported
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def list_commands(self, ctx) -> list[str]:
         builtins = [name for name, target in COMMANDS if _available(target)]
@@ -117,6 +149,8 @@ class WeightinitGroup(TyperGroup):
         target = dict(COMMANDS).get(cmd_name)
         if target is None or not _available(target):
             return super().get_command(ctx, cmd_name)
+        if self._listing and cmd_name not in self._lazy:
+            return _summary(cmd_name, target)
         if cmd_name not in self._lazy:
             self._lazy[cmd_name] = _resolve(cmd_name, target)
         return self._lazy[cmd_name]
@@ -222,6 +256,26 @@ def register_plugin_commands(target: typer.Typer) -> None:
     call_each_plugin(plugin_registry().pm, "register_commands", app=target, on_error=failed)
 
 
+def register_entry_point_commands(target: typer.Typer) -> None:
+    """``register_commands(app)`` of every plugin published in the entry-point group, importing
+    only those plugin modules (the built-ins add no commands): the command line starts without
+    loading every adapter. A plugin that fails is a warning, not a crash."""
+    import importlib.metadata
+
+    from weightinit.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, disabled_plugins
+
+    skip = disabled_plugins() | {name for name, _ in BUILTIN_PLUGINS}
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        if ep.name in skip:
+            continue
+        try:
+            hook = getattr(ep.load(), "register_commands", None)
+            if callable(hook):
+                hook(app=target)
+        except Exception as exc:  # a plugin must not break the command line
+            warn(f"plugin {ep.name!r} failed to register its commands and was skipped: {exc}")
+
+
 _plugin_commands_loaded = False
 
 
@@ -230,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     global _plugin_commands_loaded
     try:
         if not _plugin_commands_loaded:
-            register_plugin_commands(app)
+            register_entry_point_commands(app)
             _plugin_commands_loaded = True
     except _known_errors() as exc:
         report_error(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from weightinit.adapters.base import ArchSpec
 from weightinit.testing import check_adapter
 
-from weightinit_adapter_template import TemplateAdapter
+from weightinit_adapter_template.adapter import TemplateAdapter
 
 
 def test_template_adapter_conforms():
