@@ -85,9 +85,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
         raise SystemExit("the generator has no retrieval prior; nothing to measure")
     ids = list(prior.concept_ids)
     groups = [concept_group(c) for c in ids]
-    basis = prior.basis.to(torch.float32)
     center = gen.center if gen.center is not None else torch.zeros(gen.layout.num_blocks, gen.layout.block_size)
-    shape = (gen.layout.num_blocks, gen.layout.block_size)
     mean_blocks = gen.normalizer.denormalize(center, torch.float32)
     rows = []
     for i, cid in enumerate(ids[:limit]):
@@ -100,7 +98,7 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
         for name, t in (("prior", prior.temperature), *((f"prior_t{t}", t) for t in BROADER_TEMPERATURES)):
             w = torch.softmax(sims / t, dim=-1)
             weights = torch.zeros(1, prior.coef.shape[0]).index_add_(1, prior.owner, w)
-            blocks = gen.normalizer.denormalize(center + (weights @ prior.coef @ basis).view(shape), torch.float32)
+            blocks = gen.normalizer.denormalize(center + prior.blend(weights), torch.float32)
             row[name] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 4)
         row["mean"] = round(evaluate(ctx.merged_blocks(mean_blocks), *test)["psnr"], 4)
         row["base"] = round(evaluate(ctx.base_model(), *test)["psnr"], 4)

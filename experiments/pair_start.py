@@ -84,10 +84,8 @@ def text_coefficients(gen, cid: str, text: str, exclude: int | None) -> torch.Te
 
 
 def blocks_of(gen, coefficients: torch.Tensor) -> torch.Tensor:
-    prior = gen.prior
     center = gen.center if gen.center is not None else 0
-    blend = (coefficients[None] @ prior.basis.float()).view(prior.num_blocks, prior.block_size)
-    return gen.normalizer.denormalize(center + blend, torch.float32)
+    return gen.normalizer.denormalize(center + gen.prior.delta(coefficients[None]), torch.float32)
 
 
 def main(argv=None) -> int:
@@ -96,6 +94,7 @@ def main(argv=None) -> int:
     p.add_argument("--generator", default=None)
     p.add_argument("--pairs", type=int, default=8)
     p.add_argument("--choose-on", type=int, default=60, help="training concepts the settings are chosen on")
+    p.add_argument("--setting", help="KIND:VALUE to use without the search (one chosen earlier on training concepts)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -113,7 +112,11 @@ def main(argv=None) -> int:
 
     # --- settings, leave-group-out on training concepts -----------------------------------------
     chosen_on = spread(ids, args.choose_on)
-    scores: dict[tuple[str, float], list[float]] = {setting: [] for setting in SETTINGS}
+    settings = SETTINGS
+    if args.setting:
+        kind, value = args.setting.split(":")
+        settings = ((kind, float(value)),)
+    scores: dict[tuple[str, float], list[float]] = {setting: [] for setting in settings}
     text_only = []
     for cid in chosen_on:
         i = ids.index(cid)
@@ -140,19 +143,31 @@ def main(argv=None) -> int:
         c = reg.predict(f[None], text_coefficients(gen, cid, ctx.zoo.record(cid).text, None)[None])[0]
         blocks = blocks_of(gen, c)
         seconds = time.perf_counter() - start
-        row = {"pairs": evaluate(ctx.merged_blocks(blocks), *test)["psnr"], "pairs_seconds": seconds}
+        model = ctx.merged_blocks(blocks)
+        row = {
+            "pairs": evaluate(model, *test)["psnr"],
+            "pairs_seconds": seconds,
+            "pairs_l1": evaluate(model, *pairs)["l1"],
+        }
         for m in ("generated_1", "chosen_1", "mean"):
             point = BENCH_METHODS[m].build(ctx, cid)
             row[m] = evaluate(point.model, *test)["psnr"]
             row[f"{m}_seconds"] = point.seconds
+            row[f"{m}_l1"] = evaluate(point.model, *pairs)["l1"]
+        # the pair start kept only where it fits the pairs better: over the text start, and over the chosen one
+        row["pairs_or_generated"] = row["pairs"] if row["pairs_l1"] < row["generated_1_l1"] else row["generated_1"]
+        row["chosen_or_pairs"] = row["pairs"] if row["pairs_l1"] < row["chosen_1_l1"] else row["chosen_1"]
         rows[cid] = {k: round(v, 3) for k, v in row.items()}
         print(cid, rows[cid], flush=True)
-    methods = ("pairs", "generated_1", "chosen_1", "mean")
+    methods = ("pairs", "generated_1", "chosen_1", "mean", "pairs_or_generated", "chosen_or_pairs")
     medians = {m: statistics.median(r[m] for r in rows.values()) for m in methods}
-    seconds = {m: statistics.median(r[f"{m}_seconds"] for r in rows.values()) for m in methods if m != "mean"}
+    seconds = {
+        m: statistics.median(r[f"{m}_seconds"] for r in rows.values()) for m in ("pairs", "generated_1", "chosen_1")
+    }
     out = {
         "command": "python -m experiments.pair_start --zoo " + args.zoo
-        + (f" --generator {args.generator}" if args.generator else ""),
+        + (f" --generator {args.generator}" if args.generator else "")
+        + (f" --setting {args.setting}" if args.setting else ""),
         "pairs": args.pairs, "features": int(features.shape[1]), "rank": prior.rank,
         "training": {"concepts": chosen_on, "text_only_median": statistics.median(text_only), "median": train_median,
                      "best": {"kind": best[0], "value": best[1]}},

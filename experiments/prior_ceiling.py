@@ -40,7 +40,6 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
     prior = gen.prior
     if prior is None:
         raise WeightinitError(f"generator {generator} has no retrieval prior")
-    basis = prior.basis.to(torch.float32)
     rows = {}
     for cid in ctx.zoo.ids("heldout"):
         test = ctx.zoo.test_pairs(cid)
@@ -50,7 +49,7 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
             row[m] = evaluate(METHODS[m].build(ctx, cid).model, *test)["psnr"]
         for t in TEMPERATURES:
             w = blend_weights(prior.keys, prior.owner, prior.coef.shape[0], query, t)
-            blend = ((w @ prior.coef) @ basis).view(prior.num_blocks, prior.block_size)
+            blend = prior.blend(w)
             for a in SCALES:
                 center = (gen.center if gen.center is not None else 0) + a * blend
                 model = ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))

@@ -249,15 +249,12 @@ class _PriorCandidates:
     def exact_blocks(self, i: int) -> torch.Tensor:
         """Candidate ``i``'s de-normalised blocks bitwise as ``candidate_blocks`` gives them."""
         g, prior = self.generator, self.generator.prior
-        basis = prior.basis.to(torch.float32)
         shape = (self.layout.num_blocks, self.layout.block_size)
         if i < len(self.blends):
             t, a = self.blends[i]
-            delta = a * (
-                blend_weights(prior.keys, prior.owner, prior.coef.shape[0], self.query, t) @ prior.coef @ basis
-            ).view(shape)
+            delta = a * prior.blend(blend_weights(prior.keys, prior.owner, prior.coef.shape[0], self.query, t))
         else:
-            delta = (prior.coef[i - len(self.blends)] @ basis).view(shape)
+            delta = prior.delta(prior.coef[i - len(self.blends)])
         center = g.center if g.center is not None else torch.zeros(shape)
         return g.normalizer.denormalize(center + delta, torch.float32)
 

@@ -343,9 +343,7 @@ class WeightGenerator:
             blend = self.prior.blocks(embedding.pooled)
         else:
             weights = self.prior_weights(concept_text, embedding)
-            blend = (weights[None] @ self.prior.coef @ self.prior.basis.to(torch.float32)).view(
-                self.prior.num_blocks, self.prior.block_size
-            )
+            blend = self.prior.blend(weights[None])
         return blend if self.center is None else self.center + blend
 
     def prior_blocks(self, concept_text: str) -> torch.Tensor:
@@ -398,15 +396,9 @@ class WeightGenerator:
             return self.normalizer.denormalize(self.center, torch.float32)
         temperature = float(self.far_policy.get("temperature", self.prior.temperature))
         query = self.encode_text(concept_text).pooled
-        blend = (
-            self.prior.concept_weights(query, temperature=temperature)
-            @ self.prior.coef
-            @ self.prior.basis.to(torch.float32)
-        )
+        blend = self.prior.blend(self.prior.concept_weights(query, temperature=temperature))
         center = self.center if self.center is not None else 0
-        return self.normalizer.denormalize(
-            center + blend.view(self.layout.num_blocks, self.layout.block_size), torch.float32
-        )
+        return self.normalizer.denormalize(center + blend, torch.float32)
 
     def candidate_blocks(self, concept_text: str) -> list[tuple[str, torch.Tensor]]:
         """Named de-normalised blocks of other starts for ``concept_text``: the zoo mean plus each

@@ -149,11 +149,20 @@ class RetrievalPrior:
         """``[Q, R]`` basis coefficients of the blended delta (``exclude [Q]``: leave-one-out)."""
         return self.concept_weights(query, exclude) @ self.coef
 
+    def delta(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """The normalised delta ``[num_blocks, block_size]`` of basis ``coefficients`` (``[R]`` or ``[1, R]``)."""
+        return (coefficients @ self.basis.to(torch.float32)).view(self.num_blocks, self.block_size)
+
+    def blend(self, weights: torch.Tensor) -> torch.Tensor:
+        """The normalised delta of a blend of the training concepts, ``weights`` ``[C]`` or ``[1, C]``:
+        the one place the blend math is written."""
+        return self.delta(weights @ self.coef)
+
     def blocks(self, query: torch.Tensor) -> torch.Tensor:
         """The blended delta ``[num_blocks, block_size]`` (normalised) for one pooled embedding ``[1, D]``."""
         if query.ndim != 2 or query.shape[0] != 1:
             raise WeightinitError(f"prior blocks need one pooled text embedding [1, D], got {list(query.shape)}")
-        return (self.coefficients(query) @ self.basis.to(torch.float32)).view(self.num_blocks, self.block_size)
+        return self.delta(self.coefficients(query))
 
     def blocks_at(self, coefficients: torch.Tensor, block_index: torch.Tensor) -> torch.Tensor:
         """Rows of the blended delta: ``coefficients [B, R]`` at ``block_index [B]`` -> ``[B, block_size]``."""
@@ -166,14 +175,12 @@ class RetrievalPrior:
         then every training concept's own delta (as the basis keeps it)."""
         if query.ndim != 2 or query.shape[0] != 1:
             raise WeightinitError(f"prior candidates need one pooled text embedding [1, D], got {list(query.shape)}")
-        basis = self.basis.to(torch.float32)
-        shape = (self.num_blocks, self.block_size)
         out = []
         for t in CANDIDATE_TEMPERATURES:
-            blend = (blend_weights(self.keys, self.owner, self.coef.shape[0], query, t) @ self.coef @ basis).view(shape)
+            blend = self.blend(blend_weights(self.keys, self.owner, self.coef.shape[0], query, t))
             out += [(f"blend t={t} x{a}", a * blend) for a in CANDIDATE_SCALES]
         names = self.concept_ids or tuple(f"#{i}" for i in range(self.coef.shape[0]))
-        out += [(f"concept {name}", (self.coef[i] @ basis).view(shape)) for i, name in enumerate(names)]
+        out += [(f"concept {name}", self.delta(self.coef[i])) for i, name in enumerate(names)]
         return out
 
     # --- disk ---------------------------------------------------------------------------------
