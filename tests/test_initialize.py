@@ -170,3 +170,17 @@ def test_widen_noise_must_be_a_non_negative_number(tiny_generator_dir):
     for bad in (-0.1, "0.1", True, float("nan")):
         with pytest.raises(WeightinitError, match="widen_noise must be a number >= 0"):
             initialize(fresh(), "sketch to photo", generator=tiny_generator_dir, widen_noise=bad)
+
+
+def test_a_wider_cyclegan_pair_gets_both_directions_carried(tiny_generator_dir):
+    from weightinit.adapters.cyclegan import CycleGANPair
+
+    own = CycleGANPair(fresh(seed=1), fresh(seed=2))
+    wide = CycleGANPair(fresh("pix2pix:unet_64,ngf=8", seed=1), fresh("pix2pix:unet_64,ngf=8", seed=2))
+    initialize(own, "sketch to photo", generator=tiny_generator_dir)
+    report = initialize(wide, "sketch to photo", generator=tiny_generator_dir, widen_noise=0.0)
+    assert report.transfer == "widened from ngf 4 to 8" and set(report.directions) == {"netG_A", "netG_B"}
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        for a, b in ((own.netG_A, wide.netG_A), (own.netG_B, wide.netG_B)):
+            assert float((a(x) - b(x)).abs().max()) < 1e-4
