@@ -90,13 +90,19 @@ def test_cli_prints_the_warning_as_one_line(tiny_generator_dir, tmp_path):
     assert json.loads(result.stdout)["based_on"]["netG"]["fallback"] == "mean"
 
 
-def test_bad_far_policy_is_refused():
-    from weightinit.generator.model import check_far_policy
+def test_bad_far_policy_is_refused_and_a_good_one_round_trips():
+    from weightinit.generator.far_policy import FarPolicy
 
     with pytest.raises(CheckpointError, match="fallback must be one of"):
-        check_far_policy({"similarity": 0.5, "fallback": "random"})
+        FarPolicy.from_dict({"similarity": 0.5, "fallback": "random"})
     with pytest.raises(CheckpointError, match="needs a numeric 'temperature'"):
-        check_far_policy({"similarity": 0.5, "fallback": "prior"})
+        FarPolicy.from_dict({"similarity": 0.5, "fallback": "prior"})
+    with pytest.raises(CheckpointError, match="numeric 'similarity'"):
+        FarPolicy.from_dict({"similarity": "high", "fallback": "mean"})
+    stored = {"similarity": 0.9, "fallback": "prior", "temperature": 0.1, "measured_on": "60 training concepts"}
+    policy = FarPolicy.from_dict(stored)
+    assert policy.temperature == 0.1 and policy.measured == {"measured_on": "60 training concepts"}
+    assert policy.to_dict() == stored and policy.fallback_name() == "broader prior blend (temperature 0.1)"
 
 
 def test_policy_choice_falls_back_below_the_similarity_where_the_prior_stops_gaining():

@@ -47,6 +47,7 @@ from weightinit.errors import CheckpointError, FarConceptWarning, LayoutMismatch
 from weightinit.fileio import atomic_write_json, read_json_object, read_safetensors, save_safetensors
 from weightinit.generator.composition import CompositionPolicy, split_parts
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
+from weightinit.generator.far_policy import FarPolicy
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
 from weightinit.generator.text import (
@@ -83,9 +84,6 @@ REQUIRED_FILES = (
 )
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
-#: The starts a far concept can fall back to (``WeightGenerator.far_policy["fallback"]``).
-FAR_FALLBACKS = ("mean", "prior")
-
 
 @dataclass
 class Provenance:
@@ -108,11 +106,6 @@ class Provenance:
         """The most similar training concepts, with their similarity."""
         nearest = sorted(self.concepts, key=lambda c: -c["similarity"])[:top]
         return ", ".join(f"{c['concept']} (sim {c['similarity']:.2f})" for c in nearest) or "no training concepts"
-
-    def fallback_name(self, policy: dict) -> str:
-        if self.fallback == "prior":
-            return f"broader prior blend (temperature {policy['temperature']})"
-        return "zoo mean" if self.fallback == "mean" else str(self.fallback)
 
 
 class WeightGenerator:
@@ -141,7 +134,7 @@ class WeightGenerator:
         quality: dict | None = None,
         center: torch.Tensor | None = None,
         prior: RetrievalPrior | None = None,
-        far_policy: dict | None = None,
+        far_policy: FarPolicy | dict | None = None,
         composition: dict | CompositionPolicy | None = None,
         name: str | None = None,
     ):
@@ -181,7 +174,7 @@ class WeightGenerator:
                 f"unknown text conditioning {text_conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}"
             )
         self.text_conditioning = text_conditioning
-        self.far_policy = check_far_policy(far_policy)
+        self.far_policy = far_policy
         #: When a composite text is built from its parts' blends (measured; None: never).
         self.composition = (
             composition
@@ -202,6 +195,15 @@ class WeightGenerator:
         self.name = name or repr(self)
         self._scheduler = None
         self._text_encoder: TextEncoder | None = None
+
+    @property
+    def far_policy(self) -> FarPolicy | None:
+        """When a text counts as far and which start it gets (:class:`FarPolicy`); None: never far."""
+        return self._far_policy
+
+    @far_policy.setter
+    def far_policy(self, policy: FarPolicy | dict | None) -> None:
+        self._far_policy = FarPolicy.from_dict(policy)  # checked: a bad policy is one clear error
 
     def __repr__(self) -> str:
         return (
@@ -255,8 +257,8 @@ class WeightGenerator:
         if prov.far:
             warnings.warn(
                 f"{concept!r} ({direction}) is far from every concept {self.name} was trained on "
-                f"(best similarity {prov.similarity:.3f} < {self.far_policy['similarity']:.3f}; nearest: "
-                f"{prov.describe()}); it starts from the {prov.fallback_name(self.far_policy)} instead",
+                f"(best similarity {prov.similarity:.3f} < {self.far_policy.similarity:.3f}; nearest: "
+                f"{prov.describe()}); it starts from the {self.far_policy.fallback_name()} instead",
                 FarConceptWarning,
                 stacklevel=4,
             )
@@ -368,14 +370,14 @@ class WeightGenerator:
         # a phrasing of a catalog concept is never far: the catalog vouches for it
         far = (
             self.far_policy is not None
-            and best < self.far_policy["similarity"]
+            and best < self.far_policy.similarity
             and default_catalog().find_by_text(concept_text) is None
         )
-        fallback = self.far_policy["fallback"] if far else None
+        fallback = self.far_policy.fallback if far else None
         if fallback == "mean":  # every training concept alike
             weights = torch.full_like(sims, 1.0 / sims.numel())
         else:  # the blend the start is made of: the prior's, or the broader one a far text falls back to
-            temperature = float(self.far_policy["temperature"]) if fallback == "prior" else None
+            temperature = float(self.far_policy.temperature) if fallback == "prior" else None
             weights = self.prior_weights(concept_text, embedding, temperature=temperature)
         order = torch.argsort(weights, descending=True)[:top]
         names = self.prior.concept_ids or tuple(f"#{i}" for i in range(weights.numel()))
@@ -386,15 +388,15 @@ class WeightGenerator:
         return Provenance(concept_text, round(best, 4), concepts, far, fallback, parts=parts or [])
 
     def fallback_blocks(self, concept_text: str) -> torch.Tensor:
-        """De-normalised blocks of the far-concept start (``far_policy["fallback"]``)."""
+        """De-normalised blocks of the far-concept start (``far_policy.fallback``)."""
         if self.far_policy is None:
             raise WeightinitError("this generator has no far-concept policy")
-        kind = self.far_policy["fallback"]
+        kind = self.far_policy.fallback
         if kind == "mean":
             if self.center is None:
                 raise WeightinitError("this generator has no zoo mean to fall back to")
             return self.normalizer.denormalize(self.center, torch.float32)
-        temperature = float(self.far_policy.get("temperature", self.prior.temperature))
+        temperature = float(self.far_policy.temperature or self.prior.temperature)
         query = self.encode_text(concept_text).pooled
         blend = self.prior.blend(self.prior.concept_weights(query, temperature=temperature))
         center = self.center if self.center is not None else 0
@@ -455,7 +457,7 @@ class WeightGenerator:
             "zoo_summary": self.zoo_summary,
             "training": self.training,
             "quality": self.quality,
-            "far_policy": self.far_policy,
+            "far_policy": self.far_policy.to_dict() if self.far_policy is not None else None,
             "composition": None if self.composition is None else self.composition.to_dict(),
         }
 
@@ -596,20 +598,6 @@ def _zoo_config(data: dict | None, source: Path | str) -> ZooConfig | None:
         raise CheckpointError(f"{source}: bad zoo config: {exc} (a newer weightinit may have written it)") from None
 
 
-def check_far_policy(policy: dict | None) -> dict | None:
-    """``{"similarity": float, "fallback": "mean" | "prior", "temperature": float (for "prior"), ...}``
-    as measured by ``experiments.far_concepts``; None means no check."""
-    if policy is None:
-        return None
-    if not isinstance(policy, dict) or not isinstance(policy.get("similarity"), int | float):
-        raise CheckpointError(f"far_policy must be a dict with a numeric 'similarity', got {policy!r:.80}")
-    if policy.get("fallback") not in FAR_FALLBACKS:
-        raise CheckpointError(f"far_policy fallback must be one of {FAR_FALLBACKS}, got {policy.get('fallback')!r}")
-    if policy["fallback"] == "prior" and not isinstance(policy.get("temperature"), int | float):
-        raise CheckpointError("far_policy fallback 'prior' needs a numeric 'temperature'")
-    return dict(policy)
-
-
 def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
     """A denoiser from ``config.json`` + safetensors weights (strict: every name and shape must match)."""
     config = read_json_object(folder / "config.json")
@@ -702,10 +690,10 @@ def model_card(gen: WeightGenerator) -> str:
             else "- centre: the zoo's mean block; the denoiser adds its residual"
         ),
         (
-            f"- far concepts: a text whose best similarity to the training phrasings is below {gen.far_policy['similarity']} starts "
-            f"from the {gen.far_policy['fallback']} start"
-            + (f" (temperature {gen.far_policy['temperature']})" if gen.far_policy["fallback"] == "prior" else "")
-            + f", with a `FarConceptWarning` (measured on {gen.far_policy.get('measured_on', 'the training concepts')})"
+            f"- far concepts: a text whose best similarity to the training phrasings is below {gen.far_policy.similarity} starts "
+            f"from the {gen.far_policy.fallback} start"
+            + (f" (temperature {gen.far_policy.temperature})" if gen.far_policy.fallback == "prior" else "")
+            + f", with a `FarConceptWarning` (measured on {gen.far_policy.measured.get('measured_on', 'the training concepts')})"
             if gen.far_policy
             else "- far concepts: no policy measured; every text gets the generated start"
         ),
