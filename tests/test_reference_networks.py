@@ -42,3 +42,14 @@ def test_initialize_finds_the_generator_for_a_network_built_from_its_reference_f
         after = net(x)
     assert report.generator == f"generator {info.name}" and report.parameters_set > 0
     assert after.shape == before.shape and not torch.allclose(after, before)
+
+
+def test_the_cyclegan_default_is_served_by_the_installed_resnet_generator_widened():
+    from weightinit.generators import pick_for_arch
+
+    installed = {g.name for g in installed_generators()}
+    if "resnet9" not in installed:
+        pytest.skip("the resnet9 generator package is not installed (make setup installs it)")
+    for arch in ("cyclegan:resnet_9blocks", "pix2pix:resnet_9blocks,ngf=64,norm=instance"):
+        info, plan = pick_for_arch(arch)
+        assert info.name == "resnet9" and plan.describe() == "widened from ngf 8 to 64" and plan.exact

@@ -318,6 +318,12 @@ def pick_for_arch(arch: str, extra: Iterable[str | Path] = ()):
     :class:`LayoutMismatch` names the network and says why each generator does not serve it."""
     spec = ArchSpec.parse(arch)
     adapter = plugins.adapter_for_arch(spec)
+    if getattr(adapter, "directions", None) is not None:  # a CycleGAN pair: served as its generators are
+        with torch.device("meta"):
+            network, network_adapter = _served_network(adapter.build(spec))
+        network_arch = network_adapter.arch_of(network)
+        if network_arch is not None:
+            return pick_for_arch(network_arch, extra)
     fingerprint = arch_layout_fingerprint(arch)
     rank = {"extra": 0, "installed": 1, "bundled": 2}
     generators = sorted(installed_generators(extra), key=lambda g: rank.get(g.kind, 3))

@@ -399,14 +399,17 @@ def init(
 
     _cheap_checks(mode, out, concept, checkpoint)
     folder = resolve_name(generator)  # an installed generator's name: its folder
+    if arch is not None:  # checked before the checkpoint is read
+        _check_arch_cheaply(arch, folder)
     state = {}
     for key, value in load_state_dict_file(checkpoint).items():
         clean = strip_wrapper_prefixes(key)
         if clean in state:
             raise CheckpointError(f"{checkpoint} holds {clean!r} twice (with and without a wrapper prefix)")
         state[clean] = value
-    arch = arch or _arch_of_checkpoint(state, checkpoint)
-    _check_arch_cheaply(arch, folder)
+    if arch is None:
+        arch = _arch_of_checkpoint(state, checkpoint)
+        _check_arch_cheaply(arch, folder)
     source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
     chosen_on = _load_pairs(source, pairs_count)
     model, _ = _build(arch)
