@@ -382,3 +382,16 @@ def test_an_output_in_a_missing_folder_says_it_created_it(tiny_generator_dir, tm
     out = tmp_path / "new" / "deeper" / "init.safetensors"
     result = run(["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir])
     assert out.is_file() and f"created the folder {tmp_path / 'new'} for {out}" in result.stderr
+
+
+def test_fit_steps_fits_the_chosen_start_to_the_pairs_folder(tiny_generator_dir, tmp_path):
+    pairs = tmp_path / "pairs"
+    write_pairs(pairs, 4)
+    out = tmp_path / "fitted.safetensors"
+    args = ["sample", CONCEPT, "-o", out, "-g", tiny_generator_dir, "--pairs", pairs, "--pairs-count", 3]
+    report = json.loads(run([*args, "--fit-steps", 4, "--json"]).stdout)
+    assert report["pair_fit"]["steps"] == 4 and report["pair_fit"]["pairs"] == 3
+    assert report["pair_fit"]["l1_before"] == pytest.approx(report["choice"]["pairs_l1"], abs=1e-5)
+    line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir,
+                               "--fit-steps", 4], code=1))  # fmt: skip
+    assert "pass pairs=" in line

@@ -308,3 +308,35 @@ def test_non_finite_weights_or_scores_are_refused_naming_the_candidate(tiny_gene
             choose_on_pairs(fresh(), adapter, gen, huge, TEXT, _pairs(2), screen=screen)
     with pytest.raises(WeightinitError, match="Screen.fast"):
         choose_on_pairs(fresh(), adapter, gen, generated, TEXT, _pairs(2), screen=Screen(above=0, fast="float16"))
+
+
+def test_fitting_the_chosen_start_to_the_pairs_lowers_their_l1_and_stays_in_the_prior_span(tiny_generator_dir):
+    gen = load_generator(tiny_generator_dir)
+    # pairs made by a point of the prior's span that is no candidate: half the first concept's delta
+    prior = gen.prior
+    target_blocks = gen.normalizer.denormalize(
+        (gen.center if gen.center is not None else 0) + prior.delta(0.5 * prior.coef[0]), torch.float32
+    )
+    from weightinit.codec import BlockCodec
+
+    target = gen.full_weights(BlockCodec(gen.layout).decode(target_blocks, copy=True))
+    pairs = pairs_made_by(gen, target)
+    chosen, fitted = fresh(), fresh()
+    plain = initialize(chosen, TEXT, generator=tiny_generator_dir, pairs=pairs)
+    report = initialize(fitted, TEXT, generator=tiny_generator_dir, pairs=pairs, fit_steps=10)
+    fit = report.pair_fit
+    assert fit["steps"] == 10 and fit["pairs"] == len(pairs[0])
+    assert fit["l1_before"] == pytest.approx(plain.choice["pairs_l1"], abs=1e-5)  # it starts at the chosen start
+    assert fit["l1_after"] < fit["l1_before"] and "fitted to 4 pairs in 10 steps" in str(report)
+    with torch.no_grad(), batch_statistics(fitted):
+        assert float((fitted(pairs[0]) - pairs[1]).abs().mean()) == pytest.approx(fit["l1_after"], abs=1e-4)
+
+
+@pytest.mark.parametrize("steps, said", [(-1, "fit_steps must be an integer >= 0"), (True, "fit_steps must be"),
+                                         (5, "pass pairs=")])  # fmt: skip
+def test_bad_fit_steps_are_one_line(tiny_generator_dir, steps, said):
+    model = fresh()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(WeightinitError, match=said):
+        initialize(model, TEXT, generator=tiny_generator_dir, fit_steps=steps)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

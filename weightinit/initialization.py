@@ -29,6 +29,7 @@ from weightinit.concepts.catalog import default_catalog
 from weightinit.concepts.direction import reverse_text as turn_round
 from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
 from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
+from weightinit.pair_fit import fit_to_pairs
 from weightinit.representation import LORA_A, LORA_B, fill_lora
 from weightinit.running_stats import StatisticsFit, batch_norms, bundled_inputs, fit_running_statistics
 from weightinit.selection import check_pairs, choose_on_pairs
@@ -67,6 +68,8 @@ class InitReport:
     #: how the batch-norm running statistics were set, and the seconds it took (part of ``seconds``)
     statistics: str = "no batch norm: nothing to fit"
     statistics_seconds: float = 0.0
+    #: with ``pairs=`` and ``fit_steps``: ``pair_fit.PairFit`` as a dict
+    pair_fit: dict | None = None
 
     def __str__(self) -> str:
         what = f"{self.parameters_set} parameters ({self.values_set:,} values)"
@@ -85,6 +88,10 @@ class InitReport:
             )
         if self.statistics != "no batch norm: nothing to fit":
             line += f"\n  {self.statistics}"
+        if self.pair_fit is not None:
+            f = self.pair_fit
+            line += (f"\n  fitted to {f['pairs']} pairs in {f['steps']} steps: L1 {f['l1_before']:.4f} -> "
+                     f"{f['l1_after']:.4f} in {f['seconds']:.2f} s")  # fmt: skip
         for direction, prov in self.based_on.items():
             names = (
                 ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"
@@ -362,6 +369,7 @@ def initialize(
     progress=None,
     widen_noise: float = DEFAULT_WIDEN_NOISE,
     fit_statistics: bool = True,
+    fit_steps: int = 0,
 ) -> InitReport:
     """Write weights generated for ``concept`` into ``model``, in place.
 
@@ -390,6 +398,10 @@ def initialize(
     network still computes the same function, because exact copies would get identical gradients
     and never diverge. The report says what was carried.
 
+    ``fit_steps`` (with ``pairs=``): the chosen start is then moved by that many Adam steps inside
+    the span of the generator's retrieval prior to fit the pairs better (:mod:`weightinit.pair_fit`;
+    30 is what was measured, docs/measurements/pair_fit.json); the report gives the L1 before and after.
+
     ``fit_statistics``: batch-norm running statistics are re-estimated for the weights written
     (on the pairs' inputs when given, else on the bundled photos at the network's size), so the
     network is as good in ``eval()`` as in train mode; the report says on what and how long.
@@ -407,6 +419,10 @@ def initialize(
     _check_concept(concept)
     if reverse is not None:
         _check_concept(reverse, "reverse")
+    if isinstance(fit_steps, bool) or not isinstance(fit_steps, int) or fit_steps < 0:
+        raise WeightinitError(f"fit_steps must be an integer >= 0, got {fit_steps!r}")
+    if fit_steps and pairs is None:
+        raise WeightinitError("fit_steps fits the start to your pairs: pass pairs=(inputs, targets) too")
     if isinstance(widen_noise, bool) or not isinstance(widen_noise, (int, float)) or not widen_noise >= 0:
         raise WeightinitError(f"widen_noise must be a number >= 0, got {widen_noise!r}")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -445,6 +461,9 @@ def initialize(
         # scored on the generator's own network, which a widened one computes exactly
         scorer, scorer_adapter = (inner, adapter) if plan is None else (_own_network(gen, inner), gen.base_adapter)
         factors, choice = choose_on_pairs(scorer, scorer_adapter, gen, factors, concept, pairs, progress=progress)
+        if fit_steps:
+            factors, fitted = fit_to_pairs(_own_network(gen, inner, torch.float32), gen.base_adapter, gen, factors,
+                                           pairs, steps=fit_steps)  # fmt: skip
     carried = _carried_start(gen, plan, inner, adapter, factors, mode=mode, widen_noise=float(widen_noise), seed=seed)
     generation_seconds = time.perf_counter() - gen_start
     if fit_statistics:
@@ -455,6 +474,8 @@ def initialize(
     _describe(report, plan, carried, float(widen_noise))
     if choice is not None:
         report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
+    if fit_steps:
+        report.pair_fit = dict(fitted.__dict__)
     if mode == "merge":
         triples, _ = prepare_update(inner, carried.weights, adapter)
         buffers = buffer_pairs(inner, carried.buffers)
@@ -470,10 +491,10 @@ def initialize(
     return report
 
 
-def _own_network(gen, like: nn.Module) -> nn.Module:
-    """A copy of the generator's own network, on ``like``'s device and in its dtype."""
+def _own_network(gen, like: nn.Module, dtype: torch.dtype | None = None) -> nn.Module:
+    """A copy of the generator's own network, on ``like``'s device and in its dtype (or ``dtype``)."""
     first = next(like.parameters())
-    return copy.deepcopy(gen.base_model).to(device=first.device, dtype=first.dtype)
+    return copy.deepcopy(gen.base_model).to(device=first.device, dtype=dtype or first.dtype)
 
 
 def _describe(report: InitReport, plan: Plan | None, start: _Start, widen_noise: float) -> None:
