@@ -256,19 +256,23 @@ def nearest_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
     return StartingPoint(model, params, seconds + t_text, {"nearest": near, "cosine": round(sim, 4)})
 
 
-def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str, choose: bool = False) -> StartingPoint:
+def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str, choose: bool = False,
+               fit_steps: int = 0) -> StartingPoint:  # fmt: skip
     gen = ctx.generator  # loaded once per process, not counted (like importing a library)
     text = ctx.zoo.record(concept_id).text
     model = ctx.base_model()
     pairs = ctx.selection_pairs(concept_id) if choose else None  # the user's data: already in hand, not counted
     gen.text_encoder.forget(text)  # text encoding counts as generation
     start = time.perf_counter()
-    report = initialize(model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode, pairs=pairs)
+    report = initialize(model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode, pairs=pairs,
+                        fit_steps=fit_steps)  # fmt: skip
     seconds = time.perf_counter() - start
     params = [p for p in model.parameters() if p.requires_grad] if mode == "lora" else None
     info = {"sampling_steps": steps, "generation_seconds": round(report.generation_seconds, 4)}
     if report.choice is not None:
         info["choice"] = report.choice
+    if report.pair_fit is not None:
+        info["pair_fit"] = report.pair_fit
     return StartingPoint(model, params, seconds, info)
 
 
@@ -294,6 +298,18 @@ def chosen_1(ctx: BenchContext, concept_id: str) -> StartingPoint:
 
 def chosen_1_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
     return _generated(ctx, concept_id, 1, "lora", choose=True)
+
+
+#: Steps ``fitted_1*`` moves the chosen start by to fit the pairs (``initialize(fit_steps=...)``).
+FIT_STEPS = 30
+
+
+def fitted_1(ctx: BenchContext, concept_id: str) -> StartingPoint:
+    return _generated(ctx, concept_id, 1, "merge", choose=True, fit_steps=FIT_STEPS)
+
+
+def fitted_1_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
+    return _generated(ctx, concept_id, 1, "lora", choose=True, fit_steps=FIT_STEPS)
 
 
 def prior(ctx: BenchContext, concept_id: str) -> StartingPoint:
@@ -367,6 +383,24 @@ METHODS: dict[str, Method] = {
             sees_pairs=True,
         ),
         Method("oracle_lora", "own zoo factors, LoRA-only (upper bound)", oracle_lora, trains="lora", upper_bound=True),
+        # run when asked by name (--methods) until their time to quality is measured
+        Method(
+            "fitted_1",
+            f"chosen on {SELECTION_PAIRS} train pairs, then fitted to them ({FIT_STEPS} steps)",
+            fitted_1,
+            needs_generator=True,
+            sees_pairs=True,
+            ablation=True,
+        ),
+        Method(
+            "fitted_1_lora",
+            f"chosen, then fitted to the {SELECTION_PAIRS} pairs, LoRA-only",
+            fitted_1_lora,
+            trains="lora",
+            needs_generator=True,
+            sees_pairs=True,
+            ablation=True,
+        ),
     ]
 }
 MERGE_METHODS = tuple(m.name for m in METHODS.values() if m.in_mode("merge"))
