@@ -369,3 +369,11 @@ def test_spread_takes_every_nth_in_order():
 
     ids = [f"c{i}" for i in range(10)]
     assert spread(ids, 3) == ["c0", "c3", "c6"] and spread(ids, 20) == ids and spread([], 4) == []
+
+
+def test_an_ablation_named_beside_a_modes_methods_runs_too():
+    from weightinit.bench.methods import methods_for
+
+    names = [m.name for m in methods_for("lora", ["chosen_1_lora", "fitted_1_lora"])]
+    assert names == ["scratch", "chosen_1_lora", "fitted_1_lora"]
+    assert "fitted_1_lora" not in [m.name for m in methods_for("lora")]  # not run unless named

@@ -424,7 +424,8 @@ def methods_for(mode: str, names: list[str] | None = None) -> list[Method]:
         unknown = [n for n in names if n not in METHODS]
         if unknown:
             raise WeightinitError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
-        chosen = [n for n in chosen if n in names] or list(names)
+        # the mode's methods among those asked for, then the asked ones no mode runs (ablations)
+        chosen = [n for n in chosen if n in names] + [n for n in names if n not in chosen]
         if "scratch" not in chosen:
             chosen.insert(0, "scratch")  # every other method is timed against scratch
     return [METHODS[n] for n in chosen]
