@@ -340,3 +340,14 @@ def test_bad_fit_steps_are_one_line(tiny_generator_dir, steps, said):
     with pytest.raises(WeightinitError, match=said):
         initialize(model, TEXT, generator=tiny_generator_dir, fit_steps=steps)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_start_the_pairs_already_fit_is_kept_by_the_fit(tiny_generator_dir):
+    gen = load_generator(tiny_generator_dir)
+    generated = gen.full_weights(gen.generate(TEXT, steps=1, seed=0, guidance=None))
+    pairs = pairs_made_by(gen, generated)  # the generated start fits them exactly
+    plain, fitted = fresh(), fresh()
+    initialize(plain, TEXT, generator=tiny_generator_dir, pairs=pairs)
+    report = initialize(fitted, TEXT, generator=tiny_generator_dir, pairs=pairs, fit_steps=5)
+    assert report.pair_fit["kept"] and report.pair_fit["l1_after"] == report.pair_fit["l1_before"]
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), fitted.parameters()))

@@ -90,8 +90,11 @@ class InitReport:
             line += f"\n  {self.statistics}"
         if self.pair_fit is not None:
             f = self.pair_fit
-            line += (f"\n  fitted to {f['pairs']} pairs in {f['steps']} steps: L1 {f['l1_before']:.4f} -> "
-                     f"{f['l1_after']:.4f} in {f['seconds']:.2f} s")  # fmt: skip
+            if f["kept"]:
+                line += f"\n  fitting to {f['pairs']} pairs did not lower their L1 ({f['l1_before']:.4f}): start kept"
+            else:
+                line += (f"\n  fitted to {f['pairs']} pairs in {f['steps']} steps: L1 {f['l1_before']:.4f} -> "
+                         f"{f['l1_after']:.4f} in {f['seconds']:.2f} s")  # fmt: skip
         for direction, prov in self.based_on.items():
             names = (
                 ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"

@@ -36,6 +36,8 @@ class PairFit:
     l1_before: float
     l1_after: float
     seconds: float
+    #: the fit did not lower the pairs' L1, so the start it began from was kept
+    kept: bool = False
 
 
 def fit_to_pairs(model: nn.Module, adapter, gen, factors: dict[str, torch.Tensor], pairs, *, steps: int,
@@ -79,5 +81,7 @@ def fit_to_pairs(model: nn.Module, adapter, gen, factors: dict[str, torch.Tensor
             blocks = gen.normalizer.denormalize(origin + prior.delta(scale * u), torch.float32)
     if not bool(torch.isfinite(blocks).all()):
         raise InvalidWeights("fitting the start to the pairs gave NaN or Inf; nothing was written")
+    if not after < before:  # Adam's first steps move every coefficient: a start the pairs already fit is kept
+        return dict(factors), PairFit(steps, len(inputs), before, before, time.perf_counter() - start, kept=True)
     fitted = {k: v.clone() for k, v in codec.decode(blocks).items()}
     return fitted, PairFit(steps, len(inputs), before, after, time.perf_counter() - start)
