@@ -80,3 +80,22 @@ def installed_generator():
         else:
             os.environ[plugins.DISABLE_ENV] = saved
         plugins.get_registry(reload=True)
+
+
+HUB_REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+def prefill_hub_cache(folder, cache, monkeypatch, repo_id: str = "someorg/tiny-generator"):
+    """``folder`` as the hub repo ``repo_id`` in a local hub cache at ``cache``, read offline by the real
+    ``huggingface_hub`` client; returns the snapshot folder."""
+    import shutil
+
+    org, name = repo_id.split("/")
+    repo = cache / f"models--{org}--{name}"
+    shutil.copytree(folder, repo / "snapshots" / HUB_REVISION)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(HUB_REVISION)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    return repo / "snapshots" / HUB_REVISION

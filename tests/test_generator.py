@@ -264,17 +264,12 @@ def test_a_format_2_folder_loads_its_zoo_config_typed_and_generates_the_same(tra
 
 
 def test_loads_offline_from_a_prepopulated_hub_cache(trained, tmp_path, monkeypatch):
+    from conftest import HUB_REVISION as rev
+    from conftest import prefill_hub_cache
+
     from weightinit.generator import WeightGenerator
 
-    cache = tmp_path / "hub"
-    repo = cache / "models--someorg--tiny-generator"
-    rev = "0123456789abcdef0123456789abcdef01234567"
-    shutil.copytree(trained, repo / "snapshots" / rev)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(rev)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    prefill_hub_cache(trained, tmp_path / "hub", monkeypatch)
     gen = WeightGenerator.from_pretrained("someorg/tiny-generator")
     ref = WeightGenerator.from_pretrained(trained)
     assert torch.equal(gen.sample_blocks("zombie", seed=1), ref.sample_blocks("zombie", seed=1))

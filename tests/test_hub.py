@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import HUB_REVISION as REVISION
+from conftest import prefill_hub_cache
 from typer.testing import CliRunner
 
 from weightinit import hub
 from weightinit.errors import CheckpointError
 from weightinit.generators import CONFIG_NAME, LAYOUT_NAME, GeneratorInfo
 
-REVISION = "0123456789abcdef0123456789abcdef01234567"
-
 
 @pytest.fixture
 def cached(tiny_generator_dir, tmp_path, monkeypatch):
     """The tiny generator as the hub repo ``someorg/tiny-generator`` in a local hub cache, offline."""
-    cache = tmp_path / "hub"
-    repo = cache / "models--someorg--tiny-generator"
-    shutil.copytree(tiny_generator_dir, repo / "snapshots" / REVISION)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(REVISION)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    return repo / "snapshots" / REVISION
+    return prefill_hub_cache(tiny_generator_dir, tmp_path / "hub", monkeypatch)
 
 
 def test_a_folder_is_itself_and_a_hub_id_is_its_cached_snapshot(cached, tiny_generator_dir):
