@@ -219,7 +219,7 @@ def summarize(args) -> dict:
         }
         if m != "base_lora":
             vs = [
-                r["base_lora"]["seconds"] / r[m]["seconds"]
+                r["base_lora"]["seconds"] / max(r[m]["seconds"], 1e-9)
                 for r in rows
                 if r[m]["reached"] and r["base_lora"]["reached"]
             ]
