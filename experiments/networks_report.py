@@ -100,8 +100,9 @@ def widen_section(data: dict | None) -> list[str]:
 
 def default_size_section(name: str, data: dict) -> list[str]:
     done, apart, pending = len(data["complete"]), len(data["apart"]), len(data["pending"])
+    crop = f" (`--crop_size {data['size']}`)" if "resnet" in data["arch"] and data["size"] != 256 else ""
     lines = [
-        f"### `{data['arch']}` at {data['size']} px",
+        f"### `{data['arch']}` at {data['size']} px{crop}",
         "",
         f"`{data['command']}`: batch size 1; scratch {data['scratch_steps']} steps, starts at most {data['cap']}; "
         f"of {data['concepts_asked']} held-out concepts, {done} complete and learnable, {apart} apart (scratch within "
@@ -188,7 +189,8 @@ def readme_block() -> str:
         if data["complete"]:
             status += (f"; generated LoRA-only start reached scratch's final PSNR - 0.5 dB on {med['reached']}, "
                        f"median {_f(med['speedup_steps'], 1, 'x')} fewer steps than scratch")  # fmt: skip
-        lines.append(f"- time to quality, `{data['arch']}` at {data['size']} px: {status}.")
+        crop = f" (`--crop_size {data['size']}`)" if "resnet" in data["arch"] and data["size"] != 256 else ""
+        lines.append(f"- time to quality, `{data['arch']}` at {data['size']} px{crop}: {status}.")
     lines += ["", "All of it, with the commands: [docs/NETWORKS.md](docs/NETWORKS.md).", README_END]
     return "\n".join(lines)
 
