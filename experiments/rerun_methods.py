@@ -133,7 +133,7 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
     chosen = concepts or list(recorded["runs"])
     if first is not None:
         chosen = chosen[:first]
-    runner = BenchRunner(zoo, out, config, generator=generator or str(bundled_generator_path()), concepts=chosen,
+    runner = BenchRunner(zoo, out, config, generator=generator or _bundled(), concepts=chosen,
                          methods=["scratch", *methods, *reuse], mode=mode, log=log, progress=False)  # fmt: skip
     seeded = seed_recorded_runs(runner, recorded, list(reuse))
     if run:
@@ -153,6 +153,16 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
         else None
     )
     return results
+
+
+def _bundled() -> str:
+    """The bundled generator's folder, relative to the working directory where it is below it (what
+    the results record, so that they name no machine's paths)."""
+    path = bundled_generator_path()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: list[str] | None = None) -> None:
