@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# PyTorch's CPU wheel index, as its install selector gives it (Linux, pip, CPU).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -15,8 +17,9 @@ GENERATOR_PACKAGES := $(wildcard generators/*/pyproject.toml)
 $(STAMP): pyproject.toml adapters/template/pyproject.toml $(GENERATOR_PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first, pinned, so no dependency pulls a multi-GB CUDA build (override TORCH_SPEC).
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	# torch first, pinned and CPU-only unless TORCH_INDEX says otherwise, so no dependency pulls a
+	# multi-GB CUDA build: a wheel pip finds locally if there is one, else PyTorch's CPU index.
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" bash .ci/install-torch $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 	$(BIN)/python -m pip install -q -e ./adapters/template
 	# the generators beyond the bundled one are packages of their own (generators/NAME)

@@ -94,7 +94,34 @@ def _resolve(name: str, target: str):
         single.command(name=name)(obj)
         command = typer.main.get_command(single)
     command.name = name
+    return _tidy(command)
+
+
+def _tidy(command):
+    """Help as a reader expects it, whatever typer's version: a docstring's prose paragraphs are
+    reflowed (typer 0.29 keeps their line breaks; indented examples keep theirs), and a flag shows
+    no ``<bool>`` value it does not take. Group members are tidied too."""
+    import inspect
+
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(
+            p if p.startswith("\b") or any(line[:1].isspace() for line in p.splitlines()) else " ".join(p.split("\n"))
+            for p in paragraphs
+        )
+    for param in command.params:
+        _no_flag_type(param)
+    own_help_option = command.get_help_option
+    command.get_help_option = lambda ctx: _no_flag_type(own_help_option(ctx))
+    for member in getattr(command, "commands", {}).values():
+        _tidy(member)
     return command
+
+
+def _no_flag_type(param):
+    if getattr(param, "is_flag", False) and param.metavar is None:
+        param.metavar = ""  # typer renders a flag's type as <bool>, a value it does not take
+    return param
 
 
 def _available(target: str) -> bool:
@@ -131,8 +158,12 @@ class WeightinitGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        _tidy(self)
         self._lazy: dict[str, Any] = {}
         self._listing = False
+
+    def get_params(self, ctx):
+        return [_no_flag_type(param) for param in super().get_params(ctx)]  # typer adds some late
 
     def format_help(self, ctx, formatter) -> None:
         self._listing = True  # the root help lists the built-ins from their source, unimported
@@ -148,7 +179,8 @@ class WeightinitGroup(TyperGroup):
     def get_command(self, ctx, cmd_name: str):
         target = dict(COMMANDS).get(cmd_name)
         if target is None or not _available(target):
-            return super().get_command(ctx, cmd_name)
+            command = super().get_command(ctx, cmd_name)
+            return command if command is None else _tidy(command)
         if self._listing and cmd_name not in self._lazy:
             return _summary(cmd_name, target)
         if cmd_name not in self._lazy:
