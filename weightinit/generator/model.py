@@ -49,7 +49,7 @@ from weightinit.generator.composition import CompositionPolicy, split_parts
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
 from weightinit.generator.far_policy import FarPolicy
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
-from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
+from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks, scheduler_from_config
 from weightinit.generator.text import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_TEXT_ENCODER,
@@ -270,7 +270,7 @@ class WeightGenerator:
         if self._scheduler is None:
             from diffusers import DDPMScheduler
 
-            self._scheduler = DDPMScheduler.from_config(self.scheduler_config)
+            self._scheduler = scheduler_from_config(DDPMScheduler, self.scheduler_config)
         return self._scheduler
 
     @property
