@@ -211,9 +211,10 @@ def test_the_untrained_network_is_the_adapter_s_init_and_bit_for_bit_what_builds
     template that is the reference N(0, 0.02) init the builder used to call itself, so a zoo
     started before keeps its base and concepts bit for bit under the same seed."""
     from weightinit import plugins
+    from weightinit.adapters.base import ArchSpec
     from weightinit.adapters.pix2pix_networks import init_normal_
 
-    if arch.split(":")[0] not in plugins.adapter_names():
+    if ArchSpec.parse(arch).adapter not in plugins.adapter_names():
         pytest.skip("the template plugin is not installed")
     builder = ZooBuilder(tmp_path, ZooConfig(**{**TINY, "arch": arch, "seed": 3}), concepts(), log=lambda s: None)
     with torch.random.fork_rng(devices=[]):

@@ -177,14 +177,18 @@ def trivial_baselines(inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, 
     return {"identity_psnr": identity, "mean_target_psnr": mean, "trivial_psnr": max(identity, mean)}
 
 
-def build_discriminator(config: RecipeConfig, in_channels: int = 6) -> nn.Module:
-    from weightinit.adapters.pix2pix_networks import NLayerDiscriminator, get_norm_layer, init_normal_
+def build_discriminator(config: RecipeConfig, net_g: nn.Module, adapter=None) -> nn.Module:
+    """The discriminator ``net_g`` trains against: its adapter's
+    (:meth:`~weightinit.adapters.base.Adapter.discriminator`, pix2pix's PatchGAN by default), of
+    ``config.ndf`` filters and ``config.n_layers_d`` layers, drawn from seed ``config.seed + 1``
+    without touching the caller's random state. ``adapter``: the one that recognises ``net_g``."""
+    if adapter is None:
+        from weightinit import plugins
 
+        adapter = plugins.adapter_for_model(net_g)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
-        net = NLayerDiscriminator(in_channels, config.ndf, config.n_layers_d, norm_layer=get_norm_layer("batch"))
-        init_normal_(net)
-    return net
+        return adapter.discriminator(net_g, ndf=config.ndf, n_layers=config.n_layers_d)
 
 
 class Pix2PixTrainer:
@@ -192,7 +196,8 @@ class Pix2PixTrainer:
 
     With ``config.ema_decay`` the updates go to a copy of ``net_g`` and ``net_g`` itself holds
     their moving average, so whoever holds ``net_g`` (an evaluation during the run, the caller
-    afterwards) sees the averaged weights without knowing about it.
+    afterwards) sees the averaged weights without knowing about it. The discriminator is
+    ``adapter``'s (by default the adapter that recognises ``net_g``; see :func:`build_discriminator`).
     """
 
     def __init__(
@@ -202,6 +207,7 @@ class Pix2PixTrainer:
         params: list[nn.Parameter] | None = None,
         *,
         mixed_precision: str = "auto",
+        adapter=None,
     ):
         self.config = config = config or RecipeConfig()
         g_params = params if params is not None else [p for p in net_g.parameters() if p.requires_grad]
@@ -215,7 +221,7 @@ class Pix2PixTrainer:
             self.averaged, net_g, g_params = net_g, trained, [t for _, t in self._ema_pairs]
         self.net_g = net_g
         self.device = next(net_g.parameters()).device
-        self.net_d = build_discriminator(config).to(self.device)
+        self.net_d = build_discriminator(config, net_g, adapter).to(self.device)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(g_params, lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=config.lr, betas=betas)

@@ -146,12 +146,9 @@ def layout(
 
 def _resolved_options(adapter, arch: str) -> dict | None:
     """The full options an arch string asks for, defaults filled in (adapters that have options)."""
-    from dataclasses import asdict
-
     from weightinit.adapters.base import ArchSpec
 
-    options = getattr(adapter, "options", None)
-    return asdict(options(ArchSpec.parse(arch))) if callable(options) else None
+    return adapter.arch_options(ArchSpec.parse(arch))
 
 
 def _norm_note(adapter, arch: str) -> str | None:
