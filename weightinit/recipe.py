@@ -81,27 +81,36 @@ def device_name(device: torch.device | str) -> str:
 
 @dataclass
 class RecipeConfig:
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_l1: float = 100.0
-    gan_mode: str = "vanilla"
-    batch_size: int = 8
-    ndf: int = 32
-    n_layers_d: int = 3
-    seed: int = 0
-    #: Linear warm-up of the generator's learning rate over this many steps (0: none). Adam's first
-    #: updates move every trained weight by about the learning rate whatever its gradient, which
-    #: costs a start that is already good some of its quality.
-    lr_warmup_steps: int = 0
-    #: Discriminator-only steps before the first generator step (0: none): the generator's first
-    #: adversarial gradients then come from a discriminator that has seen its outputs, not a random one.
-    d_warmup_steps: int = 0
-    #: The generator handed back (and evaluated during the run) is an exponential moving average
-    #: of the trained one's weights with this decay (0: none), ramped up as ``(1 + n) / (10 + n)``
-    #: over the first updates. A start that is already good then keeps what the step-to-step
-    #: noise of adversarial updates would cost it.
-    ema_decay: float = 0.0
+    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of the generator and the discriminator."})
+    beta1: float = field(default=0.5, metadata={"help": "Adam's beta1."})
+    beta2: float = field(default=0.999, metadata={"help": "Adam's beta2."})
+    lambda_l1: float = field(default=100.0, metadata={"help": "Weight of the L1 loss beside the adversarial one."})
+    gan_mode: str = field(default="vanilla", metadata={"help": "Adversarial loss: 'vanilla' (BCE) or 'lsgan' (MSE)."})
+    batch_size: int = field(default=8, metadata={"help": "Pairs per step."})
+    ndf: int = field(default=32, metadata={"help": "Filters of the discriminator's first layer."})
+    n_layers_d: int = field(default=3, metadata={"help": "Strided layers of the discriminator."})
+    seed: int = field(default=0, metadata={"help": "Seed of the batch order (the discriminator's init: seed + 1)."})
+    # Adam's first updates move every trained weight by about the learning rate whatever its gradient,
+    # which costs a start that is already good some of its quality.
+    lr_warmup_steps: int = field(
+        default=0, metadata={"help": "Linear warm-up of the generator's learning rate over this many steps (0: none)."}
+    )
+    d_warmup_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Discriminator-only steps before the first generator step (0: none): the generator's first "
+            "adversarial gradients then come from a discriminator that has seen its outputs, not a random one."
+        },
+    )
+    # A start that is already good then keeps what the step-to-step noise of adversarial updates would cost it.
+    ema_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "The generator handed back (and evaluated during the run) is an exponential moving average of "
+            "the trained one's weights with this decay (0: none), ramped up as (1 + n) / (10 + n) over the first "
+            "updates."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.gan_mode not in ("vanilla", "lsgan"):

@@ -80,41 +80,89 @@ PRIOR_TARGETS = ("self", "leave_one_out")
 class GeneratorTrainingConfig:
     """How a generator is trained. Saved in every checkpoint and in the generator's config."""
 
-    denoiser: str = DEFAULT_DENOISER
-    denoiser_kwargs: dict = field(default_factory=dict)
-    steps: int = 6000
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 200
-    prediction_type: str = "sample"
-    num_train_timesteps: int = 1000
-    beta_schedule: str = "squaredcos_cap_v2"
-    last_timestep_fraction: float = 0.25
-    cond_dropout: float = 0.1
-    prior: str = "retrieval"
-    #: Principal components of the retrieval prior; ``None`` keeps them all (``experiments.prior_rank``).
-    prior_rank: int | None = DEFAULT_RANK
-    #: Measured on training concepts only (``python -m experiments.prior_temperature``):
-    #: leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; ``None`` chooses by the
-    #: weight-space leave-one-out error instead, which prefers broad blends that map images worse.
-    prior_temperature: float | None = 0.01
-    #: What the denoiser corrects: ``"self"``, each phrasing's blend with its own concept in it
-    #: (at 0.01 nearly the concept, so the target residual is nearly zero), or
-    #: ``"leave_one_out"``, the blend of the *other* concepts, as a held-out concept sees it.
-    prior_target: str = "self"
-    no_text: bool = False
-    no_block_index: bool = False
-    slot_embedding: bool = False
-    text_encoder: str = DEFAULT_TEXT_ENCODER
-    text_max_length: int = DEFAULT_MAX_LENGTH
-    #: ``"directional"`` embeds a phrasing's source and target apart (``weightinit.generator.text``).
-    text_conditioning: str = DEFAULT_CONDITIONING
-    seed: int = 0
-    save_every: int = 1000
-    log_every: int = 50
-    keep_checkpoints: int = 2
-    mixed_precision: str = "auto"
+    denoiser: str = field(
+        default=DEFAULT_DENOISER,
+        metadata={"help": "Denoiser: 'mlp' (fast on CPUs, the default) or 'unet1d' (the paper's 1-D UNet)."},
+    )
+    denoiser_kwargs: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "Denoiser constructor options as a JSON object, e.g. '{\"hidden_dim\": 384}' (default: none)."
+        },
+    )
+    steps: int = field(
+        default=6000, metadata={"help": "Optimizer steps in all (a resumed run counts the steps already done)."}
+    )
+    batch_size: int = field(default=256, metadata={"help": "Blocks per step (per process)."})
+    lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW; warm-up then cosine to 10%)."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW's weight decay."})
+    warmup_steps: int = field(default=200, metadata={"help": "Steps of linear learning-rate warm-up."})
+    prediction_type: str = field(
+        default="sample",
+        metadata={"help": "What the denoiser predicts: sample (one-step friendly), epsilon or v_prediction."},
+    )
+    num_train_timesteps: int = field(default=1000, metadata={"help": "Timesteps of the DDPM noise schedule."})
+    beta_schedule: str = field(default="squaredcos_cap_v2", metadata={"help": "The DDPM scheduler's beta schedule."})
+    last_timestep_fraction: float = field(
+        default=0.25, metadata={"help": "Fraction of every batch drawn at the last timestep (one-step sampling's)."}
+    )
+    cond_dropout: float = field(
+        default=0.1, metadata={"help": "Probability of dropping the text (classifier-free guidance)."}
+    )
+    prior: str = field(
+        default="retrieval",
+        metadata={
+            "help": "What the denoiser learns differences to: 'retrieval' (a text-similarity blend of the training "
+            "concepts) or 'mean' (the zoo's mean block, the paper's setting)."
+        },
+    )
+    prior_rank: int | None = field(
+        default=DEFAULT_RANK,
+        metadata={
+            "help": "Principal components kept of the training concepts for the retrieval prior; 'all' (the "
+            "default) keeps every one, best measured on training concepts (`python -m experiments.prior_rank`)."
+        },
+    )
+    # Leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; the weight-space error prefers
+    # broad blends that map images worse.
+    prior_temperature: float | None = field(
+        default=0.01,
+        metadata={
+            "help": "Softmax temperature of the retrieval prior (0.01 measured best on training concepts, "
+            "`python -m experiments.prior_temperature`); 'none' chooses it by leave-one-concept-out error in "
+            "weight space."
+        },
+    )
+    # "self": at 0.01 the blend is nearly the concept, so the target residual is nearly zero.
+    prior_target: str = field(
+        default="self",
+        metadata={
+            "help": "What the denoiser corrects: 'self' (each phrasing's blend with its own concept in it) or "
+            "'leave_one_out' (the blend of the other concepts, as a held-out concept sees it)."
+        },
+    )
+    no_text: bool = field(default=False, metadata={"help": "Ablation: no text condition."})
+    no_block_index: bool = field(default=False, metadata={"help": "Ablation: no block-index condition."})
+    slot_embedding: bool = field(default=False, metadata={"help": "Ablation: add a per-slot (layer) embedding."})
+    text_encoder: str = field(
+        default=DEFAULT_TEXT_ENCODER, metadata={"help": "Text encoder: the bundled default, a folder or a hub id."}
+    )
+    text_max_length: int = field(default=DEFAULT_MAX_LENGTH, metadata={"help": "Tokens kept of a phrasing."})
+    text_conditioning: str = field(
+        default=DEFAULT_CONDITIONING,
+        metadata={
+            "help": "How a phrasing is embedded: 'directional' embeds its source and target apart "
+            "(weightinit.generator.text), 'pooled' as one text."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the model init and the data order."})
+    save_every: int = field(default=1000, metadata={"help": "Checkpoint every N steps."})
+    log_every: int = field(default=50, metadata={"help": "Log the loss every N steps."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept (the newest)."})
+    mixed_precision: str = field(
+        default="auto",
+        metadata={"help": "auto (bf16 autocast on a CUDA device with bf16, else none), no, bf16 or fp16."},
+    )
 
     def __post_init__(self) -> None:
         if self.prediction_type not in PREDICTION_TYPES:
