@@ -536,8 +536,10 @@ class Pix2PixAdapter(Adapter):
 
     def arch_note(self, spec: ArchSpec) -> str | None:
         if spec.name.startswith("resnet_") and "norm" not in spec.options:
-            return (f"{spec} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
-                    f"(cyclegan:{spec.name}, or add norm=instance)")  # fmt: skip
+            return (
+                f"{spec} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
+                f"(cyclegan:{spec.name}, or add norm=instance)"
+            )
         return None
 
     def arch_of(self, model: nn.Module) -> str:

@@ -105,7 +105,8 @@ class ZooConfig:
             raise WeightinitError(f"pairs must be one of {', '.join(PAIR_SOURCES)}, got {self.pairs!r}")
         if self.pairs == "editor" and not self.editor:
             raise WeightinitError(
-                "pairs='editor' needs an editor: a diffusers InstructPix2Pix model id or local path (--editor MODEL_ID, "
+                "pairs='editor' needs an editor: a diffusers InstructPix2Pix model id or local path (--editor "
+                "MODEL_ID, "
                 "e.g. timbrooks/instruct-pix2pix)"
             )
         if self.pairs != "editor":
@@ -113,7 +114,8 @@ class ZooConfig:
             given = [name for name, default in defaults.items() if getattr(self, name) != default]
             if given:
                 raise WeightinitError(
-                    f"{', '.join(given)} ({', '.join(repr(getattr(self, n)) for n in given)}) set the editor, which makes pairs "
+                    f"{', '.join(given)} ({', '.join(repr(getattr(self, n)) for n in given)}) set the editor, which "
+                    "makes pairs "
                     "only with pairs='editor' (--pairs editor)"
                 )
         if self.storage_dtype not in ("float16", "float32", "bfloat16"):
@@ -227,7 +229,8 @@ class ZooManifest:
             raise WeightinitError(f"{source}: not a zoo manifest (no version)")
         if data["version"] > MANIFEST_VERSION:
             raise WeightinitError(
-                f"{source}: manifest version {data['version']} is newer than this weightinit reads ({MANIFEST_VERSION}); upgrade weightinit"
+                f"{source}: manifest version {data['version']} is newer than this weightinit reads "
+                f"({MANIFEST_VERSION}); upgrade weightinit"
             )
         try:
             return cls(
