@@ -32,8 +32,8 @@ demo: $(STAMP)
 	$(BIN)/weightinit demo
 
 test: $(STAMP)
-	$(BIN)/ruff check weightinit experiments tests generators
-	$(BIN)/ruff format --check weightinit experiments tests generators
+	$(BIN)/ruff check weightinit experiments tests generators adapters examples
+	$(BIN)/ruff format --check weightinit experiments tests generators adapters examples
 	$(BIN)/python -m pytest -q
 
 # The default zoo and the bundled generator, from nothing (hours on a CPU; both resume when rerun).

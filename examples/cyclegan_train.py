@@ -155,7 +155,8 @@ def main(argv=None) -> None:
             print(f"step {step}/{opt.n_steps}  loss G {losses['G']:.3f}  D {losses['D']:.3f}", flush=True)
     after_A, after_B = psnr(model.netG_A, test_A, test_B), psnr(model.netG_B, test_B, test_A)
     print(
-        f"PSNR A->B before {before_A:.2f} dB, after {after_A:.2f} dB; B->A before {before_B:.2f} dB, after {after_B:.2f} dB",
+        f"PSNR A->B before {before_A:.2f} dB, after {after_A:.2f} dB; B->A before {before_B:.2f} dB, after "
+        f"{after_B:.2f} dB",
         flush=True,
     )
 

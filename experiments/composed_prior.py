@@ -74,11 +74,19 @@ def measure(ctx, scales: tuple[float, ...] = ()) -> dict[str, dict]:
                 )
                 psnr[f"sum_x{scale}"] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 3)
             rows[cid] = {
-                "split": record.split, "family": record.family, "text": record.text, "parts": parts,
-                "whole_similarity": round(whole_sim, 4), "part_similarity": [round(s, 4) for s in part_sims], **psnr,
-            }  # fmt: skip
-            print(f"{cid:36s} {record.split:8s} similarity whole {whole_sim:.2f} parts {min(part_sims):.2f}: "
-                  f"whole {psnr['whole']:6.2f} dB, mean of parts {psnr['parts']:6.2f} dB", flush=True)  # fmt: skip
+                "split": record.split,
+                "family": record.family,
+                "text": record.text,
+                "parts": parts,
+                "whole_similarity": round(whole_sim, 4),
+                "part_similarity": [round(s, 4) for s in part_sims],
+                **psnr,
+            }
+            print(
+                f"{cid:36s} {record.split:8s} similarity whole {whole_sim:.2f} parts {min(part_sims):.2f}: "
+                f"whole {psnr['whole']:6.2f} dB, mean of parts {psnr['parts']:6.2f} dB",
+                flush=True,
+            )
     finally:
         gen.prior, gen.composition = full_prior, saved_policy
     return rows
@@ -162,8 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     for key in ("train_all", "train_compositions", "heldout_all", "heldout_compositions"):
         if key in result:
             s = result[key]
-            print(f"{key:22s} {s['concepts']:3d} concepts, {s['composed']:3d} composed: median whole {s['median_whole']:.2f} dB, "
-                  f"policy {s['median_policy']:.2f} dB, policy better on {s['policy_beats_whole']}")  # fmt: skip
+            print(
+                f"{key:22s} {s['concepts']:3d} concepts, {s['composed']:3d} composed: median whole "
+                f"{s['median_whole']:.2f} dB, "
+                f"policy {s['median_policy']:.2f} dB, policy better on {s['policy_beats_whole']}"
+            )
     print(f"policy: compose when the weakest part's similarity >= the whole's - {margin:.4f}")
     if args.json:
         atomic_write_json(args.json, result)

@@ -1,6 +1,7 @@
 """What training a fully convolutional zoo on small crops costs at the size it is used on.
 
-    python -m experiments.crop_size --zoo zoo-resnet9 --size 256 --concepts 8 --json docs/measurements/crop_size_resnet9.json
+    python -m experiments.crop_size --zoo zoo-resnet9 --size 256 --concepts 8 \\
+        --json docs/measurements/crop_size_resnet9.json
 
 A ResNet generator runs on any image size, so its zoo can train on 64-px crops (16x cheaper per
 step than 256 px) and its weights be used at 256 px. For the first ``--concepts`` training
@@ -72,9 +73,15 @@ def measure(
     def result() -> dict:
         ordered = {cid: rows[cid] for cid in picked if cid in rows}
         summary = {
-            "concepts": len(rows), "requested": len(picked), "zoo_crop_size": zc.image_size, "size": size,
-            **{f"median_{k}": statistics.median(r[k] for r in rows.values()) for k in ("cost_db", "zoo_crops", "full_size", "base")},
-        }  # fmt: skip
+            "concepts": len(rows),
+            "requested": len(picked),
+            "zoo_crop_size": zc.image_size,
+            "size": size,
+            **{
+                f"median_{k}": statistics.median(r[k] for r in rows.values())
+                for k in ("cost_db", "zoo_crops", "full_size", "base")
+            },
+        }
         return {"arch": zc.arch, "summary": summary, "per_concept": ordered}
 
     for cid in picked:
@@ -108,7 +115,8 @@ def measure(
         rows[cid] = row
         log(
             f"{cid:32s} at {size} px: base {row['base']:.2f}, zoo ({zc.image_size}-px crops) {row['zoo_crops']:.2f}, "
-            f"trained at {size} px {row['full_size']:.2f} ({row['full_size_seconds']:.0f} s), trivial {row['trivial']['trivial_psnr']:.2f}; "
+            f"trained at {size} px {row['full_size']:.2f} ({row['full_size_seconds']:.0f} s), trivial "
+            f"{row['trivial']['trivial_psnr']:.2f}; "
             f"zoo record at {zc.image_size} px {row['zoo_record_psnr_at_crop_size']:.2f}"
         )
         if on_progress:
@@ -118,8 +126,10 @@ def measure(
 
 def command_line(args: argparse.Namespace) -> str:
     images = f" --images {shlex.quote(args.images)}" if args.images else ""
-    return (f"python -m experiments.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
-            f"--test-pairs {args.test_pairs}{images}")  # fmt: skip
+    return (
+        f"python -m experiments.crop_size --zoo {args.zoo} --size {args.size} --concepts {args.concepts} "
+        f"--test-pairs {args.test_pairs}{images}"
+    )
 
 
 def earlier_rows(path: str | None, args: argparse.Namespace) -> dict:

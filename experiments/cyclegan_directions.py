@@ -53,21 +53,28 @@ def measure(generator: str, cases=CASES, pairs: int = 16) -> list[dict]:
             warnings.simplefilter("ignore")
             report = initialize(pair, text, generator=gen)
         a, b = pair.netG_A, pair.netG_B
-        rows.append({
-            "text": text, "pairs_of": concept_id, "netG_B_text": report.directions["netG_B"],
-            "forward_l1": {"netG_A": _l1(a, photo, edited), "netG_B": _l1(b, photo, edited)},
-            "reverse_l1": {"netG_A": _l1(a, edited, photo), "netG_B": _l1(b, edited, photo)},
-            "netG_B_draws_on": [c["concept"] for c in report.based_on["netG_B"]["concepts"][:3]],
-        })  # fmt: skip
+        rows.append(
+            {
+                "text": text,
+                "pairs_of": concept_id,
+                "netG_B_text": report.directions["netG_B"],
+                "forward_l1": {"netG_A": _l1(a, photo, edited), "netG_B": _l1(b, photo, edited)},
+                "reverse_l1": {"netG_A": _l1(a, edited, photo), "netG_B": _l1(b, edited, photo)},
+                "netG_B_draws_on": [c["concept"] for c in report.based_on["netG_B"]["concepts"][:3]],
+            }
+        )
         r = rows[-1]
         ok = (
             r["forward_l1"]["netG_A"] < r["forward_l1"]["netG_B"]
             and r["reverse_l1"]["netG_B"] < r["reverse_l1"]["netG_A"]
         )
         r["both_directions_right"] = ok
-        print(f"{generator:40s} {text:32s} forward A {r['forward_l1']['netG_A']:.3f} B {r['forward_l1']['netG_B']:.3f} | "
-              f"reverse B {r['reverse_l1']['netG_B']:.3f} A {r['reverse_l1']['netG_A']:.3f} | {'ok' if ok else 'WRONG'} "
-              f"(netG_B: {r['netG_B_text']!r} from {', '.join(r['netG_B_draws_on'])})", flush=True)  # fmt: skip
+        print(
+            f"{generator:40s} {text:32s} forward A {r['forward_l1']['netG_A']:.3f} B {r['forward_l1']['netG_B']:.3f} | "
+            f"reverse B {r['reverse_l1']['netG_B']:.3f} A {r['reverse_l1']['netG_A']:.3f} | {'ok' if ok else 'WRONG'} "
+            f"(netG_B: {r['netG_B_text']!r} from {', '.join(r['netG_B_draws_on'])})",
+            flush=True,
+        )
     return rows
 
 

@@ -142,8 +142,9 @@ def run_method(method: str, args, zoo: ZooWeights, concept_id: str, target: floa
     steps = args.scratch_steps if method == "scratch" else args.cap
     eval_at = range(0, steps + 1, args.eval_every)
     stop = None if target is None else (lambda curve: curve[-1]["psnr"] >= target)
-    curve = tracked_fine_tune(model, train, test, steps, eval_at, recipe=recipe, params=params, time_offset=seconds,
-                              should_stop=stop)  # fmt: skip
+    curve = tracked_fine_tune(
+        model, train, test, steps, eval_at, recipe=recipe, params=params, time_offset=seconds, should_stop=stop
+    )
     return {"method": method, "concept": concept_id, "start_seconds": seconds, "curve": curve, "lr": lr, **info}
 
 
@@ -200,9 +201,15 @@ def summarize(args) -> dict:
         for m in METHODS:
             ttq = time_to_quality(runs[m]["curve"], target)
             curve = runs[m]["curve"]
-            entry = {"step0_psnr": curve[0]["psnr"], "psnr_at_stop": curve[-1]["psnr"], "stop_step": curve[-1]["step"],
-                     "reached": ttq["reached"], "steps": ttq["step"], "seconds": ttq["seconds"],
-                     "start_seconds": runs[m].get("start_seconds", 0.0)}  # fmt: skip
+            entry = {
+                "step0_psnr": curve[0]["psnr"],
+                "psnr_at_stop": curve[-1]["psnr"],
+                "stop_step": curve[-1]["step"],
+                "reached": ttq["reached"],
+                "steps": ttq["step"],
+                "seconds": ttq["seconds"],
+                "start_seconds": runs[m].get("start_seconds", 0.0),
+            }
             if m != "scratch" and ttq["reached"]:
                 entry["speedup_steps"] = scratch_ttq["step"] / max(ttq["step"], 1.0)
                 entry["speedup_seconds"] = scratch_ttq["seconds"] / max(ttq["seconds"], 1e-9)
@@ -224,9 +231,19 @@ def summarize(args) -> dict:
                 if r[m]["reached"] and r["base_lora"]["reached"]
             ]
             medians[m]["vs_base_lora_seconds"] = _median(vs)
-    return {"command": command_line(args), "arch": args.arch, "size": args.size, "batch_size": 1,
-            "scratch_steps": args.scratch_steps, "cap": args.cap, "concepts_asked": args.concepts,
-            "complete": rows, "apart": apart, "pending": pending, "medians": medians}  # fmt: skip
+    return {
+        "command": command_line(args),
+        "arch": args.arch,
+        "size": args.size,
+        "batch_size": 1,
+        "scratch_steps": args.scratch_steps,
+        "cap": args.cap,
+        "concepts_asked": args.concepts,
+        "complete": rows,
+        "apart": apart,
+        "pending": pending,
+        "medians": medians,
+    }
 
 
 def _median(values):

@@ -84,8 +84,14 @@ def main(argv=None) -> int:
         rows.append(row)
         print(" ".join(f"{k} {v:.2f}" if isinstance(v, float) else v for k, v in row.items()), flush=True)
     medians = {s: statistics.median(r[s] for r in rows) for s in starts}
-    out = {"command": "python -m experiments.depth_transfer", "arch": ARCH, "size": args.size, "concepts": concepts,
-           "median_step0_psnr": medians, "rows": rows}  # fmt: skip
+    out = {
+        "command": "python -m experiments.depth_transfer",
+        "arch": ARCH,
+        "size": args.size,
+        "concepts": concepts,
+        "median_step0_psnr": medians,
+        "rows": rows,
+    }
     if args.json:
         atomic_write_json(args.json, out)
     print(medians)

@@ -73,9 +73,15 @@ def extend_to_support(policy: dict, rows: list[dict], fallbacks: list[str], frac
         return dict(policy, reason="maximises mean step-0 PSNR over the training concepts")
     tail = sorted(rows, key=lambda r: r["similarity"])[: max(1, round(fraction * len(rows)))]
     best = max(fallbacks, key=lambda f: statistics.fmean(r[f] for r in tail))
-    return dict(policy, similarity=round(lowest, 4), fallback=best,
-                reason=(f"the prior never lost to a fallback over the measured range; below the lowest similarity measured "
-                        f"the fallback best on the least similar {len(tail)} concepts"))  # fmt: skip
+    return dict(
+        policy,
+        similarity=round(lowest, 4),
+        fallback=best,
+        reason=(
+            f"the prior never lost to a fallback over the measured range; below the lowest similarity measured "
+            f"the fallback best on the least similar {len(tail)} concepts"
+        ),
+    )
 
 
 def measure(ctx, *, limit: int | None = None, log=print) -> dict:
@@ -103,8 +109,10 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
         row["mean"] = round(evaluate(ctx.merged_blocks(mean_blocks), *test)["psnr"], 4)
         row["base"] = round(evaluate(ctx.base_model(), *test)["psnr"], 4)
         rows.append(row)
-        log(f"{cid:34s} sim {row['similarity']:.3f}  prior {row['prior']:6.2f}  mean {row['mean']:6.2f}  base {row['base']:6.2f}  "
-            + "  ".join(f"t{t} {row[f'prior_t{t}']:6.2f}" for t in BROADER_TEMPERATURES))  # fmt: skip
+        log(
+            f"{cid:34s} sim {row['similarity']:.3f}  prior {row['prior']:6.2f}  mean {row['mean']:6.2f}  base "
+            f"{row['base']:6.2f}  " + "  ".join(f"t{t} {row[f'prior_t{t}']:6.2f}" for t in BROADER_TEMPERATURES)
+        )
     return summarise(rows, prior.temperature)
 
 
@@ -117,8 +125,13 @@ def far_policy(rows: list[dict]) -> dict:
     below = [r for r in rows if r["similarity"] < threshold] or sorted(rows, key=lambda r: r["similarity"])[:1]
     best = max(fallbacks, key=lambda f: statistics.fmean(r[f] for r in below))
     mean_psnr = statistics.fmean(r[best] if r["similarity"] < threshold else r["prior"] for r in rows)
-    return {"similarity": threshold, "fallback": best, "mean_psnr": round(mean_psnr, 4), "concepts_below": len(below),
-            "fallback_psnr_below": {f: round(statistics.fmean(r[f] for r in below), 4) for f in ["prior", *fallbacks]}}  # fmt: skip
+    return {
+        "similarity": threshold,
+        "fallback": best,
+        "mean_psnr": round(mean_psnr, 4),
+        "concepts_below": len(below),
+        "fallback_psnr_below": {f: round(statistics.fmean(r[f] for r in below), 4) for f in ["prior", *fallbacks]},
+    }
 
 
 def summarise(rows: list[dict], base_temperature: float) -> dict:
@@ -130,15 +143,27 @@ def summarise(rows: list[dict], base_temperature: float) -> dict:
     for lo, hi in zip(edges, edges[1:]):
         inside = [r for r in rows if lo <= r["similarity"] < hi]
         if inside:
-            bins.append({"similarity": [round(lo, 3), round(hi, 3)], "concepts": len(inside),
-                         "median_prior_minus_mean_db": round(statistics.median(r["prior"] - r["mean"] for r in inside), 3)})  # fmt: skip
+            bins.append(
+                {
+                    "similarity": [round(lo, 3), round(hi, 3)],
+                    "concepts": len(inside),
+                    "median_prior_minus_mean_db": round(statistics.median(r["prior"] - r["mean"] for r in inside), 3),
+                }
+            )
     stored = {"similarity": policy["similarity"], "fallback": "mean" if policy["fallback"] == "mean" else "prior"}
     if policy["fallback"] != "mean":
         stored["temperature"] = float(policy["fallback"].removeprefix("prior_t"))
-    stored.update(measured_on=f"{len(rows)} training concepts, each with its strength group left out",
-                  command="python -m experiments.far_concepts")  # fmt: skip
-    return {"policy": stored, "choice": policy, "bins_by_similarity": bins, "per_concept": rows,
-            "base_temperature": base_temperature}  # fmt: skip
+    stored.update(
+        measured_on=f"{len(rows)} training concepts, each with its strength group left out",
+        command="python -m experiments.far_concepts",
+    )
+    return {
+        "policy": stored,
+        "choice": policy,
+        "bins_by_similarity": bins,
+        "per_concept": rows,
+        "base_temperature": base_temperature,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,11 +184,15 @@ def main(argv: list[str] | None = None) -> None:
         result = summarise(earlier["per_concept"], earlier["base_temperature"])
     else:
         result = measure(BenchContext(args.zoo, args.generator), limit=args.limit)
-    print(f"policy: below similarity {result['policy']['similarity']} fall back to {result['choice']['fallback']} "
-          f"(mean step-0 PSNR {result['choice']['mean_psnr']:.2f} dB over {len(result['per_concept'])} training concepts)")  # fmt: skip
+    print(
+        f"policy: below similarity {result['policy']['similarity']} fall back to {result['choice']['fallback']} "
+        f"(mean step-0 PSNR {result['choice']['mean_psnr']:.2f} dB over {len(result['per_concept'])} training concepts)"
+    )
     for b in result["bins_by_similarity"]:
-        print(f"  similarity {b['similarity'][0]:.2f}-{b['similarity'][1]:.2f}: {b['concepts']} concepts, "
-              f"prior - mean {b['median_prior_minus_mean_db']:+.2f} dB (median)")  # fmt: skip
+        print(
+            f"  similarity {b['similarity'][0]:.2f}-{b['similarity'][1]:.2f}: {b['concepts']} concepts, "
+            f"prior - mean {b['median_prior_minus_mean_db']:+.2f} dB (median)"
+        )
     if args.json:
         atomic_write_json(args.json, result)
     if args.write:

@@ -80,12 +80,25 @@ def measure(netg: str, norm: str, ngf: int, concepts: list[str], pairs: int) -> 
             return {**row, "served": False, "why": str(exc).split(". Build")[0]}
         seconds = time.perf_counter() - start
         train, evaluated = l1(net, inputs, targets, train=True), l1(net, inputs, targets, train=False)
-        per_concept.append({"concept": concept_id, "reference_l1": reference, "train_l1": train, "eval_l1": evaluated,
-                            "seconds": seconds, "statistics_seconds": report.statistics_seconds})  # fmt: skip
+        per_concept.append(
+            {
+                "concept": concept_id,
+                "reference_l1": reference,
+                "train_l1": train,
+                "eval_l1": evaluated,
+                "seconds": seconds,
+                "statistics_seconds": report.statistics_seconds,
+            }
+        )
         row.update(generator=pick_for_arch(report_arch(netg, norm, ngf))[0].name, transfer=report.transfer)
     med = {k: statistics.median(c[k] for c in per_concept) for k in per_concept[0] if k != "concept"}
-    return {**row, "served": True, **med, "helps": med["train_l1"] < HELPS * med["reference_l1"],
-            "per_concept": per_concept}  # fmt: skip
+    return {
+        **row,
+        "served": True,
+        **med,
+        "helps": med["train_l1"] < HELPS * med["reference_l1"],
+        "per_concept": per_concept,
+    }
 
 
 def own_networks(concepts: list[str], pairs: int) -> list[dict]:
@@ -104,8 +117,16 @@ def own_networks(concepts: list[str], pairs: int) -> list[dict]:
                 initialize(net, default_catalog().get(concept_id).text, generator=info.reference)
             values.append((l1(net, inputs, targets, train=True), l1(net, inputs, targets, train=False)))
         train, evaluated = (statistics.median(v[i] for v in values) for i in (0, 1))
-        rows.append({"generator": info.name, "arch": info.arch, "size": size, "train_l1": train, "eval_l1": evaluated,
-                     "eval_over_train": evaluated / train})  # fmt: skip
+        rows.append(
+            {
+                "generator": info.name,
+                "arch": info.arch,
+                "size": size,
+                "train_l1": train,
+                "eval_l1": evaluated,
+                "eval_over_train": evaluated / train,
+            }
+        )
     return rows
 
 
@@ -118,8 +139,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     concepts = spread([c.id for c in default_catalog().by_split("heldout")], args.concepts)
-    out = {"command": "python -m experiments.flag_sets" + (f" --concepts {args.concepts}" if args.concepts != 3 else ""),
-           "concepts": concepts, "pairs": args.pairs, "own_networks": own_networks(concepts, args.pairs)}  # fmt: skip
+    out = {
+        "command": "python -m experiments.flag_sets" + (f" --concepts {args.concepts}" if args.concepts != 3 else ""),
+        "concepts": concepts,
+        "pairs": args.pairs,
+        "own_networks": own_networks(concepts, args.pairs),
+    }
     for row in out["own_networks"]:
         print(f"{row['generator']}: eval {row['eval_l1']:.4f} train {row['train_l1']:.4f}", flush=True)
     if not args.own_only:
@@ -129,8 +154,14 @@ def main(argv=None) -> int:
                 for ngf in NGFS:
                     rows.append(measure(netg, norm, ngf, concepts, args.pairs))
                     r = rows[-1]
-                    shown = (f"ref {r['reference_l1']:.3f} train {r['train_l1']:.3f} eval {r['eval_l1']:.3f} "
-                             f"{r['transfer']}") if r["served"] else r["why"]  # fmt: skip
+                    shown = (
+                        (
+                            f"ref {r['reference_l1']:.3f} train {r['train_l1']:.3f} eval {r['eval_l1']:.3f} "
+                            f"{r['transfer']}"
+                        )
+                        if r["served"]
+                        else r["why"]
+                    )
                     print(f"{r['flags']}: {shown}", flush=True)
         out["flag_sets"] = rows
         out["served"] = sum(r["served"] for r in rows)

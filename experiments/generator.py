@@ -146,8 +146,14 @@ def _one_scaling_point(num_blocks: int, chunk: int) -> dict:
         model, make_scheduler(), layout, SlotNormalizer.identity(layout), text, seed=0, chunk_size=chunk
     )
     seconds = time.perf_counter() - t
-    return {"blocks": num_blocks, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_sampling_mb": rss0,
-            "output_mb": blocks.numel() * 4 / 2**20, "denoiser_mb": sum(p.numel() for p in model.parameters()) * 4 / 2**20}  # fmt: skip
+    return {
+        "blocks": num_blocks,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_sampling_mb": rss0,
+        "output_mb": blocks.numel() * 4 / 2**20,
+        "denoiser_mb": sum(p.numel() for p in model.parameters()) * 4 / 2**20,
+    }
 
 
 def _sample_process(generator: str, text: str) -> dict:
@@ -201,8 +207,11 @@ def denoiser_speed(batch: int = 256, num_blocks: int = 415, repeats: int = 5) ->
             "steps_per_s": 1 / step,
             "forward_all_blocks_s": fwd,
         }
-        print(f"{name:7s} {count_parameters(model) / 1e6:5.2f}M params  {step * 1000:7.0f} ms/step (batch {batch})  "
-              f"forward of {num_blocks} blocks {fwd * 1000:6.0f} ms", flush=True)  # fmt: skip
+        print(
+            f"{name:7s} {count_parameters(model) / 1e6:5.2f}M params  {step * 1000:7.0f} ms/step (batch {batch})  "
+            f"forward of {num_blocks} blocks {fwd * 1000:6.0f} ms",
+            flush=True,
+        )
     return out
 
 
@@ -238,11 +247,17 @@ def main(argv: list[str] | None = None) -> None:
         gen = WeightGenerator.from_pretrained(args.generator)
         report["load_s"] = time.perf_counter() - t
         report["sampling"] = sampling_speed(gen)
-        print(f"sampling all {report['sampling']['blocks']} blocks in one step: {report['sampling']['seconds_new_text']:.3f} s "
-              f"(new text), {report['sampling']['seconds_cached_text']:.3f} s (cached text)")  # fmt: skip
+        print(
+            f"sampling all {report['sampling']['blocks']} blocks in one step: "
+            f"{report['sampling']['seconds_new_text']:.3f} s "
+            f"(new text), {report['sampling']['seconds_cached_text']:.3f} s (cached text)"
+        )
         report["sample_process"] = _subprocess(["--_sample", args.generator], args.threads)
-        print(f"a sampling process: load {report['sample_process']['load_s']:.1f} s, generate {report['sample_process']['generate_s']:.2f} s, "
-              f"peak RSS {report['sample_process']['peak_rss_mb']:.0f} MB")  # fmt: skip
+        print(
+            f"a sampling process: load {report['sample_process']['load_s']:.1f} s, generate "
+            f"{report['sample_process']['generate_s']:.2f} s, "
+            f"peak RSS {report['sample_process']['peak_rss_mb']:.0f} MB"
+        )
         if args.zoo:
             from weightinit.zoo.weights import ZooWeights
 
@@ -250,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
             report["quality"], report["zoo"] = q, args.zoo
             r = q["reconstruction"]
             print(
-                f"reconstruction (train, {r['concepts']} concepts): rel L2 {r['mean_rel_l2']:.3f} (zoo mean: {r['mean_rel_l2_zoo_mean']:.3f})"
+                f"reconstruction (train, {r['concepts']} concepts): rel L2 {r['mean_rel_l2']:.3f} (zoo mean: "
+                f"{r['mean_rel_l2_zoo_mean']:.3f})"
             )
             h = q["heldout"]
             print(f"held-out ({h['concepts']} concepts): generated beats both baselines in {h['generated_beats_both']}")
@@ -260,15 +276,19 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {fam:24s} {row['n']:3d} " + " ".join(f"{row[c]:12.3f}" for c in cols))
             if q["memorisation"]["mean_nearest_member_distance"] is not None:
                 print(
-                    f"memorisation: mean distance of generated held-out sets to their nearest zoo member {q['memorisation']['mean_nearest_member_distance']:.3f}"
+                    "memorisation: mean distance of generated held-out sets to their nearest zoo member "
+                    f"{q['memorisation']['mean_nearest_member_distance']:.3f}"
                 )
     if args.scaling:
         report["scaling"] = []
         for n in (int(v) for v in args.scaling.split(",") if v.strip()):
             point = _subprocess(["--_point", str(n), "--chunk", str(args.chunk)], args.threads)
             report["scaling"].append(point)
-            print(f"{n:8d} blocks: {point['seconds']:7.2f} s  peak RSS {point['peak_rss_mb']:6.0f} MB "
-                  f"(output {point['output_mb']:.0f} MB, denoiser {point['denoiser_mb']:.0f} MB)", flush=True)  # fmt: skip
+            print(
+                f"{n:8d} blocks: {point['seconds']:7.2f} s  peak RSS {point['peak_rss_mb']:6.0f} MB "
+                f"(output {point['output_mb']:.0f} MB, denoiser {point['denoiser_mb']:.0f} MB)",
+                flush=True,
+            )
     if args.json:
         atomic_write_json(args.json, report)
 

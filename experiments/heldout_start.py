@@ -62,7 +62,8 @@ def measure(zoo: str, generator: str | None = None) -> dict:
     medians, beats = summarise(rows, methods)
     print(f"{'median':34s} " + " ".join(f"{medians[m]:11.2f}" for m in methods))
     print(
-        f"generated beats mean and nearest on {beats['mean_and_nearest']} of {len(rows)}; the mean on {beats['mean']}, the nearest on {beats['nearest']}"
+        f"generated beats mean and nearest on {beats['mean_and_nearest']} of {len(rows)}; the mean on {beats['mean']}, "
+        f"the nearest on {beats['nearest']}"
     )
     catalog = default_catalog()
     direction = {cid: catalog.get(cid).direction if cid in catalog else "forward" for cid in rows}
@@ -72,8 +73,11 @@ def measure(zoo: str, generator: str | None = None) -> dict:
         if part:
             m, b = summarise(part, methods)
             by_direction[d] = {"concepts": len(part), "median_psnr_step0": m, "generated_beats": b}
-            print(f"{d}: {len(part)} concepts; median " + ", ".join(f"{k} {v:.2f}" for k, v in m.items())
-                  + f"; generated beats mean and nearest on {b['mean_and_nearest']}")  # fmt: skip
+            print(
+                f"{d}: {len(part)} concepts; median "
+                + ", ".join(f"{k} {v:.2f}" for k, v in m.items())
+                + f"; generated beats mean and nearest on {b['mean_and_nearest']}"
+            )
     gen = ctx.generator
     return {
         "zoo": str(zoo),

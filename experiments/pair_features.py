@@ -49,9 +49,13 @@ def pair_features(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     lx, ly = torch.einsum("nchw,c->nhw", x, luma)[:, None], torch.einsum("nchw,c->nhw", y, luma)[:, None]
     d = y - x
     parts = [
-        x.mean(dim=(2, 3)), y.mean(dim=(2, 3)), d.mean(dim=(2, 3)),
-        x.std(dim=(2, 3)), y.std(dim=(2, 3)), d.abs().mean(dim=(2, 3)),
-    ]  # fmt: skip
+        x.mean(dim=(2, 3)),
+        y.mean(dim=(2, 3)),
+        d.mean(dim=(2, 3)),
+        x.std(dim=(2, 3)),
+        y.std(dim=(2, 3)),
+        d.abs().mean(dim=(2, 3)),
+    ]
     # the affine colour map input -> target, per pair, and what it leaves unexplained
     design = torch.cat([x.flatten(2), torch.ones(n, 1, x[0, 0].numel(), dtype=x.dtype)], dim=1)  # [N, 4, P]
     solution = torch.linalg.lstsq(design.transpose(1, 2), y.flatten(2).transpose(1, 2), driver="gelsd").solution

@@ -121,8 +121,12 @@ def main(argv=None) -> int:
                 scores[(lr, steps)].append(fit.psnr(c, test))
     train = {f"lr {lr:g} x spread, {steps} steps": statistics.median(v) for (lr, steps), v in scores.items()}
     best = max(scores, key=lambda k: statistics.median(scores[k]))
-    print(f"training concepts: text only {statistics.median(text_only):.2f}; "
-          + "; ".join(f"{k} {v:.2f}" for k, v in train.items()) + f"; best {best}", flush=True)  # fmt: skip
+    print(
+        f"training concepts: text only {statistics.median(text_only):.2f}; "
+        + "; ".join(f"{k} {v:.2f}" for k, v in train.items())
+        + f"; best {best}",
+        flush=True,
+    )
 
     rows = {}
     for cid in ctx.zoo.ids("heldout"):
@@ -136,8 +140,11 @@ def main(argv=None) -> int:
             row[m], row[f"{m}_seconds"] = evaluate(point.model, *test)["psnr"], point.seconds
             if m == "chosen_1":  # the chosen candidate's coefficients, then the same fit from there
                 start = time.perf_counter()
-                c = fit.fit(candidate_coefficients(prior, point.info["choice"]["chosen"], text_start(cid, None), gen, cid,
-                                                   ctx), pairs, *best)  # fmt: skip
+                c = fit.fit(
+                    candidate_coefficients(prior, point.info["choice"]["chosen"], text_start(cid, None), gen, cid, ctx),
+                    pairs,
+                    *best,
+                )
                 row["chosen_then_fitted"] = fit.psnr(c, test)
                 row["chosen_then_fitted_seconds"] = point.seconds + time.perf_counter() - start
         rows[cid] = {k: round(v, 3) for k, v in row.items()}
@@ -145,15 +152,20 @@ def main(argv=None) -> int:
     methods = ("fitted", "generated_1", "chosen_1", "chosen_then_fitted")
     out = {
         "command": "python -m experiments.pair_fit --zoo " + args.zoo,
-        "training": {"text_only_median": statistics.median(text_only), "median": train,
-                     "best": {"lr_times_spread": best[0], "steps": best[1]}},
-        "heldout": {"concepts": len(rows),
-                    "median_psnr_step0": {m: statistics.median(r[m] for r in rows.values()) for m in methods},
-                    "median_seconds": {m: statistics.median(r[f"{m}_seconds"] for r in rows.values()) for m in methods},
-                    "fitted_beats_chosen": sum(r["fitted"] > r["chosen_1"] for r in rows.values()),
-                    "chosen_then_fitted_beats_chosen": sum(r["chosen_then_fitted"] > r["chosen_1"] for r in rows.values()),
-                    "per_concept": rows},
-    }  # fmt: skip
+        "training": {
+            "text_only_median": statistics.median(text_only),
+            "median": train,
+            "best": {"lr_times_spread": best[0], "steps": best[1]},
+        },
+        "heldout": {
+            "concepts": len(rows),
+            "median_psnr_step0": {m: statistics.median(r[m] for r in rows.values()) for m in methods},
+            "median_seconds": {m: statistics.median(r[f"{m}_seconds"] for r in rows.values()) for m in methods},
+            "fitted_beats_chosen": sum(r["fitted"] > r["chosen_1"] for r in rows.values()),
+            "chosen_then_fitted_beats_chosen": sum(r["chosen_then_fitted"] > r["chosen_1"] for r in rows.values()),
+            "per_concept": rows,
+        },
+    }
     if args.json:
         atomic_write_json(args.json, out)
     print(out["heldout"]["median_psnr_step0"], out["heldout"]["median_seconds"], out["heldout"]["fitted_beats_chosen"])

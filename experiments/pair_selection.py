@@ -140,8 +140,15 @@ def time_concept(ctx, cid: str, n_pairs: int, exhaustive: bool = True) -> dict:
         cpu = (
             time.process_time() - cpu
         )  # CPU time: not the other jobs' turns on the core (their cache and memory traffic still count)
-        row[kind] = {"seconds": choice.seconds, "cpu_seconds": cpu, "choice": choice.chosen, "pairs_l1": choice.pairs_l1, "scored": choice.scored,
-                     "rescored": choice.rescored, "psnr": evaluate(ctx.merged(ctx.delta(factors)), *test)["psnr"]}  # fmt: skip
+        row[kind] = {
+            "seconds": choice.seconds,
+            "cpu_seconds": cpu,
+            "choice": choice.chosen,
+            "pairs_l1": choice.pairs_l1,
+            "scored": choice.scored,
+            "rescored": choice.rescored,
+            "psnr": evaluate(ctx.merged(ctx.delta(factors)), *test)["psnr"],
+        }
     row["generated_l1"] = choice.generated_l1
     row["candidates"] = choice.candidates
     return row
@@ -152,17 +159,23 @@ def summarize_timing(rows: dict[str, dict], n_pairs: int, threads: int, load: tu
         return statistics.median(r[kind][key] for r in rows.values())
 
     out = {
-        "command": "python -m experiments.pair_selection --zoo zoo --timing --json docs/measurements/pair_selection.json",
-        "concepts": len(rows), "pairs": n_pairs, "image_size": 64, "threads": threads,
+        "command": "python -m experiments.pair_selection --zoo zoo --timing --json "
+        "docs/measurements/pair_selection.json",
+        "concepts": len(rows),
+        "pairs": n_pairs,
+        "image_size": 64,
+        "threads": threads,
         "candidates": statistics.median(r["candidates"] for r in rows.values()),
-        "screen": asdict(DEFAULT_SCREEN), "bfloat16_screen": _fast_screen_supported(torch.device("cpu")),
-        "load_average_1min_before_after": [round(v, 2) for v in load], "cpus": os.cpu_count(),
+        "screen": asdict(DEFAULT_SCREEN),
+        "bfloat16_screen": _fast_screen_supported(torch.device("cpu")),
+        "load_average_1min_before_after": [round(v, 2) for v in load],
+        "cpus": os.cpu_count(),
         "median_generation_seconds": statistics.median(r["generation_seconds"] for r in rows.values()),
         "median_selection_seconds": {"screened": med("screened", "seconds")},
         "median_selection_cpu_seconds": {"screened": med("screened", "cpu_seconds")},
         "median_forward_passes": {"screened": med("screened", "scored"), "rescored": med("screened", "rescored")},
         "median_test_psnr": {"screened": med("screened", "psnr")},
-    }  # fmt: skip
+    }
     if all("exhaustive" in r for r in rows.values()):
         same = [r["screened"]["choice"] == r["exhaustive"]["choice"] for r in rows.values()]
         loss = [r["exhaustive"]["psnr"] - r["screened"]["psnr"] for r in rows.values()]
@@ -272,10 +285,12 @@ def summarize_study(matrices: dict[str, dict]) -> dict:
             else:
                 missing += 1
         out["strategies"][label] = {
-            "same_choice_as_exhaustive": same, "pairs_l1_over_exhaustive": {"mean": statistics.fmean(ratio), "max": max(ratio)},
+            "same_choice_as_exhaustive": same,
+            "pairs_l1_over_exhaustive": {"mean": statistics.fmean(ratio), "max": max(ratio)},
             "test_psnr_exhaustive_minus_chosen": {"mean": statistics.fmean(loss), "max": max(loss)} if loss else None,
-            "chosen_outside_the_30_best": missing, "median_forward_passes": statistics.median(passes),
-        }  # fmt: skip
+            "chosen_outside_the_30_best": missing,
+            "median_forward_passes": statistics.median(passes),
+        }
     return out
 
 
@@ -293,8 +308,12 @@ def study_main(ctx, ids: list[str], args) -> None:
     out = summarize_study(matrices)
     for label, r in out["strategies"].items():
         loss = r["test_psnr_exhaustive_minus_chosen"]
-        print(f"{label}: same choice on {r['same_choice_as_exhaustive']} of {out['concepts']}, {r['median_forward_passes']} passes, "
-              f"L1 ratio mean {r['pairs_l1_over_exhaustive']['mean']:.4f}" + (f", test PSNR loss mean {loss['mean']:.3f} dB" if loss else ""))  # fmt: skip
+        print(
+            f"{label}: same choice on {r['same_choice_as_exhaustive']} of {out['concepts']}, "
+            f"{r['median_forward_passes']} passes, "
+            f"L1 ratio mean {r['pairs_l1_over_exhaustive']['mean']:.4f}"
+            + (f", test PSNR loss mean {loss['mean']:.3f} dB" if loss else "")
+        )
     if args.json:
         path = Path(args.json)
         existing = json.loads(path.read_text()) if path.is_file() else {}
@@ -308,8 +327,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")
     parser.add_argument("--pairs", type=int, default=8, help="Train pairs the selection may look at.")
     parser.add_argument("--concepts", default=None, help="Comma-separated concept ids (default: those of --split).")
-    parser.add_argument("--split", choices=["heldout", "train"], default="heldout",
-                        help="With --study: train scores training concepts as unseen (group left out), under screen_study_train.")  # fmt: skip
+    parser.add_argument(
+        "--split",
+        choices=["heldout", "train"],
+        default="heldout",
+        help="With --study: train scores training concepts as unseen (group left out), under screen_study_train.",
+    )
     parser.add_argument(
         "--limit", type=int, default=None, help="At most N concepts, spread evenly over the split's list."
     )
@@ -337,13 +360,17 @@ def main(argv: list[str] | None = None) -> None:
     rows = {}
     for cid in ids:
         rows[cid] = r = measure_concept(ctx, cid, args.pairs)
-        print(f"{cid:34s} mean {r['mean']:.2f} nearest {r['nearest']:.2f} generated {r['generated_1']:.2f} | "
-              + " ".join(f"{s} {r[s]:.2f} ({r[s + '_choice']})" for s in SELECTIONS), flush=True)  # fmt: skip
+        print(
+            f"{cid:34s} mean {r['mean']:.2f} nearest {r['nearest']:.2f} generated {r['generated_1']:.2f} | "
+            + " ".join(f"{s} {r[s]:.2f} ({r[s + '_choice']})" for s in SELECTIONS),
+            flush=True,
+        )
     out = summarize(rows)
     n = out["concepts"]
     for k, v in out["beats_mean_and_nearest"].items():
         print(
-            f"{k}: beats the mean and the nearest concept by text on {v} of {n}, median {out['median_psnr_step0'][k]:.2f} dB"
+            f"{k}: beats the mean and the nearest concept by text on {v} of {n}, median "
+            f"{out['median_psnr_step0'][k]:.2f} dB"
         )
     if args.json:
         atomic_write_json(args.json, {"zoo": args.zoo, "pairs": args.pairs} | out)
@@ -358,19 +385,30 @@ def timing_main(ctx, ids: list[str], args) -> None:
     for cid in ids:
         rows[cid] = r = time_concept(ctx, cid, args.pairs, exhaustive=not args.no_exhaustive)
         ex = r.get("exhaustive")
-        print(f"{cid:34s} screened {r['screened']['seconds']:.3f} s (CPU {r['screened']['cpu_seconds']:.3f}) {r['screened']['choice']} (PSNR {r['screened']['psnr']:.2f})"
-              + (f" | exhaustive {ex['seconds']:.3f} s {ex['choice']} (PSNR {ex['psnr']:.2f})" if ex else ""), flush=True)  # fmt: skip
+        print(
+            f"{cid:34s} screened {r['screened']['seconds']:.3f} s (CPU {r['screened']['cpu_seconds']:.3f}) "
+            f"{r['screened']['choice']} (PSNR {r['screened']['psnr']:.2f})"
+            + (f" | exhaustive {ex['seconds']:.3f} s {ex['choice']} (PSNR {ex['psnr']:.2f})" if ex else ""),
+            flush=True,
+        )
     load.append(os.getloadavg()[0])
     out = summarize_timing(rows, args.pairs, args.threads, tuple(load))
     sec = out["median_selection_seconds"]
-    print(f"selection on {args.pairs} pairs, {out['candidates']} candidates, {args.threads} thread(s), median over {out['concepts']} concepts: "
-          + ", ".join(f"{k} {v:.3f} s" for k, v in sec.items()) + " (CPU time: "
-          + ", ".join(f"{k} {v:.3f} s" for k, v in out["median_selection_cpu_seconds"].items())
-          + f"; load average {out['load_average_1min_before_after']} on {out['cpus']} CPUs)")  # fmt: skip
+    print(
+        f"selection on {args.pairs} pairs, {out['candidates']} candidates, {args.threads} thread(s), median over "
+        f"{out['concepts']} concepts: "
+        + ", ".join(f"{k} {v:.3f} s" for k, v in sec.items())
+        + " (CPU time: "
+        + ", ".join(f"{k} {v:.3f} s" for k, v in out["median_selection_cpu_seconds"].items())
+        + f"; load average {out['load_average_1min_before_after']} on {out['cpus']} CPUs)"
+    )
     if "same_choice_as_exhaustive" in out:
         d = out["test_psnr_exhaustive_minus_screened"]
-        print(f"screened chose as the exhaustive scoring on {out['same_choice_as_exhaustive']} of {out['concepts']}; test PSNR exhaustive - "
-              f"screened: mean {d['mean']:.3f} dB, max {d['max']:.2f} dB; median test PSNR {out['median_test_psnr']}")  # fmt: skip
+        print(
+            f"screened chose as the exhaustive scoring on {out['same_choice_as_exhaustive']} of {out['concepts']}; "
+            "test PSNR exhaustive - "
+            f"screened: mean {d['mean']:.3f} dB, max {d['max']:.2f} dB; median test PSNR {out['median_test_psnr']}"
+        )
     if args.json:
         path = Path(args.json)
         existing = json.loads(path.read_text()) if path.is_file() else {}

@@ -129,8 +129,12 @@ def main(argv=None) -> int:
             scores[setting].append(evaluate(ctx.merged_blocks(blocks_of(gen, c)), *test)["psnr"])
     train_median = {f"{kind} {value:g}": statistics.median(v) for (kind, value), v in scores.items()}
     best = max(scores, key=lambda k: statistics.median(scores[k]))
-    print(f"training concepts (leave-group-out): text only {statistics.median(text_only):.2f} dB; "
-          + "; ".join(f"{k} {v:.2f}" for k, v in train_median.items()) + f"; best {best}", flush=True)  # fmt: skip
+    print(
+        f"training concepts (leave-group-out): text only {statistics.median(text_only):.2f} dB; "
+        + "; ".join(f"{k} {v:.2f}" for k, v in train_median.items())
+        + f"; best {best}",
+        flush=True,
+    )
 
     # --- held-out concepts, once ---------------------------------------------------------------
     reg = PairPredictor(features, texts, coef, *best)
@@ -165,22 +169,35 @@ def main(argv=None) -> int:
         m: statistics.median(r[f"{m}_seconds"] for r in rows.values()) for m in ("pairs", "generated_1", "chosen_1")
     }
     out = {
-        "command": "python -m experiments.pair_start --zoo " + args.zoo
+        "command": "python -m experiments.pair_start --zoo "
+        + args.zoo
         + (f" --generator {args.generator}" if args.generator else "")
         + (f" --setting {args.setting}" if args.setting else ""),
-        "pairs": args.pairs, "features": int(features.shape[1]), "rank": prior.rank,
-        "training": {"concepts": chosen_on, "text_only_median": statistics.median(text_only), "median": train_median,
-                     "best": {"kind": best[0], "value": best[1]}},
-        "heldout": {"concepts": len(rows), "median_psnr_step0": medians, "median_seconds": seconds,
-                    "pairs_beats_chosen": sum(r["pairs"] > r["chosen_1"] for r in rows.values()),
-                    "pairs_beats_generated": sum(r["pairs"] > r["generated_1"] for r in rows.values()),
-                    "per_concept": rows},
-    }  # fmt: skip
+        "pairs": args.pairs,
+        "features": int(features.shape[1]),
+        "rank": prior.rank,
+        "training": {
+            "concepts": chosen_on,
+            "text_only_median": statistics.median(text_only),
+            "median": train_median,
+            "best": {"kind": best[0], "value": best[1]},
+        },
+        "heldout": {
+            "concepts": len(rows),
+            "median_psnr_step0": medians,
+            "median_seconds": seconds,
+            "pairs_beats_chosen": sum(r["pairs"] > r["chosen_1"] for r in rows.values()),
+            "pairs_beats_generated": sum(r["pairs"] > r["generated_1"] for r in rows.values()),
+            "per_concept": rows,
+        },
+    }
     if args.json:
         atomic_write_json(args.json, out)
     print(out["heldout"]["median_psnr_step0"], out["heldout"]["median_seconds"])
-    print(f"pairs beat chosen on {out['heldout']['pairs_beats_chosen']} of {len(rows)}, generated on "
-          f"{out['heldout']['pairs_beats_generated']}")  # fmt: skip
+    print(
+        f"pairs beat chosen on {out['heldout']['pairs_beats_chosen']} of {len(rows)}, generated on "
+        f"{out['heldout']['pairs_beats_generated']}"
+    )
     return 0
 
 

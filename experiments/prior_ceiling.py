@@ -69,16 +69,24 @@ def summarize(rows: dict[str, dict[str, float]]) -> dict:
     def beats(r, k):
         return r[k] > max(r["mean"], r["nearest"])
 
-    grid = {k: {"beats_mean_and_nearest": sum(beats(r, k) for r in rows.values()),
-                "median_psnr_step0": statistics.median(r[k] for r in rows.values())} for k in keys}  # fmt: skip
+    grid = {
+        k: {
+            "beats_mean_and_nearest": sum(beats(r, k) for r in rows.values()),
+            "median_psnr_step0": statistics.median(r[k] for r in rows.values()),
+        }
+        for k in keys
+    }
     best = max(grid, key=lambda k: (grid[k]["beats_mean_and_nearest"], grid[k]["median_psnr_step0"]))
     return {
-        "concepts": len(rows), "grid": grid, "bundled": grid_key(0.01, 1.0), "best_fixed": best,
+        "concepts": len(rows),
+        "grid": grid,
+        "bundled": grid_key(0.01, 1.0),
+        "best_fixed": best,
         "any_grid_point_beats_both": sum(any(beats(r, k) for k in keys) for r in rows.values()),
         "median_mean": statistics.median(r["mean"] for r in rows.values()),
         "median_nearest": statistics.median(r["nearest"] for r in rows.values()),
         "per_concept": rows,
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,10 +102,12 @@ def main(argv: list[str] | None = None) -> None:
     for k in (out["bundled"], out["best_fixed"]):
         g = out["grid"][k]
         print(
-            f"{k}: beats the mean and the nearest concept on {g['beats_mean_and_nearest']} of {n}, median {g['median_psnr_step0']:.2f} dB"
+            f"{k}: beats the mean and the nearest concept on {g['beats_mean_and_nearest']} of {n}, median "
+            f"{g['median_psnr_step0']:.2f} dB"
         )
     print(
-        f"some grid point beats both on {out['any_grid_point_beats_both']} of {n} (choosing per concept with the test set)"
+        f"some grid point beats both on {out['any_grid_point_beats_both']} of {n} (choosing per concept with the test "
+        "set)"
     )
     if args.json:
         atomic_write_json(args.json, {"zoo": args.zoo} | out)

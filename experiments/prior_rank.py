@@ -94,19 +94,27 @@ def measure(zoo_dir: str, generator: str | None, ranks, *, limit: int) -> dict:
         query = gen.encode_text(zoo.record(cid).text).pooled
         row = {}
         for r in ranks:
-            prior = RetrievalPrior.fit(raw[others] - centre, keys[phr], remap[owner[phr]],
-                                       rank=_rank(r, len(ids)), temperature=temperature)  # fmt: skip
+            prior = RetrievalPrior.fit(
+                raw[others] - centre, keys[phr], remap[owner[phr]], rank=_rank(r, len(ids)), temperature=temperature
+            )
             row[r] = round(start_psnr(centre + prior.blocks(query), cid), 3)
         train_rows[cid] = row
         print(f"train {cid:34s} " + " ".join(f"{r}={v:.2f}" for r, v in row.items()), flush=True)
     train_median = {r: statistics.median(row[r] for row in train_rows.values()) for r in ranks}
     best = max(ranks, key=lambda r: train_median[r])
-    print("training, leave one out, median: " + " ".join(f"{r}={v:.2f}" for r, v in train_median.items())
-          + f"; best rank {best} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    print(
+        "training, leave one out, median: "
+        + " ".join(f"{r}={v:.2f}" for r, v in train_median.items())
+        + f"; best rank {best} ({time.perf_counter() - t0:.0f} s)"
+    )
 
     # --- held-out concepts, the generator's prior refitted at each rank on every training concept
-    fitted = {r: RetrievalPrior.fit(data.blocks, keys, owner, rank=_rank(r, len(ids)), temperature=temperature,
-                                    concept_ids=tuple(ids)) for r in ranks}  # fmt: skip
+    fitted = {
+        r: RetrievalPrior.fit(
+            data.blocks, keys, owner, rank=_rank(r, len(ids)), temperature=temperature, concept_ids=tuple(ids)
+        )
+        for r in ranks
+    }
     held_rows = {}
     for cid in zoo.ids("heldout"):
         test = zoo.test_pairs(cid)
@@ -124,8 +132,10 @@ def measure(zoo_dir: str, generator: str | None, ranks, *, limit: int) -> dict:
         for r in ranks
     }
     for r, v in held.items():
-        print(f"held-out rank {r}: median {v['median_psnr_step0']:.2f}, beats mean and nearest on "
-              f"{v['beats_mean_and_nearest']} of {len(held_rows)}")  # fmt: skip
+        print(
+            f"held-out rank {r}: median {v['median_psnr_step0']:.2f}, beats mean and nearest on "
+            f"{v['beats_mean_and_nearest']} of {len(held_rows)}"
+        )
     return {
         "zoo": str(zoo_dir),
         "generator": generator or "bundled",

@@ -101,7 +101,8 @@ def measure(zoo_dir: str, grid=GRID, *, limit: int | None = None) -> dict:
     best = max(grid, key=lambda t: medians[f"t={t}"])
     print("median PSNR at step 0: " + " ".join(f"{k}={v:.2f}" for k, v in medians.items()))
     print(
-        f"best temperature: {best} ({len(rows)} training concepts, leave-one-concept-out, {time.perf_counter() - t0:.0f} s)"
+        f"best temperature: {best} ({len(rows)} training concepts, leave-one-concept-out, "
+        f"{time.perf_counter() - t0:.0f} s)"
     )
     return {
         "zoo": str(zoo_dir),

@@ -43,13 +43,21 @@ class ResnetGenerator(nn.Module):
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), norm(ngf), nn.ReLU(True)]
         for i in range(2):  # two downsamplings
             mult = 2**i
-            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
-                       norm(ngf * mult * 2), nn.ReLU(True)]  # fmt: skip
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
+                norm(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
         layers += [ResnetBlock(ngf * 4, norm, use_dropout, use_bias) for _ in range(n_blocks)]
         for i in range(2):
             mult = 2 ** (2 - i)
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1,
-                                          bias=use_bias), norm(ngf * mult // 2), nn.ReLU(True)]  # fmt: skip
+            layers += [
+                nn.ConvTranspose2d(
+                    ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=use_bias
+                ),
+                norm(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -58,8 +66,18 @@ class ResnetGenerator(nn.Module):
 
 
 class UnetSkipConnectionBlock(nn.Module):
-    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False,
-                 norm=None, use_dropout=False, use_bias=False):  # fmt: skip
+    def __init__(
+        self,
+        outer_nc,
+        inner_nc,
+        input_nc=None,
+        submodule=None,
+        outermost=False,
+        innermost=False,
+        norm=None,
+        use_dropout=False,
+        use_bias=False,
+    ):
         super().__init__()
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc
@@ -69,13 +87,19 @@ class UnetSkipConnectionBlock(nn.Module):
             up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1), nn.Tanh()]
             layers = down + [submodule] + up
         elif innermost:
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=use_bias),
-                  norm(outer_nc)]  # fmt: skip
+            up = [
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=use_bias),
+                norm(outer_nc),
+            ]
             layers = down + up
         else:
             down = down + [norm(inner_nc)]
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=use_bias),
-                  norm(outer_nc)]  # fmt: skip
+            up = [
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=use_bias),
+                norm(outer_nc),
+            ]
             layers = down + [submodule] + up + ([nn.Dropout(0.5)] if use_dropout else [])
         self.model = nn.Sequential(*layers)
 
@@ -98,8 +122,9 @@ class UnetGenerator(nn.Module):
         return self.model(x)
 
 
-def define_G(netG: str, ngf: int = 64, norm: str = "batch", no_dropout: bool = True, input_nc: int = 3,
-             output_nc: int = 3) -> nn.Module:  # fmt: skip
+def define_G(
+    netG: str, ngf: int = 64, norm: str = "batch", no_dropout: bool = True, input_nc: int = 3, output_nc: int = 3
+) -> nn.Module:
     """The network ``train.py --netG NETG --ngf NGF --norm NORM [--no_dropout]`` builds, with the
     reference's init (conv weights N(0, 0.02), batch-norm weights N(1, 0.02), biases 0)."""
     layer, use_dropout = norm_layer(norm), not no_dropout

@@ -1,4 +1,4 @@
-"""Run some methods of a recorded benchmark again, under the current code or another stop rule, reusing its scratch runs.
+"""Run some methods of a recorded benchmark again (current code or another stop rule), reusing its scratch runs.
 
     python -m experiments.rerun_methods --results docs/measurements/bench_full.json --zoo zoo \\
         --mode lora --methods chosen_1_lora --out runs/rerun-selection --json docs/measurements/bench_selection.json
@@ -87,7 +87,8 @@ def seed_recorded_runs(runner: BenchRunner, recorded: dict, reuse: list[str]) ->
 
 
 def fixed_budget(results: dict, fractions: list[float]) -> dict:
-    """Per method and budget fraction: on how many concepts (not apart) its PSNR there is at or above scratch's final."""
+    """Per method and budget fraction: on how many concepts (not apart) its PSNR there is at or
+    above scratch's final."""
     concepts = {c: s for c, s in results["concepts"].items() if not s["apart"]}
     out = {}
     methods = {m for s in concepts.values() for m in s["methods"]} - {"scratch"}
@@ -111,9 +112,21 @@ def fixed_budget(results: dict, fractions: list[float]) -> dict:
     return out
 
 
-def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: list[str] = (), generator: str | None = None,
-            first: int | None = None, concepts: list[str] | None = None, overrides: dict | None = None, run: bool = True,
-            log=print) -> dict:  # fmt: skip
+def measure(
+    results_file,
+    zoo,
+    out,
+    *,
+    mode: str,
+    methods: list[str],
+    reuse: list[str] = (),
+    generator: str | None = None,
+    first: int | None = None,
+    concepts: list[str] | None = None,
+    overrides: dict | None = None,
+    run: bool = True,
+    log=print,
+) -> dict:
     """Seed ``out`` from ``results_file``, run ``methods`` there and return the collected results
     (``weightinit bench``'s JSON) with ``rerun`` (what was seeded, run and changed) and ``fixed_budget``.
     ``run=False`` only collects the concepts whose runs are complete (``pending`` lists the others)."""
@@ -123,7 +136,8 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
     changed = {k for k in config.to_dict() if config.to_dict()[k] != recorded_config.to_dict()[k]}
     if changed - set(STOP_FIELDS):
         raise WeightinitError(
-            f"only the stop rule and start recipe ({', '.join(STOP_FIELDS)}) may differ from the recorded config, not {sorted(changed)}"
+            f"only the stop rule and start recipe ({', '.join(STOP_FIELDS)}) may differ from the recorded config, not "
+            f"{sorted(changed)}"
         )
     if changed and reuse:
         raise WeightinitError(f"--reuse needs the recorded stop rule and recipe; this run changes {sorted(changed)}")
@@ -133,8 +147,17 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
     chosen = concepts or list(recorded["runs"])
     if first is not None:
         chosen = chosen[:first]
-    runner = BenchRunner(zoo, out, config, generator=generator or _bundled(), concepts=chosen,
-                         methods=["scratch", *methods, *reuse], mode=mode, log=log, progress=False)  # fmt: skip
+    runner = BenchRunner(
+        zoo,
+        out,
+        config,
+        generator=generator or _bundled(),
+        concepts=chosen,
+        methods=["scratch", *methods, *reuse],
+        mode=mode,
+        log=log,
+        progress=False,
+    )
     seeded = seed_recorded_runs(runner, recorded, list(reuse))
     if run:
         runner.run()
@@ -144,8 +167,14 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
     results["runs"] = {c: r for c, r in results["runs"].items() if c in chosen}
     found = list(dict.fromkeys(m for r in results["runs"].values() for m in r))
     results["summary"] = summarize(results["concepts"], found) if results["concepts"] else {}
-    results["rerun"] = {"recorded": str(results_file), "methods": methods, "reused": ["scratch", *reuse], "changed": sorted(changed),
-                        "seeded_now": seeded, "pending": [c for c in chosen if c not in results["concepts"]]}  # fmt: skip
+    results["rerun"] = {
+        "recorded": str(results_file),
+        "methods": methods,
+        "reused": ["scratch", *reuse],
+        "changed": sorted(changed),
+        "seeded_now": seeded,
+        "pending": [c for c in chosen if c not in results["concepts"]],
+    }
     # Under the target stop rule a method stops once it is good enough, so later fractions are unmeasured.
     results["fixed_budget"] = (
         fixed_budget(results, [f for f in config.fractions if f <= config.cap_fraction])
@@ -179,8 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concepts", default=None, help="Comma-separated concept ids (default: the results').")
     parser.add_argument("--stop-at", choices=["target", "cap"], default=None)
     parser.add_argument("--cap-fraction", type=float, default=None)
-    parser.add_argument("--start-recipe", type=json.loads, default=None,
-                        help='RecipeConfig fields for every method but scratch, as JSON: \'{"lr_warmup_steps": 50}\'.')  # fmt: skip
+    parser.add_argument(
+        "--start-recipe",
+        type=json.loads,
+        default=None,
+        help="RecipeConfig fields for every method but scratch, as JSON: '{\"lr_warmup_steps\": 50}'.",
+    )
     parser.add_argument("--out", required=True, help="The benchmark folder to seed and run in (resumable).")
     parser.add_argument("--no-run", action="store_true", help="Only collect the concepts already complete in --out.")
     parser.add_argument("--json")
@@ -190,9 +223,20 @@ def main(argv: list[str] | None = None) -> None:
     given = (("stop_at", args.stop_at), ("cap_fraction", args.cap_fraction), ("start_recipe", args.start_recipe))
     overrides = {k: v for k, v in given if v is not None}
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
-    results = measure(args.results, args.zoo, args.out, mode=args.mode, methods=split(args.methods), reuse=split(args.reuse),
-                      generator=args.generator, first=args.first, concepts=split(args.concepts) if args.concepts else None,
-                      overrides=overrides, run=not args.no_run, log=lambda s: print(s, flush=True))  # fmt: skip
+    results = measure(
+        args.results,
+        args.zoo,
+        args.out,
+        mode=args.mode,
+        methods=split(args.methods),
+        reuse=split(args.reuse),
+        generator=args.generator,
+        first=args.first,
+        concepts=split(args.concepts) if args.concepts else None,
+        overrides=overrides,
+        run=not args.no_run,
+        log=lambda s: print(s, flush=True),
+    )
     results["command"] = (
         "python -m experiments.rerun_methods "
         + shlex.join(  # quoted: --start-recipe is JSON
@@ -201,8 +245,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     summary = results["summary"]
     for m, s in summary.get("methods", {}).items():
-        print(f"{m:20s} reached {s['reached']}/{s['concepts']}  median speedup {s['median_speedup'] or 0:.1f}x  "
-              f"step 0 {s['median_psnr_step0']:.2f}  at stop {s['median_psnr_at_stop']:.2f} dB")  # fmt: skip
+        print(
+            f"{m:20s} reached {s['reached']}/{s['concepts']}  median speedup {s['median_speedup'] or 0:.1f}x  "
+            f"step 0 {s['median_psnr_step0']:.2f}  at stop {s['median_psnr_at_stop']:.2f} dB"
+        )
     for m, rows in (results["fixed_budget"] or {}).items():
         print(m, ", ".join(f"{f}: {r['at_or_above_scratch_final']}/{r['concepts']}" for f, r in rows.items()))
     if args.json:

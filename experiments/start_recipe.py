@@ -44,8 +44,17 @@ def parse_variants(text: str) -> dict[str, dict]:
     return variants
 
 
-def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int = 400, every: int = 50,
-            variants: dict[str, dict] | None = None, log=print, earlier: list[dict] = ()) -> dict:  # fmt: skip
+def measure(
+    zoo,
+    generator: str | None = None,
+    *,
+    concepts: int = 4,
+    steps: int = 400,
+    every: int = 50,
+    variants: dict[str, dict] | None = None,
+    log=print,
+    earlier: list[dict] = (),
+) -> dict:
     """Per training concept and variant: the test PSNR curve of an all-weights fine-tune from the generated start.
 
     The first variant is the reference the others are compared with (recorded as ``reference``:
@@ -69,8 +78,10 @@ def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int 
     schedule = sorted({0, steps, *range(every, steps + 1, every)})
     for result in earlier:
         if (result["concepts"], result["steps"]) != (chosen, steps):
-            raise ValueError(f"an earlier result is of concepts {result['concepts']} and {result['steps']} steps, "
-                             f"not {chosen} and {steps}; write to another file")  # fmt: skip
+            raise ValueError(
+                f"an earlier result is of concepts {result['concepts']} and {result['steps']} steps, "
+                f"not {chosen} and {steps}; write to another file"
+            )
     rows = {cid: dict(kept.get(cid, {})) for cid in chosen}
     for cid in chosen:
         train, test, _ = zoo_pairs(ctx.zoo, cid)
@@ -82,19 +93,34 @@ def measure(zoo, generator: str | None = None, *, concepts: int = 4, steps: int 
             recipe = RecipeConfig(batch_size=ctx.zoo.config.batch_size, seed=seed, **changes)
             curve = tracked_fine_tune(start.model, train, test, steps, schedule, recipe=recipe)
             psnr = [p["psnr"] for p in curve]
-            rows.setdefault(cid, {})[name] = {"steps": [p["step"] for p in curve], "psnr": psnr, "best": max(psnr), "end": psnr[-1],
-                                              "end_minus_best": psnr[-1] - max(psnr)}  # fmt: skip
+            rows.setdefault(cid, {})[name] = {
+                "steps": [p["step"] for p in curve],
+                "psnr": psnr,
+                "best": max(psnr),
+                "end": psnr[-1],
+                "end_minus_best": psnr[-1] - max(psnr),
+            }
             log(f"{cid:30s} {name:16s} " + " ".join(f"{p:.2f}" for p in psnr))
     summary = {
         name: {
             "median_end": statistics.median(r[name]["end"] for r in rows.values()),
             "median_end_minus_best": statistics.median(r[name]["end_minus_best"] for r in rows.values()),
-            "median_end_minus_reference": statistics.median(r[name]["end"] - r[reference]["end"] for r in rows.values()),
+            "median_end_minus_reference": statistics.median(
+                r[name]["end"] - r[reference]["end"] for r in rows.values()
+            ),
         }
         for name in variants
-    }  # fmt: skip
-    return {"zoo": str(zoo), "generator": generator or "bundled", "steps": steps, "variants": variants, "reference": reference, "concepts": chosen,
-            "per_concept": rows, "summary": summary}  # fmt: skip
+    }
+    return {
+        "zoo": str(zoo),
+        "generator": generator or "bundled",
+        "steps": steps,
+        "variants": variants,
+        "reference": reference,
+        "concepts": chosen,
+        "per_concept": rows,
+        "summary": summary,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,11 +147,21 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(
                 f"{f} holds a result of zoo {result['zoo']} and generator {result['generator']}; write to another file"
             )
-    result = measure(args.zoo, args.generator, concepts=args.concepts, steps=args.steps, every=args.every,
-                     variants=parse_variants(args.variants), log=lambda s: print(s, flush=True), earlier=earlier)  # fmt: skip
+    result = measure(
+        args.zoo,
+        args.generator,
+        concepts=args.concepts,
+        steps=args.steps,
+        every=args.every,
+        variants=parse_variants(args.variants),
+        log=lambda s: print(s, flush=True),
+        earlier=earlier,
+    )
     for name, s in result["summary"].items():
-        print(f"{name:16s} median end {s['median_end']:.2f} dB, end - best {s['median_end_minus_best']:+.2f}, "
-              f"end - reference {s['median_end_minus_reference']:+.2f}")  # fmt: skip
+        print(
+            f"{name:16s} median end {s['median_end']:.2f} dB, end - best {s['median_end_minus_best']:+.2f}, "
+            f"end - reference {s['median_end_minus_reference']:+.2f}"
+        )
     if args.json:
         atomic_write_json(args.json, result)
 

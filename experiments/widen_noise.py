@@ -77,8 +77,14 @@ def main(argv=None) -> int:
             }
     defaults = {"zoo": "zoo", "concepts": 4, "noise": "0,0.1,1", "steps": 300, "every": 50}
     options = "".join(f" --{k} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v)
-    out = {"command": "python -m experiments.widen_noise" + options,
-           "target_arch": TARGET_ARCH, "concepts": concepts, "steps": args.steps, "summary": summary, "runs": rows}  # fmt: skip
+    out = {
+        "command": "python -m experiments.widen_noise" + options,
+        "target_arch": TARGET_ARCH,
+        "concepts": concepts,
+        "steps": args.steps,
+        "summary": summary,
+        "runs": rows,
+    }
     if args.json:
         atomic_write_json(args.json, out)
     for key, value in summary.items():

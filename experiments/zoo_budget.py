@@ -45,7 +45,8 @@ def step_cost(threads: int, steps: int = 20) -> None:
         per_step = (time.perf_counter() - start) / steps
         params = sum(p.numel() for p in model.parameters())
         print(
-            f"ngf {ngf:2d}: {params:>9,} generator parameters, {per_step * 1000:6.0f} ms per step ({threads} thread(s))",
+            f"ngf {ngf:2d}: {params:>9,} generator parameters, {per_step * 1000:6.0f} ms per step ({threads} "
+            "thread(s))",
             flush=True,
         )
 
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
                 "best": max(p[2] for p in curve),
             }
             print(
-                f"{cid:32s} {variant:18s} start {curve[0][2]:6.2f} final {curve[-1][2]:6.2f} best {row['runs'][variant]['best']:6.2f} "
+                f"{cid:32s} {variant:18s} start {curve[0][2]:6.2f} final {curve[-1][2]:6.2f} best "
+                f"{row['runs'][variant]['best']:6.2f} "
                 f"levels off at {row['runs'][variant]['levels_off_step']} ({result.seconds:.0f} s)",
                 flush=True,
             )

@@ -16,7 +16,7 @@ from torch import nn
 
 from weightinit import hookspecs
 from weightinit.adapters import cyclegan, generic, pix2pix, pix2pix_networks
-from weightinit.adapters.base import ArchSpec
+from weightinit.adapters.base import Adapter, ArchSpec
 from weightinit.adapters.cyclegan import CycleGANAdapter, CycleGANPair
 from weightinit.adapters.generic import GenericAdapter
 from weightinit.adapters.pix2pix import Pix2PixAdapter
@@ -343,3 +343,104 @@ def test_conformance_suite_catches_a_broken_adapter():
 
     with pytest.raises(AssertionError, match="unstable"):
         check_adapter(UnstableAdapter(), lambda: nn.Linear(2, 2))
+
+
+# --- what adapters declare for the recipe and the reference flags (issue 30 part 3) ---------
+
+
+def test_adapter_declares_reference_flags_discriminator_and_options_with_defaults():
+    for name in ("reference_flags", "discriminator", "arch_options"):
+        assert callable(getattr(Adapter, name, None)), f"Adapter does not declare {name}"
+    flags, note = GEN.reference_flags(ArchSpec.parse("generic:anything"))
+    assert flags is None and "does not build the reference" in note
+    assert GEN.arch_options(ArchSpec.parse("generic:anything")) is None
+    assert P2P.arch_options(ArchSpec.parse("pix2pix:unet_64,ngf=8"))["ngf"] == 8
+    assert CYC.arch_options(ArchSpec.parse("cyclegan:resnet_6blocks"))["norm"] == "instance"
+    # the default: pix2pix's PatchGAN on 3 + 3 channels
+    net_d = GEN.discriminator(nn.Conv2d(3, 3, 1), ndf=4, n_layers=1)
+    assert net_d(torch.randn(1, 6, 32, 32)).dim() == 4
+
+
+def _old_recipe_discriminator(config, in_channels=6):
+    """What recipe.build_discriminator built for every architecture before adapters owned it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 1)
+        net = pix2pix_networks.NLayerDiscriminator(
+            in_channels, config.ndf, config.n_layers_d, norm_layer=pix2pix_networks.get_norm_layer("batch")
+        )
+        pix2pix_networks.init_normal_(net)
+    return net
+
+
+@pytest.mark.parametrize(
+    "arch", ["pix2pix:unet_64,ngf=4", "pix2pix:resnet_6blocks,ngf=4,norm=instance", "generic-conv"]
+)
+def test_the_recipe_s_discriminator_is_bit_for_bit_what_it_was(arch):
+    from weightinit.recipe import RecipeConfig, build_discriminator
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 3, 1)) if arch == "generic-conv" else build(arch)
+    config = RecipeConfig(ndf=8, n_layers_d=2, seed=5)
+    rng = torch.get_rng_state()
+    new = build_discriminator(config, model)
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's random stream is untouched
+    old = _old_recipe_discriminator(config)
+    assert new.state_dict().keys() == old.state_dict().keys()
+    assert all(torch.equal(v, old.state_dict()[k]) for k, v in new.state_dict().items())
+
+
+def test_pix2pix_s_discriminator_sees_the_network_s_own_channels():
+    model = build("pix2pix:unet_64,ngf=4,input_nc=1,output_nc=2")
+    assert pix2pix.image_channels(model) == (1, 2)
+    assert pix2pix.image_channels(build("pix2pix:resnet_6blocks,ngf=4,output_nc=1")) == (3, 1)
+    net_d = P2P.discriminator(model, ndf=4, n_layers=1)
+    x = torch.randn(2, 1, 64, 64)
+    assert net_d(torch.cat([x, model(x)], 1)).dim() == 4
+
+
+def test_a_plugin_brings_its_own_discriminator_to_the_recipe():
+    from weightinit.recipe import Pix2PixTrainer, RecipeConfig
+
+    class Critic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(6, 1, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    class OwnRecipeAdapter(GenericAdapter):
+        name = "own-recipe"
+
+        def discriminator(self, model, *, ndf, n_layers):
+            return Critic()
+
+    model = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1))
+    trainer = Pix2PixTrainer(model, RecipeConfig(batch_size=2), adapter=OwnRecipeAdapter())
+    assert isinstance(trainer.net_d, Critic)
+    losses = trainer.step(torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16))
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+
+
+def test_conformance_suite_checks_reference_flags_and_the_discriminator():
+    arch = "pix2pix:unet_64,ngf=4"
+
+    class NoReason(Pix2PixAdapter):
+        def reference_flags(self, spec, image_size=None):
+            return None, ""
+
+    with pytest.raises(AssertionError, match="no flags and no reason"):
+        check_adapter(NoReason(), lambda: build(arch), arch=arch)
+
+    class SharedDiscriminator(Pix2PixAdapter):
+        def discriminator(self, model, *, ndf, n_layers):
+            return model  # a generator is not its own discriminator
+
+    with pytest.raises(AssertionError, match="shares parameters"):
+        check_adapter(SharedDiscriminator(), lambda: build(arch), arch=arch)
+
+    class WrongChannels(Pix2PixAdapter):
+        def discriminator(self, model, *, ndf, n_layers):
+            return pix2pix.build_discriminator(4, ndf, n_layers)
+
+    with pytest.raises(RuntimeError):  # 3 + 3 channels stacked, a discriminator for 4
+        check_adapter(WrongChannels(), lambda: build(arch), arch=arch)

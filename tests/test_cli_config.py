@@ -119,3 +119,42 @@ def test_config_file_errors_name_the_file(tmp_path):
         path.write_text(text)
         with pytest.raises(WeightinitError, match="--config"):
             read_config_file(BenchConfig, path)
+
+
+@pytest.mark.parametrize("cls_name", ["ZooConfig", "GeneratorTrainingConfig", "RecipeConfig"])
+def test_every_knob_carries_its_help_in_its_field(cls_name):
+    from weightinit.recipe import RecipeConfig
+
+    cls = {"ZooConfig": ZooConfig, "GeneratorTrainingConfig": GeneratorTrainingConfig, "RecipeConfig": RecipeConfig}[
+        cls_name
+    ]
+    missing = [f.name for f in dataclasses.fields(cls) if not str(f.metadata.get("help", "")).strip()]
+    assert not missing, f"{cls_name} fields without metadata help: {missing}"
+
+
+@pytest.mark.parametrize("command_name", ["zoo build", "train"])
+def test_the_options_of_config_fields_take_their_help_from_the_field(command_name):
+    """The help of a config field's option is the field's metadata help, written once."""
+    from typer.utils import get_params_from_function
+
+    from weightinit.cli.config import field_help
+    from weightinit.cli.train import train
+    from weightinit.cli.zoo import build
+
+    command, cls = {"zoo build": (build, ZooConfig), "train": (train, GeneratorTrainingConfig)}[command_name]
+
+    params = get_params_from_function(command)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    checked = 0
+    for name, meta in params.items():
+        if name in fields and name != "mixed_precision":  # the runtime option shared with zoo build
+            assert meta.default.help == field_help(cls, name), name
+            checked += 1
+    assert checked >= 10
+
+
+def test_config_options_refuse_an_unknown_field():
+    from weightinit.cli.config import ConfigOptions
+
+    with pytest.raises(TypeError, match="no field"):
+        ConfigOptions(ZooConfig, lora_rnak={"decls": ("--rank",)})

@@ -392,6 +392,7 @@ def test_fit_steps_fits_the_chosen_start_to_the_pairs_folder(tiny_generator_dir,
     report = json.loads(run([*args, "--fit-steps", 4, "--json"]).stdout)
     assert report["pair_fit"]["steps"] == 4 and report["pair_fit"]["pairs"] == 3
     assert report["pair_fit"]["l1_before"] == pytest.approx(report["choice"]["pairs_l1"], abs=1e-5)
-    line = one_error_line(run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir,
-                               "--fit-steps", 4], code=1))  # fmt: skip
+    line = one_error_line(
+        run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--fit-steps", 4], code=1)
+    )
     assert "pass pairs=" in line

@@ -235,3 +235,19 @@ def test_cli_preview_writes_a_grid(cli, tmp_path):
     res = runner.invoke(app, ["preview", "sepia-heavyy", "-o", str(tmp_path / "x.png")])
     assert isinstance(res.exception, WeightinitError) and "sepia-heavy" in str(res.exception)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_builtin_catalog_table_holds_what_the_code_held():
+    """The built-in catalog became a data table (issue 30): its content and order are the ones the
+    code built before, pinned by a digest computed from that code (reverses included)."""
+    import hashlib
+    import json
+
+    from weightinit.concepts import builtin
+
+    fields = ("id", "phrasings", "family", "split", "reverse", "heldout_kind", "needs_color", "description")
+    rows = [{f: getattr(c, f) for f in (*fields, "reverse_of")} for c in builtin.catalog_with_reverses()]
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+    assert digest == "09c3c3c6037bc58e3f495bfec93bd32374b4d3f58cbe61239f878ea4e21d4a4c"
+    # the table and the pair builders list the same concepts in the same order
+    assert [row["id"] for row in builtin.concept_table()] == list(builtin.pair_builders())

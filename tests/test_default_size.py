@@ -22,15 +22,36 @@ def _write(out, concept, trivial, runs):
 
 def test_summary_counts_speedups_against_scratch_and_sets_unlearnable_concepts_apart(tiny_zoo_dir, tmp_path):
     concept = chosen_concepts(ZooWeights(tiny_zoo_dir), 1)[0]
-    args = parse_args(["--generator", "g", "--zoo", str(tiny_zoo_dir), "--arch", "pix2pix:unet_64", "--size", "64",
-                       "--concepts", "1", "--out", str(tmp_path / "learnable"), "--scratch-steps", "100"])  # fmt: skip
+    args = parse_args(
+        [
+            "--generator",
+            "g",
+            "--zoo",
+            str(tiny_zoo_dir),
+            "--arch",
+            "pix2pix:unet_64",
+            "--size",
+            "64",
+            "--concepts",
+            "1",
+            "--out",
+            str(tmp_path / "learnable"),
+            "--scratch-steps",
+            "100",
+        ]
+    )
     scratch = [(0, 10.0), (50, 18.0), (90, 20.0), (100, 20.0)]  # final 20 dB, target 19.5
-    _write(args.out, concept, 12.0, {
-        "scratch": scratch,
-        "base_lora": [(0, 14.0), (20, 19.5)],          # reaches the target at step 20
-        "generated_lora": [(0, 19.5)],                 # at step 0
-        "generated_all": [(0, 15.0), (50, 17.0)],      # never
-    })  # fmt: skip
+    _write(
+        args.out,
+        concept,
+        12.0,
+        {
+            "scratch": scratch,
+            "base_lora": [(0, 14.0), (20, 19.5)],  # reaches the target at step 20
+            "generated_lora": [(0, 19.5)],  # at step 0
+            "generated_all": [(0, 15.0), (50, 17.0)],  # never
+        },
+    )
     summary = summarize(args)
     row = summary["complete"][0]
     assert row["scratch_final"] == 20.0 and row["target"] == 19.5

@@ -106,8 +106,10 @@ def test_bad_far_policy_is_refused_and_a_good_one_round_trips():
 
 
 def test_policy_choice_falls_back_below_the_similarity_where_the_prior_stops_gaining():
-    rows = [{"similarity": s, "prior": p, "mean": m} for s, p, m in
-            [(0.2, 10.0, 12.0), (0.3, 11.0, 12.0), (0.5, 14.0, 12.0), (0.8, 18.0, 12.0)]]  # fmt: skip
+    rows = [
+        {"similarity": s, "prior": p, "mean": m}
+        for s, p, m in [(0.2, 10.0, 12.0), (0.3, 11.0, 12.0), (0.5, 14.0, 12.0), (0.8, 18.0, 12.0)]
+    ]
     best = choose_policy(rows, ["mean"])
     assert best["fallback"] == "mean" and best["similarity"] == pytest.approx(0.4)
     assert best["mean_psnr"] == pytest.approx((12 + 12 + 14 + 18) / 4)
@@ -120,8 +122,15 @@ def test_policy_choice_falls_back_below_the_similarity_where_the_prior_stops_gai
 
 
 def test_far_is_where_the_prior_stops_gaining_over_the_mean_and_the_best_start_below_is_the_fallback():
-    rows = [{"similarity": s, "prior": p, "mean": m, "prior_t0.03": p, "prior_t0.1": t1, "prior_t0.3": m - 1}
-            for s, p, m, t1 in [(0.2, 10.0, 12.0, 13.0), (0.3, 11.0, 12.0, 12.5), (0.5, 14.0, 12.0, 13.0), (0.8, 18.0, 12.0, 15.0)]]  # fmt: skip
+    rows = [
+        {"similarity": s, "prior": p, "mean": m, "prior_t0.03": p, "prior_t0.1": t1, "prior_t0.3": m - 1}
+        for s, p, m, t1 in [
+            (0.2, 10.0, 12.0, 13.0),
+            (0.3, 11.0, 12.0, 12.5),
+            (0.5, 14.0, 12.0, 13.0),
+            (0.8, 18.0, 12.0, 15.0),
+        ]
+    ]
     policy = far_policy(rows)
     assert policy["similarity"] == pytest.approx(0.4) and policy["fallback"] == "prior_t0.1"
     assert policy["concepts_below"] == 2 and policy["mean_psnr"] == pytest.approx((13 + 12.5 + 14 + 18) / 4)

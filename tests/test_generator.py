@@ -115,9 +115,17 @@ def test_train_save_load_generate_is_seeded_and_reproducible(trained, zoo_dir):
     from weightinit.generator import WeightGenerator
 
     files = {p.relative_to(trained).as_posix() for p in trained.rglob("*") if p.is_file()}
-    assert {"generator_config.json", "denoiser/config.json", "denoiser/diffusion_pytorch_model.safetensors",
-            "scheduler/scheduler_config.json", "layout.json", "normalizer.safetensors", "base.safetensors",
-            "README.md", "train_log.jsonl"} <= files  # fmt: skip
+    assert {
+        "generator_config.json",
+        "denoiser/config.json",
+        "denoiser/diffusion_pytorch_model.safetensors",
+        "scheduler/scheduler_config.json",
+        "layout.json",
+        "normalizer.safetensors",
+        "base.safetensors",
+        "README.md",
+        "train_log.jsonl",
+    } <= files
     assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)
     log = [json.loads(line) for line in (trained / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 6 and all("loss" in r for r in log)
@@ -160,8 +168,10 @@ def test_chunked_sampling_is_bitwise_the_unchunked_result(trained):
     for chunk in (1, 7, 64):
         assert torch.equal(gen.sample_blocks("sketch to photo", seed=7, chunk_size=chunk), full)
     g = torch.Generator().manual_seed(3)
-    assert torch.equal(gen.sample_blocks("sketch to photo", generator=g, chunk_size=5),
-                       gen.sample_blocks("sketch to photo", generator=torch.Generator().manual_seed(3)))  # fmt: skip
+    assert torch.equal(
+        gen.sample_blocks("sketch to photo", generator=g, chunk_size=5),
+        gen.sample_blocks("sketch to photo", generator=torch.Generator().manual_seed(3)),
+    )
     # De-normalised: padding is zero, values are on the zoo's scale.
     from weightinit.codec import BlockCodec
 
@@ -288,8 +298,21 @@ def test_train_cli_runs_and_reports_known_errors(zoo_dir, encoder, tmp_path):
     app.command()(train)
     runner = CliRunner()
     out = tmp_path / "cli_gen"
-    args = ["--zoo", str(zoo_dir), "--out", str(out), "--steps", "2", "--batch-size", "4",
-            "--denoiser-options", json.dumps(TINY_MLP), "--no-block-index", "--save-every", "2"]  # fmt: skip
+    args = [
+        "--zoo",
+        str(zoo_dir),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--denoiser-options",
+        json.dumps(TINY_MLP),
+        "--no-block-index",
+        "--save-every",
+        "2",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     config = json.loads((out / "denoiser" / "config.json").read_text())
@@ -340,17 +363,26 @@ def test_model_card_quality_summary_of_a_benchmark_report():
         "sample_process": {"peak_rss_mb": 540.4},
         "quality": {
             "reconstruction": {"mean_rel_l2": 0.5, "mean_rel_l2_zoo_mean": 0.86, "concepts": 3},
-            "heldout": {"concepts": 2, "generated_beats_both": 1, "overall": {"generated": 0.71234},
-                        "per_family": {"tone": {"generated": 0.6, "n": 2}}},
+            "heldout": {
+                "concepts": 2,
+                "generated_beats_both": 1,
+                "overall": {"generated": 0.71234},
+                "per_family": {"tone": {"generated": 0.6, "n": 2}},
+            },
         },
-    }  # fmt: skip
+    }
     s = quality_summary(report)
     assert s["train reconstruction rel L2 (zoo mean)"] == "0.500 (0.860) over 3 concepts"
     assert s["held-out rel L2, mean"] == {"generated": 0.712} and s["peak RSS of a sampling process, MB"] == 540
     assert s["held-out concepts where generated beats zoo mean and nearest (rel L2)"] == "1 of 2"
     assert quality_summary({"note": "hand-written"}) == {"note": "hand-written"}
-    start = quality_summary({"concepts": 4, "median_psnr_step0": {"mean": 15.734, "generated_1": 17.1},
-                             "generated_beats": {"mean_and_nearest": 1, "mean": 3, "nearest": 2}})  # fmt: skip
+    start = quality_summary(
+        {
+            "concepts": 4,
+            "median_psnr_step0": {"mean": 15.734, "generated_1": 17.1},
+            "generated_beats": {"mean_and_nearest": 1, "mean": 3, "nearest": 2},
+        }
+    )
     assert start["held-out PSNR at step 0, median dB"] == {"mean": 15.73, "generated_1": 17.1}
     assert start["held-out concepts where generated starts above zoo mean and nearest (PSNR)"].startswith(
         "1 of 4 (above the mean on 3"

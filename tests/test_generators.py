@@ -46,14 +46,38 @@ def _fingerprint(model) -> str:
 @pytest.mark.parametrize(
     "arch, image_size, args",
     [
-        ("pix2pix:unet_256", None, "--netG unet_256 --ngf 64 --norm batch --no_dropout --load_size 286 --crop_size 256"),
-        ("pix2pix:unet_256,ngf=64,norm=batch,dropout=true", None, "--netG unet_256 --ngf 64 --norm batch --load_size 286 --crop_size 256"),
-        ("pix2pix:unet_128,ngf=32,norm=instance", None, "--netG unet_128 --ngf 32 --norm instance --no_dropout --load_size 143 --crop_size 128"),
-        ("pix2pix:resnet_9blocks,ngf=64,norm=instance", 256, "--netG resnet_9blocks --ngf 64 --norm instance --no_dropout --load_size 286 --crop_size 256"),
-        ("cyclegan:resnet_9blocks", None, "--netG resnet_9blocks --ngf 64 --norm instance --no_dropout --load_size 286 --crop_size 256"),
-        ("pix2pix:resnet_6blocks,ngf=8,norm=none,input_nc=1", 64, "--netG resnet_6blocks --ngf 8 --norm none --no_dropout --input_nc 1 --load_size 286 --crop_size 256"),
+        (
+            "pix2pix:unet_256",
+            None,
+            "--netG unet_256 --ngf 64 --norm batch --no_dropout --load_size 286 --crop_size 256",
+        ),
+        (
+            "pix2pix:unet_256,ngf=64,norm=batch,dropout=true",
+            None,
+            "--netG unet_256 --ngf 64 --norm batch --load_size 286 --crop_size 256",
+        ),
+        (
+            "pix2pix:unet_128,ngf=32,norm=instance",
+            None,
+            "--netG unet_128 --ngf 32 --norm instance --no_dropout --load_size 143 --crop_size 128",
+        ),
+        (
+            "pix2pix:resnet_9blocks,ngf=64,norm=instance",
+            256,
+            "--netG resnet_9blocks --ngf 64 --norm instance --no_dropout --load_size 286 --crop_size 256",
+        ),
+        (
+            "cyclegan:resnet_9blocks",
+            None,
+            "--netG resnet_9blocks --ngf 64 --norm instance --no_dropout --load_size 286 --crop_size 256",
+        ),
+        (
+            "pix2pix:resnet_6blocks,ngf=8,norm=none,input_nc=1",
+            64,
+            "--netG resnet_6blocks --ngf 8 --norm none --no_dropout --input_nc 1 --load_size 286 --crop_size 256",
+        ),
     ],
-)  # fmt: skip
+)
 def test_reference_flags_build_exactly_the_layout_the_arch_has(arch, image_size, args):
     flags, note = reference_flags(arch, image_size)
     assert str(flags) == args
@@ -73,9 +97,12 @@ def test_reference_flags_build_exactly_the_layout_the_arch_has(arch, image_size,
 
 @pytest.mark.parametrize(
     "arch, why",
-    [("pix2pix:unet_64,ngf=16", "no 'unet_64'"), ("pix2pix:resnet_6blocks,padding=zero", "pads with reflect"),
-     ("generic:anything", "does not build the reference")],
-)  # fmt: skip
+    [
+        ("pix2pix:unet_64,ngf=16", "no 'unet_64'"),
+        ("pix2pix:resnet_6blocks,padding=zero", "pads with reflect"),
+        ("generic:anything", "does not build the reference"),
+    ],
+)
 def test_archs_the_reference_cannot_build_serve_no_flags(arch, why):
     flags, note = reference_flags(arch)
     assert flags is None and why in note
@@ -116,8 +143,14 @@ def resnet_generator_dir(tmp_path_factory):
         zoo, config, default_catalog().by_split("train")[:2], photos=PhotoSet.load(None), log=lambda s: None
     ).run()
     out = tmp_path_factory.mktemp("resnet_generator") / "resnet-6-instance"
-    train_generator(zoo, out, GeneratorTrainingConfig(denoiser_kwargs=TINY_MLP, steps=4, batch_size=8, warmup_steps=2, save_every=4,
-                                                      log_every=2), progress=False)  # fmt: skip
+    train_generator(
+        zoo,
+        out,
+        GeneratorTrainingConfig(
+            denoiser_kwargs=TINY_MLP, steps=4, batch_size=8, warmup_steps=2, save_every=4, log_every=2
+        ),
+        progress=False,
+    )
     return out
 
 

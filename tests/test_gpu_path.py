@@ -24,10 +24,23 @@ from weightinit.zoo.weights import ZooWeights
 
 #: build.json of a zoo started before device/precision options existed (the default zoo's, verbatim).
 EXISTING_BUILD_JSON = {
-    "arch": "pix2pix:unet_64,ngf=16", "base_pool_per_concept": 32, "base_steps": 3000, "batch_size": 8, "concept_lr": 0.003,
-    "concept_steps": 400, "image_size": 64, "lora_rank": 6, "lora_seed": 1234, "lora_train_a": True, "pool_size": 256,
-    "representation": "lora", "seed": 0, "shared_data": True, "storage_dtype": "float16", "test_pairs": 64,
-}  # fmt: skip
+    "arch": "pix2pix:unet_64,ngf=16",
+    "base_pool_per_concept": 32,
+    "base_steps": 3000,
+    "batch_size": 8,
+    "concept_lr": 0.003,
+    "concept_steps": 400,
+    "image_size": 64,
+    "lora_rank": 6,
+    "lora_seed": 1234,
+    "lora_train_a": True,
+    "pool_size": 256,
+    "representation": "lora",
+    "seed": 0,
+    "shared_data": True,
+    "storage_dtype": "float16",
+    "test_pairs": 64,
+}
 
 
 def _no_cuda(monkeypatch):
@@ -161,8 +174,26 @@ def test_zoo_build_cli_on_cpu_in_bf16_then_resumed_in_fp32(tmp_path):
     from weightinit.cli.app import app
 
     folder = tmp_path / "zoo"
-    tiny = ["--arch", TINY["arch"], "--base-steps", "4", "--concept-steps", "3", "--pool-size", "8", "--test-pairs", "4",
-            "--rank", "2", "--batch-size", "2", "--image-size", "64", "--concepts", _concepts(1)[0].id]  # fmt: skip
+    tiny = [
+        "--arch",
+        TINY["arch"],
+        "--base-steps",
+        "4",
+        "--concept-steps",
+        "3",
+        "--pool-size",
+        "8",
+        "--test-pairs",
+        "4",
+        "--rank",
+        "2",
+        "--batch-size",
+        "2",
+        "--image-size",
+        "64",
+        "--concepts",
+        _concepts(1)[0].id,
+    ]
     runner = CliRunner()
     first = runner.invoke(
         app, ["zoo", "build", "--out", str(folder), *tiny, "--device", "cpu", "--mixed-precision", "bf16"]
@@ -198,8 +229,15 @@ def test_generator_training_runs_in_bf16_on_cpu(tiny_zoo_dir, tmp_path):
 
     from weightinit.generator.training import GeneratorTrainingConfig, train_generator
 
-    config = GeneratorTrainingConfig(denoiser_kwargs=TINY_MLP, steps=4, batch_size=8, warmup_steps=2, save_every=2, log_every=2,
-                                     mixed_precision="bf16")  # fmt: skip
+    config = GeneratorTrainingConfig(
+        denoiser_kwargs=TINY_MLP,
+        steps=4,
+        batch_size=8,
+        warmup_steps=2,
+        save_every=2,
+        log_every=2,
+        mixed_precision="bf16",
+    )
     logs: list[str] = []
     gen = train_generator(tiny_zoo_dir, tmp_path / "g", config, progress=False, log=logs.append, device="cpu")
     assert any("on cpu" in line and "precision bf16" in line for line in logs)

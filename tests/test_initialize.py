@@ -55,10 +55,12 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_generator_dir):
 
 @pytest.mark.parametrize(
     "arch, why",
-    [("pix2pix:unet_64,ngf=8,input_nc=1", "input_nc 1 is not 3, and image channels do not widen"),
-     ("pix2pix:unet_64,ngf=8,norm=none", "norm batch does not carry to norm none"),
-     ("pix2pix:unet_64,ngf=2", "ngf 2 is narrower than 4")],
-)  # fmt: skip
+    [
+        ("pix2pix:unet_64,ngf=8,input_nc=1", "input_nc 1 is not 3, and image channels do not widen"),
+        ("pix2pix:unet_64,ngf=8,norm=none", "norm batch does not carry to norm none"),
+        ("pix2pix:unet_64,ngf=2", "ngf 2 is narrower than 4"),
+    ],
+)
 def test_a_model_the_generator_does_not_serve_gets_one_line_naming_its_arch_and_stays_unchanged(
     tiny_generator_dir, arch, why
 ):

@@ -116,16 +116,31 @@ def test_the_start_recipe_experiment_compares_variants_on_training_concepts(tiny
     )
     # extending the result: its variants are kept, not run again; the reference stays first
     log = []
-    more = measure(tiny_zoo_dir, str(tiny_generator_dir), concepts=2, steps=2, every=1,
-                   variants=parse_variants('ema={"ema_decay": 0.5}'), log=log.append,
-                   earlier=[json.loads(json.dumps(result, sort_keys=True))])  # fmt: skip  # as read back from its file
+    more = measure(
+        tiny_zoo_dir,
+        str(tiny_generator_dir),
+        concepts=2,
+        steps=2,
+        every=1,
+        variants=parse_variants('ema={"ema_decay": 0.5}'),
+        log=log.append,
+        earlier=[json.loads(json.dumps(result, sort_keys=True))],
+    )  # as read back from its file
     assert (
         list(more["variants"]) == ["none", "d_warmup", "ema"] and len(log) == 2 and all(" ema " in line for line in log)
     )
     assert more["per_concept"][result["concepts"][0]]["none"] == row["none"]
     with pytest.raises(ValueError, match="variant 'ema' is .* in an earlier result"):
-        measure(tiny_zoo_dir, str(tiny_generator_dir), concepts=2, steps=2, every=1,
-                variants={"ema": {"ema_decay": 0.7}}, log=log.append, earlier=[more])  # fmt: skip
+        measure(
+            tiny_zoo_dir,
+            str(tiny_generator_dir),
+            concepts=2,
+            steps=2,
+            every=1,
+            variants={"ema": {"ema_decay": 0.7}},
+            log=log.append,
+            earlier=[more],
+        )
     with pytest.raises(ValueError, match="write to another file"):
         measure(tiny_zoo_dir, str(tiny_generator_dir), concepts=2, steps=3, every=1, variants={}, earlier=[result])
 
@@ -134,8 +149,13 @@ def test_the_moving_average_is_what_the_caller_gets_and_training_follows_the_pla
     x, y = _pairs()
     plain = _model()
     trajectory = [{k: p.detach().clone() for k, p in plain.named_parameters()}]
-    fine_tune(plain, (x, y), 5, config=RecipeConfig(batch_size=4),
-              on_step=lambda _: trajectory.append({k: p.detach().clone() for k, p in plain.named_parameters()}))  # fmt: skip
+    fine_tune(
+        plain,
+        (x, y),
+        5,
+        config=RecipeConfig(batch_size=4),
+        on_step=lambda _: trajectory.append({k: p.detach().clone() for k, p in plain.named_parameters()}),
+    )
     expected = dict(trajectory[0])
     for n, weights in enumerate(trajectory[1:]):  # the ramped decay of RecipeConfig.ema_decay
         decay = min(0.9, (1 + n) / (10 + n))

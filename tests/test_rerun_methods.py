@@ -17,8 +17,16 @@ CONFIG = dict(scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2,
 def recorded(tiny_zoo_dir, tiny_generator_dir, tmp_path_factory):
     """A recorded benchmark (scratch and base + fresh LoRA, LoRA-only) saved as `weightinit bench --json` does."""
     out = tmp_path_factory.mktemp("recorded")
-    runner = BenchRunner(tiny_zoo_dir, out / "bench", BenchConfig(**CONFIG), generator=str(tiny_generator_dir),
-                         methods=["lora"], mode="lora", progress=False, log=lambda s: None)  # fmt: skip
+    runner = BenchRunner(
+        tiny_zoo_dir,
+        out / "bench",
+        BenchConfig(**CONFIG),
+        generator=str(tiny_generator_dir),
+        methods=["lora"],
+        mode="lora",
+        progress=False,
+        log=lambda s: None,
+    )
     path = out / "bench.json"
     path.write_text(json.dumps(_json_safe(runner.run())))
     return path
@@ -28,8 +36,16 @@ def test_a_fixed_budget_rerun_reuses_scratch_and_runs_the_methods_to_the_cap(
     recorded, tiny_zoo_dir, tiny_generator_dir, tmp_path
 ):
     before = json.loads(recorded.read_text())
-    results = rerun_methods.measure(recorded, tiny_zoo_dir, tmp_path / "rerun", mode="lora", methods=["lora", "generated_1_lora"],
-                                    generator=str(tiny_generator_dir), overrides={"stop_at": "cap"}, log=lambda s: None)  # fmt: skip
+    results = rerun_methods.measure(
+        recorded,
+        tiny_zoo_dir,
+        tmp_path / "rerun",
+        mode="lora",
+        methods=["lora", "generated_1_lora"],
+        generator=str(tiny_generator_dir),
+        overrides={"stop_at": "cap"},
+        log=lambda s: None,
+    )
     cid = next(iter(before["runs"]))
     # scratch is the recorded run, not a new one; the others ran to the cap (2 of scratch's 4 steps)
     assert results["runs"][cid]["scratch"]["curve"] == before["runs"][cid]["scratch"]["curve"]
@@ -41,12 +57,23 @@ def test_a_fixed_budget_rerun_reuses_scratch_and_runs_the_methods_to_the_cap(
     assert set(fixed) == {"lora", "generated_1_lora"}
     final = results["concepts"][cid]["scratch_final_psnr"]
     psnr_half = results["concepts"][cid]["methods"]["lora"]["psnr_at_fraction"]["0.5"]
-    assert fixed["lora"]["0.5"] == {"concepts": 1, "at_or_above_scratch_final": int(psnr_half >= final),
-                                    "median_minus_scratch_final": pytest.approx(psnr_half - final)}  # fmt: skip
+    assert fixed["lora"]["0.5"] == {
+        "concepts": 1,
+        "at_or_above_scratch_final": int(psnr_half >= final),
+        "median_minus_scratch_final": pytest.approx(psnr_half - final),
+    }
 
     # resuming reruns nothing, and the section states the fixed-budget verdict
-    again = rerun_methods.measure(recorded, tiny_zoo_dir, tmp_path / "rerun", mode="lora", methods=["lora", "generated_1_lora"],
-                                  generator=str(tiny_generator_dir), overrides={"stop_at": "cap"}, log=lambda s: None)  # fmt: skip
+    again = rerun_methods.measure(
+        recorded,
+        tiny_zoo_dir,
+        tmp_path / "rerun",
+        mode="lora",
+        methods=["lora", "generated_1_lora"],
+        generator=str(tiny_generator_dir),
+        overrides={"stop_at": "cap"},
+        log=lambda s: None,
+    )
     assert again["runs"] == results["runs"] and again["rerun"]["seeded_now"] == {cid: []}
     text = "\n".join(other_bench_section("fixed.json", _json_safe(results)))
     assert "## Fixed budget, LoRA-only: every method run to 50% of scratch's budget" in text
@@ -57,8 +84,16 @@ def test_a_rerun_with_the_recorded_stop_rule_can_copy_other_methods_in(
     recorded, tiny_zoo_dir, tiny_generator_dir, tmp_path
 ):
     before = json.loads(recorded.read_text())
-    results = rerun_methods.measure(recorded, tiny_zoo_dir, tmp_path / "rerun", mode="lora", methods=["generated_1_lora"],
-                                    reuse=["lora"], generator=str(tiny_generator_dir), log=lambda s: None)  # fmt: skip
+    results = rerun_methods.measure(
+        recorded,
+        tiny_zoo_dir,
+        tmp_path / "rerun",
+        mode="lora",
+        methods=["generated_1_lora"],
+        reuse=["lora"],
+        generator=str(tiny_generator_dir),
+        log=lambda s: None,
+    )
     cid = next(iter(before["runs"]))
     assert results["runs"][cid]["lora"]["curve"] == before["runs"][cid]["lora"]["curve"]
     assert results["fixed_budget"] is None  # stopped at the target: later fractions are not measured
@@ -89,8 +124,16 @@ def test_recorded_runs_that_do_not_reproduce_or_differ_in_config_are_refused(
 
 
 def test_collecting_without_running_reports_what_is_pending(recorded, tiny_zoo_dir, tiny_generator_dir, tmp_path):
-    results = rerun_methods.measure(recorded, tiny_zoo_dir, tmp_path / "r", mode="lora", methods=["generated_1_lora"],
-                                    generator=str(tiny_generator_dir), run=False, log=lambda s: None)  # fmt: skip
+    results = rerun_methods.measure(
+        recorded,
+        tiny_zoo_dir,
+        tmp_path / "r",
+        mode="lora",
+        methods=["generated_1_lora"],
+        generator=str(tiny_generator_dir),
+        run=False,
+        log=lambda s: None,
+    )
     planned = list(json.loads(recorded.read_text())["runs"])
     assert results["concepts"] == {} and results["summary"] == {} and results["rerun"]["pending"] == planned
     text = "\n".join(other_bench_section("r.json", _json_safe(results)))

@@ -332,8 +332,9 @@ def test_fitting_the_chosen_start_to_the_pairs_lowers_their_l1_and_stays_in_the_
         assert float((fitted(pairs[0]) - pairs[1]).abs().mean()) == pytest.approx(fit["l1_after"], abs=1e-4)
 
 
-@pytest.mark.parametrize("steps, said", [(-1, "fit_steps must be an integer >= 0"), (True, "fit_steps must be"),
-                                         (5, "pass pairs=")])  # fmt: skip
+@pytest.mark.parametrize(
+    "steps, said", [(-1, "fit_steps must be an integer >= 0"), (True, "fit_steps must be"), (5, "pass pairs=")]
+)
 def test_bad_fit_steps_are_one_line(tiny_generator_dir, steps, said):
     model = fresh()
     before = {k: v.clone() for k, v in model.state_dict().items()}

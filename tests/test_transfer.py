@@ -90,10 +90,13 @@ def test_widening_keeps_the_function_in_eval_and_train_mode_at_any_noise(source_
         assert _max_difference(source, target, x, train) < 1e-4
 
 
-@pytest.mark.parametrize("source_arch, target_arch", [
-    (UNET_BATCH, "pix2pix:unet_64,ngf=8,norm=batch"),
-    (RESNET_INSTANCE, "pix2pix:resnet_6blocks,ngf=6,norm=instance"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "source_arch, target_arch",
+    [
+        (UNET_BATCH, "pix2pix:unet_64,ngf=8,norm=batch"),
+        (RESNET_INSTANCE, "pix2pix:resnet_6blocks,ngf=6,norm=instance"),
+    ],
+)
 def test_lora_factors_carry_so_that_b_times_a_is_the_carried_delta(source_arch, target_arch):
     source = _random_source(source_arch)
     adapter = plugins.adapter_for_arch(source_arch)

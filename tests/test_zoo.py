@@ -211,9 +211,10 @@ def test_the_untrained_network_is_the_adapter_s_init_and_bit_for_bit_what_builds
     template that is the reference N(0, 0.02) init the builder used to call itself, so a zoo
     started before keeps its base and concepts bit for bit under the same seed."""
     from weightinit import plugins
+    from weightinit.adapters.base import ArchSpec
     from weightinit.adapters.pix2pix_networks import init_normal_
 
-    if arch.split(":")[0] not in plugins.adapter_names():
+    if ArchSpec.parse(arch).adapter not in plugins.adapter_names():
         pytest.skip("the template plugin is not installed")
     builder = ZooBuilder(tmp_path, ZooConfig(**{**TINY, "arch": arch, "seed": 3}), concepts(), log=lambda s: None)
     with torch.random.fork_rng(devices=[]):
@@ -333,11 +334,14 @@ def test_zoo_build_cli_with_an_editor_that_does_not_load_is_one_error_and_writes
     folder = tmp_path / "zoo"
     cid = concepts(1, 0)[0].id
     for extra, message in (
-        (["--pairs", "editor", "--editor", "nobody-here/no-such-editor"],
-         "could not load the diffusion editor 'nobody-here/no-such-editor': it is not a folder, nor in the local hub cache"),
+        (
+            ["--pairs", "editor", "--editor", "nobody-here/no-such-editor"],
+            "could not load the diffusion editor 'nobody-here/no-such-editor': it is not a folder, nor in the local "
+            "hub cache",
+        ),
         (["--pairs", "editor"], "pairs='editor' needs an editor"),
         (["--editor", "nobody-here/no-such-editor"], "makes pairs only with pairs='editor'"),
-    ):  # fmt: skip
+    ):
         result = CliRunner().invoke(app, ["zoo", "build", "--out", str(folder), *CLI_TINY, "--concepts", cid, *extra])
         assert result.exit_code == 1, result.output
         assert message in result.output and "Traceback" not in result.output
@@ -366,8 +370,27 @@ def test_zoo_build_cli_with_a_local_editor_folder_builds_a_zoo_of_its_pairs(tmp_
         Image.fromarray((photo.pixels * 255 + 0.5).astype("uint8")).save(images / f"{photo.name}.png")
     folder = tmp_path / "zoo"
     cid = concepts(1, 0)[0].id
-    args = ["zoo", "build", "--out", str(folder), *CLI_TINY, "--concepts", cid, "--pairs", "editor", "--editor", str(editor),
-            "--editor-size", "32", "--editor-steps", "2", "--images", str(images), "--device", "cpu"]  # fmt: skip
+    args = [
+        "zoo",
+        "build",
+        "--out",
+        str(folder),
+        *CLI_TINY,
+        "--concepts",
+        cid,
+        "--pairs",
+        "editor",
+        "--editor",
+        str(editor),
+        "--editor-size",
+        "32",
+        "--editor-steps",
+        "2",
+        "--images",
+        str(images),
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     stored = json.loads((folder / BUILD_CONFIG_NAME).read_text())

@@ -64,7 +64,8 @@ def load_blocks(path: str | os.PathLike, expected: BlockLayout | None = None) ->
     fmt = int(metadata.get("weightinit.format", "1"))
     if fmt > BLOCKS_FORMAT:
         raise CheckpointError(
-            f"{path} has blocks format {fmt}, newer than this weightinit ({__version__}) reads ({BLOCKS_FORMAT}); upgrade weightinit"
+            f"{path} has blocks format {fmt}, newer than this weightinit ({__version__}) reads ({BLOCKS_FORMAT}); "
+            "upgrade weightinit"
         )
     layout = BlockLayout.from_json(metadata["weightinit.layout"])
     stored = metadata.get("weightinit.fingerprint")

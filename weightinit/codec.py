@@ -148,7 +148,8 @@ class SlotNormalizer:
     def __init__(self, layout: BlockLayout, mean: torch.Tensor, scale: torch.Tensor):
         if mean.shape != (len(layout),) or scale.shape != (len(layout),):
             raise WeightinitError(
-                f"normalizer needs one mean and one scale per slot ({len(layout)}), got {tuple(mean.shape)} and {tuple(scale.shape)}"
+                f"normalizer needs one mean and one scale per slot ({len(layout)}), got {tuple(mean.shape)} and "
+                f"{tuple(scale.shape)}"
             )
         if not bool(torch.isfinite(mean).all()) or not bool((scale > 0).all()):
             raise WeightinitError("normalizer statistics must be finite with positive scales")

@@ -25,22 +25,20 @@ when asked), never the weights; the covered layout is computed from the arch str
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 import torch
 
 from weightinit import plugins
-from weightinit.adapters.base import ArchSpec
+from weightinit.adapters.base import ArchSpec, ReferenceFlagsLike
+from weightinit.adapters.pix2pix import REFERENCE_NETG
 from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
 from weightinit.fileio import atomic_write_text, read_json_object
 from weightinit.layout import BlockLayout
 
 CONFIG_NAME = "generator_config.json"
 LAYOUT_NAME = "layout.json"
-#: What a pix2pix-style adapter's ``options(spec)`` states: the reference flags are made of them.
-_REFERENCE_OPTIONS = ("ngf", "norm", "dropout", "padding", "input_nc", "output_nc")
 
 
 def bundled_generator_path() -> Path:
@@ -48,81 +46,13 @@ def bundled_generator_path() -> Path:
     return Path(__file__).parent / "data" / "generator"
 
 
-#: The reference ``define_G``'s ``--netG`` choices (no 64-px U-Net: ``num_downs`` is 7 or 8).
-REFERENCE_NETG = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
-#: The reference resizes to ``load_size`` then crops ``crop_size`` (defaults 286 and 256).
-_LOAD_PER_CROP = 286 / 256
-_REFERENCE_CROP = 256
-
-
-@dataclass(frozen=True)
-class ReferenceFlags:
-    """Flags of the reference ``train.py`` that build the network a generator serves.
-
-    ``no_dropout`` is how the zoo was trained; dropout has no weights, so a model built with the
-    other setting has the same layout and is served as well. A U-Net's ``crop_size`` is its own
-    side. A ResNet is fully convolutional and serves any size that is a multiple of 4, so its
-    flags give the reference's default ``--load_size 286 --crop_size 256``, whatever crop size its
-    zoo trained on (the note says which; ``experiments.crop_size`` measures what it costs).
-    """
-
-    netG: str
-    ngf: int
-    norm: str
-    no_dropout: bool
-    crop_size: int | None = None
-    load_size: int | None = None
-    input_nc: int = 3
-    output_nc: int = 3
-
-    def args(self) -> list[str]:
-        out = ["--netG", self.netG, "--ngf", str(self.ngf), "--norm", self.norm]
-        if self.no_dropout:
-            out.append("--no_dropout")
-        if self.input_nc != 3:
-            out += ["--input_nc", str(self.input_nc)]
-        if self.output_nc != 3:
-            out += ["--output_nc", str(self.output_nc)]
-        if self.crop_size is not None:
-            out += ["--load_size", str(self.load_size), "--crop_size", str(self.crop_size)]
-        return out
-
-    def __str__(self) -> str:
-        return " ".join(self.args())
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "args": self.args()}
-
-
-def reference_flags(arch: str, image_size: int | None = None) -> tuple[ReferenceFlags | None, str]:
+def reference_flags(arch: str, image_size: int | None = None) -> tuple[ReferenceFlagsLike | None, str]:
     """``(flags, note)`` for an arch string: the reference flags that build it, or None and why not.
 
-    An adapter builds the reference code's generators if its ``options(spec)`` states their
-    options (``ngf``, ``norm``, ``dropout``, ...), as pix2pix's and CycleGAN's do."""
+    The arch's adapter says (:meth:`~weightinit.adapters.base.Adapter.reference_flags`): pix2pix's
+    and CycleGAN's give the reference pytorch-CycleGAN-and-pix2pix ``train.py`` flags."""
     spec = ArchSpec.parse(arch)
-    options_of = getattr(plugins.adapter_for_arch(spec), "options", None)
-    options = options_of(spec) if callable(options_of) else None
-    if not all(hasattr(options, name) for name in _REFERENCE_OPTIONS):
-        return None, f"adapter {spec.adapter!r} does not build the reference code's generators"
-    if spec.name not in REFERENCE_NETG:
-        return None, (
-            f"the reference define_G has no {spec.name!r} (its --netG choices are {', '.join(REFERENCE_NETG)}; "
-            "a U-Net needs 128 or 256 px); it serves weightinit's own pix2pix networks of that arch"
-        )
-    if spec.name.startswith("resnet") and options.padding != "reflect":
-        return None, f"the reference ResNet always pads with reflect, not {options.padding!r}"
-    resnet = spec.name.startswith("resnet")
-    crop = _REFERENCE_CROP if resnet else plugins.image_size_of(arch)
-    flags = ReferenceFlags(
-        netG=spec.name, ngf=options.ngf, norm=options.norm, no_dropout=not options.dropout,
-        crop_size=crop, load_size=round(crop * _LOAD_PER_CROP) if crop else None,
-        input_nc=options.input_nc, output_nc=options.output_nc,
-    )  # fmt: skip
-    note = "dropout has no weights: --no_dropout or not, the layout is the same"
-    if resnet:
-        trained = f"its zoo trained on {image_size}-px crops" if image_size else "its zoo's crop size is not recorded"
-        note += f"; a ResNet serves any multiple of 4 px ({trained})"
-    return flags, note
+    return plugins.adapter_for_arch(spec).reference_flags(spec, image_size)
 
 
 @lru_cache(maxsize=64)
@@ -209,11 +139,11 @@ class GeneratorInfo:
             raise CheckpointError(f"{self.folder} is not a complete weightinit generator: no {LAYOUT_NAME}") from None
 
     @cached_property
-    def _flags(self) -> tuple[ReferenceFlags | None, str]:
+    def _flags(self) -> tuple[ReferenceFlagsLike | None, str]:
         return reference_flags(self.arch, self.image_size)
 
     @property
-    def flags(self) -> ReferenceFlags | None:
+    def flags(self) -> ReferenceFlagsLike | None:
         return self._flags[0]
 
     @property
@@ -227,15 +157,26 @@ class GeneratorInfo:
 
     def to_dict(self, *, with_layout_file: bool = False) -> dict:
         out = {
-            "name": self.name, "kind": self.kind, "reference": self.reference, "arch": self.arch, "adapter": self.adapter,
-            "layout_fingerprint": self.layout_fingerprint, "weights_layout_fingerprint": self.weights_layout_fingerprint,
-            "image_size": self.image_size, "reference_flags": self.flags.to_dict() if self.flags else None, "note": self.flags_note,
+            "name": self.name,
+            "kind": self.kind,
+            "reference": self.reference,
+            "arch": self.arch,
+            "adapter": self.adapter,
+            "layout_fingerprint": self.layout_fingerprint,
+            "weights_layout_fingerprint": self.weights_layout_fingerprint,
+            "image_size": self.image_size,
+            "reference_flags": self.flags.to_dict() if self.flags else None,
+            "note": self.flags_note,
             "quality": self.config.get("quality") or {},
-        }  # fmt: skip
+        }
         if with_layout_file:
             layout = self.weights_layout
-            out["weights_layout"] = {"fingerprint": layout.fingerprint, "tensors": len(layout), "blocks": layout.num_blocks,
-                                     "block_size": layout.block_size}  # fmt: skip
+            out["weights_layout"] = {
+                "fingerprint": layout.fingerprint,
+                "tensors": len(layout),
+                "blocks": layout.num_blocks,
+                "block_size": layout.block_size,
+            }
         return out
 
 
@@ -407,7 +348,8 @@ def readme_table(rows: list[dict], served: dict | None = None) -> str:
     grid = len(REFERENCE_NETG) * len(REFERENCE_NORMS) * len(REFERENCE_NGFS)
     lines = [
         README_START,
-        "<!-- generated by `weightinit generators --readme README.md` from the installed generators; do not edit by hand -->",
+        "<!-- generated by `weightinit generators --readme README.md` from the installed generators; do not edit by "
+        "hand -->",
         f"| generator | arch | reference `train.py` flags of its own network | of the {grid} reference flag sets "
         "(`--netG` x `--norm` batch, instance x `--ngf` 8-64), those it serves (picked for them) | "
         "held-out start, median test PSNR at step 0 (generated / base) |",

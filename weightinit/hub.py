@@ -50,8 +50,14 @@ def resolve(
 
     offline = hub_offline() if local_only is None else local_only
     try:
-        folder = snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token,
-                                   local_files_only=offline, allow_patterns=list(files) if files else None)  # fmt: skip
+        folder = snapshot_download(
+            text,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=offline,
+            allow_patterns=list(files) if files else None,
+        )
     except Exception as exc:  # a missing cache entry, the network, authentication: one line each
         where = "in the local hub cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

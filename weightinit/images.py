@@ -156,8 +156,10 @@ class PhotoSet:
             cut = int(round(length * (1 - TEST_FRACTION)))
             if length - cut < self.min_size or cut < self.min_size:
                 raise WeightinitError(
-                    f"a single photo ({self.photos[0].name}, {w}x{h}) must be at least {math.ceil(self.min_size / TEST_FRACTION)} px "
-                    f"along its longer side to give disjoint train and test regions of {self.min_size} px; add more photos"
+                    f"a single photo ({self.photos[0].name}, {w}x{h}) must be at least "
+                    f"{math.ceil(self.min_size / TEST_FRACTION)} px "
+                    f"along its longer side to give disjoint train and test regions of {self.min_size} px; add more "
+                    "photos"
                 )
             full = slice(None)
             train = (slice(0, cut), full) if long_axis == 0 else (full, slice(0, cut))

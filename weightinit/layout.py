@@ -162,7 +162,8 @@ class BlockLayout:
             fmt = data.get("format", LAYOUT_FORMAT)
             if fmt > LAYOUT_FORMAT:
                 raise WeightinitError(
-                    f"layout format {fmt} is newer than this weightinit understands ({LAYOUT_FORMAT}); upgrade weightinit"
+                    f"layout format {fmt} is newer than this weightinit understands ({LAYOUT_FORMAT}); upgrade "
+                    "weightinit"
                 )
             slots = [Slot(s["name"], tuple(s["shape"]), s.get("dtype", "float32")) for s in data["slots"]]
             return cls(slots, int(data["block_size"]))

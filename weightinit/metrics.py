@@ -31,9 +31,17 @@ def paired_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]
         "l1": float((p - t).abs().mean()),
         "psnr": float((10 * torch.log10(1.0 / mse)).mean()),
         "psnr_pooled": float(peak_signal_noise_ratio(p, t, data_range=1.0)),
-        "ssim": float(torch.cat([structural_similarity_index_measure(p[i : i + SSIM_CHUNK], t[i : i + SSIM_CHUNK], data_range=1.0,
-                                                                    reduction="none") for i in range(0, len(p), SSIM_CHUNK)]).mean()),
-    }  # fmt: skip
+        "ssim": float(
+            torch.cat(
+                [
+                    structural_similarity_index_measure(
+                        p[i : i + SSIM_CHUNK], t[i : i + SSIM_CHUNK], data_range=1.0, reduction="none"
+                    )
+                    for i in range(0, len(p), SSIM_CHUNK)
+                ]
+            ).mean()
+        ),
+    }
 
 
 def fid(real: torch.Tensor, fake: torch.Tensor, feature_extractor: torch.nn.Module, num_features: int) -> float:

@@ -40,8 +40,16 @@ class PairFit:
     kept: bool = False
 
 
-def fit_to_pairs(model: nn.Module, adapter, gen, factors: dict[str, torch.Tensor], pairs, *, steps: int,
-                 lr: float = FIT_LEARNING_RATE) -> tuple[dict[str, torch.Tensor], PairFit]:  # fmt: skip
+def fit_to_pairs(
+    model: nn.Module,
+    adapter,
+    gen,
+    factors: dict[str, torch.Tensor],
+    pairs,
+    *,
+    steps: int,
+    lr: float = FIT_LEARNING_RATE,
+) -> tuple[dict[str, torch.Tensor], PairFit]:
     """``factors`` moved by ``steps`` Adam steps in the prior's span to fit ``pairs``
     (``(inputs, targets)``, as :func:`weightinit.selection.check_pairs` returns them) on ``model``, a
     network of the generator's own layout (left unchanged). Returns the new factors and what was done."""

@@ -78,8 +78,14 @@ def disabled_plugins() -> set[str]:
     return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()} - ESSENTIAL_PLUGINS
 
 
-def call_each_plugin(pm: pluggy.PluginManager, hook: str, *, only: object | None = None,
-                     on_error: Callable[[str, Exception], None] | None = None, **kwargs) -> list[str]:  # fmt: skip
+def call_each_plugin(
+    pm: pluggy.PluginManager,
+    hook: str,
+    *,
+    only: object | None = None,
+    on_error: Callable[[str, Exception], None] | None = None,
+    **kwargs,
+) -> list[str]:
     """Call ``hook`` one plugin at a time, in pluggy's call order (``only``: that plugin alone),
     passing each implementation the arguments it declares. A plugin's exception goes to
     ``on_error(plugin name, exception)`` and the others still run; without ``on_error`` it
@@ -112,7 +118,8 @@ def _register_adapters_of(registry: Registry, plugin: object, plugin_name: str) 
             raise PluginError(f"plugin {plugin_name!r} registered {cls.__name__} without a valid `name`")
         if name in registry.adapters and registry.adapters[name] is not cls:
             raise PluginError(
-                f"plugin {plugin_name!r} registered adapter {name!r}, already registered by {registry.adapter_owner[name]!r}"
+                f"plugin {plugin_name!r} registered adapter {name!r}, already registered by "
+                f"{registry.adapter_owner[name]!r}"
             )
         registry.adapters[name] = cls
         registry.adapter_owner[name] = plugin_name

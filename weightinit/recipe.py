@@ -81,27 +81,36 @@ def device_name(device: torch.device | str) -> str:
 
 @dataclass
 class RecipeConfig:
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_l1: float = 100.0
-    gan_mode: str = "vanilla"
-    batch_size: int = 8
-    ndf: int = 32
-    n_layers_d: int = 3
-    seed: int = 0
-    #: Linear warm-up of the generator's learning rate over this many steps (0: none). Adam's first
-    #: updates move every trained weight by about the learning rate whatever its gradient, which
-    #: costs a start that is already good some of its quality.
-    lr_warmup_steps: int = 0
-    #: Discriminator-only steps before the first generator step (0: none): the generator's first
-    #: adversarial gradients then come from a discriminator that has seen its outputs, not a random one.
-    d_warmup_steps: int = 0
-    #: The generator handed back (and evaluated during the run) is an exponential moving average
-    #: of the trained one's weights with this decay (0: none), ramped up as ``(1 + n) / (10 + n)``
-    #: over the first updates. A start that is already good then keeps what the step-to-step
-    #: noise of adversarial updates would cost it.
-    ema_decay: float = 0.0
+    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of the generator and the discriminator."})
+    beta1: float = field(default=0.5, metadata={"help": "Adam's beta1."})
+    beta2: float = field(default=0.999, metadata={"help": "Adam's beta2."})
+    lambda_l1: float = field(default=100.0, metadata={"help": "Weight of the L1 loss beside the adversarial one."})
+    gan_mode: str = field(default="vanilla", metadata={"help": "Adversarial loss: 'vanilla' (BCE) or 'lsgan' (MSE)."})
+    batch_size: int = field(default=8, metadata={"help": "Pairs per step."})
+    ndf: int = field(default=32, metadata={"help": "Filters of the discriminator's first layer."})
+    n_layers_d: int = field(default=3, metadata={"help": "Strided layers of the discriminator."})
+    seed: int = field(default=0, metadata={"help": "Seed of the batch order (the discriminator's init: seed + 1)."})
+    # Adam's first updates move every trained weight by about the learning rate whatever its gradient,
+    # which costs a start that is already good some of its quality.
+    lr_warmup_steps: int = field(
+        default=0, metadata={"help": "Linear warm-up of the generator's learning rate over this many steps (0: none)."}
+    )
+    d_warmup_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Discriminator-only steps before the first generator step (0: none): the generator's first "
+            "adversarial gradients then come from a discriminator that has seen its outputs, not a random one."
+        },
+    )
+    # A start that is already good then keeps what the step-to-step noise of adversarial updates would cost it.
+    ema_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "The generator handed back (and evaluated during the run) is an exponential moving average of "
+            "the trained one's weights with this decay (0: none), ramped up as (1 + n) / (10 + n) over the first "
+            "updates."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.gan_mode not in ("vanilla", "lsgan"):
@@ -177,14 +186,18 @@ def trivial_baselines(inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, 
     return {"identity_psnr": identity, "mean_target_psnr": mean, "trivial_psnr": max(identity, mean)}
 
 
-def build_discriminator(config: RecipeConfig, in_channels: int = 6) -> nn.Module:
-    from weightinit.adapters.pix2pix_networks import NLayerDiscriminator, get_norm_layer, init_normal_
+def build_discriminator(config: RecipeConfig, net_g: nn.Module, adapter=None) -> nn.Module:
+    """The discriminator ``net_g`` trains against: its adapter's
+    (:meth:`~weightinit.adapters.base.Adapter.discriminator`, pix2pix's PatchGAN by default), of
+    ``config.ndf`` filters and ``config.n_layers_d`` layers, drawn from seed ``config.seed + 1``
+    without touching the caller's random state. ``adapter``: the one that recognises ``net_g``."""
+    if adapter is None:
+        from weightinit import plugins
 
+        adapter = plugins.adapter_for_model(net_g)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
-        net = NLayerDiscriminator(in_channels, config.ndf, config.n_layers_d, norm_layer=get_norm_layer("batch"))
-        init_normal_(net)
-    return net
+        return adapter.discriminator(net_g, ndf=config.ndf, n_layers=config.n_layers_d)
 
 
 class Pix2PixTrainer:
@@ -192,7 +205,8 @@ class Pix2PixTrainer:
 
     With ``config.ema_decay`` the updates go to a copy of ``net_g`` and ``net_g`` itself holds
     their moving average, so whoever holds ``net_g`` (an evaluation during the run, the caller
-    afterwards) sees the averaged weights without knowing about it.
+    afterwards) sees the averaged weights without knowing about it. The discriminator is
+    ``adapter``'s (by default the adapter that recognises ``net_g``; see :func:`build_discriminator`).
     """
 
     def __init__(
@@ -202,6 +216,7 @@ class Pix2PixTrainer:
         params: list[nn.Parameter] | None = None,
         *,
         mixed_precision: str = "auto",
+        adapter=None,
     ):
         self.config = config = config or RecipeConfig()
         g_params = params if params is not None else [p for p in net_g.parameters() if p.requires_grad]
@@ -215,7 +230,7 @@ class Pix2PixTrainer:
             self.averaged, net_g, g_params = net_g, trained, [t for _, t in self._ema_pairs]
         self.net_g = net_g
         self.device = next(net_g.parameters()).device
-        self.net_d = build_discriminator(config).to(self.device)
+        self.net_d = build_discriminator(config, net_g, adapter).to(self.device)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(g_params, lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=config.lr, betas=betas)

@@ -37,8 +37,10 @@ class StatisticsFit:
     def describe(self) -> str:
         if not self.norms:
             return "no batch norm: nothing to fit"
-        return (f"running statistics of {self.norms} batch norms fitted on {self.images} {self.source} "
-                f"at {self.size} px in {self.seconds:.2f} s")  # fmt: skip
+        return (
+            f"running statistics of {self.norms} batch norms fitted on {self.images} {self.source} "
+            f"at {self.size} px in {self.seconds:.2f} s"
+        )
 
 
 def batch_norms(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:

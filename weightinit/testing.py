@@ -17,6 +17,7 @@ The suite never runs a forward pass: ``torch.compile`` is lazy, so wrapping is c
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -189,11 +190,77 @@ def check_capabilities(adapter: Adapter, model: nn.Module) -> None:
             )
 
 
+def check_reference_flags(adapter: Adapter, arch: str) -> None:
+    """``reference_flags(spec)`` is ``(flags, note)``: flags None with a note that says why, or flags
+    whose ``args()`` are command-line strings, whose ``str`` joins them and whose ``to_dict()`` is a
+    JSON record with those args."""
+    import json
+
+    spec = ArchSpec.parse(arch)
+    answer = adapter.reference_flags(spec)
+    assert isinstance(answer, tuple) and len(answer) == 2, (
+        f"adapter {adapter.name!r}: reference_flags({arch!r}) must return (flags or None, note), got {answer!r}"
+    )
+    flags, note = answer
+    assert isinstance(note, str), f"adapter {adapter.name!r}: reference_flags({arch!r})'s note is not a string"
+    if flags is None:
+        assert note.strip(), f"adapter {adapter.name!r}: reference_flags({arch!r}) gives no flags and no reason"
+        return
+    args = flags.args()
+    assert args and all(isinstance(a, str) for a in args) and args[0].startswith("-"), (
+        f"adapter {adapter.name!r}: reference_flags({arch!r}).args() is not a list of flags: {args!r}"
+    )
+    assert str(flags) == " ".join(args), f"adapter {adapter.name!r}: str(flags) is not its args joined"
+    record = flags.to_dict()
+    assert json.loads(json.dumps(record)) == record and record.get("args") == args, (
+        f"adapter {adapter.name!r}: reference_flags({arch!r}).to_dict() is not a JSON record with its args"
+    )
+
+
+def check_discriminator(adapter: Adapter, model: nn.Module, *, image_size: int | None = None) -> nn.Module:
+    """``discriminator(model, ndf=, n_layers=)`` gives a fresh module with parameters of its own and
+    leaves ``model`` unchanged. With ``image_size`` (a network built from an arch string, one image
+    in and one out) it scores the condition and ``model``'s output stacked, with finite values."""
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    net_d = adapter.discriminator(model, ndf=4, n_layers=1)
+    assert isinstance(net_d, nn.Module), (
+        f"adapter {adapter.name!r}: discriminator() returned {type(net_d).__name__}, not an nn.Module"
+    )
+    own = {id(p) for p in model.parameters()}
+    assert any(True for _ in net_d.parameters()), f"adapter {adapter.name!r}: the discriminator has no parameters"
+    assert not [p for p in net_d.parameters() if id(p) in own], (
+        f"adapter {adapter.name!r}: the discriminator shares parameters with the generator"
+    )
+    assert adapter.discriminator(model, ndf=4, n_layers=1) is not net_d, (
+        f"adapter {adapter.name!r}: discriminator() hands back the same module twice"
+    )
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items()), (
+        f"adapter {adapter.name!r}: discriminator() changed the generator"
+    )
+    if image_size is not None and adapter.directions is None:
+        first = next(p for _, p in _generated(adapter, model) if p.dim() == 4)
+        x = torch.rand(2, first.shape[1], image_size, image_size) * 2 - 1
+        with torch.no_grad():
+            y = copy.deepcopy(model)(x)  # a copy: the forward pass moves running statistics
+            score = net_d(torch.cat([x, y], 1))
+        assert bool(torch.isfinite(score).all()), (
+            f"adapter {adapter.name!r}: the discriminator's score of (condition, output) is not finite"
+        )
+    return net_d
+
+
+def _generated(adapter: Adapter, model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    params = dict(model.named_parameters())
+    return [(name, params[name]) for name, _ in adapter.canonical_names(model)]
+
+
 def check_adapter(adapter: Adapter, model_factory: Callable[[], nn.Module], *, arch: str | None = None) -> BlockLayout:
     """Run the whole conformance suite; return the layout of ``model_factory()``.
 
     ``model_factory`` builds a fresh model each call (two are compared). With ``arch`` the
-    adapter's :meth:`~weightinit.adapters.base.Adapter.build` is checked too.
+    adapter's :meth:`~weightinit.adapters.base.Adapter.build` is checked too, and so are the
+    reference flags and the discriminator of the network it names.
     """
     model = model_factory()
     assert adapter.matches(model), f"adapter {adapter.name!r} does not match {type(model).__name__}"
@@ -202,8 +269,11 @@ def check_adapter(adapter: Adapter, model_factory: Callable[[], nn.Module], *, a
     check_round_trip(adapter, model)
     check_wrappers(adapter, model)
     check_capabilities(adapter, model)
+    check_discriminator(adapter, model)
     if arch is not None:
-        check_build(adapter, arch)
+        built = check_build(adapter, arch)
+        check_reference_flags(adapter, arch)
+        check_discriminator(adapter, built, image_size=adapter.image_size(ArchSpec.parse(arch)) or 64)
     return layout
 
 

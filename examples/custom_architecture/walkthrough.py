@@ -57,7 +57,7 @@ def main(argv=None) -> None:
 
     # 1. The adapter plugin: installed as a distribution, found through the `weightinit` entry point.
     try:
-        adapter = plugins.get_adapter(opt.arch.split(":", 1)[0])
+        adapter = plugins.adapter_for_arch(opt.arch)
     except WeightinitError as exc:
         sys.exit(f"{exc}\nInstall the template plugin first: pip install -e adapters/template")
     model = plugins.build_model(opt.arch)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -87,6 +87,16 @@ class ArchSpec:
         return f"{self.adapter}:{self.name}{opts}"
 
 
+class ReferenceFlagsLike(Protocol):
+    """What :meth:`Adapter.reference_flags` returns: the flags of a family's reference training
+    script that build a network (``args()``, e.g. ``["--netG", "unet_256", ...]``), and a record of
+    them (``to_dict()``, JSON-serialisable, with ``"args"``). ``str(flags)`` is the args joined."""
+
+    def args(self) -> list[str]: ...
+
+    def to_dict(self) -> dict: ...
+
+
 class Adapter(abc.ABC):
     """Maps one family of architectures onto canonical, ordered weight tensors."""
 
@@ -145,6 +155,29 @@ class Adapter(abc.ABC):
     def arch_note(self, spec: ArchSpec) -> str | None:
         """A line worth printing about an arch string (a default users may not expect), or None."""
         return None
+
+    def arch_options(self, spec: ArchSpec) -> dict[str, Any] | None:
+        """The full options an arch string asks for, defaults filled in (``weightinit layout --json``
+        shows them), or None for an adapter without named options."""
+        return None
+
+    def reference_flags(self, spec: ArchSpec, image_size: int | None = None) -> tuple[ReferenceFlagsLike | None, str]:
+        """``(flags, note)``: the flags of the family's reference training script that build the
+        network ``spec`` names (see :class:`ReferenceFlagsLike`), and a note on them; or ``(None, why
+        not)``. ``image_size`` is the side a zoo trained on, where known (for the note). Default: none."""
+        return None, f"adapter {self.name!r} does not build the reference code's generators"
+
+    # --- training ------------------------------------------------------------------------------
+    def discriminator(self, model: nn.Module, *, ndf: int, n_layers: int) -> nn.Module:
+        """The discriminator the training recipe (:mod:`weightinit.recipe`) trains ``model`` against:
+        it sees the condition and the image stacked on the channel axis and scores patches. ``ndf``
+        and ``n_layers`` are the recipe's width and depth. The recipe seeds the random state first.
+        Default: pix2pix's PatchGAN on 3-channel images (3 + 3 channels in), batch norm, initialised
+        as the reference does; an adapter whose images have other channels, or whose family trains
+        against another discriminator, overrides it."""
+        from weightinit.adapters.pix2pix_networks import NLayerDiscriminator, get_norm_layer, init_normal_
+
+        return init_normal_(NLayerDiscriminator(6, ndf, n_layers, norm_layer=get_norm_layer("batch")))
 
     # --- building --------------------------------------------------------------------------
     def arch_names(self) -> list[str]:

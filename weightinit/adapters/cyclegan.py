@@ -14,6 +14,9 @@ which gets the reverse concept (G_B).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from torch import nn
 
 from weightinit.adapters.base import Adapter, ArchSpec, unwrap_model
@@ -25,6 +28,7 @@ from weightinit.adapters.pix2pix import (
     generator_canonical_names,
     is_pix2pix_generator,
     parse_generator_options,
+    reference_flags,
 )
 from weightinit.adapters.pix2pix_networks import init_normal_
 from weightinit.errors import AdapterError
@@ -107,6 +111,13 @@ class CycleGANAdapter(Adapter):
         if spec.adapter != self.name:
             raise AdapterError(f"arch {str(spec)!r} is for adapter {spec.adapter!r}, not {self.name!r}")
         return parse_generator_options(spec, self.default_options)
+
+    def arch_options(self, spec: ArchSpec) -> dict[str, Any]:
+        return asdict(self.options(spec))
+
+    def reference_flags(self, spec: ArchSpec, image_size: int | None = None):
+        """The reference ``train.py`` flags that build each of the pair's generators."""
+        return reference_flags(spec, self.options(spec), image_size)
 
     def build(self, spec: ArchSpec) -> nn.Module:
         """Two generators with the same options, e.g. ``cyclegan:resnet_9blocks,ngf=32``."""

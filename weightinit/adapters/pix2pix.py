@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from torch import nn
 
@@ -134,6 +135,83 @@ def parse_generator_options(spec: ArchSpec, defaults: GeneratorOptions = PIX2PIX
         else:
             values[key] = _boolean(key, raw)
     return GeneratorOptions(**values)
+
+
+#: The reference ``define_G``'s ``--netG`` choices (no 64-px U-Net: ``num_downs`` is 7 or 8).
+REFERENCE_NETG = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+#: The reference resizes to ``load_size`` then crops ``crop_size`` (defaults 286 and 256).
+_LOAD_PER_CROP = 286 / 256
+_REFERENCE_CROP = 256
+
+
+@dataclass(frozen=True)
+class ReferenceFlags:
+    """Flags of the reference ``train.py`` that build the network a generator serves.
+
+    ``no_dropout`` is how the zoo was trained; dropout has no weights, so a model built with the
+    other setting has the same layout and is served as well. A U-Net's ``crop_size`` is its own
+    side. A ResNet is fully convolutional and serves any size that is a multiple of 4, so its
+    flags give the reference's default ``--load_size 286 --crop_size 256``, whatever crop size its
+    zoo trained on (the note says which; ``experiments.crop_size`` measures what it costs).
+    """
+
+    netG: str
+    ngf: int
+    norm: str
+    no_dropout: bool
+    crop_size: int | None = None
+    load_size: int | None = None
+    input_nc: int = 3
+    output_nc: int = 3
+
+    def args(self) -> list[str]:
+        out = ["--netG", self.netG, "--ngf", str(self.ngf), "--norm", self.norm]
+        if self.no_dropout:
+            out.append("--no_dropout")
+        if self.input_nc != 3:
+            out += ["--input_nc", str(self.input_nc)]
+        if self.output_nc != 3:
+            out += ["--output_nc", str(self.output_nc)]
+        if self.crop_size is not None:
+            out += ["--load_size", str(self.load_size), "--crop_size", str(self.crop_size)]
+        return out
+
+    def __str__(self) -> str:
+        return " ".join(self.args())
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "args": self.args()}
+
+
+def reference_flags(
+    spec: ArchSpec, options: GeneratorOptions, image_size: int | None = None
+) -> tuple[ReferenceFlags | None, str]:
+    """``(flags, note)``: the reference ``train.py`` flags that build the generator ``spec`` names
+    with ``options`` (its full options), or None and why not. ``image_size``: the zoo's crops."""
+    if spec.name not in REFERENCE_NETG:
+        return None, (
+            f"the reference define_G has no {spec.name!r} (its --netG choices are {', '.join(REFERENCE_NETG)}; "
+            "a U-Net needs 128 or 256 px); it serves weightinit's own pix2pix networks of that arch"
+        )
+    resnet = GENERATOR_ARCHS[spec.name][0] == "resnet"
+    if resnet and options.padding != "reflect":
+        return None, f"the reference ResNet always pads with reflect, not {options.padding!r}"
+    crop = _REFERENCE_CROP if resnet else arch_image_size(spec.name)
+    flags = ReferenceFlags(
+        netG=spec.name,
+        ngf=options.ngf,
+        norm=options.norm,
+        no_dropout=not options.dropout,
+        crop_size=crop,
+        load_size=round(crop * _LOAD_PER_CROP) if crop else None,
+        input_nc=options.input_nc,
+        output_nc=options.output_nc,
+    )
+    note = "dropout has no weights: --no_dropout or not, the layout is the same"
+    if resnet:
+        trained = f"its zoo trained on {image_size}-px crops" if image_size else "its zoo's crop size is not recorded"
+        note += f"; a ResNet serves any multiple of 4 px ({trained})"
+    return flags, note
 
 
 def build_generator(arch_name: str, options: GeneratorOptions = PIX2PIX_DEFAULTS) -> nn.Module:
@@ -336,6 +414,17 @@ def generator_canonical_names(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
+def image_channels(model: nn.Module) -> tuple[int, int]:
+    """``(input_nc, output_nc)`` of a pix2pix generator, read from its first and last convolutions."""
+    model = unwrap_model(model)
+    params = dict(model.named_parameters())
+    shapes = {canonical: params[native].shape for native, canonical in generator_canonical_names(model)}
+    if "stem.conv.weight" in shapes:  # ResNet: Conv2d weights are (out, in, k, k)
+        return shapes["stem.conv.weight"][1], shapes["head.conv.weight"][0]
+    # U-Net: the outermost up convolution is a ConvTranspose2d, (in, out, k, k)
+    return shapes["unet.d0.down_conv.weight"][1], shapes["unet.d0.up_conv.weight"][1]
+
+
 def is_pix2pix_generator(model: nn.Module) -> bool:
     try:
         generator_canonical_names(model)
@@ -394,7 +483,7 @@ def arch_of_state_dict(adapter_name: str, defaults: GeneratorOptions, state) -> 
             tried.append(arch)
     raise AdapterError(
         f"the state dict looks like a pix2pix {family} generator with {fixed} but fits none of "
-        f"{', '.join(a.split(':', 1)[1].split(',')[0] for a in tried[::2])} (a changed network, or one saved "
+        f"{', '.join(ArchSpec.parse(a).name for a in tried[::2])} (a changed network, or one saved "
         "with extra modules); pass --arch"
     )
 
@@ -421,8 +510,21 @@ class Pix2PixAdapter(Adapter):
         self._check_adapter(spec)
         return parse_generator_options(spec, self.default_options)
 
+    def arch_options(self, spec: ArchSpec) -> dict[str, Any]:
+        return asdict(self.options(spec))
+
     def build(self, spec: ArchSpec) -> nn.Module:
         return build_generator(spec.name, self.options(spec))
+
+    def reference_flags(self, spec: ArchSpec, image_size: int | None = None) -> tuple[ReferenceFlags | None, str]:
+        """The reference pytorch-CycleGAN-and-pix2pix ``train.py`` flags (``--netG``, ``--ngf``,
+        ``--norm``, ``--no_dropout``, ``--load_size``/``--crop_size``) that build ``spec``'s network."""
+        return reference_flags(spec, self.options(spec), image_size)
+
+    def discriminator(self, model: nn.Module, *, ndf: int, n_layers: int) -> nn.Module:
+        """pix2pix's PatchGAN on the condition and the image stacked (``input_nc + output_nc``
+        channels, read from ``model``), batch norm, initialised as the reference does."""
+        return build_discriminator(sum(image_channels(model)), ndf, n_layers)
 
     def reset_parameters(self, model: nn.Module) -> nn.Module:
         """The reference's init: conv weights N(0, 0.02), biases 0, batch-norm weights N(1, 0.02)."""
@@ -434,8 +536,10 @@ class Pix2PixAdapter(Adapter):
 
     def arch_note(self, spec: ArchSpec) -> str | None:
         if spec.name.startswith("resnet_") and "norm" not in spec.options:
-            return (f"{spec} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
-                    f"(cyclegan:{spec.name}, or add norm=instance)")  # fmt: skip
+            return (
+                f"{spec} uses batch norm, pix2pix's default; CycleGAN's reference default is instance norm "
+                f"(cyclegan:{spec.name}, or add norm=instance)"
+            )
         return None
 
     def arch_of(self, model: nn.Module) -> str:

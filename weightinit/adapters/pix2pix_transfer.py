@@ -118,8 +118,12 @@ def _resnet_rule(name: str, n_source: int, source_names, norm: str) -> Rule:
             (norm == "batch" and part == "norm2" and param in ("weight", "bias"))
             or (norm != "batch" and part == "conv2")
         )
-        return Rule(source if source in source_names else None, dims, scale=0.0 if zeroed else 1.0,
-                    fill=1.0 if _is_unit(param) else 0.0)  # fmt: skip
+        return Rule(
+            source if source in source_names else None,
+            dims,
+            scale=0.0 if zeroed else 1.0,
+            fill=1.0 if _is_unit(param) else 0.0,
+        )
     stage, param = name.rsplit(".", 1)
     conv = stage.endswith(".conv") and param == "weight"
     if stage == "stem.conv" and conv:

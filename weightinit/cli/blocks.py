@@ -17,7 +17,8 @@ ArchOption = Annotated[
     typer.Option(
         "--arch",
         "-a",
-        help="Architecture as ADAPTER:NAME[,key=value...], e.g. pix2pix:unet_256 or pix2pix:unet_64,ngf=16,norm=instance.",
+        help="Architecture as ADAPTER:NAME[,key=value...], e.g. pix2pix:unet_256 or "
+        "pix2pix:unet_64,ngf=16,norm=instance.",
     ),
 ]
 BlockSizeOption = Annotated[int, typer.Option("--block-size", min=1, help="Values per block.")]
@@ -70,7 +71,8 @@ def layout(
         bool,
         typer.Option(
             "--json",
-            help="Print JSON (fingerprint, num_blocks, block_size, num_params, options, note, slots with their native state-dict keys).",
+            help="Print JSON (fingerprint, num_blocks, block_size, num_params, options, note, slots with their native "
+            "state-dict keys).",
         ),
     ] = False,
 ) -> None:
@@ -146,12 +148,9 @@ def layout(
 
 def _resolved_options(adapter, arch: str) -> dict | None:
     """The full options an arch string asks for, defaults filled in (adapters that have options)."""
-    from dataclasses import asdict
-
     from weightinit.adapters.base import ArchSpec
 
-    options = getattr(adapter, "options", None)
-    return asdict(options(ArchSpec.parse(arch))) if callable(options) else None
+    return adapter.arch_options(ArchSpec.parse(arch))
 
 
 def _norm_note(adapter, arch: str) -> str | None:
@@ -258,7 +257,7 @@ def apply(
     """Write a blocks file into a checkpoint: the full state dict (buffers included) goes to OUTPUT.
 
     Example: weightinit apply concept.blocks.safetensors netG.safetensors --arch pix2pix:unet_256 -o netG_init.safetensors
-    """
+    """  # noqa: E501 (a command line, kept whole in --help)
     from weightinit.adapters.base import strip_wrapper_prefixes
     from weightinit.apply import apply_blocks
     from weightinit.blocksfile import load_blocks

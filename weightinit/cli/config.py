@@ -1,7 +1,14 @@
-"""Config dataclasses on the command line: option defaults read from the dataclass, ``--config FILE``.
+"""Config dataclasses on the command line: options built from the dataclass's fields, ``--config FILE``.
 
-A command declares an option per config field it exposes, named as the field, with its default
-read from the dataclass (``default(ZooConfig, "concept_steps")``), never a repeated literal.
+Each knob is written once, as a dataclass field whose metadata carries its help
+(``field(default=..., metadata={"help": ...})``, as peft's configs do). A command declares an
+option per config field it exposes, named as the field, its type, help and default read from the
+field by :class:`ConfigOptions`::
+
+    ZOO = ConfigOptions(ZooConfig, lora_rank={"decls": ("--lora-rank", "--rank")})
+
+    def build(ctx, concept_steps: ZOO.concept_steps = ZOO.default.concept_steps, ...): ...
+
 :func:`build_config` then builds the dataclass from, in order: the dataclass defaults, the fields
 of ``--config FILE`` (a JSON object), and the options given explicitly on the command line.
 """
@@ -11,7 +18,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import typing
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -29,6 +38,39 @@ def default(cls: type, name: str) -> Any:
                 return f.default_factory()
             raise TypeError(f"{cls.__name__}.{name} has no default")
     raise TypeError(f"{cls.__name__} has no field {name!r}")
+
+
+def field_help(cls: type, name: str) -> str:
+    """The help of dataclass ``cls``'s field ``name`` (its ``metadata["help"]``)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if "help" not in f.metadata:
+                raise TypeError(f"{cls.__name__}.{name} has no metadata help")
+            return f.metadata["help"]
+    raise TypeError(f"{cls.__name__} has no field {name!r}")
+
+
+class ConfigOptions:
+    """Typer options built from a config dataclass's fields: ``options.NAME`` is the annotation
+    ``Annotated[type, typer.Option(help=...)]`` of field ``NAME`` (its type and its metadata help),
+    ``options.default.NAME`` its default. ``overrides`` add ``typer.Option`` arguments per field:
+    ``decls`` (the option's names, e.g. ``("--lora-rank", "--rank")``), ``metavar``, ``parser``..."""
+
+    def __init__(self, cls: type, **overrides: dict[str, Any]):
+        self._cls = cls
+        self._types = typing.get_type_hints(cls)
+        self._overrides = overrides
+        unknown = sorted(set(overrides) - set(self._types))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+        self.default = SimpleNamespace(**{f.name: default(cls, f.name) for f in dataclasses.fields(cls)})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        extra = dict(self._overrides.get(name, {}))
+        decls = extra.pop("decls", ())
+        return Annotated[self._types[name], typer.Option(*decls, help=field_help(self._cls, name), **extra)]
 
 
 def config_option(what: str) -> Any:

@@ -144,7 +144,8 @@ def _pairs_folder(folder: Path | None, count: int, size: int | None, arch: str):
     available = len(source.files["train"])
     if count > available:  # sampling would repeat pairs, and score candidates on duplicates
         raise WeightinitError(
-            f"--pairs-count {count} is more than the {available} train pairs in {folder}; pass --pairs-count {available} or fewer"
+            f"--pairs-count {count} is more than the {available} train pairs in {folder}; pass --pairs-count "
+            f"{available} or fewer"
         )
     return source
 
@@ -270,8 +271,17 @@ def _initialize_and_write(
     progress, bar = _pairs_progress() if pairs is not None else (None, None)
     with warnings.catch_warnings(record=True) as caught, bar or contextlib.nullcontext():
         warnings.simplefilter("always", FarConceptWarning)
-        report = initialize(model, concept, generator=gen, steps=steps, seed=seed, guidance=guidance, pairs=pairs,
-                            progress=progress, fit_steps=fit_steps)  # fmt: skip
+        report = initialize(
+            model,
+            concept,
+            generator=gen,
+            steps=steps,
+            seed=seed,
+            guidance=guidance,
+            pairs=pairs,
+            progress=progress,
+            fit_steps=fit_steps,
+        )
     for w in caught:  # the warning as one line on stderr, not Python's file:line form
         if issubclass(w.category, FarConceptWarning):
             typer.echo(f"warning: {w.message}", err=True)

@@ -55,8 +55,13 @@ def generators(
         info, plan = pick_for_arch(arch, extra)  # LayoutMismatch (exit 1) names the arch and why none serves it
         how = "its own network" if plan is None else plan.describe()
         if json_out:
-            out = {"arch": arch, "layout_fingerprint": fingerprint, "generator": info.to_dict(), "transfer": how,
-                   "exact": True if plan is None else plan.exact}  # fmt: skip
+            out = {
+                "arch": arch,
+                "layout_fingerprint": fingerprint,
+                "generator": info.to_dict(),
+                "transfer": how,
+                "exact": True if plan is None else plan.exact,
+            }
             typer.echo(json.dumps(out, indent=2))
         else:
             typer.echo(f"{arch} (layout {fingerprint}): {info.name} ({info.reference}), {how}")

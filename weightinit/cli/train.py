@@ -8,18 +8,9 @@ from typing import Annotated
 
 import typer
 
-from weightinit.cli.config import build_config, config_option, default, optional_float, optional_int
+from weightinit.cli.config import ConfigOptions, build_config, config_option, optional_float, optional_int
 from weightinit.cli.zoo import DeviceOption, MixedPrecisionOption
 from weightinit.generator.training import GeneratorTrainingConfig
-
-
-def _cfg(name: str):
-    """The default of GeneratorTrainingConfig's field ``name``: ``train``'s options default to the config's."""
-    return default(GeneratorTrainingConfig, name)
-
-
-#: ``denoiser_kwargs``'s default (a ``default_factory``): read once, as ruff's B008 asks of a mutable default.
-_DENOISER_KWARGS = _cfg("denoiser_kwargs")
 
 
 def _json_object(value):
@@ -35,6 +26,23 @@ def _json_object(value):
     return parsed
 
 
+#: ``train``'s options of GeneratorTrainingConfig fields: type, help and default from the field.
+TRAIN = ConfigOptions(
+    GeneratorTrainingConfig,
+    denoiser_kwargs={
+        "decls": ("--denoiser-kwargs", "--denoiser-options"),
+        "metavar": "JSON",
+        "parser": _json_object,
+        "show_default": False,
+    },
+    prior_rank={"metavar": "INT|all", "parser": optional_int},
+    prior_temperature={"metavar": "FLOAT|none", "parser": optional_float},
+    no_text={"decls": ("--no-text",)},
+    no_block_index={"decls": ("--no-block-index",)},
+    slot_embedding={"decls": ("--slot-embedding",)},
+)
+
+
 def train(
     ctx: typer.Context,
     zoo: Annotated[Path, typer.Option("--zoo", help="A built zoo folder (`weightinit zoo build`).")],
@@ -45,76 +53,28 @@ def train(
         ),
     ],
     config_file: config_option("GeneratorTrainingConfig") = None,
-    denoiser: Annotated[
-        str, typer.Option(help="Denoiser: 'mlp' (fast on CPUs, the default) or 'unet1d' (the paper's 1-D UNet).")
-    ] = _cfg("denoiser"),
-    denoiser_kwargs: Annotated[
-        dict,
-        typer.Option(
-            "--denoiser-kwargs",
-            "--denoiser-options",
-            metavar="JSON",
-            parser=_json_object,
-            show_default=False,
-            help="Denoiser constructor options as a JSON object, e.g. '{\"hidden_dim\": 384}' (default: none).",
-        ),
-    ] = _DENOISER_KWARGS,
-    steps: Annotated[
-        int, typer.Option(help="Optimizer steps in all (a resumed run counts the steps already done).")
-    ] = _cfg("steps"),
-    batch_size: Annotated[int, typer.Option(help="Blocks per step (per process).")] = _cfg("batch_size"),
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW; warm-up then cosine to 10%).")] = _cfg("lr"),
-    prediction_type: Annotated[
-        str, typer.Option(help="What the denoiser predicts: sample (one-step friendly), epsilon or v_prediction.")
-    ] = _cfg("prediction_type"),
-    cond_dropout: Annotated[
-        float, typer.Option(help="Probability of dropping the text (classifier-free guidance).")
-    ] = _cfg("cond_dropout"),
-    prior: Annotated[
-        str,
-        typer.Option(
-            help="What the denoiser learns differences to: 'retrieval' (a text-similarity blend of the training concepts) or 'mean' (the zoo's mean block, the paper's setting)."
-        ),
-    ] = _cfg("prior"),
-    prior_rank: Annotated[
-        int | None,
-        typer.Option(
-            metavar="INT|all",
-            parser=optional_int,
-            help="Principal components kept of the training concepts for the retrieval prior; 'all' (the default) keeps every one, best measured on training concepts (`python -m experiments.prior_rank`).",
-        ),
-    ] = _cfg("prior_rank"),
-    prior_temperature: Annotated[
-        float | None,
-        typer.Option(
-            metavar="FLOAT|none",
-            parser=optional_float,
-            help="Softmax temperature of the retrieval prior (0.01 measured best on training concepts, `python -m experiments.prior_temperature`); 'none' chooses it by leave-one-concept-out error in weight space.",
-        ),
-    ] = _cfg("prior_temperature"),
-    prior_target: Annotated[
-        str,
-        typer.Option(
-            help="What the denoiser corrects: 'self' (each phrasing's blend with its own concept in it) or 'leave_one_out' (the blend of the other concepts, as a held-out concept sees it)."
-        ),
-    ] = _cfg("prior_target"),
-    no_text: Annotated[bool, typer.Option("--no-text", help="Ablation: no text condition.")] = _cfg("no_text"),
-    no_block_index: Annotated[
-        bool, typer.Option("--no-block-index", help="Ablation: no block-index condition.")
-    ] = _cfg("no_block_index"),
-    slot_embedding: Annotated[
-        bool, typer.Option("--slot-embedding", help="Ablation: add a per-slot (layer) embedding.")
-    ] = _cfg("slot_embedding"),
-    text_encoder: Annotated[str, typer.Option(help="Text encoder: the bundled default, a folder or a hub id.")] = _cfg(
-        "text_encoder"
-    ),
-    seed: Annotated[int, typer.Option(help="Seed of the model init and the data order.")] = _cfg("seed"),
-    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = _cfg("save_every"),
-    log_every: Annotated[int, typer.Option(help="Log the loss every N steps.")] = _cfg("log_every"),
+    denoiser: TRAIN.denoiser = TRAIN.default.denoiser,
+    denoiser_kwargs: TRAIN.denoiser_kwargs = TRAIN.default.denoiser_kwargs,
+    steps: TRAIN.steps = TRAIN.default.steps,
+    batch_size: TRAIN.batch_size = TRAIN.default.batch_size,
+    lr: TRAIN.lr = TRAIN.default.lr,
+    prediction_type: TRAIN.prediction_type = TRAIN.default.prediction_type,
+    cond_dropout: TRAIN.cond_dropout = TRAIN.default.cond_dropout,
+    prior: TRAIN.prior = TRAIN.default.prior,
+    prior_rank: TRAIN.prior_rank = TRAIN.default.prior_rank,
+    prior_temperature: TRAIN.prior_temperature = TRAIN.default.prior_temperature,
+    prior_target: TRAIN.prior_target = TRAIN.default.prior_target,
+    no_text: TRAIN.no_text = TRAIN.default.no_text,
+    no_block_index: TRAIN.no_block_index = TRAIN.default.no_block_index,
+    slot_embedding: TRAIN.slot_embedding = TRAIN.default.slot_embedding,
+    text_encoder: TRAIN.text_encoder = TRAIN.default.text_encoder,
+    seed: TRAIN.seed = TRAIN.default.seed,
+    save_every: TRAIN.save_every = TRAIN.default.save_every,
+    log_every: TRAIN.log_every = TRAIN.default.log_every,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out.")] = False,
     threads: Annotated[int, typer.Option(help="Torch threads per process (CPU).")] = 1,
     device: DeviceOption = "auto",
-    mixed_precision: MixedPrecisionOption = GeneratorTrainingConfig.mixed_precision,
+    mixed_precision: MixedPrecisionOption = TRAIN.default.mixed_precision,
 ) -> None:
     """Train the weight generator on a zoo's training concepts (held-out concepts are never read).
 

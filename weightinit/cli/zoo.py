@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from weightinit.cli.config import build_config, config_option, default
+from weightinit.cli.config import ConfigOptions, build_config, config_option
 from weightinit.zoo.manifest import ZooConfig
 
 app = typer.Typer(
@@ -17,9 +17,13 @@ app = typer.Typer(
 DEFAULT_ZOO = "zoo"
 
 
-def _zoo(name: str):
-    """The default of ZooConfig's field ``name``: ``zoo build``'s options default to the config's."""
-    return default(ZooConfig, name)
+#: ``zoo build``'s options of ZooConfig fields: type, help and default from the field.
+ZOO = ConfigOptions(
+    ZooConfig,
+    lora_rank={"decls": ("--lora-rank", "--rank")},
+    shared_data={"decls": ("--shared-data/--per-concept-data",)},
+    lora_train_a={"decls": ("--lora-train-a/--lora-freeze-a",)},
+)
 
 
 #: The heavy commands' runtime options, declared once (``zoo build`` and ``train`` use these).
@@ -74,71 +78,34 @@ def build(
         Path, typer.Option("--out", "-o", help="Zoo folder (created; an existing build is resumed).")
     ] = Path(DEFAULT_ZOO),
     config_file: config_option("ZooConfig") = None,
-    arch: Annotated[str, typer.Option(help="Generator architecture, ADAPTER:NAME[,key=value...].")] = _zoo("arch"),
-    representation: Annotated[
-        str, typer.Option(help="What a concept stores: 'lora' factors or the full 'delta'.")
-    ] = _zoo("representation"),
-    lora_rank: Annotated[int, typer.Option("--lora-rank", "--rank", help="LoRA rank.")] = _zoo("lora_rank"),
-    base_steps: Annotated[int, typer.Option(help="Pix2pix steps of the base generator on a concept mixture.")] = _zoo(
-        "base_steps"
-    ),
-    base_lr: Annotated[
-        float, typer.Option(help="Adam learning rate of the base (a ResNet learns faster at 5e-4).")
-    ] = _zoo("base_lr"),
-    concept_steps: Annotated[int, typer.Option(help="Fine-tune steps per concept.")] = _zoo("concept_steps"),
-    concept_lr: Annotated[float, typer.Option(help="Learning rate of the per-concept fine-tune (LoRA).")] = _zoo(
-        "concept_lr"
-    ),
-    pool_size: Annotated[int, typer.Option(help="Training pairs per concept.")] = _zoo("pool_size"),
-    test_pairs: Annotated[int, typer.Option(help="Test pairs per concept (from held-out photo regions).")] = _zoo(
-        "test_pairs"
-    ),
-    image_size: Annotated[int, typer.Option(help="Pair size in pixels (unet_256 needs 256, unet_128 128).")] = _zoo(
-        "image_size"
-    ),
-    batch_size: Annotated[
-        int, typer.Option(help="Pix2pix batch size of the base and of every concept fine-tune.")
-    ] = _zoo("batch_size"),
+    arch: ZOO.arch = ZOO.default.arch,
+    representation: ZOO.representation = ZOO.default.representation,
+    lora_rank: ZOO.lora_rank = ZOO.default.lora_rank,
+    base_steps: ZOO.base_steps = ZOO.default.base_steps,
+    base_lr: ZOO.base_lr = ZOO.default.base_lr,
+    concept_steps: ZOO.concept_steps = ZOO.default.concept_steps,
+    concept_lr: ZOO.concept_lr = ZOO.default.concept_lr,
+    pool_size: ZOO.pool_size = ZOO.default.pool_size,
+    test_pairs: ZOO.test_pairs = ZOO.default.test_pairs,
+    image_size: ZOO.image_size = ZOO.default.image_size,
+    batch_size: ZOO.batch_size = ZOO.default.batch_size,
     split: Annotated[str | None, typer.Option(help="Only concepts of this split: train or heldout.")] = None,
     concepts: Annotated[str | None, typer.Option(help="Only these concept ids, comma-separated.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many concepts (after filtering).")] = None,
     images: Annotated[
         Path | None,
         typer.Option(
-            help="A folder of your own photos instead of the bundled ones (what the pairs crop, and what --pairs editor edits)."
+            help="A folder of your own photos instead of the bundled ones "
+            "(what the pairs crop, and what --pairs editor edits)."
         ),
     ] = None,
-    pairs: Annotated[
-        str,
-        typer.Option(
-            help="What makes each concept's pairs: 'procedural' (its own pair builder on photo crops, offline) or 'editor' (an InstructPix2Pix pipeline edits the crops with the concept's text; needs --editor)."
-        ),
-    ] = _zoo("pairs"),
-    editor: Annotated[
-        str | None,
-        typer.Option(
-            help="With --pairs editor: the diffusers InstructPix2Pix model id or local path (e.g. timbrooks/instruct-pix2pix); loaded before anything is written."
-        ),
-    ] = _zoo("editor"),
-    editor_size: Annotated[
-        int, typer.Option(help="With --pairs editor: the side in px the crops are upscaled to for the editor.")
-    ] = _zoo("editor_size"),
-    editor_steps: Annotated[int, typer.Option(help="With --pairs editor: the editor's denoising steps.")] = _zoo(
-        "editor_steps"
-    ),
-    seed: Annotated[int, typer.Option(help="Seed of the base model and data.")] = _zoo("seed"),
-    shared_data: Annotated[
-        bool,
-        typer.Option(
-            "--shared-data/--per-concept-data", help="Same crops, batch order and discriminator init for every concept."
-        ),
-    ] = _zoo("shared_data"),
-    lora_train_a: Annotated[
-        bool,
-        typer.Option(
-            "--lora-train-a/--lora-freeze-a", help="Train LoRA's A too, or keep it at the shared seeded init."
-        ),
-    ] = _zoo("lora_train_a"),
+    pairs: ZOO.pairs = ZOO.default.pairs,
+    editor: ZOO.editor = ZOO.default.editor,
+    editor_size: ZOO.editor_size = ZOO.default.editor_size,
+    editor_steps: ZOO.editor_steps = ZOO.default.editor_steps,
+    seed: ZOO.seed = ZOO.default.seed,
+    shared_data: ZOO.shared_data = ZOO.default.shared_data,
+    lora_train_a: ZOO.lora_train_a = ZOO.default.lora_train_a,
     threads: Annotated[int, typer.Option(help="Torch threads per process.")] = 1,
     device: DeviceOption = "auto",
     mixed_precision: MixedPrecisionOption = "auto",
@@ -152,7 +119,7 @@ def build(
     Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
 
     The paper's data path (a GPU and hub access): weightinit zoo build --pairs editor --editor timbrooks/instruct-pix2pix --images DIR
-    """
+    """  # noqa: E501 (a command line, kept whole in --help)
     from datetime import timedelta
 
     import torch

@@ -60,7 +60,8 @@ class ConceptCatalog:
             raise WeightinitError(f"concept {cid!r} has split {concept.split!r}; expected one of {', '.join(SPLITS)}")
         if concept.split == "heldout" and concept.heldout_kind not in HELDOUT_KINDS:
             raise WeightinitError(
-                f"held-out concept {cid!r} has heldout_kind {concept.heldout_kind!r}; expected one of {', '.join(HELDOUT_KINDS)}"
+                f"held-out concept {cid!r} has heldout_kind {concept.heldout_kind!r}; expected one of "
+                f"{', '.join(HELDOUT_KINDS)}"
             )
         if concept.split == "train" and concept.heldout_kind is not None:
             raise WeightinitError(f"training concept {cid!r} must not have a heldout_kind")

@@ -23,10 +23,34 @@ from dataclasses import dataclass
 PLAIN_SOURCE = "photo"
 
 _VERBS = (
-    "add", "apply", "give it", "give the photo", "give", "make it", "make the photo", "make the image", "make",
-    "turn it into", "turn", "convert", "render it as", "render as", "render", "paint it as", "paint it in", "paint it",
-    "draw it as", "draw it with", "draw it in", "draw it", "print it as", "bring", "restore", "recover", "put",
-)  # fmt: skip
+    "add",
+    "apply",
+    "give it",
+    "give the photo",
+    "give",
+    "make it",
+    "make the photo",
+    "make the image",
+    "make",
+    "turn it into",
+    "turn",
+    "convert",
+    "render it as",
+    "render as",
+    "render",
+    "paint it as",
+    "paint it in",
+    "paint it",
+    "draw it as",
+    "draw it with",
+    "draw it in",
+    "draw it",
+    "print it as",
+    "bring",
+    "restore",
+    "recover",
+    "put",
+)
 _REMOVERS = ("remove", "undo", "get rid of", "take away", "erase", "strip", "reverse")
 _ARROW = re.compile(r"\s*(?:->|→|=>|⇒|\s2\s)\s*")
 _ARTICLE = re.compile(r"^(?:the|a|an|this|that|its|some)\s+")

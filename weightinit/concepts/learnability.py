@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(args.out, result)
         passed = sum(r["passed"] for r in result["reverses"])
         print(
-            f"{passed} of {len(result['reverses'])} reverses learnable; {len(result['twins'])} concepts have a reverse twin; wrote {args.out}"
+            f"{passed} of {len(result['reverses'])} reverses learnable; {len(result['twins'])} concepts have a reverse "
+            f"twin; wrote {args.out}"
         )
         return 0
 
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             model = f"{r.psnr_model:6.2f}" if r.psnr_model is not None else "     -"
             flag = ("NO-OP " if r.noop else "") + ("" if train_fn is None else ("ok" if r.passed else "FAIL"))
             print(
-                f"{c.family:14s} {c.id:34s} model {model}  identity {r.psnr_identity:6.2f}  mean {r.psnr_mean_target:6.2f}  "
+                f"{c.family:14s} {c.id:34s} model {model}  identity {r.psnr_identity:6.2f}  mean "
+                f"{r.psnr_mean_target:6.2f}  "
                 f"margin {r.margin_db:+6.2f}  {r.seconds:5.1f}s {flag}",
                 flush=True,
             )

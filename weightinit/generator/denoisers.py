@@ -160,9 +160,10 @@ class BlockMLP(BlockDenoiser):
     Defaults (hidden 384, 3 blocks, attention width 64, one text projection shared by all blocks).
     Hidden 384 rather than 512 keeps the bundled generator under 25 MB: with the retrieval prior
     as its centre, the default zoo's generator measured the same with either width (the
-    denoiser's residual moves held-out step-0 PSNR by under 0.05 dB; see the model card). Measured on this CPU (1 thread, batch 256, forward +
-    backward + AdamW, two other jobs running): hidden 512/3 blocks ~200 ms a step, the same with
-    hidden 384 ~185 ms, 4 blocks ~195 ms, without text ~95 ms (the text path is half the cost);
+    denoiser's residual moves held-out step-0 PSNR by under 0.05 dB; see the model card).
+    Measured on this CPU (1 thread, batch 256, forward + backward + AdamW, two other jobs
+    running): hidden 512/3 blocks ~200 ms a step, the same with hidden 384 ~185 ms, 4 blocks
+    ~195 ms, without text ~95 ms (the text path is half the cost);
     one-step sampling of 415 blocks ~70 ms. The default UNet (2.0M parameters) takes ~4.3 s a step
     and ~2 s to sample 415 blocks.
     """

@@ -56,7 +56,8 @@ def quality_summary(report: dict) -> dict:
         b, n = report["generated_beats"], report["concepts"]
         return {
             "held-out PSNR at step 0, median dB": {k: round(v, 2) for k, v in report["median_psnr_step0"].items()},
-            "held-out concepts where generated starts above zoo mean and nearest (PSNR)": f"{b['mean_and_nearest']} of {n} "
+            "held-out concepts where generated starts above zoo mean and nearest "
+            "(PSNR)": f"{b['mean_and_nearest']} of {n} "
             f"(above the mean on {b['mean']}, above the nearest on {b['nearest']})",
             "step-0 PSNR measured with": f"python -m experiments.heldout_start --zoo {report.get('zoo', 'zoo')}",
             **{

@@ -41,8 +41,12 @@ class FarPolicy:
         if not isinstance(data, Mapping):
             raise CheckpointError(f"far_policy must be a dict with a numeric 'similarity', got {data!r:.80}")
         known = ("similarity", "fallback", "temperature")
-        return cls(data.get("similarity"), data.get("fallback"), data.get("temperature"),
-                   {k: v for k, v in data.items() if k not in known})  # fmt: skip
+        return cls(
+            data.get("similarity"),
+            data.get("fallback"),
+            data.get("temperature"),
+            {k: v for k, v in data.items() if k not in known},
+        )
 
     def to_dict(self) -> dict:
         out = {"similarity": self.similarity, "fallback": self.fallback}

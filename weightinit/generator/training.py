@@ -80,41 +80,89 @@ PRIOR_TARGETS = ("self", "leave_one_out")
 class GeneratorTrainingConfig:
     """How a generator is trained. Saved in every checkpoint and in the generator's config."""
 
-    denoiser: str = DEFAULT_DENOISER
-    denoiser_kwargs: dict = field(default_factory=dict)
-    steps: int = 6000
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 200
-    prediction_type: str = "sample"
-    num_train_timesteps: int = 1000
-    beta_schedule: str = "squaredcos_cap_v2"
-    last_timestep_fraction: float = 0.25
-    cond_dropout: float = 0.1
-    prior: str = "retrieval"
-    #: Principal components of the retrieval prior; ``None`` keeps them all (``experiments.prior_rank``).
-    prior_rank: int | None = DEFAULT_RANK
-    #: Measured on training concepts only (``python -m experiments.prior_temperature``):
-    #: leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; ``None`` chooses by the
-    #: weight-space leave-one-out error instead, which prefers broad blends that map images worse.
-    prior_temperature: float | None = 0.01
-    #: What the denoiser corrects: ``"self"``, each phrasing's blend with its own concept in it
-    #: (at 0.01 nearly the concept, so the target residual is nearly zero), or
-    #: ``"leave_one_out"``, the blend of the *other* concepts, as a held-out concept sees it.
-    prior_target: str = "self"
-    no_text: bool = False
-    no_block_index: bool = False
-    slot_embedding: bool = False
-    text_encoder: str = DEFAULT_TEXT_ENCODER
-    text_max_length: int = DEFAULT_MAX_LENGTH
-    #: ``"directional"`` embeds a phrasing's source and target apart (``weightinit.generator.text``).
-    text_conditioning: str = DEFAULT_CONDITIONING
-    seed: int = 0
-    save_every: int = 1000
-    log_every: int = 50
-    keep_checkpoints: int = 2
-    mixed_precision: str = "auto"
+    denoiser: str = field(
+        default=DEFAULT_DENOISER,
+        metadata={"help": "Denoiser: 'mlp' (fast on CPUs, the default) or 'unet1d' (the paper's 1-D UNet)."},
+    )
+    denoiser_kwargs: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "Denoiser constructor options as a JSON object, e.g. '{\"hidden_dim\": 384}' (default: none)."
+        },
+    )
+    steps: int = field(
+        default=6000, metadata={"help": "Optimizer steps in all (a resumed run counts the steps already done)."}
+    )
+    batch_size: int = field(default=256, metadata={"help": "Blocks per step (per process)."})
+    lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW; warm-up then cosine to 10%)."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW's weight decay."})
+    warmup_steps: int = field(default=200, metadata={"help": "Steps of linear learning-rate warm-up."})
+    prediction_type: str = field(
+        default="sample",
+        metadata={"help": "What the denoiser predicts: sample (one-step friendly), epsilon or v_prediction."},
+    )
+    num_train_timesteps: int = field(default=1000, metadata={"help": "Timesteps of the DDPM noise schedule."})
+    beta_schedule: str = field(default="squaredcos_cap_v2", metadata={"help": "The DDPM scheduler's beta schedule."})
+    last_timestep_fraction: float = field(
+        default=0.25, metadata={"help": "Fraction of every batch drawn at the last timestep (one-step sampling's)."}
+    )
+    cond_dropout: float = field(
+        default=0.1, metadata={"help": "Probability of dropping the text (classifier-free guidance)."}
+    )
+    prior: str = field(
+        default="retrieval",
+        metadata={
+            "help": "What the denoiser learns differences to: 'retrieval' (a text-similarity blend of the training "
+            "concepts) or 'mean' (the zoo's mean block, the paper's setting)."
+        },
+    )
+    prior_rank: int | None = field(
+        default=DEFAULT_RANK,
+        metadata={
+            "help": "Principal components kept of the training concepts for the retrieval prior; 'all' (the "
+            "default) keeps every one, best measured on training concepts (`python -m experiments.prior_rank`)."
+        },
+    )
+    # Leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; the weight-space error prefers
+    # broad blends that map images worse.
+    prior_temperature: float | None = field(
+        default=0.01,
+        metadata={
+            "help": "Softmax temperature of the retrieval prior (0.01 measured best on training concepts, "
+            "`python -m experiments.prior_temperature`); 'none' chooses it by leave-one-concept-out error in "
+            "weight space."
+        },
+    )
+    # "self": at 0.01 the blend is nearly the concept, so the target residual is nearly zero.
+    prior_target: str = field(
+        default="self",
+        metadata={
+            "help": "What the denoiser corrects: 'self' (each phrasing's blend with its own concept in it) or "
+            "'leave_one_out' (the blend of the other concepts, as a held-out concept sees it)."
+        },
+    )
+    no_text: bool = field(default=False, metadata={"help": "Ablation: no text condition."})
+    no_block_index: bool = field(default=False, metadata={"help": "Ablation: no block-index condition."})
+    slot_embedding: bool = field(default=False, metadata={"help": "Ablation: add a per-slot (layer) embedding."})
+    text_encoder: str = field(
+        default=DEFAULT_TEXT_ENCODER, metadata={"help": "Text encoder: the bundled default, a folder or a hub id."}
+    )
+    text_max_length: int = field(default=DEFAULT_MAX_LENGTH, metadata={"help": "Tokens kept of a phrasing."})
+    text_conditioning: str = field(
+        default=DEFAULT_CONDITIONING,
+        metadata={
+            "help": "How a phrasing is embedded: 'directional' embeds its source and target apart "
+            "(weightinit.generator.text), 'pooled' as one text."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the model init and the data order."})
+    save_every: int = field(default=1000, metadata={"help": "Checkpoint every N steps."})
+    log_every: int = field(default=50, metadata={"help": "Log the loss every N steps."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept (the newest)."})
+    mixed_precision: str = field(
+        default="auto",
+        metadata={"help": "auto (bf16 autocast on a CUDA device with bf16, else none), no, bf16 or fp16."},
+    )
 
     def __post_init__(self) -> None:
         if self.prediction_type not in PREDICTION_TYPES:
@@ -285,7 +333,238 @@ def _restore_rng(state: dict[str, torch.Tensor], generator: torch.Generator) -> 
         torch.cuda.set_rng_state(state["cuda"])
 
 
-# --- the loop --------------------------------------------------------------------------------
+# --- the loop, in named steps -----------------------------------------------------------------
+def _accelerator(device: str, config: GeneratorTrainingConfig):
+    """``(accelerator, precision)``: the process's device (``auto``, ``cpu`` or ``cuda``) and autocast."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if device.startswith("cuda:"):
+        raise WeightinitError(
+            f"train takes device auto, cpu or cuda, not {device!r}; choose the GPUs with CUDA_VISIBLE_DEVICES"
+        )
+    run_device = select_device(device)
+    mixed = config.mixed_precision
+    if mixed != "fp16":
+        mixed = resolve_mixed_precision(mixed, run_device)
+    if AcceleratorState._shared_state and AcceleratorState._shared_state.get("_mixed_precision") != mixed:
+        # accelerate keeps one state per process and refuses another precision; a second run in the same
+        # process (a notebook, the tests) may ask for one. The process group (PartialState) is kept.
+        AcceleratorState._reset_state()
+    return Accelerator(cpu=run_device.type == "cpu", mixed_precision=mixed), mixed
+
+
+def _new_denoiser(config: GeneratorTrainingConfig, layout, encoder: TextEncoder) -> torch.nn.Module:
+    """The denoiser for ``layout``'s blocks, initialised from ``config.seed``."""
+    kwargs = dict(config.denoiser_kwargs)
+    kwargs.update(
+        block_size=layout.block_size,
+        num_blocks=layout.num_blocks,
+        text_dim=encoder.dim,
+        num_slots=len(layout),
+        slot_embedding=config.slot_embedding,
+        use_text=not config.no_text,
+        use_block_index=not config.no_block_index,
+    )
+    torch.manual_seed(config.seed)
+    return build_denoiser(config.denoiser, **kwargs)
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: steps done, seconds of earlier runs, the last loss."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    loss: float = float("nan")
+
+
+def _resume(
+    latest: Path,
+    config: GeneratorTrainingConfig,
+    layout,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data_gen: torch.Generator,
+    process_index: int,
+) -> _Progress:
+    """Load checkpoint ``latest`` into the model, optimizer and this process's data stream."""
+    state = json.loads((latest / "state.json").read_text())
+    saved = GeneratorTrainingConfig.from_dict(state["config"]).to_dict()
+    changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES)
+    if changed:
+        raise WeightinitError(f"cannot resume {latest.name} with another config: {', '.join(changed)} differ")
+    if state.get("zoo_fingerprint") != layout.fingerprint:
+        raise WeightinitError(
+            f"cannot resume: {latest.name} was trained on a zoo with layout {state.get('zoo_fingerprint')}"
+        )
+    model.load_state_dict(read_safetensors(latest / "model.safetensors")[0])
+    opt_tensors, _ = read_safetensors(latest / "optimizer.safetensors")
+    optimizer.load_state_dict(_optimizer_state(opt_tensors, json.loads((latest / "optimizer.json").read_text())))
+    rng_file = latest / f"rng_{process_index}.safetensors"
+    if rng_file.is_file():
+        _restore_rng(read_safetensors(rng_file)[0], data_gen)
+    return _Progress(int(state["step"]), float(state.get("seconds", 0.0)), float(state.get("loss", float("nan"))))
+
+
+@dataclass
+class _DeviceData:
+    """The training data on the training device, moved once."""
+
+    blocks: torch.Tensor
+    valid: torch.Tensor
+    slots: torch.Tensor
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    alphas: torch.Tensor
+    prior: RetrievalPrior | None
+    prior_coef: torch.Tensor | None
+
+    @classmethod
+    def of(cls, data: TrainingData, scheduler, device) -> _DeviceData:
+        prior = prior_coef = None
+        if data.prior is not None:  # a float32 copy of the basis on the device, converted once, not every step
+            prior = dataclasses.replace(data.prior, basis=data.prior.basis.to(device, torch.float32))
+            prior_coef = data.prior_coef.to(device)
+        return cls(
+            blocks=data.blocks.to(device),
+            valid=data.valid.to(device),
+            slots=data.slots.to(device),
+            tokens=data.text.tokens.to(device),
+            mask=data.text.mask.to(device),
+            alphas=scheduler.alphas_cumprod.to(device),
+            prior=prior,
+            prior_coef=prior_coef,
+        )
+
+
+def _batch_loss(
+    model, accelerator, data: TrainingData, on: _DeviceData, config: GeneratorTrainingConfig, data_gen
+) -> torch.Tensor:
+    """One batch, drawn from ``data_gen``: (concept, block, phrasing, timestep, text dropout), noised;
+    the masked MSE of the denoiser's prediction."""
+    device = accelerator.device
+    n_concepts, n_blocks, bs = on.blocks.shape
+    b = config.batch_size
+    c = torch.randint(0, n_concepts, (b,), generator=data_gen)
+    j = torch.randint(0, n_blocks, (b,), generator=data_gen)
+    p = data.phrasing_start[c] + (torch.rand(b, generator=data_gen) * data.phrasing_count[c]).long()
+    t = torch.randint(0, config.num_train_timesteps, (b,), generator=data_gen)
+    t = torch.where(
+        torch.rand(b, generator=data_gen) < config.last_timestep_fraction, config.num_train_timesteps - 1, t
+    )
+    drop = torch.rand(b, generator=data_gen) < config.cond_dropout
+    noise = torch.randn(b, bs, generator=data_gen).to(device)
+    c, j, p, t, drop = c.to(device), j.to(device), p.to(device), t.to(device), drop.to(device)
+    x0 = on.blocks[c, j]
+    if on.prior is not None:
+        x0 = x0 - on.prior.blocks_at(on.prior_coef[p], j)
+    a = on.alphas[t].unsqueeze(1)
+    noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    if config.prediction_type == "sample":
+        target = x0
+    elif config.prediction_type == "epsilon":
+        target = noise
+    else:
+        target = a.sqrt() * noise - (1 - a).sqrt() * x0
+    text_mask = on.mask[p] * (~drop).unsqueeze(1)
+    with accelerator.autocast():
+        pred = model(noisy, t, j, on.tokens[p], text_mask, on.slots[j])
+    m = on.valid[j]
+    return ((pred.float() - target) ** 2 * m).sum() / m.sum()
+
+
+def _save_checkpoint(
+    out_dir: Path, accelerator, model, optimizer, data_gen, config, layout, at_step: int, seconds: float, loss: float
+) -> None:
+    """``out_dir/checkpoints/step-NNNNNNN``: written to a temporary folder by every process, then renamed."""
+    main = accelerator.is_main_process
+    root = out_dir / CHECKPOINT_DIR
+    tmp = root / f".step-{at_step:07d}.tmp"
+    final = root / f"step-{at_step:07d}"
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    save_safetensors(tmp / f"rng_{accelerator.process_index}.safetensors", _rng_state(data_gen))
+    accelerator.wait_for_everyone()
+    if main:
+        save_safetensors(tmp / "model.safetensors", accelerator.unwrap_model(model).state_dict())
+        opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+        save_safetensors(tmp / "optimizer.safetensors", opt_tensors)
+        atomic_write_json(tmp / "optimizer.json", opt_meta)
+        atomic_write_json(
+            tmp / "state.json",
+            {
+                "step": at_step,
+                "seconds": seconds,
+                "loss": loss,
+                "config": config.to_dict(),
+                "zoo_fingerprint": layout.fingerprint,
+            },
+        )
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in checkpoints(out_dir)[: -config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _progress_bar(total: int, completed: int):
+    """A rich progress bar, started: ``(bar, task)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
+    task = bar.add_task("train", total=total, completed=completed, info="")
+    bar.start()
+    return bar, task
+
+
+def _finished_generator(
+    denoiser, scheduler, zoo, data: TrainingData, encoder: TextEncoder, config, progress: _Progress, seconds, processes
+) -> WeightGenerator:
+    """The trained :class:`WeightGenerator`, with the zoo's and the run's summaries."""
+    zoo_summary = {
+        "train_concepts": len(data.concept_ids),
+        "heldout_concepts": len(zoo.ids("heldout")),
+        "families": [f"{k} ({v})" for k, v in sorted(data.families.items())],
+        "zoo_layout": zoo.layout.fingerprint,
+    }
+    training = {
+        **{k: v for k, v in config.to_dict().items() if k not in ("save_every", "log_every", "keep_checkpoints")},
+        "steps_done": progress.step,
+        "seconds": round(seconds, 1),
+        "steps_per_s": round(progress.step / max(seconds, 1e-9), 2),
+        "final_loss": progress.loss,
+        "parameters": count_parameters(denoiser),
+        "processes": processes,
+    }
+    generator = WeightGenerator(
+        denoiser,
+        {"_class_name": "DDPMScheduler", **dict(scheduler.config)},
+        zoo.layout,
+        data.normalizer,
+        text_encoder=encoder.reference,
+        center=data.center,
+        text_max_length=config.text_max_length,
+        text_conditioning=config.text_conditioning,
+        base_state=zoo.base_state(),
+        arch=zoo.config.arch,
+        zoo=zoo.config,
+        zoo_summary=zoo_summary,
+        training=training,
+        prior=data.prior,
+    )
+    generator._text_encoder = encoder
+    return generator
+
+
 def train_generator(
     zoo_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -308,27 +587,10 @@ def train_generator(
     ``stop_after`` ends this call after that many steps of this run without saving the
     generator (tests use it to simulate a killed run).
     """
-    from accelerate import Accelerator
-
     config = config or GeneratorTrainingConfig()
     out_dir = Path(out_dir)
     say = log or (lambda s: None)
-
-    if device.startswith("cuda:"):
-        raise WeightinitError(
-            f"train takes device auto, cpu or cuda, not {device!r}; choose the GPUs with CUDA_VISIBLE_DEVICES"
-        )
-    run_device = select_device(device)
-    mixed = config.mixed_precision
-    if mixed != "fp16":
-        mixed = resolve_mixed_precision(mixed, run_device)
-    from accelerate.state import AcceleratorState
-
-    if AcceleratorState._shared_state and AcceleratorState._shared_state.get("_mixed_precision") != mixed:
-        # accelerate keeps one state per process and refuses another precision; a second run in the same
-        # process (a notebook, the tests) may ask for one. The process group (PartialState) is kept.
-        AcceleratorState._reset_state()
-    accelerator = Accelerator(cpu=run_device.type == "cpu", mixed_precision=mixed)
+    accelerator, mixed = _accelerator(device, config)
     main = accelerator.is_main_process
 
     existing = checkpoints(out_dir)
@@ -341,193 +603,88 @@ def train_generator(
     encoder = shared_text_encoder(config.text_encoder, config.text_max_length)
     data = load_training_data(zoo, encoder, config)
     layout = zoo.layout
-    kwargs = dict(config.denoiser_kwargs)
-    kwargs.update(
-        block_size=layout.block_size, num_blocks=layout.num_blocks, text_dim=encoder.dim, num_slots=len(layout),
-        slot_embedding=config.slot_embedding, use_text=not config.no_text, use_block_index=not config.no_block_index,
-    )  # fmt: skip
-    torch.manual_seed(config.seed)
-    model = build_denoiser(config.denoiser, **kwargs)
+    model = _new_denoiser(config, layout, encoder)
     scheduler = make_scheduler(config.num_train_timesteps, config.prediction_type, config.beta_schedule)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
-    step, elapsed, resumed_loss = 0, 0.0, float("nan")
+    done = _Progress()
     data_gen = torch.Generator().manual_seed(config.seed * 1000 + accelerator.process_index)
     if resume and existing:
-        latest = existing[-1]
-        state = json.loads((latest / "state.json").read_text())
-        saved = GeneratorTrainingConfig.from_dict(state["config"]).to_dict()
-        changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES)
-        if changed:
-            raise WeightinitError(f"cannot resume {latest.name} with another config: {', '.join(changed)} differ")
-        if state.get("zoo_fingerprint") != layout.fingerprint:
-            raise WeightinitError(
-                f"cannot resume: {latest.name} was trained on a zoo with layout {state.get('zoo_fingerprint')}"
-            )
-        model.load_state_dict(read_safetensors(latest / "model.safetensors")[0])
-        opt_tensors, _ = read_safetensors(latest / "optimizer.safetensors")
-        optimizer.load_state_dict(_optimizer_state(opt_tensors, json.loads((latest / "optimizer.json").read_text())))
-        rng_file = latest / f"rng_{accelerator.process_index}.safetensors"
-        if rng_file.is_file():
-            _restore_rng(read_safetensors(rng_file)[0], data_gen)
-        step, elapsed = int(state["step"]), float(state.get("seconds", 0.0))
-        resumed_loss = float(state.get("loss", float("nan")))
-        say(f"resumed from {latest.name} at step {step}")
+        done = _resume(existing[-1], config, layout, model, optimizer, data_gen, accelerator.process_index)
+        say(f"resumed from {existing[-1].name} at step {done.step}")
 
     model, optimizer = accelerator.prepare(model, optimizer)
-    device = accelerator.device
-    blocks = data.blocks.to(device)
-    valid = data.valid.to(device)
-    slots = data.slots.to(device)
-    tokens, mask = data.text.tokens.to(device), data.text.mask.to(device)
-    alphas = scheduler.alphas_cumprod.to(device)
-    prior = data.prior
-    if prior is not None:  # a float32 copy of the basis on the device, converted once, not every step
-        prior = dataclasses.replace(prior, basis=prior.basis.to(device, torch.float32))
-        prior_coef = data.prior_coef.to(device)
-    n_concepts, n_blocks, bs = blocks.shape
-    t_last = config.num_train_timesteps - 1
+    on = _DeviceData.of(data, scheduler, accelerator.device)
+    n_concepts, n_blocks, bs = on.blocks.shape
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         say(
             f"training {config.denoiser} ({count_parameters(accelerator.unwrap_model(model)):,} parameters) on "
             f"{n_concepts} training concepts x {n_blocks} blocks of {bs}, {len(data.text)} phrasings; "
-            + (f"retrieval prior rank {prior.rank}, temperature {prior.temperature}; " if prior is not None else "")
-            + f"{config.steps} steps of {config.batch_size} on {device} ({accelerator.num_processes} process(es), precision {mixed})"
-        )
-
-    def save_checkpoint(at_step: int, seconds: float, loss: float) -> None:
-        root = out_dir / CHECKPOINT_DIR
-        tmp = root / f".step-{at_step:07d}.tmp"
-        final = root / f"step-{at_step:07d}"
-        if main:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        accelerator.wait_for_everyone()
-        save_safetensors(tmp / f"rng_{accelerator.process_index}.safetensors", _rng_state(data_gen))
-        accelerator.wait_for_everyone()
-        if main:
-            save_safetensors(tmp / "model.safetensors", accelerator.unwrap_model(model).state_dict())
-            opt_tensors, opt_meta = _optimizer_tensors(optimizer)
-            save_safetensors(tmp / "optimizer.safetensors", opt_tensors)
-            atomic_write_json(tmp / "optimizer.json", opt_meta)
-            atomic_write_json(
-                tmp / "state.json",
-                {
-                    "step": at_step,
-                    "seconds": seconds,
-                    "loss": loss,
-                    "config": config.to_dict(),
-                    "zoo_fingerprint": layout.fingerprint,
-                },
+            + (
+                f"retrieval prior rank {on.prior.rank}, temperature {on.prior.temperature}; "
+                if on.prior is not None
+                else ""
             )
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
-            for old in checkpoints(out_dir)[: -config.keep_checkpoints]:
-                shutil.rmtree(old, ignore_errors=True)
-        accelerator.wait_for_everyone()
-
-    bar = None
-    if main and progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        bar = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
+            + f"{config.steps} steps of {config.batch_size} on {accelerator.device} "
+            f"({accelerator.num_processes} process(es), precision {mixed})"
         )
-        task = bar.add_task("train", total=config.steps, completed=step, info="")
-        bar.start()
+
+    bar, task = _progress_bar(config.steps, done.step) if main and progress else (None, None)
     log_file = open(out_dir / LOG_NAME, "a") if main else None
     model.train()
-    run_steps, t0, window_t, window_loss, window_n, loss_value = (
-        0,
-        time.perf_counter(),
-        time.perf_counter(),
-        0.0,
-        0,
-        resumed_loss,  # a resume of a finished run trains no step: the summary keeps the last loss
-    )
+    # a resume of a finished run trains no step: the summary keeps the last loss
+    run_steps, t0, window_t, window_loss, window_n = 0, time.perf_counter(), time.perf_counter(), 0.0, 0
     try:
-        while step < config.steps and (stop_after is None or run_steps < stop_after):
+        while done.step < config.steps and (stop_after is None or run_steps < stop_after):
             for group in optimizer.param_groups:
-                group["lr"] = config.lr * _lr_factor(step, config)
-            b = config.batch_size
-            c = torch.randint(0, n_concepts, (b,), generator=data_gen)
-            j = torch.randint(0, n_blocks, (b,), generator=data_gen)
-            p = data.phrasing_start[c] + (torch.rand(b, generator=data_gen) * data.phrasing_count[c]).long()
-            t = torch.randint(0, config.num_train_timesteps, (b,), generator=data_gen)
-            t = torch.where(torch.rand(b, generator=data_gen) < config.last_timestep_fraction, t_last, t)
-            drop = torch.rand(b, generator=data_gen) < config.cond_dropout
-            noise = torch.randn(b, bs, generator=data_gen).to(device)
-            c, j, p, t, drop = c.to(device), j.to(device), p.to(device), t.to(device), drop.to(device)
-            x0 = blocks[c, j]
-            if prior is not None:
-                x0 = x0 - prior.blocks_at(prior_coef[p], j)
-            a = alphas[t].unsqueeze(1)
-            noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
-            if config.prediction_type == "sample":
-                target = x0
-            elif config.prediction_type == "epsilon":
-                target = noise
-            else:
-                target = a.sqrt() * noise - (1 - a).sqrt() * x0
-            text_mask = mask[p] * (~drop).unsqueeze(1)
-            with accelerator.autocast():
-                pred = model(noisy, t, j, tokens[p], text_mask, slots[j])
-            m = valid[j]
-            loss = ((pred.float() - target) ** 2 * m).sum() / m.sum()
+                group["lr"] = config.lr * _lr_factor(done.step, config)
+            loss = _batch_loss(model, accelerator, data, on, config, data_gen)
             accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            step += 1
+            done.step += 1
             run_steps += 1
-            loss_value = float(loss.detach())
-            window_loss += loss_value
+            done.loss = float(loss.detach())
+            window_loss += done.loss
             window_n += 1
-            if step % config.log_every == 0 or step == config.steps:
+            if done.step % config.log_every == 0 or done.step == config.steps:
                 now = time.perf_counter()
                 rate = window_n / max(now - window_t, 1e-9)
-                record = {"step": step, "loss": window_loss / window_n, "lr": config.lr * _lr_factor(step - 1, config),
-                          "steps_per_s": rate, "seconds": elapsed + now - t0}  # fmt: skip
+                record = {
+                    "step": done.step,
+                    "loss": window_loss / window_n,
+                    "lr": config.lr * _lr_factor(done.step - 1, config),
+                    "steps_per_s": rate,
+                    "seconds": done.elapsed + now - t0,
+                }
                 if log_file is not None:
                     log_file.write(json.dumps(record) + "\n")
                     log_file.flush()
                 if bar is not None:
-                    bar.update(task, completed=step, info=f"loss {record['loss']:.4f}  {rate:.1f} steps/s")
+                    bar.update(task, completed=done.step, info=f"loss {record['loss']:.4f}  {rate:.1f} steps/s")
                 elif main and log is not None:
-                    say(f"step {step}/{config.steps} loss {record['loss']:.4f} ({rate:.1f} steps/s)")
+                    say(f"step {done.step}/{config.steps} loss {record['loss']:.4f} ({rate:.1f} steps/s)")
                 window_t, window_loss, window_n = now, 0.0, 0
-            if step % config.save_every == 0 or step == config.steps:
-                save_checkpoint(step, elapsed + time.perf_counter() - t0, loss_value)
+            if done.step % config.save_every == 0 or done.step == config.steps:
+                seconds = done.elapsed + time.perf_counter() - t0
+                _save_checkpoint(
+                    out_dir, accelerator, model, optimizer, data_gen, config, layout, done.step, seconds, done.loss
+                )
     finally:
         if bar is not None:
             bar.stop()
         if log_file is not None:
             log_file.close()
 
-    seconds = elapsed + time.perf_counter() - t0
+    seconds = done.elapsed + time.perf_counter() - t0
     denoiser = accelerator.unwrap_model(model).float().eval()
-    zoo_summary = {
-        "train_concepts": len(data.concept_ids), "heldout_concepts": len(zoo.ids("heldout")),
-        "families": [f"{k} ({v})" for k, v in sorted(data.families.items())], "zoo_layout": layout.fingerprint,
-    }  # fmt: skip
-    training = {
-        **{k: v for k, v in config.to_dict().items() if k not in ("save_every", "log_every", "keep_checkpoints")},
-        "steps_done": step, "seconds": round(seconds, 1), "steps_per_s": round(step / max(seconds, 1e-9), 2),
-        "final_loss": loss_value, "parameters": count_parameters(denoiser), "processes": accelerator.num_processes,
-    }  # fmt: skip
-    generator = WeightGenerator(
-        denoiser, {"_class_name": "DDPMScheduler", **dict(scheduler.config)}, layout, data.normalizer, text_encoder=encoder.reference, center=data.center,
-        text_max_length=config.text_max_length, text_conditioning=config.text_conditioning, base_state=zoo.base_state(), arch=zoo.config.arch, zoo=zoo.config, zoo_summary=zoo_summary, training=training,
-        prior=data.prior,
-    )  # fmt: skip
-    generator._text_encoder = encoder
-    if step >= config.steps:
+    generator = _finished_generator(
+        denoiser, scheduler, zoo, data, encoder, config, done, seconds, accelerator.num_processes
+    )
+    if done.step >= config.steps:
         if main:
             generator.save_pretrained(out_dir)
-            say(f"saved the generator to {out_dir} ({step} steps, {seconds:.0f} s)")
+            say(f"saved the generator to {out_dir} ({done.step} steps, {seconds:.0f} s)")
         accelerator.wait_for_everyone()
     return generator

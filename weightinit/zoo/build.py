@@ -148,7 +148,8 @@ class ZooBuilder:
                     if stored.get(k) != self.config.to_dict().get(k)
                 )
                 raise WeightinitError(
-                    f"{self.folder} was started with another zoo config (differs in {diff}); resume with the same options or use a new folder"
+                    f"{self.folder} was started with another zoo config (differs in {diff}); resume with the same "
+                    "options or use a new folder"
                 )
         elif self.rank == 0:
             atomic_write_json(path, self.config.to_dict())
@@ -303,7 +304,8 @@ class ZooBuilder:
                 record = self.train_concept(concept)
                 progress.advance(overall)
                 progress.console.print(
-                    f"[rank {self.rank}] {concept.id}: {record.seconds:.1f} s, PSNR base {record.metrics_base['psnr']:.2f} -> "
+                    f"[rank {self.rank}] {concept.id}: {record.seconds:.1f} s, PSNR base "
+                    f"{record.metrics_base['psnr']:.2f} -> "
                     f"{record.metrics_trained['psnr']:.2f} dB",
                     markup=False,
                     highlight=False,

@@ -36,39 +36,67 @@ PAIR_SOURCE_FIELDS = ("pairs", "editor", "editor_size", "editor_steps")
 class ZooConfig:
     """How a zoo is built. Saved in the manifest; a resumed build must use the same one."""
 
-    arch: str = "pix2pix:unet_64,ngf=16"
-    representation: str = "lora"
-    lora_rank: int = 6
-    lora_seed: int = 1234
-    base_steps: int = 3000
-    #: Adam's learning rate for the base (pix2pix's 2e-4; ResNets reconstruct faster at more).
-    base_lr: float = 2e-4
-    concept_steps: int = 400
-    concept_lr: float = 3e-3
-    pool_size: int = 256
-    base_pool_per_concept: int = 32
-    test_pairs: int = 64
-    image_size: int = 64
-    batch_size: int = 8
-    storage_dtype: str = "float16"
-    seed: int = 0
-    #: Every concept trains on the same photo crops, batch order and discriminator init, so that
-    #: concept weights differ by what the edit asks for, not by the noise of their own runs.
-    shared_data: bool = True
-    #: False freezes LoRA's A at the shared seeded init (only B trains): the delta B @ A is then
-    #: linear in what is stored, with no factor symmetry left between concepts.
-    lora_train_a: bool = True
-    #: What makes each concept's pairs (:func:`weightinit.pairs.zoo_pair_source`): "procedural",
-    #: the concept's own pair builder on photo crops (offline), or "editor", an InstructPix2Pix
-    #: pipeline that edits the crops with the concept's text (the paper's data path; a GPU and
-    #: hub access recommended). Not written for procedural zoos (``PAIR_SOURCE_FIELDS``).
-    pairs: str = "procedural"
-    #: With pairs="editor": the pipeline's diffusers model id or local path, the side in pixels
-    #: the crops are upscaled to for it, and its denoising steps (guidance: the pipeline defaults
-    #: of :class:`~weightinit.pairs.DiffusionEditorPairs`).
-    editor: str | None = None
-    editor_size: int = 256
-    editor_steps: int = 20
+    arch: str = field(
+        default="pix2pix:unet_64,ngf=16", metadata={"help": "Generator architecture, ADAPTER:NAME[,key=value...]."}
+    )
+    representation: str = field(
+        default="lora", metadata={"help": "What a concept stores: 'lora' factors or the full 'delta'."}
+    )
+    lora_rank: int = field(default=6, metadata={"help": "LoRA rank."})
+    lora_seed: int = field(
+        default=1234, metadata={"help": "Seed of LoRA's A, one initialisation shared by every concept."}
+    )
+    base_steps: int = field(
+        default=3000, metadata={"help": "Pix2pix steps of the base generator on a concept mixture."}
+    )
+    base_lr: float = field(
+        default=2e-4, metadata={"help": "Adam learning rate of the base (a ResNet learns faster at 5e-4)."}
+    )
+    concept_steps: int = field(default=400, metadata={"help": "Fine-tune steps per concept."})
+    concept_lr: float = field(default=3e-3, metadata={"help": "Learning rate of the per-concept fine-tune (LoRA)."})
+    pool_size: int = field(default=256, metadata={"help": "Training pairs per concept."})
+    base_pool_per_concept: int = field(
+        default=32, metadata={"help": "Training pairs of each training concept in the base's mixture."}
+    )
+    test_pairs: int = field(default=64, metadata={"help": "Test pairs per concept (from held-out photo regions)."})
+    image_size: int = field(default=64, metadata={"help": "Pair size in pixels (unet_256 needs 256, unet_128 128)."})
+    batch_size: int = field(
+        default=8, metadata={"help": "Pix2pix batch size of the base and of every concept fine-tune."}
+    )
+    storage_dtype: str = field(
+        default="float16", metadata={"help": "dtype of the stored concept weights: float16, bfloat16 or float32."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the base model and data."})
+    # Shared: concept weights then differ by what the edit asks for, not by the noise of their own runs.
+    shared_data: bool = field(
+        default=True,
+        metadata={"help": "Same crops, batch order and discriminator init for every concept."},
+    )
+    # Frozen: the delta B @ A is linear in what is stored, with no factor symmetry left between concepts.
+    lora_train_a: bool = field(
+        default=True, metadata={"help": "Train LoRA's A too, or keep it at the shared seeded init."}
+    )
+    # (:func:`weightinit.pairs.zoo_pair_source`) Not written for procedural zoos (``PAIR_SOURCE_FIELDS``).
+    pairs: str = field(
+        default="procedural",
+        metadata={
+            "help": "What makes each concept's pairs: 'procedural' (its own pair builder on photo crops, offline) "
+            "or 'editor' (an InstructPix2Pix pipeline edits the crops with the concept's text; needs --editor)."
+        },
+    )
+    # Guidance: the pipeline defaults of :class:`~weightinit.pairs.DiffusionEditorPairs`.
+    editor: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --pairs editor: the diffusers InstructPix2Pix model id or local path "
+            "(e.g. timbrooks/instruct-pix2pix); loaded before anything is written."
+        },
+    )
+    editor_size: int = field(
+        default=256,
+        metadata={"help": "With --pairs editor: the side in px the crops are upscaled to for the editor."},
+    )
+    editor_steps: int = field(default=20, metadata={"help": "With --pairs editor: the editor's denoising steps."})
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
@@ -77,7 +105,8 @@ class ZooConfig:
             raise WeightinitError(f"pairs must be one of {', '.join(PAIR_SOURCES)}, got {self.pairs!r}")
         if self.pairs == "editor" and not self.editor:
             raise WeightinitError(
-                "pairs='editor' needs an editor: a diffusers InstructPix2Pix model id or local path (--editor MODEL_ID, "
+                "pairs='editor' needs an editor: a diffusers InstructPix2Pix model id or local path (--editor "
+                "MODEL_ID, "
                 "e.g. timbrooks/instruct-pix2pix)"
             )
         if self.pairs != "editor":
@@ -85,7 +114,8 @@ class ZooConfig:
             given = [name for name, default in defaults.items() if getattr(self, name) != default]
             if given:
                 raise WeightinitError(
-                    f"{', '.join(given)} ({', '.join(repr(getattr(self, n)) for n in given)}) set the editor, which makes pairs "
+                    f"{', '.join(given)} ({', '.join(repr(getattr(self, n)) for n in given)}) set the editor, which "
+                    "makes pairs "
                     "only with pairs='editor' (--pairs editor)"
                 )
         if self.storage_dtype not in ("float16", "float32", "bfloat16"):
@@ -199,7 +229,8 @@ class ZooManifest:
             raise WeightinitError(f"{source}: not a zoo manifest (no version)")
         if data["version"] > MANIFEST_VERSION:
             raise WeightinitError(
-                f"{source}: manifest version {data['version']} is newer than this weightinit reads ({MANIFEST_VERSION}); upgrade weightinit"
+                f"{source}: manifest version {data['version']} is newer than this weightinit reads "
+                f"({MANIFEST_VERSION}); upgrade weightinit"
             )
         try:
             return cls(

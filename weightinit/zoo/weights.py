@@ -104,7 +104,8 @@ class ZooWeights:
         catalog = default_catalog()
         if concept_id not in catalog:
             raise WeightinitError(
-                f"concept {concept_id!r} is in the zoo but not in the catalog (a plugin that registered it is not loaded)"
+                f"concept {concept_id!r} is in the zoo but not in the catalog (a plugin that registered it is not "
+                "loaded)"
             )
         return zoo_pair_source(self.config, catalog.get(concept_id), photos, editor=self.editor)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from weightinit.adapters.base import ArchSpec
 from weightinit.testing import check_adapter
-
 from weightinit_adapter_template.adapter import TemplateAdapter
 
 

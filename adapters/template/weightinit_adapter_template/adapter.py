@@ -11,7 +11,6 @@ from torch import nn
 from weightinit.adapters.base import Adapter, ArchSpec, unwrap_model  # the contract every adapter implements
 from weightinit.adapters.pix2pix_networks import init_normal_  # the init this network's training script uses
 from weightinit.errors import AdapterError  # the error for anything a user got wrong
-
 from weightinit_adapter_template.network import TinyEncoderDecoder  # your architecture
 
 #: Arch names this adapter builds: the NAME in ``template:NAME,key=value``.

@@ -1,4 +1,5 @@
-"""weightinit's resnet9 generator: ``pix2pix:resnet_9blocks,ngf=8,norm=instance``, found through ``register_generators``."""
+"""weightinit's resnet9 generator: ``pix2pix:resnet_9blocks,ngf=8,norm=instance``, found through
+``register_generators``."""
 
 from __future__ import annotations
 
