@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from weightinit.bench.methods import BenchContext
-from weightinit.bench.runner import zoo_test_pairs
+from experiments.bench.methods import BenchContext
+from experiments.bench.runner import zoo_test_pairs
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.composition import CompositionPolicy, split_parts
 from weightinit.recipe import evaluate

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from weightinit.bench.methods import BenchContext
+from experiments.bench.methods import BenchContext
 from weightinit.cli.zoo import load_photos
 from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import atomic_write_json

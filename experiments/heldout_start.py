@@ -5,7 +5,7 @@
 For every held-out concept of the zoo: the base alone, base + zoo mean, base + nearest training
 concept by text, the generator's retrieval prior alone, generated (one step), and the concept's
 own zoo weights (the upper bound), each written into the base model and evaluated on the
-concept's test pairs (the benchmark's methods, ``weightinit.bench.methods``). Prints a table,
+concept's test pairs (the benchmark's methods, ``experiments.bench.methods``). Prints a table,
 the medians and how often the generated weights beat both the mean and the nearest concept. This
 is the step-0 column of ``weightinit bench`` without its fine-tuning runs: a minute, not hours.
 
@@ -22,8 +22,8 @@ import warnings
 
 import torch
 
-from weightinit.bench.methods import METHODS as ALL
-from weightinit.bench.methods import BenchContext
+from experiments.bench.methods import METHODS as ALL
+from experiments.bench.methods import BenchContext
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json

@@ -54,10 +54,10 @@ from pathlib import Path
 
 import torch
 
+from experiments.bench.methods import METHODS, BenchContext
+from experiments.bench.runner import spread, zoo_pairs
 from experiments.composed_prior import group_of, masked_prior
 from weightinit import plugins
-from weightinit.bench.methods import METHODS, BenchContext
-from weightinit.bench.runner import spread, zoo_pairs
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate

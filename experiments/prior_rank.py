@@ -29,8 +29,8 @@ import warnings
 
 import torch
 
-from weightinit.bench.methods import METHODS as ALL
-from weightinit.bench.methods import BenchContext
+from experiments.bench.methods import METHODS as ALL
+from experiments.bench.methods import BenchContext
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import RetrievalPrior

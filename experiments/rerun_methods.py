@@ -36,12 +36,13 @@ from pathlib import Path
 
 import torch
 
-from weightinit.bench.curves import final_psnr, summarize
-from weightinit.bench.methods import METHODS
-from weightinit.bench.report import _json_safe
-from weightinit.bench.runner import BenchConfig, BenchRunner, collect_results
+from experiments.bench.curves import summarize
+from experiments.bench.methods import METHODS
+from experiments.bench.report import _json_safe
+from experiments.bench.runner import BenchConfig, BenchRunner, collect_results
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
+from weightinit.finetune import final_psnr
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 

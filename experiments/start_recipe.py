@@ -26,9 +26,10 @@ from pathlib import Path
 
 import torch
 
-from weightinit.bench.methods import METHODS, BenchContext
-from weightinit.bench.runner import spread, tracked_fine_tune, zoo_pairs
+from experiments.bench.methods import METHODS, BenchContext
+from experiments.bench.runner import spread, zoo_pairs
 from weightinit.fileio import atomic_write_json
+from weightinit.finetune import tracked_fine_tune
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import RecipeConfig
 

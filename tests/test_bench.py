@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
-from weightinit.bench.curves import summarize, summarize_concept, time_to_quality
-from weightinit.bench.runner import BenchConfig
+from experiments.bench.curves import summarize, summarize_concept
+from experiments.bench.runner import BenchConfig
+from weightinit.finetune import time_to_quality
 from weightinit.generator.model import WeightGenerator
 
 
@@ -58,7 +59,7 @@ def test_speedups_fractions_and_trivial_margin_split():
 
 
 def test_every_method_builds_a_model(tiny_zoo_dir, tiny_generator_dir):
-    from weightinit.bench.methods import METHODS, BenchContext
+    from experiments.bench.methods import METHODS, BenchContext
 
     ctx = BenchContext(tiny_zoo_dir, str(tiny_generator_dir), ddim_steps=2)
     cid = ctx.zoo.ids("heldout")[0]
@@ -74,7 +75,7 @@ def test_every_method_builds_a_model(tiny_zoo_dir, tiny_generator_dir):
     assert ctx.rel_l2_to_oracle(METHODS["oracle"].build(ctx, cid).model, cid) < 1e-3
     assert METHODS["nearest"].build(ctx, cid).info["nearest"] in ctx.zoo.ids("train")
     # the chosen methods score on the first pairs of the very pool the fine-tune draws from
-    from weightinit.bench.runner import zoo_pairs
+    from experiments.bench.runner import zoo_pairs
 
     (pool_in, pool_out), _, _ = zoo_pairs(ctx.zoo, cid)
     chosen_in, chosen_out = ctx.selection_pairs(cid)
@@ -82,12 +83,11 @@ def test_every_method_builds_a_model(tiny_zoo_dir, tiny_generator_dir):
 
 
 def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from weightinit.bench.report import write_report
-    from weightinit.bench.runner import BenchRunner
-    from weightinit.cli.bench import bench
+    from experiments.bench.cli import app
+    from experiments.bench.report import write_report
+    from experiments.bench.runner import BenchRunner
 
     out = tmp_path / "bench"
     cfg = BenchConfig(
@@ -122,11 +122,10 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     assert json.loads((out / "results.json").read_text())["summary"]["median_speedup"]["scratch"] == pytest.approx(1.0)
 
     # the CLI resumes from the same runs (nothing recomputed) and writes --json
-    app = typer.Typer()
-    app.command()(bench)
     res = CliRunner().invoke(
         app,
         [
+            "run",
             "--zoo",
             str(tiny_zoo_dir),
             "--generator",
@@ -158,7 +157,7 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     ]
 
     # A zoo that gains or changes training concepts redoes every run but scratch's.
-    from weightinit.bench.methods import METHODS
+    from experiments.bench.methods import METHODS
 
     concept = files[0].parent.name
     before = {m: runner.run_key(concept, METHODS[m], 20.0) for m in ("scratch", "mean", "nearest", "generated_1")}
@@ -229,7 +228,7 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
     assert "| **no** |" in text
 
     # The README's results table is rewritten between its markers, and only there.
-    from weightinit.bench.report import README_END, README_START
+    from experiments.bench.report import README_END, README_START
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
@@ -245,7 +244,7 @@ def test_tiny_bench_runs_resumes_and_reports(tiny_zoo_dir, tiny_generator_dir, t
 
 
 def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, tmp_path):
-    from weightinit.bench.ablations import run_ablations
+    from experiments.bench.ablations import run_ablations
 
     results = run_ablations(
         tiny_zoo_dir, str(tiny_generator_dir), tmp_path, names=["block128"], steps=2, log=lambda s: None
@@ -261,7 +260,7 @@ def test_ablation_trains_resumably_and_scores(tiny_zoo_dir, tiny_generator_dir, 
 
 
 def test_mean_center_and_no_text_ablations_drop_the_retrieval_prior(tiny_zoo_dir, tiny_generator_dir, tmp_path):
-    from weightinit.bench.ablations import train_ablation
+    from experiments.bench.ablations import train_ablation
     from weightinit.zoo.weights import ZooWeights
 
     assert (tiny_generator_dir / "prior.safetensors").is_file()
@@ -342,7 +341,7 @@ def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_
 
 
 def test_the_method_lists_follow_the_method_fields():
-    from weightinit.bench.methods import DISTANCE_METHODS, LORA_METHODS, MERGE_METHODS, METHODS, Method
+    from experiments.bench.methods import DISTANCE_METHODS, LORA_METHODS, MERGE_METHODS, METHODS, Method
 
     assert MERGE_METHODS == (
         "scratch",
@@ -365,14 +364,14 @@ def test_the_method_lists_follow_the_method_fields():
 
 
 def test_spread_takes_every_nth_in_order():
-    from weightinit.bench.runner import spread
+    from experiments.bench.runner import spread
 
     ids = [f"c{i}" for i in range(10)]
     assert spread(ids, 3) == ["c0", "c3", "c6"] and spread(ids, 20) == ids and spread([], 4) == []
 
 
 def test_an_ablation_named_beside_a_modes_methods_runs_too():
-    from weightinit.bench.methods import methods_for
+    from experiments.bench.methods import methods_for
 
     names = [m.name for m in methods_for("lora", ["chosen_1_lora", "fitted_1_lora"])]
     assert names == ["scratch", "chosen_1_lora", "fitted_1_lora"]

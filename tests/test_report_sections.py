@@ -1,6 +1,6 @@
 """The benchmark report's sections drawn from measurement files."""
 
-from weightinit.bench.report import SELECTION_TARGET_SECONDS, selection_section
+from experiments.bench.report import SELECTION_TARGET_SECONDS, selection_section
 
 
 def _timing(screened_seconds):
@@ -50,7 +50,7 @@ def test_selection_section_adds_the_study_on_training_concepts():
 
 
 def test_step0_table_lists_every_held_out_concept_and_marks_wins():
-    from weightinit.bench.report import step0_table_section
+    from experiments.bench.report import step0_table_section
 
     rows = {"a": {"base": 10.0, "mean": 11.0, "nearest": 12.0, "prior": 12.5, "generated_1": 12.5, "oracle": 20.0},
             "b": {"base": 10.0, "mean": 13.0, "nearest": 12.0, "prior": 12.0, "generated_1": 12.0, "oracle": 19.0}}  # fmt: skip
@@ -63,7 +63,7 @@ def test_step0_table_lists_every_held_out_concept_and_marks_wins():
 
 
 def test_crop_size_section_states_the_cost_per_concept():
-    from weightinit.bench.report import crop_size_section
+    from experiments.bench.report import crop_size_section
 
     row = {"base": 15.0, "zoo_crops": 17.0, "full_size": 17.5, "cost_db": 0.5, "full_size_seconds": 900.0,
            "trivial": {"trivial_psnr": 16.0}}  # fmt: skip
@@ -85,7 +85,7 @@ def test_crop_size_section_states_the_cost_per_concept():
 
 
 def test_start_recipe_section_lists_each_variant_and_its_change():
-    from weightinit.bench.report import start_recipe_section
+    from experiments.bench.report import start_recipe_section
 
     row = {"median_end": 24.0, "median_end_minus_best": -0.9, "median_end_minus_reference": 0.1}
     data = {"steps": 400, "concepts": ["a", "b"], "variants": {"none": {}, "d": {"d_warmup_steps": 100}},
@@ -110,7 +110,7 @@ def _seed_run(seed: int, concepts: dict) -> dict:
 
 
 def test_seed_spread_compares_seeds_on_the_concepts_all_of_them_completed():
-    from weightinit.bench.report import seed_spread_section
+    from experiments.bench.report import seed_spread_section
 
     seed0 = _seed_run(0, {"a": _concept(20.0, 5.0), "b": _concept(30.0, 10.0), "c": _concept(10.0, 10.0)})
     seed1 = _seed_run(1, {"a": _concept(40.0, 5.0), "b": _concept(30.0, 5.0, apart=True), "d": _concept(1.0, 1.0)})
@@ -128,7 +128,7 @@ def test_seed_spread_compares_seeds_on_the_concepts_all_of_them_completed():
 def test_seed_spread_refuses_two_files_of_one_seed():
     import pytest
 
-    from weightinit.bench.report import seed_spread_section
+    from experiments.bench.report import seed_spread_section
     from weightinit.errors import WeightinitError
 
     with pytest.raises(WeightinitError, match="two seed-spread files have benchmark seed 0"):
@@ -136,7 +136,7 @@ def test_seed_spread_refuses_two_files_of_one_seed():
 
 
 def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
-    from weightinit.bench.report import prior_rank_section
+    from experiments.bench.report import prior_rank_section
 
     data = {"zoo": "zoo-x", "temperature": 0.01, "training_concepts": 9, "ranks": ["2", "full"],
             "train": {"concepts": 4, "best": "full", "median_psnr_step0": {"2": 19.5, "full": 21.0}},
@@ -149,7 +149,7 @@ def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
 
 
 def test_step0_wins_are_counted_per_held_out_kind_with_the_near_ties():
-    from weightinit.bench.report import step0_kind_lines
+    from experiments.bench.report import step0_kind_lines
 
     rows = {"sepia-heldout-strength": {"mean": 20.0, "nearest": 27.2, "generated_1": 27.3, "oracle": 27.5},
             "warm-heldout-strength": {"mean": 15.0, "nearest": 22.3, "generated_1": 22.2, "oracle": 25.0},

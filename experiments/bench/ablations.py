@@ -5,7 +5,7 @@ steps of the main generator. Each is scored on held-out concepts by the PSNR of 
 before any fine-tuning (step 0) and the relative L2 distance of its weights to the concept's own
 zoo weights; the zoo mean and the oracle are scored beside them.
 
-    python -m weightinit.bench.ablations --zoo zoo --generator generator --out bench_out
+    python -m experiments.bench.ablations --zoo zoo --generator generator --out bench_out
 
 Resumable: generators train into ``OUT/ablations/<name>/`` (``train_generator`` checkpoints,
 ``--resume`` semantics), scores go to ``OUT/ablations/<name>/eval.json``; both are skipped when
@@ -29,7 +29,7 @@ import statistics
 from dataclasses import fields
 from pathlib import Path
 
-from weightinit.bench.methods import BenchContext
+from experiments.bench.methods import BenchContext
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors, sha256_file
 from weightinit.generator.training import GeneratorTrainingConfig, checkpoints, train_generator
