@@ -81,7 +81,7 @@ def train(
         typer.Option(
             metavar="INT|all",
             parser=optional_int,
-            help="Principal components kept of the training concepts for the retrieval prior; 'all' (the default) keeps every one, best measured on training concepts (`python -m experiments.prior_rank`).",
+            help="Principal components kept of the training concepts for the retrieval prior; 'all' (the default) keeps every one, best measured on training concepts (experiments/prior_rank.py in the source repository).",
         ),
     ] = _cfg("prior_rank"),
     prior_temperature: Annotated[
@@ -89,7 +89,7 @@ def train(
         typer.Option(
             metavar="FLOAT|none",
             parser=optional_float,
-            help="Softmax temperature of the retrieval prior (0.01 measured best on training concepts, `python -m experiments.prior_temperature`); 'none' chooses it by leave-one-concept-out error in weight space.",
+            help="Softmax temperature of the retrieval prior (0.01 measured best on training concepts by experiments/prior_temperature.py in the source repository); 'none' chooses it by leave-one-concept-out error in weight space.",
         ),
     ] = _cfg("prior_temperature"),
     prior_target: Annotated[

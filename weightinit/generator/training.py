@@ -93,9 +93,9 @@ class GeneratorTrainingConfig:
     last_timestep_fraction: float = 0.25
     cond_dropout: float = 0.1
     prior: str = "retrieval"
-    #: Principal components of the retrieval prior; ``None`` keeps them all (``experiments.prior_rank``).
+    #: Principal components of the retrieval prior; ``None`` keeps them all (``experiments/prior_rank.py``).
     prior_rank: int | None = DEFAULT_RANK
-    #: Measured on training concepts only (``python -m experiments.prior_temperature``):
+    #: Measured on training concepts only (``experiments/prior_temperature.py``):
     #: leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; ``None`` chooses by the
     #: weight-space leave-one-out error instead, which prefers broad blends that map images worse.
     prior_temperature: float | None = 0.01
