@@ -71,8 +71,23 @@ OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measuremen
 # The seed spread (issue 16 §4): seeds 1 and 2 `python -m experiments.bench run --seed N`, with seed 0 the rerun made with
 # the same (rank-64) generator as they were, bench_selection_rank64.json.
 SEED_SPREAD ?= $(if $(wildcard docs/measurements/bench_seed*.json),docs/measurements/bench_selection_rank64.json $(wildcard docs/measurements/bench_seed*.json))
+# The report's sections, one a line, in the order they appear: NAME=FILE, where NAME's section is the
+# `section` function of the experiment that wrote FILE (experiments/bench/report.py, SECTIONS).
+BENCH_SECTIONS = \
+	$(foreach f,$(STEP0),step0=$(f)) \
+	$(foreach f,$(STEP0_REFERENCE),step0-table=$(f)) \
+	$(foreach f,$(wildcard docs/measurements/prior_rank.json docs/measurements/prior_rank_*.json),prior-rank=$(f)) \
+	composition=docs/measurements/composed_prior.json \
+	selection=docs/measurements/pair_selection.json \
+	$(foreach f,$(OTHER_BENCH),other=$(f)) \
+	$(foreach f,$(SEED_SPREAD),seed-spread=$(f)) \
+	$(foreach f,$(wildcard docs/measurements/crop_size_*.json),crop-size=$(f)) \
+	$(if $(wildcard docs/measurements/start_recipe.json),start-recipe=docs/measurements/start_recipe.json) \
+	directions=docs/measurements/cyclegan_directions.json \
+	$(if $(ABLATIONS),ablations=$(ABLATIONS))
 bench-report: $(STAMP)
-	$(BIN)/python -m experiments.bench report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) $(foreach f,$(STEP0_REFERENCE),--step0-table $(f)) $(foreach f,$(wildcard docs/measurements/crop_size_*.json),--crop-size $(f)) $(if $(wildcard docs/measurements/start_recipe.json),--start-recipe docs/measurements/start_recipe.json) $(foreach f,$(wildcard docs/measurements/prior_rank.json docs/measurements/prior_rank_*.json),--prior-rank $(f)) $(foreach f,$(SEED_SPREAD),--seed-spread $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
+	$(BIN)/python -m experiments.bench report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md --readme README.md \
+		$(addprefix --section ,$(BENCH_SECTIONS))
 
 bench-shard-%: $(STAMP)
 	$(BIN)/python -m experiments.bench run --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md

@@ -232,88 +232,34 @@ def bench_report(
         Path, typer.Option("--out", "-o", help="The markdown to write; plots go to bench/ beside it.")
     ] = Path("docs/BENCHMARKS.md"),
     grids: Annotated[int, typer.Option(help="Image grids for this many concepts.")] = 4,
-    ablations: Annotated[
-        Path | None,
+    section: Annotated[
+        list[str] | None,
         typer.Option(
-            help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present)."
+            "--section",
+            help="NAME=FILE: a measurement to tabulate, by the section of the experiment that wrote it "
+            "(step0, step0-table, prior-rank, composition, selection, other, seed-spread, crop-size, start-recipe, "
+            "directions, ablations). Repeatable: in the order the names first appear, the files of one name together.",
         ),
-    ] = None,
-    step0: Annotated[
-        list[Path] | None, typer.Option("--step0", help="A heldout_start result to tabulate by direction (repeatable).")
     ] = None,
     readme: Annotated[
         Path | None, typer.Option("--readme", help="Also rewrite the results table of this README.")
-    ] = None,
-    directions: Annotated[
-        Path | None, typer.Option("--directions", help="A cyclegan_directions result to tabulate.")
-    ] = None,
-    composition: Annotated[
-        Path | None, typer.Option("--composition", help="A composed_prior result to tabulate.")
-    ] = None,
-    selection: Annotated[
-        Path | None, typer.Option("--selection", help="A pair_selection --timing result to tabulate.")
-    ] = None,
-    other: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--other",
-            help="Another benchmark's results JSON (weightinit bench --json, experiments.rerun_methods --json); repeatable.",
-        ),
-    ] = None,
-    step0_table: Annotated[
-        list[Path] | None,
-        typer.Option("--step0-table", help="A heldout_start result to tabulate per held-out concept (repeatable)."),
-    ] = None,
-    crop_size: Annotated[
-        list[Path] | None,
-        typer.Option("--crop-size", help="A crop_size result to tabulate (repeatable)."),
-    ] = None,
-    start_recipe: Annotated[
-        Path | None, typer.Option("--start-recipe", help="A start_recipe result to tabulate.")
-    ] = None,
-    prior_rank: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--prior-rank", help="A prior_rank result (experiments.prior_rank) to tabulate; repeatable, one per zoo."
-        ),
-    ] = None,
-    seed_spread: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--seed-spread",
-            help="A benchmark result (weightinit bench --json or rerun_methods) under one seed; repeatable, one section.",
-        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
 
-    Example: python -m experiments.bench report --results bench_out --out docs/BENCHMARKS.md
+    Without an ablations section, RESULTS/ablations/ablations.json is one if it is there.
+
+    Example: python -m experiments.bench report --results bench_out --section step0=heldout_start.json
     """
-    from experiments.bench.report import _json_safe, write_report
+    from experiments.bench.report import _json_safe, parse_sections, write_report
     from weightinit.errors import WeightinitError
 
     if not results.is_file() and not (results / "runs").is_dir():
         raise WeightinitError(
             f"{results} holds no benchmark runs (no runs/ folder); run `python -m experiments.bench run --out {results}` first"
         )
-    res = write_report(
-        results,
-        out,
-        grids=grids,
-        ablations=ablations,
-        step0=step0 or (),
-        readme=readme,
-        directions=directions,
-        composition=composition,
-        selection=selection,
-        others=other or (),
-        step0_tables=step0_table or (),
-        crop_sizes=crop_size or (),
-        start_recipe=start_recipe,
-        seed_spread=seed_spread or (),
-        prior_ranks=prior_rank or (),
-    )
+    res = write_report(results, out, grids=grids, sections=parse_sections(section or []), readme=readme)
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:

@@ -1,16 +1,19 @@
 """Benchmark results as files: ``results.json``, ``docs/BENCHMARKS.md``, plots and image grids.
 
-    python -m experiments.bench.report --results bench_out --out docs/BENCHMARKS.md
+    python -m experiments.bench report --results bench_out --out docs/BENCHMARKS.md \
+        --section step0=docs/measurements/heldout_start.json --section directions=FILE ...
 
 Everything is regenerated from the run files under ``RESULTS/runs`` (nothing is re-run): the
 JSON of every number at ``RESULTS/results.json``, the markdown at ``--out`` with its plots and
 image grids in a ``bench/`` folder beside it, stating the machine, threads, library versions,
-seeds and date of the runs.
+seeds and date of the runs (the date is ``SOURCE_DATE_EPOCH``'s where that is set).
+
+Other measurements become sections of it: ``--section NAME=FILE`` hands FILE to the ``section``
+function of the experiment that wrote it (:data:`SECTIONS`), which returns its markdown lines.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -19,6 +22,7 @@ import statistics
 from pathlib import Path
 
 from experiments.bench.curves import summarize
+from experiments.bench.markdown import fmt
 from experiments.bench.methods import METHODS, SELECTION_PAIRS
 from experiments.bench.runner import collect_results
 from weightinit.concepts import default_catalog
@@ -47,12 +51,12 @@ def _json_safe(x):
     return x
 
 
-def _f(x, digits: int = 2, suffix: str = "") -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞"
-    return f"{x:.{digits}f}{suffix}"
+def _today() -> str:
+    """Today's date, or ``SOURCE_DATE_EPOCH``'s (reproducible builds' variable) where it is set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.datetime.fromtimestamp(int(epoch), datetime.UTC).date().isoformat()
+    return datetime.date.today().isoformat()
 
 
 def _shown_path(path) -> str:
@@ -235,7 +239,7 @@ def by_kind(results: dict) -> list[str]:
                 results["concepts"][c]["methods"][m] for c in groups[kind] if m in results["concepts"][c]["methods"]
             ]
             vals = sorted(r["speedup"] if r["reached"] and r["speedup"] is not None else 0.0 for r in rows)
-            cells.append(_f(statistics.median(vals), 1, "x") if vals else "–")
+            cells.append(fmt(statistics.median(vals), 1, "x") if vals else "–")
         lines.append(f"| {kind} | {len(groups[kind])} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -246,263 +250,6 @@ def grid_concepts(concept_ids: list[str], count: int) -> list[str]:
     groups = [[c for c in concept_ids if kinds[c] == k] for k in sorted(set(kinds.values()))]
     picked = [g[i] for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g)]
     return picked[:count]
-
-
-ABLATION_LABELS = {
-    "zoo_mean": "zoo mean (no generator)",
-    "oracle": "the concept's own weights (upper bound)",
-    "steps1": "main generator, 1 sampling step",
-    "steps5": "main generator, 5 DDIM steps",
-    "steps25": "main generator, 25 DDIM steps",
-    "block128": "block size 128 (main: 256)",
-    "block512": "block size 512",
-    "no_text": "no text condition (and so no retrieval prior)",
-    "no_block_index": "no block-index condition",
-    "mean_center": "zoo-mean centre instead of the retrieval prior (the paper's setting)",
-    "train25": "trained on 25% of the training concepts",
-    "train50": "trained on 50% of the training concepts",
-    "pooled_text": "mean-pooled text embedding instead of the directional one",
-}
-
-
-def ablations_section(ablations: dict, source: str) -> list[str]:
-    """The generator ablations: step-0 PSNR and distance to the concept's own weights, against the main generator."""
-    main = ablations.get("steps1", {}).get("median_psnr_step0")
-    lines = ["## Generator ablations (step 0, no fine-tuning)", "",
-             (f"From `{source}` (`weightinit bench-ablations`): each variant is a generator trained with the main one's config but "
-              "for the one change, scored on the held-out concepts by the PSNR of its weights before any fine-tuning and the "
-              "relative L2 distance to the concept's own zoo weights. Medians over the held-out concepts; the main generator is "
-              "`steps1`, trained on 100% of the training concepts at block size 256."), "",
-             "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
-    if ablations.get("_note"):
-        lines += [ablations["_note"], ""]
-    order = {name: i for i, name in enumerate(ABLATION_LABELS)}
-    variants = {k: v for k, v in ablations.items() if not k.startswith("_")}
-    for name, r in sorted(variants.items(), key=lambda kv: order.get(kv[0], len(order))):
-        delta = None if main is None else r["median_psnr_step0"] - main
-        lines.append(f"| {name} | {ABLATION_LABELS.get(name, name)} | {r.get('concept_count', len(r.get('concepts', {})))} | {_f(r['median_psnr_step0'])} "
-                     f"| {_f(delta, 2)} | {_f(r['median_rel_l2_to_oracle'], 3)} |")  # fmt: skip
-    return lines + [""]
-
-
-STEP0_METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")
-
-
-def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
-    """Step-0 PSNR on every held-out concept, per generator and per direction, from
-    ``experiments.heldout_start`` files (``[(source path, its JSON)]``)."""
-    lines = ["## Step 0 on every held-out concept, by direction", "",
-             ("Test PSNR of each start written into the base before any fine-tuning "
-              "(`python -m experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
-              "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
-              "the zoo mean and the nearest training concept by text (pooled embedding). Prior rank: the principal components "
-              "its retrieval prior keeps (– where the file does not record it: those generators kept 64)."), ""]  # fmt: skip
-    lines += ["| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | prior rank | direction | concepts | "
-              + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
-              "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
-    for source, data in step0:
-        parts = dict(data.get("by_direction") or {})
-        parts["all"] = {
-            "concepts": data["concepts"],
-            "median_psnr_step0": data["median_psnr_step0"],
-            "generated_beats": data["generated_beats"],
-        }
-        for d, part in parts.items():
-            med, beats = part["median_psnr_step0"], part["generated_beats"]
-            lines.append(f"| `{source}` | `{data.get('zoo', '?')}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
-                         f"{data.get('text_conditioning', 'pooled')} | {'parts' if data.get('composition') else 'whole'} | "
-                         f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | {data.get('prior_rank') or '–'} | "
-                         f"{d} | {part['concepts']} | "
-                         + " | ".join(_f(med.get(m)) for m in STEP0_METHODS)
-                         + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
-    return lines + [""] + step0_kind_lines(step0)
-
-
-#: A nearest concept this close to a held-out concept's own weights (dB) leaves a start little to beat it by.
-NEAREST_CLOSE_DB = 0.5
-#: The generator's text-only step-0 targets: share of held-out concepts above both the zoo mean and the
-#: nearest concept, and median gain over the retrieval prior alone.
-WINS_TARGET = 0.7
-PRIOR_GAIN_TARGET_DB = 0.5
-#: The catalog's held-out kinds (``weightinit.concepts.builtin``), in the order the table shows them.
-HELDOUT_KINDS = ("strength", "phrasing", "composition", "novel")
-
-
-def beats_mean_and_nearest(row: dict) -> bool:
-    """A step-0 win: the generated start above both the zoo mean and the nearest concept (a missing column never wins)."""
-    return row.get("generated_1", -math.inf) > max(row.get("mean", math.inf), row.get("nearest", math.inf))
-
-
-def step0_kind_lines(step0: list[tuple[str, dict]]) -> list[str]:
-    """Wins over both the mean and the nearest concept per held-out kind, from each file's
-    ``per_concept`` rows (kinds from the catalog; concepts it does not know count as ``other``).
-    "nearest ≈ own" counts the concepts whose nearest training concept is already within
-    ``NEAREST_CLOSE_DB`` of their own weights: there a start can beat the nearest only by a hair."""
-    files = [(s, d) for s, d in step0 if d.get("per_concept")]
-    if not files:
-        return []
-    catalog = default_catalog()
-
-    def kind(cid: str) -> str:
-        return (catalog.get(cid).heldout_kind or "other") if cid in catalog else "other"
-
-    kinds = [k for k in (*HELDOUT_KINDS, "other") if any(kind(c) == k for _, d in files for c in d["per_concept"])]
-    lines = ["Wins by held-out kind (a win: the generated start beats both the zoo mean and the nearest concept; "
-             f"nearest ≈ own: concepts whose nearest training concept is within {NEAREST_CLOSE_DB} dB of their own weights, "
-             "where a start beats it only by a hair):", "",
-             "| file | " + " | ".join(f"{k}: wins (nearest ≈ own)" for k in kinds)
-             + f" | all: wins (target {WINS_TARGET:.0%}) | generated − prior, median dB (target +{PRIOR_GAIN_TARGET_DB}) |",
-             "|---|" + "---|" * (len(kinds) + 2)]  # fmt: skip
-    met, losses = [], {}
-    for source, data in files:
-        won = {c: beats_mean_and_nearest(r) for c, r in data["per_concept"].items()}
-        losses[source] = {k: sum(kind(c) == k and not w for c, w in won.items()) for k in kinds}
-        cells = []
-        for k in kinds:
-            rows = [r for c, r in data["per_concept"].items() if kind(c) == k]
-            wins = sum(won[c] for c in data["per_concept"] if kind(c) == k)
-            close = sum(r["nearest"] >= r["oracle"] - NEAREST_CLOSE_DB for r in rows)
-            cells.append(f"{wins}/{len(rows)} ({close})")
-        rows = list(data["per_concept"].values())
-        wins = sum(won.values())
-        needed = math.ceil(WINS_TARGET * len(rows))
-        gain = (
-            statistics.median(r["generated_1"] - r["prior"] for r in rows) if all("prior" in r for r in rows) else None
-        )
-        cells.append(f"{wins}/{len(rows)} ({needed} needed)")
-        cells.append(_f(gain, 3))
-        if wins >= needed or (gain is not None and gain >= PRIOR_GAIN_TARGET_DB):
-            met.append(source)
-        lines.append(f"| `{source}` | " + " | ".join(cells) + " |")
-    lines += ["", (f"Text-only targets: the generated start above both the zoo mean and the nearest concept on at least "
-                   f"{WINS_TARGET:.0%} of the held-out concepts, and at least {PRIOR_GAIN_TARGET_DB} dB above the prior "
-                   "alone (median of per-concept differences). "
-                   + (f"Met, at least one of them, by {', '.join(f'`{m}`' for m in met)}." if met else "No generator here meets either."))]  # fmt: skip
-    best = min(losses, key=lambda f: sum(losses[f].values()))
-    lines[-1] += (f" The one with the fewest losses, `{best}`, loses {sum(losses[best].values())}: "
-                  + ", ".join(f"{n} {k}" for k, n in losses[best].items() if n) + ".")  # fmt: skip
-    return lines + [""]
-
-
-def step0_table_section(source: str, data: dict) -> list[str]:
-    """One generator's step-0 test PSNR on every held-out concept of its zoo (``experiments.heldout_start``)."""
-    rows = data["per_concept"]
-    methods = [m for m in STEP0_METHODS if any(m in r for r in rows.values())]
-    b = data["generated_beats"]
-    lines = [f"## Step 0 per held-out concept: generator `{data.get('generator', '?')}` on zoo `{data.get('zoo', '?')}`", "",
-             (f"From `{source}` (`python -m experiments.heldout_start --zoo {data.get('zoo', 'ZOO')} --generator GEN`): test PSNR "
-              f"(dB) of each start before any fine-tuning; `oracle` is the concept's own zoo weights. The generated start beats "
-              f"both the mean and the nearest concept on {b['mean_and_nearest']} of {len(rows)} (marked ✓)."), "",
-             "| concept | " + " | ".join(methods) + " | |", "|---|" + "---|" * (len(methods) + 1)]  # fmt: skip
-    for cid, r in rows.items():
-        win = beats_mean_and_nearest(r)
-        lines.append(f"| {cid} | " + " | ".join(_f(r.get(m)) for m in methods) + f" | {'✓' if win else ''} |")
-    med = data["median_psnr_step0"]
-    lines.append("| **median** | " + " | ".join(f"**{_f(med.get(m))}**" for m in methods) + " | |")
-    return lines + [""]
-
-
-def crop_size_section(source: str, data: dict) -> list[str]:
-    """What training a fully convolutional zoo on small crops costs at the size it is used at
-    (``experiments.crop_size``): the zoo's weights against the same fine-tune at full size."""
-    s = data["summary"]
-    requested = s.get("requested", s["concepts"])
-    measured = (
-        f"{s['concepts']} of {requested} concept(s) so far (the command resumes)"
-        if s["concepts"] < requested
-        else f"{s['concepts']} concept(s)"
-    )
-    lines = [f"## What {s['zoo_crop_size']}-px training crops cost at {s['size']} px (`{data['arch']}`)", "",
-             (f"From `{source}` (`{data['command']}`): per concept, the base, the zoo's weights (fine-tuned on "
-              f"{s['zoo_crop_size']}-px crops) and the same LoRA fine-tune run on {s['size']}-px crops, all evaluated on "
-              f"{s['size']}-px test pairs. Cost = full-size minus zoo, dB (negative: the small crops did better). "
-              f"{measured}."), "",
-             "| concept | base | zoo, small crops | fine-tuned at full size | trivial | cost, dB | full-size fine-tune, s |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for cid, r in data["per_concept"].items():
-        lines.append(f"| {cid} | {_f(r['base'])} | {_f(r['zoo_crops'])} | {_f(r['full_size'])} | {_f(r['trivial']['trivial_psnr'])} | "
-                     f"{_f(r['cost_db'])} | {_f(r.get('full_size_seconds'), 0)} |")  # fmt: skip
-    lines.append(f"| **median** | {_f(s['median_base'])} | {_f(s['median_zoo_crops'])} | {_f(s['median_full_size'])} | | "
-                 f"{_f(s['median_cost_db'])} | |")  # fmt: skip
-    return lines + [""]
-
-
-def start_recipe_section(source: str, data: dict) -> list[str]:
-    """Recipe variants fine-tuning the generated start on training concepts (``experiments.start_recipe``)."""
-    lines = ["## Keeping a good start's quality: recipe variants on training concepts", "",
-             (f"From `{source}`: {data['steps']} all-weights steps from the generated start on {len(data['concepts'])} training "
-              f"concepts ({', '.join(data['concepts'])}); held-out concepts played no part. End minus best: how much of its peak "
-              "a run gives back by its last step."), "",
-             "| variant | recipe change | median PSNR at the end | median end − best | median end − reference (first row) |", "|---|---|---|---|---|"]  # fmt: skip
-    reference = data.get("reference", "none")  # the JSON's keys are sorted: the reference is named
-    for name in [reference, *(n for n in data["summary"] if n != reference)]:
-        r = data["summary"][name]
-        change = ", ".join(f"{k} = {v}" for k, v in data["variants"][name].items()) or "none (the benchmark's recipe)"
-        lines.append(
-            f"| {name} | {change} | {_f(r['median_end'])} | {_f(r['median_end_minus_best'])} | {_f(r['median_end_minus_reference'])} |"
-        )
-    return lines + [""]
-
-
-def directions_section(source: str, data: dict) -> list[str]:
-    """CycleGAN pairs initialised from text: each direction's L1 on both tasks, per generator
-    (``experiments.cyclegan_directions``)."""
-    lines = ["## CycleGAN: does each direction start the right way?", "",
-             (f"From `{source}` (`{data.get('command', 'python -m experiments.cyclegan_directions')}`): L1 on bundled-photo "
-              "test pairs of a CycleGAN pair initialised from the text; forward = photo → edited, reverse = edited → photo. Right "
-              "when netG_A is better forward and netG_B better in reverse; equal numbers mean both got the same weights."), "",
-             "| generator | text | netG_B's text | forward A / B | reverse B / A | right | netG_B draws on |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for gen, rows in data["generators"].items():
-        for r in rows:
-            f, b = r["forward_l1"], r["reverse_l1"]
-            lines.append(f"| `{gen}` | {r['text']} | {r['netG_B_text']} | {f['netG_A']:.3f} / {f['netG_B']:.3f} | {b['netG_B']:.3f} / "
-                         f"{b['netG_A']:.3f} | {'yes' if r['both_directions_right'] else '**no**'} | {', '.join(r['netG_B_draws_on'])} |")  # fmt: skip
-    return lines + [""]
-
-
-#: Seconds of selection (8 pairs, 64 px, one thread) the pair-selection target asks for.
-SELECTION_TARGET_SECONDS = 0.5
-
-
-def selection_section(source: str, data: dict) -> list[str]:
-    """How long choosing a start on the user's pairs takes, screened and exhaustive, and how often
-    the screen keeps the exhaustive choice (``experiments.pair_selection --timing``)."""
-    t = data["selection_timing"]
-    sec, cpu = t["median_selection_seconds"], t["median_selection_cpu_seconds"]
-    met = "met" if sec["screened"] < SELECTION_TARGET_SECONDS else "**missed**"
-    train_study = data.get("screen_study_train") or {}
-    chosen_on = (
-        "its budget was chosen on the training concepts scored as unseen below, so its agreement here is out of sample."
-        if (train_study.get("screen") or {}).get("budget") == t["screen"]["budget"]
-        else "its settings were chosen on these same held-out concepts, so its agreement is in-sample."
-    )
-    lines = ["## Choosing the start on your pairs: how long it takes", "",
-             (f"From `{source}` (`{t['command']}`): {t['concepts']} held-out concepts, {t['pairs']} pairs at {t['image_size']} px, "
-              f"{t['threads']} thread on {t['cpus']} CPUs (load average {t['load_average_1min_before_after'][0]} before, "
-              f"{t['load_average_1min_before_after'][1]} after), {t['candidates']} candidates. The screen visits "
-              f"{t['screen']['budget']} of them and rescores the best {t['screen']['rescore']} exactly; " + chosen_on), "",
-             "| selection | median seconds | median CPU seconds | median forward passes | median test PSNR of the chosen start |",
-             "|---|---|---|---|---|",
-             f"| every candidate scored | {_f(sec['exhaustive'])} | {_f(cpu['exhaustive'])} | {t['candidates']} | {_f(t['median_test_psnr']['exhaustive'])} |",
-             f"| screened | {_f(sec['screened'])} | {_f(cpu['screened'])} | {t['median_forward_passes']['screened'] + t['median_forward_passes']['rescored']} | "
-             f"{_f(t['median_test_psnr']['screened'])} |", "",
-             (f"Target: selection under {SELECTION_TARGET_SECONDS} s: {met} ({_f(sec['screened'])} s). The screen keeps the exhaustive "
-              f"choice on {t['same_choice_as_exhaustive']} of {t['concepts']}; test PSNR lost to it: mean "
-              f"{_f(t['test_psnr_exhaustive_minus_screened']['mean'])} dB, worst {_f(t['test_psnr_exhaustive_minus_screened']['max'])} dB."), ""]  # fmt: skip
-    for key, which in (("screen_study", "the held-out concepts (in-sample for the default screen of the time, whose budget was chosen here)"),
-                       ("screen_study_train", "training concepts scored as unseen (each one's group out of the prior and the candidates)")):  # fmt: skip
-        study = data.get(key) or {}
-        if not study.get("strategies"):
-            continue
-        lines += [f"Screens replayed on every candidate's scores, {study['concepts']} {which}:", "",
-                  "| screen strategy | same choice as exhaustive | median forward passes | mean test PSNR lost, dB |", "|---|---|---|---|"]  # fmt: skip
-        for name, r in study["strategies"].items():
-            lost = r["test_psnr_exhaustive_minus_chosen"]
-            lines.append(f"| {name} | {r['same_choice_as_exhaustive']} of {study['concepts']} | {r['median_forward_passes']} | "
-                         f"{_f(lost['mean']) if lost else '–'} |")  # fmt: skip
-        lines.append("")
-    return lines
 
 
 #: Fraction of scratch's budget at which the fixed-budget target is judged, and the share of concepts it asks for.
@@ -524,14 +271,14 @@ def per_concept_lines(results: dict) -> list[str]:
             if r is None:
                 cells.append("–")
             elif r["reached"]:
-                cells.append(f"{_f(r['speedup'], 1)}x ({_f(r['psnr_step0'], 1)})")
+                cells.append(f"{fmt(r['speedup'], 1)}x ({fmt(r['psnr_step0'], 1)})")
             else:
                 cells.append(
-                    f"not reached: {_f(r['best_psnr'], 1)} dB in {r['steps_run']} steps ({_f(r['psnr_step0'], 1)})"
+                    f"not reached: {fmt(r['best_psnr'], 1)} dB in {r['steps_run']} steps ({fmt(r['psnr_step0'], 1)})"
                 )
         name = cid + (" *(apart)*" if s["apart"] else "")
         lines.append(
-            f"| {name} | {_f(s['scratch_final_psnr'])} | {_f(s['trivial_psnr'])} | {_f(s['scratch_seconds'], 1)} | "
+            f"| {name} | {fmt(s['scratch_final_psnr'])} | {fmt(s['trivial_psnr'])} | {fmt(s['scratch_seconds'], 1)} | "
             + " | ".join(cells)
             + " |"
         )
@@ -585,14 +332,14 @@ def other_bench_section(source: str, data: dict) -> list[str]:
               "| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | PSNR at stop |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for m, r in summary["methods"].items():
-        lines.append(f"| {_label(data, m)} | {r['reached']}/{r['concepts']} | {_f(r['median_speedup'], 1, 'x')} | "
-                     f"{_f(r['median_speedup_steps'], 1, 'x')} | {_f(r['median_seconds'], 2)} | {_f(r['median_psnr_step0'])} | "
-                     f"{_f(r['median_psnr_at_stop'])} |")  # fmt: skip
+        lines.append(f"| {_label(data, m)} | {r['reached']}/{r['concepts']} | {fmt(r['median_speedup'], 1, 'x')} | "
+                     f"{fmt(r['median_speedup_steps'], 1, 'x')} | {fmt(r['median_seconds'], 2)} | {fmt(r['median_psnr_step0'])} | "
+                     f"{fmt(r['median_psnr_at_stop'])} |")  # fmt: skip
     lines.append("")
     for gen, t in summary.get("targets", {}).items():
         if "median_speedup_over_lora" in t:
             ok = "met" if t["speedup_over_lora_3x"] else "**missed**"
-            lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 2)}x faster to the target than base + fresh LoRA "
+            lines.append(f"- `{gen}` is {fmt(t['median_speedup_over_lora'], 2)}x faster to the target than base + fresh LoRA "
                          f"(median of per-concept ratios; target 3x: {ok}).")  # fmt: skip
     fixed = data.get("fixed_budget")
     if fixed:
@@ -613,12 +360,12 @@ def other_bench_section(source: str, data: dict) -> list[str]:
     return lines + [""] + per_concept
 
 
-def seed_spread_section(runs: list[tuple[str, dict]]) -> list[str]:
+def seed_spread_section(files: list[tuple[str, dict]]) -> list[str]:
     """The headline speedups of the same methods on the same concepts under each benchmark seed
     (scratch rerun per seed too), and their spread: the medians are taken over the concepts every
     seed completed and none reports apart, so only the seed differs between the columns."""
     by_seed = {}
-    for source, data in runs:
+    for source, data in files:
         seed = data["config"]["seed"]
         if seed in by_seed:
             raise WeightinitError(f"two seed-spread files have benchmark seed {seed}: {by_seed[seed][0]} and {source}")
@@ -648,8 +395,8 @@ def seed_spread_section(runs: list[tuple[str, dict]]) -> list[str]:
 
     def row(label, values, digits, suffix):
         known = [v for v in values if v is not None]
-        spread = f"{_f(min(known), digits, suffix)} – {_f(max(known), digits, suffix)}" if known else "–"
-        return f"| {label} | " + " | ".join(_f(v, digits, suffix) for v in values) + f" | {spread} |"
+        spread = f"{fmt(min(known), digits, suffix)} – {fmt(max(known), digits, suffix)}" if known else "–"
+        return f"| {label} | " + " | ".join(fmt(v, digits, suffix) for v in values) + f" | {spread} |"
 
     lines += [
         "| median | " + " | ".join(f"seed {s}" for s in seeds) + " | spread |",
@@ -668,66 +415,9 @@ def seed_spread_section(runs: list[tuple[str, dict]]) -> list[str]:
     return lines + [""]
 
 
-def prior_rank_section(source: str, data: dict) -> list[str]:
-    """The retrieval prior's rank chosen on training concepts left out of their own prior, then the
-    held-out concepts at every rank (``experiments.prior_rank``)."""
-    train, held = data["train"], data["heldout"]
-    zoo = f" (`{data['zoo']}`)" if data.get("zoo") else ""
-    lines = [f"## Retrieval prior: principal components kept{zoo}", "",
-             (f"From `{source}` (`{data.get('command', 'python -m experiments.prior_rank')}`): step-0 test PSNR of the prior alone "
-              f"(no denoiser, temperature {data['temperature']}), {data['training_concepts']} training concepts. Training rows: "
-              f"{train['concepts']} concepts, each with the prior refitted on the other training concepts; the rank with the best "
-              f"median (**{train['best']}**) is the one chosen, and held-out rows played no part in it. Held-out rows: the prior "
-              "fitted on every training concept; a win beats both the zoo mean and the nearest concept by text."), "",
-             "| rank | training, median (dB) | held-out, median (dB) | held-out wins over mean and nearest |", "|---|---|---|---|"]  # fmt: skip
-    for r in data["ranks"]:
-        h = held["by_rank"][r]
-        lines.append(f"| {r} | {train['median_psnr_step0'][r]:.2f} | {h['median_psnr_step0']:.2f} | "
-                     f"{h['beats_mean_and_nearest']} of {held['concepts']} |")  # fmt: skip
-    return lines + [""]
-
-
-def composition_section(source: str, data: dict) -> list[str]:
-    """Composite texts built from their parts' blends against the blend of the whole text
-    (``experiments.composed_prior``), with the policy chosen on the training rows."""
-    policy = data["policy"]
-    lines = ["## Composite texts: the parts' blends against the whole text's", "",
-             (f"From `{source}` (`{data.get('command', 'python -m experiments.composed_prior')}`): step-0 test PSNR of "
-              "the prior's centre (no denoiser) for every zoo concept whose text splits at \"with\", \"plus\" or \"and\"; training "
-              "concepts with their whole group (other strengths, reverse) left out of the prior. The policy composes when the "
-              f"weakest part's similarity is at least the whole text's minus {policy['margin']:.4f}, the margin with the best mean "
-              "PSNR on the training rows; held-out rows played no part in it."), ""]  # fmt: skip
-    scaled = sorted({k.removeprefix("median_") for part in data.values() if isinstance(part, dict) for k in part
-                     if k.startswith("median_sum_x")}, key=lambda k: float(k[5:]))  # fmt: skip
-    lines += ["| rows | concepts | composed by the policy | median, whole text | median, policy | policy better on | "
-              + " | ".join(f"median, parts summed x{k[5:]}" for k in scaled) + " |",
-              "|---|---|---|---|---|---|" + "---|" * len(scaled)]  # fmt: skip
-    for key in ("train_all", "train_compositions", "heldout_all", "heldout_compositions"):
-        if key in data:
-            r = data[key]
-            lines.append(f"| {key.replace('_', ' ')} | {r['concepts']} | {r['composed']} | {_f(r['median_whole'])} | {_f(r['median_policy'])} | "
-                         f"{r['policy_beats_whole']} of {r['concepts']} | " + " | ".join(_f(r.get(f'median_{k}')) for k in scaled) + " |")  # fmt: skip
-    return lines + [""]
-
-
-def markdown(
-    results: dict,
-    assets: str,
-    grids: list[str],
-    results_dir: str,
-    ablations: dict | None = None,
-    ablations_source: str = "",
-    step0: list[tuple[str, dict]] | None = None,
-    directions: tuple[str, dict] | None = None,
-    composition: tuple[str, dict] | None = None,
-    selection: tuple[str, dict] | None = None,
-    others: list[tuple[str, dict]] | None = None,
-    step0_tables: list[tuple[str, dict]] | None = None,
-    crop_sizes: list[tuple[str, dict]] | None = None,
-    start_recipe: tuple[str, dict] | None = None,
-    seed_spread: list[tuple[str, dict]] | None = None,
-    prior_ranks: list[tuple[str, dict]] | None = None,
-) -> str:
+def markdown(results: dict, assets: str, grids: list[str], results_dir: str, sections: list[str] = ()) -> str:
+    """docs/BENCHMARKS.md: the benchmark's own tables around ``sections``, the measurements' lines
+    (:func:`render_sections`), which go after its per-concept table (or the header, if no concept is complete)."""
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
         rank = {name: i for i, name in enumerate(["scratch", *METHODS])}
@@ -742,7 +432,7 @@ def markdown(
         # for word, so the file regenerates identically; the command is now `python -m experiments.bench report`.
         f"<!-- generated by `python -m weightinit.bench.report --results {results_dir} --out <this file>`; do not edit by hand -->",
         "",
-        f"Regenerated {datetime.date.today().isoformat()} from the runs in `{results_dir}` (the last invocation started {machine.get('date', '?')}).",
+        f"Regenerated {_today()} from the runs in `{results_dir}` (the last invocation started {machine.get('date', '?')}).",
         "",
         f"**Machine:** {machine.get('cpu', '?')}, {machine.get('cpu_count', '?')} cores, {'CUDA' if machine.get('cuda') else 'CPU only'}; "
         f"torch threads per process: {machine.get('threads', '?')}; {machine.get('platform', '?')}, Python {machine.get('python', '?')}.",
@@ -772,20 +462,7 @@ def markdown(
         lines += [(f"**Partial:** {len(planned) - len(pending)} of the {len(planned)} planned concepts are complete; the medians "
                    f"below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the benchmark command to resume."),
                   ""]  # fmt: skip
-    abl = ablations_section(ablations, ablations_source) if ablations else []
-    abl = (
-        (step0_section(step0) if step0 else [])
-        + [line for table in step0_tables or [] for line in step0_table_section(*table)]
-        + [line for rank in prior_ranks or [] for line in prior_rank_section(*rank)]
-        + (composition_section(*composition) if composition else [])
-        + (selection_section(*selection) if selection else [])
-        + [line for other in others or [] for line in other_bench_section(*other)]
-        + (seed_spread_section(seed_spread) if seed_spread else [])
-        + [line for crop in crop_sizes or [] for line in crop_size_section(*crop)]
-        + (start_recipe_section(*start_recipe) if start_recipe else [])
-        + (directions_section(*directions) if directions else [])
-        + abl
-    )
+    abl = list(sections)
     if not summary:
         return "\n".join(lines + ["No complete concept yet.", ""] + abl)
     if not summary["methods"]:
@@ -798,26 +475,26 @@ def markdown(
               "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for m, s in summary["methods"].items():
         lines.append(
-            f"| {_label(results, m)} | {s['reached']}/{s['concepts']} | {_f(s['median_speedup'], 1, 'x')} | {_f(s['median_speedup_steps'], 1, 'x')} "
-            f"| {_f(s['median_seconds'], 2)} | {_f(s['median_psnr_step0'])} | {_f(s['median_psnr_step0_minus_oracle'])} "
-            f"| {_f(s['median_rel_l2_to_oracle'], 3)} | {_f(s['median_psnr_at_stop'])} |"
+            f"| {_label(results, m)} | {s['reached']}/{s['concepts']} | {fmt(s['median_speedup'], 1, 'x')} | {fmt(s['median_speedup_steps'], 1, 'x')} "
+            f"| {fmt(s['median_seconds'], 2)} | {fmt(s['median_psnr_step0'])} | {fmt(s['median_psnr_step0_minus_oracle'])} "
+            f"| {fmt(s['median_rel_l2_to_oracle'], 3)} | {fmt(s['median_psnr_at_stop'])} |"
         )
     lines += ["", "Not reached counts as speedup 0 in the medians (so they are lower bounds); speedup in steps is `–`/∞ where the "
-              "target was met at step 0. Median scratch final PSNR: " + _f(summary.get("median_scratch_final_psnr")) + " dB.", ""]  # fmt: skip
+              "target was met at step 0. Median scratch final PSNR: " + fmt(summary.get("median_scratch_final_psnr")) + " dB.", ""]  # fmt: skip
     lines += ["## Targets", ""]
     for gen, t in summary.get("targets", {}).items():
 
         def ok(flag):
             return "met" if flag else "**missed**"
 
-        lines.append(f"- `{gen}` reaches scratch's final PSNR {_f(t['median_speedup'], 1)}x faster (median; target 15x: {ok(t['speedup_15x'])}); "
-                     f"its PSNR at stop beats scratch's final on {_f(100 * (t['better_final_psnr_fraction'] or 0), 0)}% of concepts.")  # fmt: skip
+        lines.append(f"- `{gen}` reaches scratch's final PSNR {fmt(t['median_speedup'], 1)}x faster (median; target 15x: {ok(t['speedup_15x'])}); "
+                     f"its PSNR at stop beats scratch's final on {fmt(100 * (t['better_final_psnr_fraction'] or 0), 0)}% of concepts.")  # fmt: skip
         if "step0_beats_mean_and_nearest_fraction" in t:
-            lines.append(f"- `{gen}` beats both the mean and the nearest concept at step 0 on {_f(100 * t['step0_beats_mean_and_nearest_fraction'], 0)}% "
+            lines.append(f"- `{gen}` beats both the mean and the nearest concept at step 0 on {fmt(100 * t['step0_beats_mean_and_nearest_fraction'], 0)}% "
                          f"of concepts (target 70%: {ok(t['step0_70pct'])}); reaches the target sooner than both on "
-                         f"{_f(100 * t['sooner_than_mean_and_nearest_fraction'], 0)}%.")  # fmt: skip
+                         f"{fmt(100 * t['sooner_than_mean_and_nearest_fraction'], 0)}%.")  # fmt: skip
         if "median_speedup_over_lora" in t:
-            lines.append(f"- `{gen}` is {_f(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
+            lines.append(f"- `{gen}` is {fmt(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
                          f"{ok(t['speedup_over_lora_3x'])}).")  # fmt: skip
 
         if METHODS[gen].sees_pairs:
@@ -831,8 +508,8 @@ def markdown(
               "|---|---|" + "---|" * len(fractions)]  # fmt: skip
     for m, s in summary["methods"].items():
         lines.append(
-            f"| {m} | {_f(s['median_psnr_step0'])} | "
-            + " | ".join(_f(s["median_psnr_at_fraction"][f]) for f in fractions)
+            f"| {m} | {fmt(s['median_psnr_step0'])} | "
+            + " | ".join(fmt(s["median_psnr_at_fraction"][f]) for f in fractions)
             + " |"
         )
     lines += ["", "## Per concept: speedup over scratch (PSNR at step 0)", ""] + per_concept_lines(results)
@@ -840,7 +517,7 @@ def markdown(
     if fids:
         lines += ["", "## FID (user-supplied feature network)", "", fids[0][2]["note"] + f" (weights: `{fids[0][2]['weights']}`).", "",
                   "| concept | method | FID |", "|---|---|---|"]  # fmt: skip
-        lines += [f"| {c} | {m} | {_f(f['value'])} |" for c, m, f in fids]
+        lines += [f"| {c} | {m} | {fmt(f['value'])} |" for c, m, f in fids]
     else:
         lines += ["", "FID: not computed (no `--fid-weights`); weightinit never downloads Inception weights."]
     lines += [""] + abl
@@ -877,14 +554,14 @@ def readme_results(results: dict, source: str) -> str:
              "| start | speedup over scratch (seconds) | (steps) | test PSNR before training, dB |",
              "|---|---|---|---|"]  # fmt: skip
     lines.append(
-        f"| scratch ({results['config']['scratch_steps']} steps, final PSNR {_f(summary.get('median_scratch_final_psnr'))} dB) | 1x | 1x | |"
+        f"| scratch ({results['config']['scratch_steps']} steps, final PSNR {fmt(summary.get('median_scratch_final_psnr'))} dB) | 1x | 1x | |"
     )
     for label, lora_method, merge_method in README_ROWS:
         m = lora_method if lora else merge_method
         if m in methods:
             r = methods[m]
             lines.append(
-                f"| {label} | {_f(r['median_speedup'], 1, 'x')} | {_f(r['median_speedup_steps'], 1, 'x')} | {_f(r['median_psnr_step0'])} |"
+                f"| {label} | {fmt(r['median_speedup'], 1, 'x')} | {fmt(r['median_speedup_steps'], 1, 'x')} | {fmt(r['median_psnr_step0'])} |"
             )
     lines += [
         "",
@@ -905,66 +582,90 @@ def replace_readme_results(readme: str | os.PathLike, results: dict, source: str
     atomic_write_text(path, head + readme_results(results, source) + tail)
 
 
-def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, grids: int = 4,
-                 ablations: str | os.PathLike | None = None, step0: list[str | os.PathLike] = (),
-                 readme: str | os.PathLike | None = None, directions: str | os.PathLike | None = None,
-                 composition: str | os.PathLike | None = None, selection: str | os.PathLike | None = None,
-                 others: list[str | os.PathLike] = (), step0_tables: list[str | os.PathLike] = (),
-                 crop_sizes: list[str | os.PathLike] = (), start_recipe: str | os.PathLike | None = None,
-                 seed_spread: list[str | os.PathLike] = (), prior_ranks: list[str | os.PathLike] = ()) -> dict:  # fmt: skip
+#: The sections the report can add, in no particular order: ``--section NAME=FILE`` names one, and
+#: each is a ``section(files) -> lines`` function of the experiment that writes FILE, ``files`` being
+#: ``[(FILE as the report shows it, its JSON)]`` for every file given to NAME.
+SECTIONS = {
+    "step0": "experiments.heldout_start:section",
+    "step0-table": "experiments.heldout_start:per_concept_section",
+    "prior-rank": "experiments.prior_rank:section",
+    "composition": "experiments.composed_prior:section",
+    "selection": "experiments.pair_selection:section",
+    "other": "experiments.bench.report:other_section",
+    "seed-spread": "experiments.bench.report:seed_spread_section",
+    "crop-size": "experiments.crop_size:section",
+    "start-recipe": "experiments.start_recipe:section",
+    "directions": "experiments.cyclegan_directions:section",
+    "ablations": "experiments.bench.ablations:section",
+}
+
+
+def other_section(files: list[tuple[str, dict]]) -> list[str]:
+    """Another benchmark's results per file (``python -m experiments.bench run --json``,
+    ``experiments.rerun_methods --json``): ``--section other=FILE``."""
+    return [line for source, data in files for line in other_bench_section(source, data)]
+
+
+def parse_sections(specs: list[str]) -> list[tuple[str, Path]]:
+    """``["NAME=FILE", ...]`` as ``[(NAME, FILE)]``; an unknown NAME or a missing ``=`` is one error."""
+    out = []
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep or not file:
+            raise WeightinitError(f"--section {spec!r}: expected NAME=FILE, NAME one of {', '.join(SECTIONS)}")
+        if name not in SECTIONS:
+            raise WeightinitError(f"--section {spec!r}: no section {name!r}; known: {', '.join(SECTIONS)}")
+        out.append((name, Path(file)))
+    return out
+
+
+def render_sections(sections: list[tuple[str, str | os.PathLike]], relative_to: Path) -> list[str]:
+    """Every named section's lines, in the order the names first appear; the files given to one name
+    go to its function together, in order, shown relative to ``relative_to``."""
+    import importlib
+
+    missing = [str(f) for _, f in sections if not Path(f).is_file()]
+    if missing:
+        raise WeightinitError(
+            f"no measurement files at {', '.join(missing)}; run the command that writes each first (docs/reproducing.md)"
+        )
+    files: dict[str, list[tuple[str, dict]]] = {}
+    for name, f in sections:
+        files.setdefault(name, []).append((os.path.relpath(f, relative_to), json.loads(Path(f).read_text())))
+    lines = []
+    for name, given in files.items():
+        module, function = SECTIONS[name].split(":")
+        lines += getattr(importlib.import_module(module), function)(given)
+    return lines
+
+
+def write_report(
+    results_dir: str | os.PathLike,
+    md_path: str | os.PathLike,
+    *,
+    grids: int = 4,
+    sections: list[tuple[str, str | os.PathLike]] = (),
+    readme: str | os.PathLike | None = None,
+) -> dict:
     """results.json in the results folder; the markdown, plots and grids at ``md_path``.
 
     ``results_dir`` may also be a saved ``results.json`` (``docs/measurements/bench_full.json``):
     the report is then redrawn from it, with the image grids already drawn.
 
-    ``ablations``: a ``weightinit bench-ablations`` result (``OUT/ablations/ablations.json``);
-    by default the one in the results folder, if there is one. ``others``: further benchmark
-    results (``weightinit bench --json``, ``experiments.rerun_methods --json``), a section each;
-    ``step0_tables``: ``experiments.heldout_start`` files tabulated per held-out concept;
-    ``crop_sizes``: ``experiments.crop_size`` results; ``start_recipe``: an ``experiments.start_recipe`` result;
-    ``seed_spread``: benchmark results of the same methods and concepts under different seeds, one section;
-    ``prior_ranks``: ``experiments.prior_rank`` results, one section each (one per zoo).
+    ``sections``: ``[(NAME, FILE)]``, a section of the report each NAME (:data:`SECTIONS`); without
+    an ``ablations`` one, the ablations of the results folder (``ablations/ablations.json``) if any.
+    Nothing is written if a file is missing.
     """
     results_dir, md_path = Path(results_dir), Path(md_path)
-    abl_path = Path(ablations) if ablations else results_dir / "ablations" / "ablations.json"
-    if ablations and not abl_path.is_file():
-        raise WeightinitError(f"no ablation results at {abl_path}; run `weightinit bench-ablations` first")
-    abl = json.loads(abl_path.read_text()) if abl_path.is_file() else None
-    missing = [
-        str(p)
-        for p in [
-            *step0,
-            *others,
-            *step0_tables,
-            *crop_sizes,
-            *seed_spread,
-            *prior_ranks,
-            *(f for f in (directions, composition, selection, start_recipe) if f),
-        ]
-        if not Path(p).is_file()
-    ]
-    if missing:
-        raise WeightinitError(
-            f"no measurement files at {', '.join(missing)}; run the command that writes each first (docs/reproducing.md)"
-        )
-    step0_data = [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in step0]
-    directions_data = (
-        (os.path.relpath(directions, md_path.parent), json.loads(Path(directions).read_text())) if directions else None
-    )
-    composition_data, selection_data, start_recipe_data = (
-        (os.path.relpath(f, md_path.parent), json.loads(Path(f).read_text())) if f else None
-        for f in (composition, selection, start_recipe)
-    )
-    others_data, tables_data, crops_data, seeds_data, ranks_data = (
-        [(os.path.relpath(p, md_path.parent), json.loads(Path(p).read_text())) for p in files]
-        for files in (others, step0_tables, crop_sizes, seed_spread, prior_ranks)
-    )
+    sections = list(sections)
+    default_ablations = results_dir / "ablations" / "ablations.json"
+    if not any(name == "ablations" for name, _ in sections) and default_ablations.is_file():
+        sections.append(("ablations", default_ablations))
+    lines = render_sections(sections, md_path.parent)
     from_file = results_dir.is_file()  # a saved results.json (the run files are not at hand)
     results = (
         json.loads(results_dir.read_text()) | {"redrawn_from_file": True} if from_file else write_results(results_dir)
     )
-    if abl is not None:
-        results["ablations"] = abl
     assets = md_path.parent / ASSETS
     grid_ids = []
     if results["summary"]:
@@ -978,94 +679,8 @@ def write_report(results_dir: str | os.PathLike, md_path: str | os.PathLike, *, 
             elif image_grid(results_dir, cid, methods, assets / f"grid_{cid}.jpg"):
                 grid_ids.append(cid)
     rel = os.path.relpath(results_dir, md_path.parent) if md_path.parent != results_dir else "."
-    abl_rel = os.path.relpath(abl_path, md_path.parent) if abl is not None else ""
-    atomic_write_text(
-        md_path,
-        markdown(
-            results,
-            ASSETS,
-            grid_ids,
-            rel,
-            abl,
-            abl_rel,
-            step0_data,
-            directions_data,
-            composition_data,
-            selection_data,
-            others_data,
-            tables_data,
-            crops_data,
-            start_recipe_data,
-            seeds_data,
-            ranks_data,
-        ),
-    )
+    atomic_write_text(md_path, markdown(results, ASSETS, grid_ids, rel, lines))
     if readme is not None and results["summary"]:
         source = results_dir if from_file else results_dir / "results.json"
         replace_readme_results(readme, results, os.path.relpath(source, Path(readme).parent))
     return results
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Regenerate results.json and BENCHMARKS.md from a benchmark's run files."
-    )
-    parser.add_argument("--results", required=True, help="The benchmark's --out folder.")
-    parser.add_argument(
-        "--out", default="docs/BENCHMARKS.md", help="The markdown to write (plots go to bench/ beside it)."
-    )
-    parser.add_argument("--grids", type=int, default=4, help="Image grids for this many concepts.")
-    parser.add_argument(
-        "--ablations",
-        default=None,
-        help="A bench-ablations result (default: RESULTS/ablations/ablations.json if present).",
-    )
-    parser.add_argument(
-        "--step0", action="append", default=[], help="A heldout_start result to tabulate by direction (repeatable)."
-    )
-    parser.add_argument("--readme", default=None, help="Also rewrite the results table of this README.")
-    parser.add_argument("--directions", default=None, help="A cyclegan_directions result to tabulate.")
-    parser.add_argument("--composition", default=None, help="A composed_prior result to tabulate.")
-    parser.add_argument("--selection", default=None, help="A pair_selection --timing result to tabulate.")
-    parser.add_argument("--other", action="append", default=[], help="Another benchmark's results JSON (repeatable).")
-    parser.add_argument(
-        "--step0-table",
-        action="append",
-        default=[],
-        help="A heldout_start result to tabulate per concept (repeatable).",
-    )
-    parser.add_argument("--crop-size", action="append", default=[], help="A crop_size result to tabulate (repeatable).")
-    parser.add_argument("--start-recipe", default=None, help="A start_recipe result to tabulate.")
-    parser.add_argument(
-        "--prior-rank", action="append", default=[], help="A prior_rank result to tabulate (repeatable, one per zoo)."
-    )
-    parser.add_argument(
-        "--seed-spread",
-        action="append",
-        default=[],
-        help="A benchmark result under one seed (repeatable, one section).",
-    )
-    args = parser.parse_args(argv)
-    results = write_report(
-        args.results,
-        args.out,
-        grids=args.grids,
-        ablations=args.ablations,
-        step0=args.step0,
-        readme=args.readme,
-        directions=args.directions,
-        composition=args.composition,
-        selection=args.selection,
-        others=args.other,
-        step0_tables=args.step0_table,
-        crop_sizes=args.crop_size,
-        start_recipe=args.start_recipe,
-        seed_spread=args.seed_spread,
-        prior_ranks=args.prior_rank,
-    )
-    print(json.dumps({"results": str(Path(args.results) / "results.json"), "markdown": args.out,
-                      "median_speedup": _json_safe(results["summary"].get("median_speedup", {}))}, indent=2))  # fmt: skip
-
-
-if __name__ == "__main__":
-    main()
