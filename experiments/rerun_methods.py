@@ -4,7 +4,7 @@
         --mode lora --methods chosen_1_lora --out runs/rerun-selection --json docs/measurements/bench_selection.json
 
 Scratch's 4000 steps are most of a benchmark's CPU time, and they depend on neither the
-generator nor the stop rule. This seeds a fresh ``weightinit bench`` results folder with the
+generator nor the stop rule. This seeds a fresh ``python -m experiments.bench run`` results folder with the
 recorded scratch run of every concept, then runs the ``--methods`` asked for there, through the
 benchmark's own runner (same recipe, data, keys and resume). Two uses:
 
@@ -116,7 +116,7 @@ def measure(results_file, zoo, out, *, mode: str, methods: list[str], reuse: lis
             first: int | None = None, concepts: list[str] | None = None, overrides: dict | None = None, run: bool = True,
             log=print) -> dict:  # fmt: skip
     """Seed ``out`` from ``results_file``, run ``methods`` there and return the collected results
-    (``weightinit bench``'s JSON) with ``rerun`` (what was seeded, run and changed) and ``fixed_budget``.
+    (``python -m experiments.bench run``'s JSON) with ``rerun`` (what was seeded, run and changed) and ``fixed_budget``.
     ``run=False`` only collects the concepts whose runs are complete (``pending`` lists the others)."""
     recorded = json.loads(Path(results_file).read_text())
     recorded_config = BenchConfig(**recorded["config"])
@@ -168,7 +168,7 @@ def _bundled() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", required=True, help="A recorded `weightinit bench --json` file.")
+    parser.add_argument("--results", required=True, help="A recorded `python -m experiments.bench run --json` file.")
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder or hub id (default: the bundled one).")
     parser.add_argument("--mode", default="lora", choices=["merge", "lora", "both"])

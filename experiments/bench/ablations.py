@@ -5,7 +5,7 @@ steps of the main generator. Each is scored on held-out concepts by the PSNR of 
 before any fine-tuning (step 0) and the relative L2 distance of its weights to the concept's own
 zoo weights; the zoo mean and the oracle are scored beside them.
 
-    python -m experiments.bench.ablations --zoo zoo --generator generator --out bench_out
+    python -m experiments.bench ablations --zoo zoo --generator generator --out bench_out
 
 Resumable: generators train into ``OUT/ablations/<name>/`` (``train_generator`` checkpoints,
 ``--resume`` semantics), scores go to ``OUT/ablations/<name>/eval.json``; both are skipped when

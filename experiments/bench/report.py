@@ -289,7 +289,7 @@ def per_concept_lines(results: dict) -> list[str]:
 
 
 def other_bench_section(source: str, data: dict) -> list[str]:
-    """Another benchmark's results (``weightinit bench --json`` or ``experiments.rerun_methods``): a
+    """Another benchmark's results (``python -m experiments.bench run --json`` or ``experiments.rerun_methods``): a
     reference generator's time-to-quality, a rerun with today's code, or a fixed-budget run."""
     meta, cfg, summary = data.get("meta", {}), data["config"], data.get("summary") or {}
     rerun = data.get("rerun")

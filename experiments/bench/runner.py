@@ -1,6 +1,6 @@
 """Per-concept benchmark runs: resumable fine-tunes, time to quality, speedups, medians.
 
-Budgets (every one a flag of ``weightinit bench``): scratch fine-tunes for ``scratch_steps``
+Budgets (every one a flag of ``python -m experiments.bench run``): scratch fine-tunes for ``scratch_steps``
 once per concept; its *final PSNR* is the mean of its evaluations in the last ``final_window``
 of that budget, and the *target* is that minus ``tolerance_db`` (the same for every method,
 scratch included). Every other method fine-tunes with the same recipe, data and data order
