@@ -220,6 +220,23 @@ def test_report_sections_come_from_their_files_and_a_missing_file_writes_nothing
     assert md.read_text() == before
 
 
+def test_the_report_command_takes_its_sections_as_name_equals_file(bench_copy, tmp_path):
+    from typer.testing import CliRunner
+
+    from experiments.bench.cli import app
+
+    row = {"text": "t", "netG_B_text": "u", "forward_l1": {"netG_A": 0.1, "netG_B": 0.3}, "reverse_l1": {"netG_A": 0.3, "netG_B": 0.2},
+           "both_directions_right": True, "netG_B_draws_on": []}  # fmt: skip
+    (tmp_path / "dirs.json").write_text(json.dumps({"generators": {"gen": [row]}}))
+    md = tmp_path / "B.md"
+    base = ["report", "--results", str(bench_copy), "--out", str(md)]
+    res = CliRunner().invoke(app, [*base, "--section", f"directions={tmp_path / 'dirs.json'}", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "## CycleGAN: does each direction start the right way?" in md.read_text()
+    res = CliRunner().invoke(app, [*base, "--section", f"nope={tmp_path / 'dirs.json'}"])
+    assert res.exit_code == 1 and "no section 'nope'" in " ".join(res.output.split()), res.output
+
+
 def test_the_readme_results_table_is_rewritten_between_its_markers_only(bench_copy, tmp_path):
     from experiments.bench.report import README_END, README_START, write_report
     from weightinit.errors import WeightinitError
