@@ -55,7 +55,7 @@ generator: $(STAMP)
 BENCH_OUT ?= runs/bench-full
 bench: $(STAMP)
 	$(MAKE) -j$(PROCS) $(foreach i,$(shell seq 0 $$(($(PROCS) - 1))),bench-shard-$(i))
-	$(BIN)/weightinit bench-ablations --zoo zoo --generator weightinit/data/generator --out $(BENCH_OUT)
+	$(BIN)/python -m experiments.bench ablations --zoo zoo --generator weightinit/data/generator --out $(BENCH_OUT)
 	$(MAKE) bench-report
 
 # Regenerate docs/BENCHMARKS.md and the README's results table from the measurement files (seconds);
@@ -68,17 +68,32 @@ STEP0_REFERENCE = $(wildcard $(foreach g,$(REFERENCE_GENERATORS),docs/measuremen
 # Further benchmarks, a section each, where measured: the reference generators' (`make bench-NAME`),
 # and the reruns of `python -m experiments.rerun_methods` (docs/reproducing.md).
 OTHER_BENCH ?= $(wildcard docs/measurements/bench_selection.json docs/measurements/fixed_budget_*.json $(foreach g,$(REFERENCE_GENERATORS),docs/measurements/bench_$(g).json))
-# The seed spread (issue 16 §4): seeds 1 and 2 `weightinit bench --seed N`, with seed 0 the rerun made with
+# The seed spread (issue 16 §4): seeds 1 and 2 `python -m experiments.bench run --seed N`, with seed 0 the rerun made with
 # the same (rank-64) generator as they were, bench_selection_rank64.json.
 SEED_SPREAD ?= $(if $(wildcard docs/measurements/bench_seed*.json),docs/measurements/bench_selection_rank64.json $(wildcard docs/measurements/bench_seed*.json))
+# The report's sections, one a line, in the order they appear: NAME=FILE, where NAME's section is the
+# `section` function of the experiment that wrote FILE (experiments/bench/report.py, SECTIONS).
+BENCH_SECTIONS = \
+	$(foreach f,$(STEP0),step0=$(f)) \
+	$(foreach f,$(STEP0_REFERENCE),step0-table=$(f)) \
+	$(foreach f,$(wildcard docs/measurements/prior_rank.json docs/measurements/prior_rank_*.json),prior-rank=$(f)) \
+	composition=docs/measurements/composed_prior.json \
+	selection=docs/measurements/pair_selection.json \
+	$(foreach f,$(OTHER_BENCH),other=$(f)) \
+	$(foreach f,$(SEED_SPREAD),seed-spread=$(f)) \
+	$(foreach f,$(wildcard docs/measurements/crop_size_*.json),crop-size=$(f)) \
+	$(if $(wildcard docs/measurements/start_recipe.json),start-recipe=docs/measurements/start_recipe.json) \
+	directions=docs/measurements/cyclegan_directions.json \
+	$(if $(ABLATIONS),ablations=$(ABLATIONS))
 bench-report: $(STAMP)
-	$(BIN)/weightinit bench-report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md $(if $(ABLATIONS),--ablations $(ABLATIONS)) $(foreach f,$(STEP0),--step0 $(f)) $(foreach f,$(OTHER_BENCH),--other $(f)) $(foreach f,$(STEP0_REFERENCE),--step0-table $(f)) $(foreach f,$(wildcard docs/measurements/crop_size_*.json),--crop-size $(f)) $(if $(wildcard docs/measurements/start_recipe.json),--start-recipe docs/measurements/start_recipe.json) $(foreach f,$(wildcard docs/measurements/prior_rank.json docs/measurements/prior_rank_*.json),--prior-rank $(f)) $(foreach f,$(SEED_SPREAD),--seed-spread $(f)) --directions docs/measurements/cyclegan_directions.json --composition docs/measurements/composed_prior.json --selection docs/measurements/pair_selection.json --readme README.md
+	$(BIN)/python -m experiments.bench report --results $(BENCH_RESULTS) --out docs/BENCHMARKS.md --readme README.md \
+		$(addprefix --section ,$(BENCH_SECTIONS))
 
 bench-shard-%: $(STAMP)
-	$(BIN)/weightinit bench --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md
+	$(BIN)/python -m experiments.bench run --zoo zoo --shard $*/$(PROCS) --out $(BENCH_OUT) --doc $(BENCH_OUT)/BENCHMARKS_$*.md
 
 bench-quick: $(STAMP)
-	$(BIN)/weightinit bench --zoo zoo --quick --out runs/bench-quick --json runs/bench_quick.json
+	$(BIN)/python -m experiments.bench run --zoo zoo --quick --out runs/bench-quick --json runs/bench_quick.json
 
 # The wheel a user installs: at most 40 MB, installed alone outside the checkout, initialising the
 # default network offline (.ci/wheel-check; minutes, so not part of `make test`).
@@ -155,8 +170,8 @@ $(addprefix generator-,$(REFERENCE_GENERATORS)): generator-%: $(STAMP)
 REFERENCE_BENCH_METHODS ?= scratch,lora,mean_lora,nearest_lora,generated_1_lora,chosen_1_lora,oracle_lora
 REFERENCE_BENCH_RUNS ?= bench-runs
 $(addprefix bench-,$(REFERENCE_GENERATORS)): bench-%: $(STAMP)
-	set -e; concepts=$$($(BIN)/python -c "from weightinit.bench.runner import spread; from weightinit.zoo.weights import ZooWeights; print(','.join(spread(ZooWeights('zoo-$*').ids('heldout'), 8)))"); \
-	bench="$(BIN)/weightinit bench --zoo zoo-$* --generator weightinit/data/generators/$* --mode lora --methods $(REFERENCE_BENCH_METHODS) --concepts $$concepts --out $(REFERENCE_BENCH_RUNS)/$*"; \
+	set -e; concepts=$$($(BIN)/python -c "from experiments.bench.runner import spread; from weightinit.zoo.weights import ZooWeights; print(','.join(spread(ZooWeights('zoo-$*').ids('heldout'), 8)))"); \
+	bench="$(BIN)/python -m experiments.bench run --zoo zoo-$* --generator weightinit/data/generators/$* --mode lora --methods $(REFERENCE_BENCH_METHODS) --concepts $$concepts --out $(REFERENCE_BENCH_RUNS)/$*"; \
 	pids=; for i in $$(seq 0 $$(($(PROCS) - 1))); do $$bench --shard $$i/$(PROCS) & pids="$$pids $$!"; done; \
 	for p in $$pids; do wait $$p; done; \
 	$$bench --json docs/measurements/bench_$*.json

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from weightinit.bench.methods import BenchContext
+from experiments.bench.markdown import fmt
+from experiments.bench.methods import BenchContext
 from weightinit.cli.zoo import load_photos
 from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import atomic_write_json
@@ -184,6 +185,37 @@ def main(argv: list[str] | None = None) -> None:
     )
     save(result)
     print(result["summary"])
+
+
+# --- its section of docs/BENCHMARKS.md -----------------------------------------------------------
+def crop_size_section(source: str, data: dict) -> list[str]:
+    """What training a fully convolutional zoo on small crops costs at the size it is used at
+    (``experiments.crop_size``): the zoo's weights against the same fine-tune at full size."""
+    s = data["summary"]
+    requested = s.get("requested", s["concepts"])
+    measured = (
+        f"{s['concepts']} of {requested} concept(s) so far (the command resumes)"
+        if s["concepts"] < requested
+        else f"{s['concepts']} concept(s)"
+    )
+    lines = [f"## What {s['zoo_crop_size']}-px training crops cost at {s['size']} px (`{data['arch']}`)", "",
+             (f"From `{source}` (`{data['command']}`): per concept, the base, the zoo's weights (fine-tuned on "
+              f"{s['zoo_crop_size']}-px crops) and the same LoRA fine-tune run on {s['size']}-px crops, all evaluated on "
+              f"{s['size']}-px test pairs. Cost = full-size minus zoo, dB (negative: the small crops did better). "
+              f"{measured}."), "",
+             "| concept | base | zoo, small crops | fine-tuned at full size | trivial | cost, dB | full-size fine-tune, s |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for cid, r in data["per_concept"].items():
+        lines.append(f"| {cid} | {fmt(r['base'])} | {fmt(r['zoo_crops'])} | {fmt(r['full_size'])} | {fmt(r['trivial']['trivial_psnr'])} | "
+                     f"{fmt(r['cost_db'])} | {fmt(r.get('full_size_seconds'), 0)} |")  # fmt: skip
+    lines.append(f"| **median** | {fmt(s['median_base'])} | {fmt(s['median_zoo_crops'])} | {fmt(s['median_full_size'])} | | "
+                 f"{fmt(s['median_cost_db'])} | |")  # fmt: skip
+    return lines + [""]
+
+
+def section(files: list[tuple[str, dict]]) -> list[str]:
+    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section crop-size=FILE``)."""
+    return [line for source, data in files for line in crop_size_section(source, data)]
 
 
 if __name__ == "__main__":

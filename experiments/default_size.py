@@ -34,12 +34,12 @@ from pathlib import Path
 
 import torch
 
+from experiments.bench.runner import spread
 from weightinit import plugins
-from weightinit.bench.curves import final_psnr, time_to_quality
-from weightinit.bench.runner import spread, tracked_fine_tune
 from weightinit.cli.zoo import load_photos
 from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import atomic_write_json
+from weightinit.finetune import final_psnr, time_to_quality, tracked_fine_tune
 from weightinit.initialization import initialize, load_generator
 from weightinit.lora import inject_lora
 from weightinit.pairs import ProceduralPairs

@@ -23,10 +23,10 @@ from unittest import mock
 
 import torch
 
+from experiments.bench.runner import spread
 from experiments.default_size import _photos, write_base
 from weightinit import initialize, plugins
 from weightinit.adapters import pix2pix_transfer
-from weightinit.bench.runner import spread
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from weightinit.bench.methods import BenchContext
+from experiments.bench.methods import BenchContext
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.model import WeightGenerator
 from weightinit.recipe import evaluate

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
+from experiments.bench.runner import spread
 from experiments.reference_networks import define_G
 from weightinit import initialize, plugins
-from weightinit.bench.runner import spread
 from weightinit.cli.zoo import load_photos
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning, LayoutMismatch

@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from experiments.bench.methods import METHODS as BENCH_METHODS
+from experiments.bench.methods import BenchContext
+from experiments.bench.runner import spread
 from weightinit import representation
-from weightinit.bench.methods import METHODS as BENCH_METHODS
-from weightinit.bench.methods import BenchContext
-from weightinit.bench.runner import spread
 from weightinit.codec import BlockCodec
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json

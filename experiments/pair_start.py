@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
+from experiments.bench.methods import METHODS as BENCH_METHODS
+from experiments.bench.methods import BenchContext
+from experiments.bench.runner import spread
 from experiments.pair_features import pair_features
-from weightinit.bench.methods import METHODS as BENCH_METHODS
-from weightinit.bench.methods import BenchContext
-from weightinit.bench.runner import spread
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path

@@ -19,7 +19,7 @@ import statistics
 
 import torch
 
-from weightinit.bench.methods import METHODS, BenchContext
+from experiments.bench.methods import METHODS, BenchContext
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import CANDIDATE_SCALES as SCALES

@@ -29,8 +29,8 @@ import warnings
 
 import torch
 
-from weightinit.bench.methods import METHODS as ALL
-from weightinit.bench.methods import BenchContext
+from experiments.bench.methods import METHODS as ALL
+from experiments.bench.methods import BenchContext
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import RetrievalPrior
@@ -159,6 +159,31 @@ def command_line(zoo_dir: str, generator: str | None, ranks, limit: int) -> str:
     extra += f" --ranks {','.join(ranks)}" if tuple(ranks) != RANKS else ""
     extra += f" --limit {limit}" if limit != DEFAULT_LIMIT else ""
     return f"python -m experiments.prior_rank --zoo {zoo_dir}{extra}"
+
+
+# --- its section of docs/BENCHMARKS.md -----------------------------------------------------------
+def prior_rank_section(source: str, data: dict) -> list[str]:
+    """The retrieval prior's rank chosen on training concepts left out of their own prior, then the
+    held-out concepts at every rank (``experiments.prior_rank``)."""
+    train, held = data["train"], data["heldout"]
+    zoo = f" (`{data['zoo']}`)" if data.get("zoo") else ""
+    lines = [f"## Retrieval prior: principal components kept{zoo}", "",
+             (f"From `{source}` (`{data.get('command', 'python -m experiments.prior_rank')}`): step-0 test PSNR of the prior alone "
+              f"(no denoiser, temperature {data['temperature']}), {data['training_concepts']} training concepts. Training rows: "
+              f"{train['concepts']} concepts, each with the prior refitted on the other training concepts; the rank with the best "
+              f"median (**{train['best']}**) is the one chosen, and held-out rows played no part in it. Held-out rows: the prior "
+              "fitted on every training concept; a win beats both the zoo mean and the nearest concept by text."), "",
+             "| rank | training, median (dB) | held-out, median (dB) | held-out wins over mean and nearest |", "|---|---|---|---|"]  # fmt: skip
+    for r in data["ranks"]:
+        h = held["by_rank"][r]
+        lines.append(f"| {r} | {train['median_psnr_step0'][r]:.2f} | {h['median_psnr_step0']:.2f} | "
+                     f"{h['beats_mean_and_nearest']} of {held['concepts']} |")  # fmt: skip
+    return lines + [""]
+
+
+def section(files: list[tuple[str, dict]]) -> list[str]:
+    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section prior-rank=FILE``)."""
+    return [line for source, data in files for line in prior_rank_section(source, data)]
 
 
 if __name__ == "__main__":

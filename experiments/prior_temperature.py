@@ -23,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from weightinit.bench.methods import BenchContext
+from experiments.bench.methods import BenchContext
 from weightinit.codec import BlockCodec
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import blend_weights

@@ -4,7 +4,7 @@
         --mode lora --methods chosen_1_lora --out runs/rerun-selection --json docs/measurements/bench_selection.json
 
 Scratch's 4000 steps are most of a benchmark's CPU time, and they depend on neither the
-generator nor the stop rule. This seeds a fresh ``weightinit bench`` results folder with the
+generator nor the stop rule. This seeds a fresh ``python -m experiments.bench run`` results folder with the
 recorded scratch run of every concept, then runs the ``--methods`` asked for there, through the
 benchmark's own runner (same recipe, data, keys and resume). Two uses:
 
@@ -36,12 +36,13 @@ from pathlib import Path
 
 import torch
 
-from weightinit.bench.curves import final_psnr, summarize
-from weightinit.bench.methods import METHODS
-from weightinit.bench.report import _json_safe
-from weightinit.bench.runner import BenchConfig, BenchRunner, collect_results
+from experiments.bench.curves import summarize
+from experiments.bench.methods import METHODS
+from experiments.bench.report import _json_safe
+from experiments.bench.runner import BenchConfig, BenchRunner, collect_results
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
+from weightinit.finetune import final_psnr
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 
@@ -128,7 +129,7 @@ def measure(
     log=print,
 ) -> dict:
     """Seed ``out`` from ``results_file``, run ``methods`` there and return the collected results
-    (``weightinit bench``'s JSON) with ``rerun`` (what was seeded, run and changed) and ``fixed_budget``.
+    (``python -m experiments.bench run``'s JSON) with ``rerun`` (what was seeded, run and changed) and ``fixed_budget``.
     ``run=False`` only collects the concepts whose runs are complete (``pending`` lists the others)."""
     recorded = json.loads(Path(results_file).read_text())
     recorded_config = BenchConfig(**recorded["config"])
@@ -196,7 +197,7 @@ def _bundled() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", required=True, help="A recorded `weightinit bench --json` file.")
+    parser.add_argument("--results", required=True, help="A recorded `python -m experiments.bench run --json` file.")
     parser.add_argument("--zoo", required=True)
     parser.add_argument("--generator", default=None, help="Generator folder or hub id (default: the bundled one).")
     parser.add_argument("--mode", default="lora", choices=["merge", "lora", "both"])

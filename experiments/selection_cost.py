@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from experiments.bench.methods import BenchContext
 from weightinit import plugins
-from weightinit.bench.methods import BenchContext
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
 from weightinit.selection import _Selection

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from experiments.bench.runner import spread
 from weightinit import initialize, plugins
-from weightinit.bench.runner import spread, tracked_fine_tune
 from weightinit.fileio import atomic_write_json
+from weightinit.finetune import tracked_fine_tune
 from weightinit.recipe import RecipeConfig
 from weightinit.zoo.weights import ZooWeights
 

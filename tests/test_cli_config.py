@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from weightinit.bench.runner import QUICK, BenchConfig
+from experiments.bench.runner import QUICK, BenchConfig
 from weightinit.cli.app import app
 from weightinit.errors import WeightinitError
 from weightinit.generator.training import GeneratorTrainingConfig
@@ -17,7 +17,7 @@ from weightinit.zoo.manifest import ZooConfig
 
 
 def _commands():
-    from weightinit.cli.bench import bench
+    from experiments.bench.cli import bench
     from weightinit.cli.train import train
     from weightinit.cli.zoo import build
 
@@ -55,7 +55,12 @@ def _capture(*args, **kwargs):
 
 
 def _invoke(args) -> object:
-    result = CliRunner().invoke(app, args)
+    if args[0] == "bench":  # the benchmark's command line is outside the package
+        from experiments.bench.cli import app as bench_app
+
+        result = CliRunner().invoke(bench_app, ["run", *args[1:]])
+    else:
+        result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, _Captured), result.output
     return result.exception.config
 
@@ -91,7 +96,7 @@ def test_train_config_file_then_explicit_options(tmp_path, monkeypatch):
 
 
 def test_bench_config_file_quick_and_explicit_options(tmp_path, monkeypatch):
-    monkeypatch.setattr("weightinit.bench.runner.BenchRunner", _capture)
+    monkeypatch.setattr("experiments.bench.runner.BenchRunner", _capture)
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"scratch_steps": 40, "fractions": [0.5, 1.0]}))
     base = ["bench", "--zoo", str(tmp_path), "--out", str(tmp_path / "out"), "--config", str(path)]
@@ -105,7 +110,12 @@ def test_bench_config_file_quick_and_explicit_options(tmp_path, monkeypatch):
 def test_config_file_with_unknown_fields_is_one_clear_error(tmp_path, command):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"nope": 1, "steps_typo": 2}))
-    result = CliRunner().invoke(app, [*command, "--config", str(path)])
+    if command == ["bench"]:
+        from experiments.bench.cli import app as bench_app
+
+        result = CliRunner().invoke(bench_app, ["run", "--config", str(path)])
+    else:
+        result = CliRunner().invoke(app, [*command, "--config", str(path)])
     assert result.exit_code == 1, result.output  # the app prints a WeightinitError's message, no traceback
     message = " ".join(result.output.split())
     assert "unknown" in message and "nope, steps_typo" in message, result.output

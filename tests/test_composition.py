@@ -90,7 +90,7 @@ def test_margin_is_chosen_on_training_rows_only():
 
 
 def test_report_section_tabulates_the_measurement():
-    from weightinit.bench.report import composition_section
+    from experiments.composed_prior import composition_section
 
     rows = {
         "a": {

@@ -43,3 +43,31 @@ def test_every_declared_dependency_is_imported_by_the_library():
     distributions = packages_distributions()
     used = {canonical(dist) for module in imported for dist in distributions.get(module, [])}
     assert "torch" in names and names - used == set(), f"declared but never imported: {sorted(names - used)}"
+
+
+def _installed_sources():
+    """The Python files the wheel ships: the packages pyproject's ``packages.find`` selects."""
+    import tomllib
+    from pathlib import Path
+
+    import setuptools
+
+    root = Path(__file__).resolve().parent.parent
+    find = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = setuptools.find_namespace_packages(where=str(root), include=find["include"], exclude=find["exclude"])
+    return packages, [p for pkg in packages for p in sorted((root / pkg.replace(".", "/")).glob("*.py"))]
+
+
+def test_the_wheel_holds_the_library_not_the_benchmark_harness():
+    """The benchmark and the experiments live beside the package (experiments/), not in it: no installed
+    module is under weightinit.bench, imports or names ``experiments.`` (a pip user has no such
+    module), and none is over 800 lines."""
+    packages, sources = _installed_sources()
+    assert "weightinit" in packages and all(p.split(".")[0] == "weightinit" for p in packages), packages
+    assert not any(p == "weightinit.bench" or p.startswith("weightinit.bench.") for p in packages)
+    assert any(p.name == "finetune.py" for p in sources)  # what the demo needs from the benchmark's ways
+    naming = [f"{p.relative_to(p.parents[2])}:{i}" for p in sources for i, line in enumerate(p.read_text().splitlines(), 1)
+              if "experiments." in line]  # fmt: skip
+    assert naming == [], f"installed modules name experiments.: {naming}"
+    long = {p.name: n for p in sources if (n := len(p.read_text().splitlines())) > 800}
+    assert long == {}, f"modules over 800 lines: {long}"

@@ -4,9 +4,9 @@ import math
 
 import torch
 
+from experiments.bench.methods import BenchContext
 from experiments.composed_prior import group_of
 from experiments.pair_selection import score_matrix, summarize_study
-from weightinit.bench.methods import BenchContext
 
 
 def test_a_training_concept_cannot_choose_its_own_group(tiny_zoo_dir, tiny_generator_dir):

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from experiments.bench.methods import METHODS
+from experiments.bench.runner import BenchConfig, BenchRunner
 from weightinit import plugins
-from weightinit.bench.methods import METHODS
-from weightinit.bench.runner import BenchConfig, BenchRunner
 from weightinit.errors import WeightinitError
 from weightinit.recipe import Pix2PixTrainer, RecipeConfig, fine_tune
 from weightinit.zoo.weights import ZooWeights

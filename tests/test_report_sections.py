@@ -1,6 +1,6 @@
 """The benchmark report's sections drawn from measurement files."""
 
-from weightinit.bench.report import SELECTION_TARGET_SECONDS, selection_section
+from experiments.pair_selection import SELECTION_TARGET_SECONDS, selection_section
 
 
 def _timing(screened_seconds):
@@ -50,7 +50,7 @@ def test_selection_section_adds_the_study_on_training_concepts():
 
 
 def test_step0_table_lists_every_held_out_concept_and_marks_wins():
-    from weightinit.bench.report import step0_table_section
+    from experiments.heldout_start import step0_table_section
 
     rows = {"a": {"base": 10.0, "mean": 11.0, "nearest": 12.0, "prior": 12.5, "generated_1": 12.5, "oracle": 20.0},
             "b": {"base": 10.0, "mean": 13.0, "nearest": 12.0, "prior": 12.0, "generated_1": 12.0, "oracle": 19.0}}  # fmt: skip
@@ -63,7 +63,7 @@ def test_step0_table_lists_every_held_out_concept_and_marks_wins():
 
 
 def test_crop_size_section_states_the_cost_per_concept():
-    from weightinit.bench.report import crop_size_section
+    from experiments.crop_size import crop_size_section
 
     row = {"base": 15.0, "zoo_crops": 17.0, "full_size": 17.5, "cost_db": 0.5, "full_size_seconds": 900.0,
            "trivial": {"trivial_psnr": 16.0}}  # fmt: skip
@@ -85,7 +85,7 @@ def test_crop_size_section_states_the_cost_per_concept():
 
 
 def test_start_recipe_section_lists_each_variant_and_its_change():
-    from weightinit.bench.report import start_recipe_section
+    from experiments.start_recipe import start_recipe_section
 
     row = {"median_end": 24.0, "median_end_minus_best": -0.9, "median_end_minus_reference": 0.1}
     data = {"steps": 400, "concepts": ["a", "b"], "variants": {"none": {}, "d": {"d_warmup_steps": 100}},
@@ -110,7 +110,7 @@ def _seed_run(seed: int, concepts: dict) -> dict:
 
 
 def test_seed_spread_compares_seeds_on_the_concepts_all_of_them_completed():
-    from weightinit.bench.report import seed_spread_section
+    from experiments.bench.report import seed_spread_section
 
     seed0 = _seed_run(0, {"a": _concept(20.0, 5.0), "b": _concept(30.0, 10.0), "c": _concept(10.0, 10.0)})
     seed1 = _seed_run(1, {"a": _concept(40.0, 5.0), "b": _concept(30.0, 5.0, apart=True), "d": _concept(1.0, 1.0)})
@@ -128,7 +128,7 @@ def test_seed_spread_compares_seeds_on_the_concepts_all_of_them_completed():
 def test_seed_spread_refuses_two_files_of_one_seed():
     import pytest
 
-    from weightinit.bench.report import seed_spread_section
+    from experiments.bench.report import seed_spread_section
     from weightinit.errors import WeightinitError
 
     with pytest.raises(WeightinitError, match="two seed-spread files have benchmark seed 0"):
@@ -136,7 +136,7 @@ def test_seed_spread_refuses_two_files_of_one_seed():
 
 
 def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
-    from weightinit.bench.report import prior_rank_section
+    from experiments.prior_rank import prior_rank_section
 
     data = {"zoo": "zoo-x", "temperature": 0.01, "training_concepts": 9, "ranks": ["2", "full"],
             "train": {"concepts": 4, "best": "full", "median_psnr_step0": {"2": 19.5, "full": 21.0}},
@@ -149,7 +149,7 @@ def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
 
 
 def test_step0_wins_are_counted_per_held_out_kind_with_the_near_ties():
-    from weightinit.bench.report import step0_kind_lines
+    from experiments.heldout_start import step0_kind_lines
 
     rows = {"sepia-heldout-strength": {"mean": 20.0, "nearest": 27.2, "generated_1": 27.3, "oracle": 27.5},
             "warm-heldout-strength": {"mean": 15.0, "nearest": 22.3, "generated_1": 22.2, "oracle": 25.0},
@@ -169,3 +169,51 @@ def test_step0_wins_are_counted_per_held_out_kind_with_the_near_ties():
         r["prior"] = r["generated_1"] - 0.5
     assert "Met, at least one of them, by `s.json`." in "\n".join(step0_kind_lines([("s.json", {"per_concept": rows})]))
     assert step0_kind_lines([("s.json", {"concepts": 0})]) == []  # files without rows: no table
+
+
+def test_every_section_name_is_an_experiments_section_function():
+    import importlib
+    import inspect
+
+    from experiments.bench.report import SECTIONS
+
+    for name, target in SECTIONS.items():
+        module, function = target.split(":")
+        assert list(inspect.signature(getattr(importlib.import_module(module), function)).parameters) == ["files"], name
+
+
+def test_sections_come_in_the_order_their_names_first_appear_with_one_names_files_together(tmp_path, monkeypatch):
+    import json
+    import sys
+    import types
+
+    import pytest
+
+    from experiments.bench import report
+    from weightinit.errors import WeightinitError
+
+    calls = []
+
+    def fake(name):
+        def section(files):
+            calls.append((name, [data["n"] for _, data in files]))
+            return [f"{name}: " + " ".join(source for source, _ in files)]
+
+        return section
+
+    module = types.ModuleType("fake_sections")
+    module.a, module.b = fake("a"), fake("b")
+    monkeypatch.setitem(sys.modules, "fake_sections", module)
+    monkeypatch.setitem(report.SECTIONS, "a", "fake_sections:a")
+    monkeypatch.setitem(report.SECTIONS, "b", "fake_sections:b")
+    for n in (1, 2, 3):
+        (tmp_path / f"{n}.json").write_text(json.dumps({"n": n}))
+    specs = [f"a={tmp_path / '1.json'}", f"b={tmp_path / '2.json'}", f"a={tmp_path / '3.json'}"]
+    lines = report.render_sections(report.parse_sections(specs), tmp_path)
+    assert lines == ["a: 1.json 3.json", "b: 2.json"] and calls == [("a", [1, 3]), ("b", [2])]
+    with pytest.raises(WeightinitError, match="no section 'nope'; known: step0, "):
+        report.parse_sections(["nope=x.json"])
+    with pytest.raises(WeightinitError, match="expected NAME=FILE"):
+        report.parse_sections(["step0"])
+    with pytest.raises(WeightinitError, match="no measurement files at .*absent.json"):
+        report.render_sections([("a", tmp_path / "absent.json")], tmp_path)

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from experiments import rerun_methods
-from weightinit.bench.curves import summarize
-from weightinit.bench.report import _json_safe, other_bench_section
-from weightinit.bench.runner import BenchConfig, BenchRunner
+from experiments.bench.curves import summarize
+from experiments.bench.report import _json_safe, other_bench_section
+from experiments.bench.runner import BenchConfig, BenchRunner
 from weightinit.errors import WeightinitError
 
 CONFIG = dict(scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2, trivial_margin_db=-100.0, ddim_steps=2)
@@ -15,7 +15,7 @@ CONFIG = dict(scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2,
 
 @pytest.fixture(scope="module")
 def recorded(tiny_zoo_dir, tiny_generator_dir, tmp_path_factory):
-    """A recorded benchmark (scratch and base + fresh LoRA, LoRA-only) saved as `weightinit bench --json` does."""
+    """A recorded benchmark (scratch and base + fresh LoRA, LoRA-only) saved as `python -m experiments.bench run --json` does."""
     out = tmp_path_factory.mktemp("recorded")
     runner = BenchRunner(
         tiny_zoo_dir,

@@ -19,12 +19,10 @@ from pathlib import Path
 import torch
 
 from weightinit import plugins
-from weightinit.bench.artefacts import predict
-from weightinit.bench.curves import eval_schedule, final_psnr, time_to_quality
-from weightinit.bench.runner import tracked_fine_tune
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
+from weightinit.finetune import eval_schedule, final_psnr, predict, time_to_quality, tracked_fine_tune
 from weightinit.images import from_tensor
 from weightinit.initialization import initialize, load_generator
 from weightinit.pairs import ProceduralPairs

@@ -4,7 +4,7 @@ The generated weights are the generator's best guess from the concept's text. A 
 about to fine-tune already has pairs, and a handful of them tells which of the generator's
 candidate starts fits the data best: the generated weights, the retrieval prior's blend at other
 temperatures and scales, or one training concept's own weights (retrieval by data rather than by
-text; ``python -m experiments.pair_selection`` measures what this buys). A candidate
+text; the source repository's ``experiments/pair_selection.py`` measures what this buys). A candidate
 is scored by L1 on the pairs, in the mode the reference pix2pix test uses (norms on batch
 statistics, no dropout), one forward pass per candidate on a probe copy of the model, so batch
 statistics are never shared between candidates; the user's model is not touched here.
@@ -341,7 +341,7 @@ class Screen:
     be faster; the screen's scores are then exact and nothing is rescored).
 
     The choice is exact among the rescored candidates only: a candidate outside the screened
-    ones may fit the pairs better. ``python -m experiments.pair_selection --timing``
+    ones may fit the pairs better. ``experiments/pair_selection.py --timing``
     measures how often the choice differs from ``screen=None`` and what it costs, and
     ``--study CACHE --split train`` how often on training concepts scored as unseen: the budget
     was chosen there (16 concepts: 12 kept the exhaustive choice at 90, 14 at 120 and at 160).

@@ -152,7 +152,7 @@ class ReferenceFlags:
     other setting has the same layout and is served as well. A U-Net's ``crop_size`` is its own
     side. A ResNet is fully convolutional and serves any size that is a multiple of 4, so its
     flags give the reference's default ``--load_size 286 --crop_size 256``, whatever crop size its
-    zoo trained on (the note says which; ``experiments.crop_size`` measures what it costs).
+    zoo trained on (the note says which; ``experiments/crop_size.py`` measures what it costs).
     """
 
     netG: str

@@ -8,7 +8,7 @@ A generator made for one pix2pix network serves others of its family:
   dropped; the innermost level stays innermost. ``unet_128 -> unet_256`` repeats level 4, the
   first full-width one: on 6 training concepts at 256 px its step-0 PSNR ties repeating the
   deepest one by the median (22.58 and 22.59 dB; above it on 4 of 6, by 0.29 dB on average) and is
-  7.2 dB above the base alone (``python -m experiments.depth_transfer``, docs/NETWORKS.md);
+  7.2 dB above the base alone (the source repository's ``experiments/depth_transfer.py``, docs/NETWORKS.md);
 * **ResNet depth**: a shallower network keeps the first blocks; an added block starts as the
   identity (its last norm's affine zeroed under batch norm, its last convolution zeroed under
   instance norm, which has no affine);

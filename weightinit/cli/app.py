@@ -32,12 +32,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("demo", "weightinit.cli.demo:demo"),
     ("concepts", "weightinit.cli.concepts:app"),
     ("generators", "weightinit.cli.generators:generators"),
-    # making a zoo and a generator of your own, and measuring them
+    # making a zoo and a generator of your own
     ("zoo", "weightinit.cli.zoo:app"),
     ("train", "weightinit.cli.train:train"),
-    ("bench", "weightinit.cli.bench:bench"),
-    ("bench-report", "weightinit.cli.bench:bench_report"),
-    ("bench-ablations", "weightinit.cli.bench:bench_ablations"),
     # the block format underneath
     ("layout", "weightinit.cli.blocks:layout"),
     ("encode", "weightinit.cli.blocks:encode"),

@@ -4,7 +4,7 @@ The retrieval prior blends the training concepts nearest to a text. For a compos
 are concepts that match its words loosely, and the blend of the whole text falls between them.
 The start is better built from the parts: each part's own blend, and the mean of those
 (measured on the training compositions, each with its whole group left out of the prior:
-``python -m experiments.composed_prior``). A text counts as composite when it splits at a
+``experiments/composed_prior.py``). A text counts as composite when it splits at a
 joiner ("with", "plus", "and") into parts whose weakest similarity to a training phrasing is at
 least the whole text's minus a measured margin: a text that is itself close to one training
 concept, and splits into a part that matches nothing, stays whole.

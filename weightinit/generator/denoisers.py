@@ -21,7 +21,7 @@ Two denoisers, registered by name in :data:`DENOISERS`:
   timestep + block index, Transformer blocks with self- and cross-attention).
 - ``mlp`` (:class:`BlockMLP`, the default): a residual MLP with FiLM conditioning and a cheap
   cross-attention read of the text in every block. Measured on this machine's CPU (one thread,
-  batch 256, forward + backward; ``python -m experiments.generator --denoiser-speed``)
+  batch 256, forward + backward; ``experiments/generator.py --denoiser-speed``)
   the default MLP is about an order of magnitude faster per step than the default UNet at a
   similar parameter count, which is what lets a ~190-concept zoo train in 20-40 CPU minutes and
   every block of a layout sample in one step well under 0.5 s. See ``DEFAULT_DENOISER``.

@@ -26,7 +26,7 @@ def export_generator(
     """``denoiser_dtype="float16"`` stores the denoiser's weights in half precision (half the
     bytes; they are cast back to float32 when loaded, so sampling runs in float32).
     ``prior_rank`` keeps the retrieval prior's first principal components only (its basis is
-    most of a generator's bytes; ``python -m experiments.prior_rank`` measures what it costs)."""
+    most of a generator's bytes; the source repository's ``experiments/prior_rank.py`` measures what it costs)."""
     import torch
 
     out = Path(out)
@@ -49,17 +49,22 @@ def export_generator(
     return out
 
 
+#: How a model card names what measured it: a script of weightinit's source repository, not a command
+#: the installed package has.
+MEASURED_BY = "weightinit's source repository, experiments/"
+
+
 def quality_summary(report: dict) -> dict:
-    """The model card's numbers from a ``python -m experiments.generator --json`` report
+    """The model card's numbers from a ``experiments/generator.py --json`` report (the source repository's)
     (any other JSON object is taken as it is)."""
-    if "median_psnr_step0" in report:  # python -m experiments.heldout_start --json
+    if "median_psnr_step0" in report:  # experiments/heldout_start.py --json
         b, n = report["generated_beats"], report["concepts"]
         return {
             "held-out PSNR at step 0, median dB": {k: round(v, 2) for k, v in report["median_psnr_step0"].items()},
             "held-out concepts where generated starts above zoo mean and nearest "
             "(PSNR)": f"{b['mean_and_nearest']} of {n} "
             f"(above the mean on {b['mean']}, above the nearest on {b['nearest']})",
-            "step-0 PSNR measured with": f"python -m experiments.heldout_start --zoo {report.get('zoo', 'zoo')}",
+            "step-0 PSNR measured with": f"{MEASURED_BY}heldout_start.py --zoo {report.get('zoo', 'zoo')}",
             **{
                 f"held-out {d} concepts ({part['concepts']}): median step-0 PSNR, dB": {
                     k: round(v, 2) for k, v in part["median_psnr_step0"].items()
@@ -91,7 +96,7 @@ def quality_summary(report: dict) -> dict:
         )
     if report.get("sample_process"):
         out["peak RSS of a sampling process, MB"] = round(report["sample_process"]["peak_rss_mb"])
-    out["measured with"] = f"python -m experiments.generator --generator DIR --zoo {report.get('zoo', 'zoo')}"
+    out["measured with"] = f"{MEASURED_BY}generator.py --generator DIR --zoo {report.get('zoo', 'zoo')}"
     return out
 
 

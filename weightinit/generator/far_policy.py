@@ -1,6 +1,6 @@
 """When a concept counts as far from the zoo, and which start it then gets.
 
-Measured per generator by ``python -m experiments.far_concepts`` and stored in its
+Measured per generator by the source repository's ``experiments/far_concepts.py`` and stored in its
 ``generator_config.json`` under ``far_policy``: a text whose best similarity to every training
 phrasing is below ``similarity`` starts from the ``fallback`` start instead of the generated one,
 the zoo mean or a broader blend of the retrieval prior (at ``temperature``). Whatever else the

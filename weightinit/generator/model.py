@@ -700,7 +700,7 @@ def model_card(gen: WeightGenerator) -> str:
         (
             '- composite texts ("A with B", "add A and B"): the centre is the mean of the parts\' blends when the weakest '
             f"part is at least as similar to a training phrasing as the whole text minus {gen.composition.margin:.4f} "
-            "(measured on the training compositions, `python -m experiments.composed_prior`)"
+            "(measured on the training compositions by experiments/composed_prior.py of weightinit's source repository)"
             if gen.composition is not None
             else "- composite texts: blended as one text (no composition policy measured)"
         ),
@@ -736,5 +736,5 @@ def model_card(gen: WeightGenerator) -> str:
         for key, value in sorted(quality.items()):
             lines.append(f"- {key}: {json.dumps(value) if isinstance(value, dict | list) else _fmt(value)}")
     else:
-        lines.append("Not measured yet: run `python -m experiments.generator --generator DIR --zoo DIR`.")
+        lines.append("Not measured yet: `weightinit demo --generator DIR` compares its start with scratch.")
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """The retrieval prior: a text-dependent centre for the denoiser, blended from the zoo by text similarity.
 
-Measured on the default zoo (``python -m experiments.generator``), a denoiser that
+Measured on the default zoo (the source repository's ``experiments/generator.py``), a denoiser that
 learns each concept's difference to the zoo's *mean* block fits its training concepts but, on
 held-out text, falls back to that mean: with ~190 training concepts a learned text -> weights map
 does not generalise beyond the mean, while a similarity-weighted average of the training
@@ -16,7 +16,7 @@ principal-component basis (``basis [R, num_blocks * block_size]``, float16) and 
 coefficients (``coef [C, R]``). By default every component is kept (R = C - 1 at most): a blend at
 the prior's low temperature is nearly one concept, and truncating its delta maps images worse even
 where it is closer in weight space. Measured by step-0 test PSNR with each training concept left
-out of its own prior (``python -m experiments.prior_rank``, 60 of them): median 19.43 dB at R = 32,
+out of its own prior (``experiments/prior_rank.py``, 60 of them): median 19.43 dB at R = 32,
 19.55 at 64, 20.82 at 128, 21.00 with every component. ``temperature`` is chosen by
 leave-one-concept-out error on the training concepts unless given. Keys are the L2-normalised
 pooled text embeddings of every training phrasing; held-out concepts are never read.

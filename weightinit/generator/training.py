@@ -120,7 +120,7 @@ class GeneratorTrainingConfig:
         default=DEFAULT_RANK,
         metadata={
             "help": "Principal components kept of the training concepts for the retrieval prior; 'all' (the "
-            "default) keeps every one, best measured on training concepts (`python -m experiments.prior_rank`)."
+            "default) keeps every one, best measured on training concepts (experiments/prior_rank.py in the source repository)."
         },
     )
     # Leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; the weight-space error prefers
@@ -129,7 +129,7 @@ class GeneratorTrainingConfig:
         default=0.01,
         metadata={
             "help": "Softmax temperature of the retrieval prior (0.01 measured best on training concepts, "
-            "`python -m experiments.prior_temperature`); 'none' chooses it by leave-one-concept-out error in "
+            "experiments/prior_temperature.py in the source repository); 'none' chooses it by leave-one-concept-out error in "
             "weight space."
         },
     )

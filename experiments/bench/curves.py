@@ -2,7 +2,7 @@
 
 A concept's runs are summarised against scratch's: its final PSNR (the mean over the last
 ``final_window`` of its budget), the target (that minus ``tolerance_db``), and each method's
-time to that target, interpolated linearly between evaluations (see :mod:`weightinit.bench.runner`).
+time to that target, interpolated linearly between evaluations (see :mod:`experiments.bench.runner`).
 """
 
 from __future__ import annotations
@@ -10,46 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 
-METRICS = ("l1", "psnr", "ssim")
-EARLY_EVALS = (5, 10, 20, 30, 40, 50, 75, 100, 150, 200)
-
-
-def eval_schedule(budget: int, steps: int, every: int, fractions=()) -> list[int]:
-    """Evaluation steps for a run of ``steps`` within a budget of ``budget`` (step 0 included)."""
-    points = {0, steps} | set(range(every, steps + 1, every)) | {s for s in EARLY_EVALS if s < steps}
-    points |= {round(f * budget) for f in fractions if 0 < round(f * budget) <= steps}
-    return sorted(points)
-
-
-def final_psnr(curve: list[dict], window: float) -> float:
-    """Mean PSNR of the evaluations in the last ``window`` of the run (at least the last one)."""
-    last = curve[-1]["step"]
-    tail = [p["psnr"] for p in curve if p["step"] >= last * (1 - window)] or [curve[-1]["psnr"]]
-    return statistics.fmean(tail)
-
-
-def time_to_quality(curve: list[dict], target: float) -> dict:
-    """Seconds and steps to the first evaluation at or above ``target``, interpolated linearly."""
-    for i, p in enumerate(curve):
-        if p["psnr"] >= target:
-            if i == 0:
-                return {"reached": True, "seconds": p["seconds"], "step": 0.0}
-            q = curve[i - 1]
-            f = (target - q["psnr"]) / (p["psnr"] - q["psnr"]) if p["psnr"] > q["psnr"] else 1.0
-            return {
-                "reached": True,
-                "seconds": q["seconds"] + f * (p["seconds"] - q["seconds"]),
-                "step": q["step"] + f * (p["step"] - q["step"]),
-            }
-    best = max(curve, key=lambda p: p["psnr"])
-    return {
-        "reached": False,
-        "seconds": None,
-        "step": None,
-        "best_psnr": best["psnr"],
-        "last_step": curve[-1]["step"],
-        "last_seconds": curve[-1]["seconds"],
-    }
+from weightinit.finetune import final_psnr, time_to_quality
 
 
 def at_step(curve: list[dict], step: int) -> dict | None:

@@ -5,7 +5,7 @@ steps of the main generator. Each is scored on held-out concepts by the PSNR of 
 before any fine-tuning (step 0) and the relative L2 distance of its weights to the concept's own
 zoo weights; the zoo mean and the oracle are scored beside them.
 
-    python -m weightinit.bench.ablations --zoo zoo --generator generator --out bench_out
+    python -m experiments.bench ablations --zoo zoo --generator generator --out bench_out
 
 Resumable: generators train into ``OUT/ablations/<name>/`` (``train_generator`` checkpoints,
 ``--resume`` semantics), scores go to ``OUT/ablations/<name>/eval.json``; both are skipped when
@@ -29,7 +29,8 @@ import statistics
 from dataclasses import fields
 from pathlib import Path
 
-from weightinit.bench.methods import BenchContext
+from experiments.bench.markdown import fmt
+from experiments.bench.methods import BenchContext
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors, sha256_file
 from weightinit.generator.training import GeneratorTrainingConfig, checkpoints, train_generator
@@ -210,6 +211,50 @@ def main(argv: list[str] | None = None) -> None:
     results = run_ablations(args.zoo, args.generator, args.out, names=args.only.split(",") if args.only else None,
                             concepts=args.concepts.split(",") if args.concepts else None, steps=args.steps)  # fmt: skip
     print(markdown(results))
+
+
+# --- its section of docs/BENCHMARKS.md -----------------------------------------------------------
+ABLATION_LABELS = {
+    "zoo_mean": "zoo mean (no generator)",
+    "oracle": "the concept's own weights (upper bound)",
+    "steps1": "main generator, 1 sampling step",
+    "steps5": "main generator, 5 DDIM steps",
+    "steps25": "main generator, 25 DDIM steps",
+    "block128": "block size 128 (main: 256)",
+    "block512": "block size 512",
+    "no_text": "no text condition (and so no retrieval prior)",
+    "no_block_index": "no block-index condition",
+    "mean_center": "zoo-mean centre instead of the retrieval prior (the paper's setting)",
+    "train25": "trained on 25% of the training concepts",
+    "train50": "trained on 50% of the training concepts",
+    "pooled_text": "mean-pooled text embedding instead of the directional one",
+}
+
+
+def ablations_section(ablations: dict, source: str) -> list[str]:
+    """The generator ablations: step-0 PSNR and distance to the concept's own weights, against the main generator."""
+    main = ablations.get("steps1", {}).get("median_psnr_step0")
+    lines = ["## Generator ablations (step 0, no fine-tuning)", "",
+             (f"From `{source}` (`weightinit bench-ablations`): each variant is a generator trained with the main one's config but "
+              "for the one change, scored on the held-out concepts by the PSNR of its weights before any fine-tuning and the "
+              "relative L2 distance to the concept's own zoo weights. Medians over the held-out concepts; the main generator is "
+              "`steps1`, trained on 100% of the training concepts at block size 256."), "",
+             "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    if ablations.get("_note"):
+        lines += [ablations["_note"], ""]
+    order = {name: i for i, name in enumerate(ABLATION_LABELS)}
+    variants = {k: v for k, v in ablations.items() if not k.startswith("_")}
+    for name, r in sorted(variants.items(), key=lambda kv: order.get(kv[0], len(order))):
+        delta = None if main is None else r["median_psnr_step0"] - main
+        lines.append(f"| {name} | {ABLATION_LABELS.get(name, name)} | {r.get('concept_count', len(r.get('concepts', {})))} | {fmt(r['median_psnr_step0'])} "
+                     f"| {fmt(delta, 2)} | {fmt(r['median_rel_l2_to_oracle'], 3)} |")  # fmt: skip
+    return lines + [""]
+
+
+def section(files: list[tuple[str, dict]]) -> list[str]:
+    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section ablations=FILE``)."""
+    return [line for source, data in files for line in ablations_section(data, source)]
 
 
 if __name__ == "__main__":

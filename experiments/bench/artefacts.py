@@ -12,15 +12,8 @@ import torch
 
 from weightinit.errors import WeightinitError
 from weightinit.images import from_tensor
-from weightinit.recipe import batch_statistics
 
 SHOW = 4  # test examples kept as images per run
-
-
-@torch.no_grad()
-def predict(model, inputs: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    with batch_statistics(model):
-        return torch.cat([model(inputs[i : i + batch_size]).float() for i in range(0, len(inputs), batch_size)])
 
 
 def save_strip(path: Path, rows: list[torch.Tensor]) -> None:

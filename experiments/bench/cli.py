@@ -1,4 +1,12 @@
-"""``weightinit bench``: compare initialisations on held-out concepts; ``bench-report`` rewrites the docs."""
+"""The benchmark's command line, outside the installed package: ``python -m experiments.bench``.
+
+    python -m experiments.bench run --zoo zoo --quick       # compare initialisations on held-out concepts
+    python -m experiments.bench report --results bench_out  # rewrite docs/BENCHMARKS.md from the runs
+    python -m experiments.bench ablations --generator GEN   # train and score the generator ablations
+
+Run from a checkout of the repository (``make bench``, ``make bench-report`` and ``make bench-quick``
+call these). Known errors exit 1 with one line, as ``weightinit``'s commands do.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,34 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
-from weightinit.bench.runner import BenchConfig
+from experiments.bench.runner import BenchConfig
 from weightinit.cli.config import build_config, config_option, default
+
+
+class _Group(TyperGroup):
+    """A known error (:class:`~weightinit.errors.WeightinitError`) is one red line and exit 1."""
+
+    def invoke(self, ctx):
+        from weightinit.cli.app import report_error
+        from weightinit.errors import WeightinitError
+
+        try:
+            return super().invoke(ctx)
+        except WeightinitError as exc:
+            report_error(exc)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="python -m experiments.bench",
+    cls=_Group,
+    help="The held-out benchmark: run it, report it, and the generator ablations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 
 
 def _bench(name: str):
@@ -29,6 +62,7 @@ def _parse_shard(shard: str) -> tuple[int, int]:
     return i, n
 
 
+@app.command("run")
 def bench(
     ctx: typer.Context,
     zoo: Annotated[
@@ -141,12 +175,12 @@ def bench(
     ~11 min per concept, other methods up to 2000 steps each; about 30 min per concept in both
     modes (merge ~25, LoRA-only ~5 on top of scratch), so ~16 CPU-hours for 32 concepts.
 
-    Example: weightinit bench --zoo zoo --generator generator --quick --json bench.json
+    Example: python -m experiments.bench run --zoo zoo --generator generator --quick --json bench.json
     """
     import torch
 
-    from weightinit.bench.report import _json_safe, write_report
-    from weightinit.bench.runner import QUICK, QUICK_CONCEPTS, BenchRunner, spread
+    from experiments.bench.report import _json_safe, write_report
+    from experiments.bench.runner import QUICK, QUICK_CONCEPTS, BenchRunner, spread
     from weightinit.generators import bundled_generator_path
     from weightinit.images import PhotoSet
 
@@ -189,6 +223,7 @@ def _print_summary(results: dict) -> None:
     Console(stderr=True).print(table)
 
 
+@app.command("report")
 def bench_report(
     results: Annotated[
         Path, typer.Option("--results", help="A benchmark's --out folder, or a saved results.json.")
@@ -197,88 +232,34 @@ def bench_report(
         Path, typer.Option("--out", "-o", help="The markdown to write; plots go to bench/ beside it.")
     ] = Path("docs/BENCHMARKS.md"),
     grids: Annotated[int, typer.Option(help="Image grids for this many concepts.")] = 4,
-    ablations: Annotated[
-        Path | None,
+    section: Annotated[
+        list[str] | None,
         typer.Option(
-            help="A bench-ablations result to include (default: RESULTS/ablations/ablations.json, if present)."
+            "--section",
+            help="NAME=FILE: a measurement to tabulate, by the section of the experiment that wrote it "
+            "(step0, step0-table, prior-rank, composition, selection, other, seed-spread, crop-size, start-recipe, "
+            "directions, ablations). Repeatable: in the order the names first appear, the files of one name together.",
         ),
-    ] = None,
-    step0: Annotated[
-        list[Path] | None, typer.Option("--step0", help="A heldout_start result to tabulate by direction (repeatable).")
     ] = None,
     readme: Annotated[
         Path | None, typer.Option("--readme", help="Also rewrite the results table of this README.")
-    ] = None,
-    directions: Annotated[
-        Path | None, typer.Option("--directions", help="A cyclegan_directions result to tabulate.")
-    ] = None,
-    composition: Annotated[
-        Path | None, typer.Option("--composition", help="A composed_prior result to tabulate.")
-    ] = None,
-    selection: Annotated[
-        Path | None, typer.Option("--selection", help="A pair_selection --timing result to tabulate.")
-    ] = None,
-    other: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--other",
-            help="Another benchmark's results JSON (weightinit bench --json, experiments.rerun_methods --json); repeatable.",
-        ),
-    ] = None,
-    step0_table: Annotated[
-        list[Path] | None,
-        typer.Option("--step0-table", help="A heldout_start result to tabulate per held-out concept (repeatable)."),
-    ] = None,
-    crop_size: Annotated[
-        list[Path] | None,
-        typer.Option("--crop-size", help="A crop_size result to tabulate (repeatable)."),
-    ] = None,
-    start_recipe: Annotated[
-        Path | None, typer.Option("--start-recipe", help="A start_recipe result to tabulate.")
-    ] = None,
-    prior_rank: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--prior-rank", help="A prior_rank result (experiments.prior_rank) to tabulate; repeatable, one per zoo."
-        ),
-    ] = None,
-    seed_spread: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--seed-spread",
-            help="A benchmark result (weightinit bench --json or rerun_methods) under one seed; repeatable, one section.",
-        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the median speedups as JSON.")] = False,
 ) -> None:
     """Regenerate results.json and docs/BENCHMARKS.md (plots, grids) from a benchmark's run files.
 
-    Example: weightinit bench-report --results bench_out --out docs/BENCHMARKS.md
+    Without an ablations section, RESULTS/ablations/ablations.json is one if it is there.
+
+    Example: python -m experiments.bench report --results bench_out --section step0=heldout_start.json
     """
-    from weightinit.bench.report import _json_safe, write_report
+    from experiments.bench.report import _json_safe, parse_sections, write_report
     from weightinit.errors import WeightinitError
 
     if not results.is_file() and not (results / "runs").is_dir():
         raise WeightinitError(
-            f"{results} holds no benchmark runs (no runs/ folder); run `weightinit bench --out {results}` first"
+            f"{results} holds no benchmark runs (no runs/ folder); run `python -m experiments.bench run --out {results}` first"
         )
-    res = write_report(
-        results,
-        out,
-        grids=grids,
-        ablations=ablations,
-        step0=step0 or (),
-        readme=readme,
-        directions=directions,
-        composition=composition,
-        selection=selection,
-        others=other or (),
-        step0_tables=step0_table or (),
-        crop_sizes=crop_size or (),
-        start_recipe=start_recipe,
-        seed_spread=seed_spread or (),
-        prior_ranks=prior_rank or (),
-    )
+    res = write_report(results, out, grids=grids, sections=parse_sections(section or []), readme=readme)
     if json_out:
         typer.echo(json.dumps(_json_safe(res["summary"].get("median_speedup", {})), indent=2))
     else:
@@ -286,6 +267,7 @@ def bench_report(
         typer.echo(f"wrote {out}" + ("" if results.is_file() else f" and {results / 'results.json'}"), err=True)
 
 
+@app.command("ablations")
 def bench_ablations(
     generator: Annotated[
         str, typer.Option(help="The main generator folder (its training config is reused for every ablation).")
@@ -309,11 +291,11 @@ def bench_ablations(
     """Train and score the generator ablations (hours; resumable): block size, text, block index,
     training-set size, and 1/5/25 sampling steps, by step-0 PSNR and distance to the concept's own weights.
 
-    Example: weightinit bench-ablations --zoo zoo --generator generator --out bench_out
+    Example: python -m experiments.bench ablations --zoo zoo --generator generator --out bench_out
     """
     import torch
 
-    from weightinit.bench.ablations import markdown, run_ablations
+    from experiments.bench.ablations import markdown, run_ablations
 
     torch.set_num_threads(threads)
     results = run_ablations(zoo, generator, out, names=only.split(",") if only else None,

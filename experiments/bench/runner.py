@@ -1,6 +1,6 @@
 """Per-concept benchmark runs: resumable fine-tunes, time to quality, speedups, medians.
 
-Budgets (every one a flag of ``weightinit bench``): scratch fine-tunes for ``scratch_steps``
+Budgets (every one a flag of ``python -m experiments.bench run``): scratch fine-tunes for ``scratch_steps``
 once per concept; its *final PSNR* is the mean of its evaluations in the last ``final_window``
 of that budget, and the *target* is that minus ``tolerance_db`` (the same for every method,
 scratch included). Every other method fine-tunes with the same recipe, data and data order
@@ -26,20 +26,20 @@ import functools
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from weightinit.bench.artefacts import SHOW, generator_id, load_fid_features, machine_info, predict, save_strip
-from weightinit.bench.curves import METRICS, eval_schedule, final_psnr, summarize, summarize_concept
-from weightinit.bench.methods import METHODS, SELECTION_PAIRS, BenchContext, methods_for
+from experiments.bench.artefacts import SHOW, generator_id, load_fid_features, machine_info, save_strip
+from experiments.bench.curves import summarize, summarize_concept
+from experiments.bench.methods import METHODS, SELECTION_PAIRS, BenchContext, methods_for
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
+from weightinit.finetune import eval_schedule, final_psnr, predict, tracked_fine_tune
 from weightinit.metrics import fid
-from weightinit.recipe import RecipeConfig, evaluate, fine_tune, trivial_baselines
+from weightinit.recipe import RecipeConfig, trivial_baselines
 
 
 @dataclass
@@ -99,45 +99,6 @@ def spread(ids: list[str], count: int) -> list[str]:
 #: ``--quick``: 5 concepts, a short budget. A smoke test of the whole pipeline, not the benchmark.
 QUICK = dict(scratch_steps=500, cap_fraction=0.25, min_fraction=0.05, eval_every=25)
 QUICK_CONCEPTS = 5
-
-
-# --- running --------------------------------------------------------------------------------
-class _Stop(Exception):
-    pass
-
-
-def tracked_fine_tune(model, train_pairs, eval_pairs, steps: int, eval_at, *, recipe, params=None, time_offset: float = 0.0,
-                      should_stop: Callable[[list[dict]], bool] | None = None, on_step: Callable[[int], None] | None = None) -> list[dict]:  # fmt: skip
-    """:func:`weightinit.recipe.fine_tune` with evaluations at ``eval_at`` and an optional early stop.
-
-    Returns the curve: ``[{step, seconds, l1, psnr, ssim}]``; seconds exclude evaluation.
-    """
-    eval_at = set(eval_at) | {steps}
-    curve: list[dict] = []
-    clock = {"seconds": time_offset, "mark": 0.0}
-
-    def record(step: int) -> None:
-        m = evaluate(model, *eval_pairs)
-        curve.append({"step": step, "seconds": round(clock["seconds"], 4), **{k: round(m[k], 5) for k in METRICS}})
-
-    def hook(step: int) -> None:
-        clock["seconds"] += time.perf_counter() - clock["mark"]
-        if on_step is not None:
-            on_step(step)
-        if step in eval_at:
-            record(step)
-            if should_stop is not None and should_stop(curve):
-                raise _Stop
-        clock["mark"] = time.perf_counter()
-
-    record(0)
-    if steps and not (should_stop is not None and should_stop(curve)):
-        clock["mark"] = time.perf_counter()
-        try:
-            fine_tune(model, train_pairs, steps, config=recipe, params=params, on_step=hook)
-        except _Stop:
-            pass
-    return curve
 
 
 def zoo_test_pairs(zoo, concept: str, photos=None):
