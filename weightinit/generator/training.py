@@ -120,7 +120,8 @@ class GeneratorTrainingConfig:
         default=DEFAULT_RANK,
         metadata={
             "help": "Principal components kept of the training concepts for the retrieval prior; 'all' (the "
-            "default) keeps every one, best measured on training concepts (experiments/prior_rank.py in the source repository)."
+            "default) keeps every one, best measured on training concepts (experiments/prior_rank.py in the "
+            "source repository)."
         },
     )
     # Leave-one-concept-out PSNR at step 0 is best at 0.01 of 0.01-0.1; the weight-space error prefers
@@ -128,9 +129,9 @@ class GeneratorTrainingConfig:
     prior_temperature: float | None = field(
         default=0.01,
         metadata={
-            "help": "Softmax temperature of the retrieval prior (0.01 measured best on training concepts, "
-            "experiments/prior_temperature.py in the source repository); 'none' chooses it by leave-one-concept-out error in "
-            "weight space."
+            "help": "Softmax temperature of the retrieval prior (0.01 measured best on training concepts by "
+            "experiments/prior_temperature.py in the source repository); 'none' chooses it by "
+            "leave-one-concept-out error in weight space."
         },
     )
     # "self": at 0.01 the blend is nearly the concept, so the target residual is nearly zero.
