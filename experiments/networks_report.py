@@ -49,14 +49,23 @@ def flag_sets_section(data: dict | None) -> list[str]:
         if not r["served"]:
             lines.append(f"| `{r['flags']}` | not served: {r['why'].split(': ', 1)[-1]} | | | | |")
             continue
-        lines.append(f"| `{r['flags']}` | {r['generator']}, {r['transfer']} | "
-                     f"{r['reference_l1']:.3f} | {r['train_l1']:.3f} | {r['eval_l1']:.3f} | "
-                     f"{'yes' if r['helps'] else 'no'} |")  # fmt: skip
-    lines += ["", "The installed U-Net generators on their own networks (`eval()` against train mode):", "",
-              "| generator | arch | L1, train mode | L1, eval() | eval / train |", "|---|---|---|---|---|"]  # fmt: skip
+        lines.append(
+            f"| `{r['flags']}` | {r['generator']}, {r['transfer']} | "
+            f"{r['reference_l1']:.3f} | {r['train_l1']:.3f} | {r['eval_l1']:.3f} | "
+            f"{'yes' if r['helps'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "The installed U-Net generators on their own networks (`eval()` against train mode):",
+        "",
+        "| generator | arch | L1, train mode | L1, eval() | eval / train |",
+        "|---|---|---|---|---|",
+    ]
     for r in data["own_networks"]:
-        lines.append(f"| {r['generator']} | `{r['arch']}` | {r['train_l1']:.3f} | {r['eval_l1']:.3f} | "
-                     f"{r['eval_over_train']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {r['generator']} | `{r['arch']}` | {r['train_l1']:.3f} | {r['eval_l1']:.3f} | "
+            f"{r['eval_over_train']:.2f} |"
+        )
     return lines + [""]
 
 
@@ -110,18 +119,30 @@ def default_size_section(name: str, data: dict) -> list[str]:
         "",
     ]
     if data["complete"]:
-        labels = {"base_lora": "base + fresh LoRA", "generated_lora": "generated, LoRA-only",
-                  "generated_all": "generated, all weights"}  # fmt: skip
-        lines += ["| start | reached the target | speedup over scratch, steps | seconds | vs base + fresh LoRA, "
-                  "seconds | step-0 PSNR, dB |", "|---|---|---|---|---|---|"]  # fmt: skip
+        labels = {
+            "base_lora": "base + fresh LoRA",
+            "generated_lora": "generated, LoRA-only",
+            "generated_all": "generated, all weights",
+        }
+        lines += [
+            "| start | reached the target | speedup over scratch, steps | seconds | vs base + fresh LoRA, "
+            "seconds | step-0 PSNR, dB |",
+            "|---|---|---|---|---|---|",
+        ]
         for m, label in labels.items():
             med = data["medians"][m]
-            lines.append(f"| {label} | {med['reached']} | {_f(med['speedup_steps'], 1, 'x')} | "
-                         f"{_f(med['speedup_seconds'], 1, 'x')} | {_f(med.get('vs_base_lora_seconds'), 2, 'x')} | "
-                         f"{_f(med['step0_psnr'])} |")  # fmt: skip
-        lines += ["", "Per concept (PSNR at stop against scratch's final; a start that did not reach the target "
-                  "says so):", "", "| concept | scratch final | base + fresh LoRA | generated, LoRA-only | "
-                  "generated, all weights |", "|---|---|---|---|---|"]  # fmt: skip
+            lines.append(
+                f"| {label} | {med['reached']} | {_f(med['speedup_steps'], 1, 'x')} | "
+                f"{_f(med['speedup_seconds'], 1, 'x')} | {_f(med.get('vs_base_lora_seconds'), 2, 'x')} | "
+                f"{_f(med['step0_psnr'])} |"
+            )
+        lines += [
+            "",
+            "Per concept (PSNR at stop against scratch's final; a start that did not reach the target says so):",
+            "",
+            "| concept | scratch final | base + fresh LoRA | generated, LoRA-only | generated, all weights |",
+            "|---|---|---|---|---|",
+        ]
         for r in data["complete"]:
             cells = []
             for m in labels:
@@ -173,22 +194,30 @@ def readme_block() -> str:
     lines = [README_START, GENERATED]
     if flags is not None:
         rows = {(r["netG"], r["norm"], r["ngf"]): r for r in flags["flag_sets"]}
-        lines.append(f"Of the 32 reference flag sets, {flags['served']} are served and the start helps on "
-                     f"{flags['helped']} (L1 to held-out edits below 0.8x the reference init's):")  # fmt: skip
+        lines.append(
+            f"Of the 32 reference flag sets, {flags['served']} are served and the start helps on "
+            f"{flags['helped']} (L1 to held-out edits below 0.8x the reference init's):"
+        )
         lines.append("")
-        for key, what in ((("unet_256", "batch", 64), "pix2pix default"), (("resnet_9blocks", "instance", 64),
-                                                                             "CycleGAN default")):  # fmt: skip
+        for key, what in (
+            (("unet_256", "batch", 64), "pix2pix default"),
+            (("resnet_9blocks", "instance", 64), "CycleGAN default"),
+        ):
             r = rows.get(key)
             if r and r["served"]:
-                lines.append(f"- {what} `{r['flags']}`: {r['transfer']}; L1 {r['reference_l1']:.3f} (reference init) "
-                             f"-> {r['train_l1']:.3f} in train mode, {r['eval_l1']:.3f} in eval().")  # fmt: skip
+                lines.append(
+                    f"- {what} `{r['flags']}`: {r['transfer']}; L1 {r['reference_l1']:.3f} (reference init) "
+                    f"-> {r['train_l1']:.3f} in train mode, {r['eval_l1']:.3f} in eval()."
+                )
     for path in sorted(MEASUREMENTS.glob("default_size_*.json")):
         data = json.loads(path.read_text())
         med = data["medians"].get("generated_lora", {})
         status = f"{len(data['complete'])} of {data['concepts_asked']} concepts complete"
         if data["complete"]:
-            status += (f"; generated LoRA-only start reached scratch's final PSNR - 0.5 dB on {med['reached']}, "
-                       f"median {_f(med['speedup_steps'], 1, 'x')} fewer steps than scratch")  # fmt: skip
+            status += (
+                f"; generated LoRA-only start reached scratch's final PSNR - 0.5 dB on {med['reached']}, "
+                f"median {_f(med['speedup_steps'], 1, 'x')} fewer steps than scratch"
+            )
         crop = f" (`--crop_size {data['size']}`)" if "resnet" in data["arch"] and data["size"] != 256 else ""
         lines.append(f"- time to quality, `{data['arch']}` at {data['size']} px{crop}: {status}.")
     lines += ["", "All of it, with the commands: [docs/NETWORKS.md](docs/NETWORKS.md).", README_END]

@@ -171,11 +171,18 @@ def main(argv: list[str] | None = None) -> None:
 # --- its section of docs/BENCHMARKS.md -----------------------------------------------------------
 def start_recipe_section(source: str, data: dict) -> list[str]:
     """Recipe variants fine-tuning the generated start on training concepts (``experiments.start_recipe``)."""
-    lines = ["## Keeping a good start's quality: recipe variants on training concepts", "",
-             (f"From `{source}`: {data['steps']} all-weights steps from the generated start on {len(data['concepts'])} training "
-              f"concepts ({', '.join(data['concepts'])}); held-out concepts played no part. End minus best: how much of its peak "
-              "a run gives back by its last step."), "",
-             "| variant | recipe change | median PSNR at the end | median end − best | median end − reference (first row) |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Keeping a good start's quality: recipe variants on training concepts",
+        "",
+        (
+            f"From `{source}`: {data['steps']} all-weights steps from the generated start on {len(data['concepts'])} training "
+            f"concepts ({', '.join(data['concepts'])}); held-out concepts played no part. End minus best: how much of its peak "
+            "a run gives back by its last step."
+        ),
+        "",
+        "| variant | recipe change | median PSNR at the end | median end − best | median end − reference (first row) |",
+        "|---|---|---|---|---|",
+    ]
     reference = data.get("reference", "none")  # the JSON's keys are sorted: the reference is named
     for name in [reference, *(n for n in data["summary"] if n != reference)]:
         r = data["summary"][name]
