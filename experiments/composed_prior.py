@@ -196,10 +196,11 @@ def composition_section(source: str, data: dict) -> list[str]:
         "",
         (
             f"From `{source}` (`{data.get('command', 'python -m experiments.composed_prior')}`): step-0 test PSNR of "
-            'the prior\'s centre (no denoiser) for every zoo concept whose text splits at "with", "plus" or "and"; training '
-            "concepts with their whole group (other strengths, reverse) left out of the prior. The policy composes when the "
-            f"weakest part's similarity is at least the whole text's minus {policy['margin']:.4f}, the margin with the best mean "
-            "PSNR on the training rows; held-out rows played no part in it."
+            'the prior\'s centre (no denoiser) for every zoo concept whose text splits at "with", "plus" or '
+            '"and"; training concepts with their whole group (other strengths, reverse) left out of the prior. The '
+            "policy composes when the weakest part's similarity is at least the whole text's minus "
+            f"{policy['margin']:.4f}, the margin with the best mean PSNR on the training rows; held-out rows played "
+            "no part in it."
         ),
         "",
     ]
@@ -223,8 +224,8 @@ def composition_section(source: str, data: dict) -> list[str]:
         if key in data:
             r = data[key]
             lines.append(
-                f"| {key.replace('_', ' ')} | {r['concepts']} | {r['composed']} | {fmt(r['median_whole'])} | {fmt(r['median_policy'])} | "
-                f"{r['policy_beats_whole']} of {r['concepts']} | "
+                f"| {key.replace('_', ' ')} | {r['concepts']} | {r['composed']} | {fmt(r['median_whole'])} | "
+                f"{fmt(r['median_policy'])} | {r['policy_beats_whole']} of {r['concepts']} | "
                 + " | ".join(fmt(r.get(f"median_{k}")) for k in scaled)
                 + " |"
             )
@@ -232,7 +233,8 @@ def composition_section(source: str, data: dict) -> list[str]:
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section composition=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section composition=FILE``)."""
     return [line for source, data in files for line in composition_section(source, data)]
 
 

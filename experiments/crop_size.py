@@ -213,8 +213,8 @@ def crop_size_section(source: str, data: dict) -> list[str]:
     ]
     for cid, r in data["per_concept"].items():
         lines.append(
-            f"| {cid} | {fmt(r['base'])} | {fmt(r['zoo_crops'])} | {fmt(r['full_size'])} | {fmt(r['trivial']['trivial_psnr'])} | "
-            f"{fmt(r['cost_db'])} | {fmt(r.get('full_size_seconds'), 0)} |"
+            f"| {cid} | {fmt(r['base'])} | {fmt(r['zoo_crops'])} | {fmt(r['full_size'])} | "
+            f"{fmt(r['trivial']['trivial_psnr'])} | {fmt(r['cost_db'])} | {fmt(r.get('full_size_seconds'), 0)} |"
         )
     lines.append(
         f"| **median** | {fmt(s['median_base'])} | {fmt(s['median_zoo_crops'])} | {fmt(s['median_full_size'])} | | "
@@ -224,7 +224,8 @@ def crop_size_section(source: str, data: dict) -> list[str]:
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section crop-size=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section crop-size=FILE``)."""
     return [line for source, data in files for line in crop_size_section(source, data)]
 
 

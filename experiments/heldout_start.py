@@ -7,7 +7,8 @@ concept by text, the generator's retrieval prior alone, generated (one step), an
 own zoo weights (the upper bound), each written into the base model and evaluated on the
 concept's test pairs (the benchmark's methods, ``experiments.bench.methods``). Prints a table,
 the medians and how often the generated weights beat both the mean and the nearest concept. This
-is the step-0 column of the benchmark (``python -m experiments.bench run``) without its fine-tuning runs: a minute, not hours.
+is the step-0 column of the benchmark (``python -m experiments.bench run``) without its
+fine-tuning runs: a minute, not hours.
 
 Medians and wins are also given per direction (``by_direction``): ``forward`` for the catalog's
 own concepts, ``reverse`` for the reverse concepts (``weightinit.concepts.builtin``); the
@@ -124,18 +125,18 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
         "## Step 0 on every held-out concept, by direction",
         "",
         (
-            "Test PSNR of each start written into the base before any fine-tuning "
-            "(`python -m experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
-            "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
-            "the zoo mean and the nearest training concept by text (pooled embedding). Prior rank: the principal components "
-            "its retrieval prior keeps (– where the file does not record it: those generators kept 64)."
+            "Test PSNR of each start written into the base before any fine-tuning (`python -m "
+            "experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's own "
+            "held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start "
+            "beats both the zoo mean and the nearest training concept by text (pooled embedding). Prior rank: the "
+            "principal components its retrieval prior keeps (– where the file does not record it: those generators "
+            "kept 64)."
         ),
         "",
     ]
     lines += [
-        "| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | prior rank | direction | concepts | "
-        + " | ".join(STEP0_METHODS)
-        + " | generated beats mean and nearest |",
+        "| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | prior "
+        "rank | direction | concepts | " + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
         "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|",
     ]
     for source, data in step0:
@@ -148,10 +149,11 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
         for d, part in parts.items():
             med, beats = part["median_psnr_step0"], part["generated_beats"]
             lines.append(
-                f"| `{source}` | `{data.get('zoo', '?')}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
-                f"{data.get('text_conditioning', 'pooled')} | {'parts' if data.get('composition') else 'whole'} | "
-                f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | {data.get('prior_rank') or '–'} | "
-                f"{d} | {part['concepts']} | "
+                f"| `{source}` | `{data.get('zoo', '?')}` | `{data.get('generator', '?')}` | "
+                f"{data.get('train_concepts', '?')} concepts | {data.get('text_conditioning', 'pooled')} | "
+                f"{'parts' if data.get('composition') else 'whole'} | "
+                f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | "
+                f"{data.get('prior_rank') or '–'} | {d} | {part['concepts']} | "
                 + " | ".join(fmt(med.get(m)) for m in STEP0_METHODS)
                 + f" | {beats['mean_and_nearest']}/{part['concepts']} |"
             )
@@ -175,7 +177,8 @@ HELDOUT_KINDS = ("strength", "phrasing", "composition", "novel")
 
 
 def beats_mean_and_nearest(row: dict) -> bool:
-    """A step-0 win: the generated start above both the zoo mean and the nearest concept (a missing column never wins)."""
+    """A step-0 win: the generated start above both the zoo mean and the nearest concept (a
+    missing column never wins)."""
     return row.get("generated_1", -math.inf) > max(row.get("mean", math.inf), row.get("nearest", math.inf))
 
 
@@ -194,13 +197,14 @@ def step0_kind_lines(step0: list[tuple[str, dict]]) -> list[str]:
 
     kinds = [k for k in (*HELDOUT_KINDS, "other") if any(kind(c) == k for _, d in files for c in d["per_concept"])]
     lines = [
-        "Wins by held-out kind (a win: the generated start beats both the zoo mean and the nearest concept; "
-        f"nearest ≈ own: concepts whose nearest training concept is within {NEAREST_CLOSE_DB} dB of their own weights, "
+        "Wins by held-out kind (a win: the generated start beats both the zoo mean and the nearest concept; nearest "
+        f"≈ own: concepts whose nearest training concept is within {NEAREST_CLOSE_DB} dB of their own weights, "
         "where a start beats it only by a hair):",
         "",
         "| file | "
         + " | ".join(f"{k}: wins (nearest ≈ own)" for k in kinds)
-        + f" | all: wins (target {WINS_TARGET:.0%}) | generated − prior, median dB (target +{PRIOR_GAIN_TARGET_DB}) |",
+        + f" | all: wins (target {WINS_TARGET:.0%}) | generated − prior, median dB (target +{PRIOR_GAIN_TARGET_DB}) "
+        "|",
         "|---|" + "---|" * (len(kinds) + 2),
     ]
     met, losses = [], {}
@@ -255,9 +259,10 @@ def step0_table_section(source: str, data: dict) -> list[str]:
         f"## Step 0 per held-out concept: generator `{data.get('generator', '?')}` on zoo `{data.get('zoo', '?')}`",
         "",
         (
-            f"From `{source}` (`python -m experiments.heldout_start --zoo {data.get('zoo', 'ZOO')} --generator GEN`): test PSNR "
-            f"(dB) of each start before any fine-tuning; `oracle` is the concept's own zoo weights. The generated start beats "
-            f"both the mean and the nearest concept on {b['mean_and_nearest']} of {len(rows)} (marked ✓)."
+            f"From `{source}` (`python -m experiments.heldout_start --zoo {data.get('zoo', 'ZOO')} --generator GEN`): "
+            "test PSNR (dB) of each start before any fine-tuning; `oracle` is the concept's own zoo weights. The "
+            f"generated start beats both the mean and the nearest concept on {b['mean_and_nearest']} of {len(rows)} "
+            "(marked ✓)."
         ),
         "",
         "| concept | " + " | ".join(methods) + " | |",

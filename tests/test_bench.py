@@ -244,7 +244,10 @@ def test_report_sections_come_from_their_files_and_a_missing_file_writes_nothing
     atomic_write_json(tmp_path / "dirs.json", {"generators": {"gen": [row, row | {"both_directions_right": False}]}})
     write_report(bench_copy, md, sections=[("directions", tmp_path / "dirs.json"), ("step0", tmp_path / "step0.json")])
     text = md.read_text()
-    step0_row = "| ? concepts | directional | whole | own blend | 7 | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |"
+    step0_row = (
+        "| ? concepts | directional | whole | own blend | 7 | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | "
+        "17.25 | 15.00 | 1/2 |"
+    )
     assert step0_row in text and "| own blend | 7 | reverse | 1 |" in text and "| own blend | 7 | all | 3 |" in text
     assert (
         "| `gen` | photo to sepia | sepia to photo | 0.100 / 0.300 | 0.250 / 0.350 | yes | sepia-light-reverse |"

@@ -89,7 +89,8 @@ def run_demo(
     recipe = RecipeConfig(batch_size=batch_size, seed=data_seed)
     schedule = eval_schedule(steps, steps, eval_every)
     console.print(
-        f"demo: [bold]{c.text}[/] ({c.id}, {c.split}); {gen.arch}; {steps} steps each from scratch and from generated weights"
+        f"demo: [bold]{c.text}[/] ({c.id}, {c.split}); {gen.arch}; {steps} steps each from scratch and from generated "
+        "weights"
     )
 
     runs = {}
@@ -188,7 +189,8 @@ def run_demo(
     atomic_write_json(out / "summary.json", summary)
     print_table(summary, console)
     console.print(
-        f"wrote {out / 'grid.png'}, {out / 'psnr_vs_seconds.png'} and {out / 'summary.json'} ({summary['seconds_total']:.0f} s in all)"
+        f"wrote {out / 'grid.png'}, {out / 'psnr_vs_seconds.png'} and {out / 'summary.json'} "
+        f"({summary['seconds_total']:.0f} s in all)"
     )
     return summary
 
@@ -232,7 +234,8 @@ def plot_psnr(path: Path, summary: dict) -> None:
         style = "--" if run.get("ema_decay") == 0.0 else "-"  # the run without the moving average, dashed
         label = f"{name} (moving average {run['ema_decay']})" if run.get("ema_decay") else name
         ax.plot([p["seconds"] for p in run["curve"]], [p["psnr"] for p in run["curve"]], style, marker=".", label=label)
-    ax.axhline(summary["target_psnr"], color="k", ls=":", lw=0.8, label=f"scratch final − {summary['tolerance_db']} dB")
+    target = f"scratch final − {summary['tolerance_db']} dB"
+    ax.axhline(summary["target_psnr"], color="k", ls=":", lw=0.8, label=target)
     ax.axhline(
         summary["trivial"]["trivial_psnr"], color="grey", ls="--", lw=0.8, label="trivial (input or mean target)"
     )
@@ -249,7 +252,8 @@ def print_table(summary: dict, console) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"{summary['text']}: {summary['steps']} steps each; target = scratch's final PSNR − {summary['tolerance_db']} dB"
+        title=f"{summary['text']}: {summary['steps']} steps each; target = scratch's final PSNR − "
+        f"{summary['tolerance_db']} dB"
     )
     for col in ("init", "PSNR 0", "PSNR end", "SSIM", "L1", "s", "to target", "speedup"):
         table.add_column(col, justify="right" if col != "init" else "left")

@@ -1,7 +1,7 @@
 """Generator ablations: block size 128/512, no text, no block index, the zoo-mean centre instead
-of the retrieval prior, mean-pooled instead of directional text, 25/50% of the training concepts (each a generator trained with the main
-generator's config), and 1/5/25 sampling
-steps of the main generator. Each is scored on held-out concepts by the PSNR of its weights
+of the retrieval prior, mean-pooled instead of directional text, 25/50% of the training concepts
+(each a generator trained with the main generator's config), and 1/5/25 sampling steps of the
+main generator. Each is scored on held-out concepts by the PSNR of its weights
 before any fine-tuning (step 0) and the relative L2 distance of its weights to the concept's own
 zoo weights; the zoo mean and the oracle are scored beside them.
 
@@ -256,10 +256,10 @@ def ablations_section(ablations: dict, source: str) -> list[str]:
         "## Generator ablations (step 0, no fine-tuning)",
         "",
         (
-            f"From `{source}` (`weightinit bench-ablations`): each variant is a generator trained with the main one's config but "
-            "for the one change, scored on the held-out concepts by the PSNR of its weights before any fine-tuning and the "
-            "relative L2 distance to the concept's own zoo weights. Medians over the held-out concepts; the main generator is "
-            "`steps1`, trained on 100% of the training concepts at block size 256."
+            f"From `{source}` (`weightinit bench-ablations`): each variant is a generator trained with the main one's "
+            "config but for the one change, scored on the held-out concepts by the PSNR of its weights before any "
+            "fine-tuning and the relative L2 distance to the concept's own zoo weights. Medians over the held-out "
+            "concepts; the main generator is `steps1`, trained on 100% of the training concepts at block size 256."
         ),
         "",
         "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
@@ -272,14 +272,15 @@ def ablations_section(ablations: dict, source: str) -> list[str]:
     for name, r in sorted(variants.items(), key=lambda kv: order.get(kv[0], len(order))):
         delta = None if main is None else r["median_psnr_step0"] - main
         lines.append(
-            f"| {name} | {ABLATION_LABELS.get(name, name)} | {r.get('concept_count', len(r.get('concepts', {})))} | {fmt(r['median_psnr_step0'])} "
-            f"| {fmt(delta, 2)} | {fmt(r['median_rel_l2_to_oracle'], 3)} |"
+            f"| {name} | {ABLATION_LABELS.get(name, name)} | {r.get('concept_count', len(r.get('concepts', {})))} | "
+            f"{fmt(r['median_psnr_step0'])} | {fmt(delta, 2)} | {fmt(r['median_rel_l2_to_oracle'], 3)} |"
         )
     return lines + [""]
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section ablations=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section ablations=FILE``)."""
     return [line for source, data in files for line in ablations_section(data, source)]
 
 

@@ -102,7 +102,8 @@ def bench(
     mode: Annotated[
         str,
         typer.Option(
-            help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both (scratch is shared)."
+            help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both "
+            "(scratch is shared)."
         ),
     ] = "both",
     methods: Annotated[
@@ -272,7 +273,8 @@ def bench_report(
 
     if not results.is_file() and not (results / "runs").is_dir():
         raise WeightinitError(
-            f"{results} holds no benchmark runs (no runs/ folder); run `python -m experiments.bench run --out {results}` first"
+            f"{results} holds no benchmark runs (no runs/ folder); run `python -m experiments.bench run --out "
+            f"{results}` first"
         )
     res = write_report(results, out, grids=grids, sections=parse_sections(section or []), readme=readme)
     if json_out:

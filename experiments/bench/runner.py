@@ -333,8 +333,8 @@ class BenchRunner:
                 "value": fid(test[1], preds, self.fid[0], 2048),
                 "weights": self.fid[1],
                 "images": len(preds),
-                "note": "FID with the user's feature network on the concept's test pairs; comparable with published FID only "
-                "with the real Inception-v3 weights and many more images",
+                "note": "FID with the user's feature network on the concept's test pairs; comparable with published "
+                "FID only with the real Inception-v3 weights and many more images",
             }
         return run
 
