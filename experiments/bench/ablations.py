@@ -256,10 +256,11 @@ def ablations_section(ablations: dict, source: str) -> list[str]:
         "## Generator ablations (step 0, no fine-tuning)",
         "",
         (
-            f"From `{source}` (`weightinit bench-ablations`): each variant is a generator trained with the main one's "
-            "config but for the one change, scored on the held-out concepts by the PSNR of its weights before any "
-            "fine-tuning and the relative L2 distance to the concept's own zoo weights. Medians over the held-out "
-            "concepts; the main generator is `steps1`, trained on 100% of the training concepts at block size 256."
+            f"From `{source}` (`python -m experiments.bench ablations`): each variant is a generator trained with the "
+            "main one's config but for the one change, scored on the held-out concepts by the PSNR of its weights "
+            "before any fine-tuning and the relative L2 distance to the concept's own zoo weights. Medians over the "
+            "held-out concepts; the main generator is `steps1`, trained on 100% of the training concepts at block "
+            "size 256."
         ),
         "",
         "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
