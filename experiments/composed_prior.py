@@ -191,27 +191,50 @@ def composition_section(source: str, data: dict) -> list[str]:
     """Composite texts built from their parts' blends against the blend of the whole text
     (``experiments.composed_prior``), with the policy chosen on the training rows."""
     policy = data["policy"]
-    lines = ["## Composite texts: the parts' blends against the whole text's", "",
-             (f"From `{source}` (`{data.get('command', 'python -m experiments.composed_prior')}`): step-0 test PSNR of "
-              "the prior's centre (no denoiser) for every zoo concept whose text splits at \"with\", \"plus\" or \"and\"; training "
-              "concepts with their whole group (other strengths, reverse) left out of the prior. The policy composes when the "
-              f"weakest part's similarity is at least the whole text's minus {policy['margin']:.4f}, the margin with the best mean "
-              "PSNR on the training rows; held-out rows played no part in it."), ""]  # fmt: skip
-    scaled = sorted({k.removeprefix("median_") for part in data.values() if isinstance(part, dict) for k in part
-                     if k.startswith("median_sum_x")}, key=lambda k: float(k[5:]))  # fmt: skip
-    lines += ["| rows | concepts | composed by the policy | median, whole text | median, policy | policy better on | "
-              + " | ".join(f"median, parts summed x{k[5:]}" for k in scaled) + " |",
-              "|---|---|---|---|---|---|" + "---|" * len(scaled)]  # fmt: skip
+    lines = [
+        "## Composite texts: the parts' blends against the whole text's",
+        "",
+        (
+            f"From `{source}` (`{data.get('command', 'python -m experiments.composed_prior')}`): step-0 test PSNR of "
+            'the prior\'s centre (no denoiser) for every zoo concept whose text splits at "with", "plus" or '
+            '"and"; training concepts with their whole group (other strengths, reverse) left out of the prior. The '
+            "policy composes when the weakest part's similarity is at least the whole text's minus "
+            f"{policy['margin']:.4f}, the margin with the best mean PSNR on the training rows; held-out rows played "
+            "no part in it."
+        ),
+        "",
+    ]
+    scaled = sorted(
+        {
+            k.removeprefix("median_")
+            for part in data.values()
+            if isinstance(part, dict)
+            for k in part
+            if k.startswith("median_sum_x")
+        },
+        key=lambda k: float(k[5:]),
+    )
+    lines += [
+        "| rows | concepts | composed by the policy | median, whole text | median, policy | policy better on | "
+        + " | ".join(f"median, parts summed x{k[5:]}" for k in scaled)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(scaled),
+    ]
     for key in ("train_all", "train_compositions", "heldout_all", "heldout_compositions"):
         if key in data:
             r = data[key]
-            lines.append(f"| {key.replace('_', ' ')} | {r['concepts']} | {r['composed']} | {fmt(r['median_whole'])} | {fmt(r['median_policy'])} | "
-                         f"{r['policy_beats_whole']} of {r['concepts']} | " + " | ".join(fmt(r.get(f'median_{k}')) for k in scaled) + " |")  # fmt: skip
+            lines.append(
+                f"| {key.replace('_', ' ')} | {r['concepts']} | {r['composed']} | {fmt(r['median_whole'])} | "
+                f"{fmt(r['median_policy'])} | {r['policy_beats_whole']} of {r['concepts']} | "
+                + " | ".join(fmt(r.get(f"median_{k}")) for k in scaled)
+                + " |"
+            )
     return lines + [""]
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section composition=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section composition=FILE``)."""
     return [line for source, data in files for line in composition_section(source, data)]
 
 

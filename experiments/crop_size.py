@@ -198,23 +198,34 @@ def crop_size_section(source: str, data: dict) -> list[str]:
         if s["concepts"] < requested
         else f"{s['concepts']} concept(s)"
     )
-    lines = [f"## What {s['zoo_crop_size']}-px training crops cost at {s['size']} px (`{data['arch']}`)", "",
-             (f"From `{source}` (`{data['command']}`): per concept, the base, the zoo's weights (fine-tuned on "
-              f"{s['zoo_crop_size']}-px crops) and the same LoRA fine-tune run on {s['size']}-px crops, all evaluated on "
-              f"{s['size']}-px test pairs. Cost = full-size minus zoo, dB (negative: the small crops did better). "
-              f"{measured}."), "",
-             "| concept | base | zoo, small crops | fine-tuned at full size | trivial | cost, dB | full-size fine-tune, s |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"## What {s['zoo_crop_size']}-px training crops cost at {s['size']} px (`{data['arch']}`)",
+        "",
+        (
+            f"From `{source}` (`{data['command']}`): per concept, the base, the zoo's weights (fine-tuned on "
+            f"{s['zoo_crop_size']}-px crops) and the same LoRA fine-tune run on {s['size']}-px crops, all evaluated on "
+            f"{s['size']}-px test pairs. Cost = full-size minus zoo, dB (negative: the small crops did better). "
+            f"{measured}."
+        ),
+        "",
+        "| concept | base | zoo, small crops | fine-tuned at full size | trivial | cost, dB | full-size fine-tune, s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for cid, r in data["per_concept"].items():
-        lines.append(f"| {cid} | {fmt(r['base'])} | {fmt(r['zoo_crops'])} | {fmt(r['full_size'])} | {fmt(r['trivial']['trivial_psnr'])} | "
-                     f"{fmt(r['cost_db'])} | {fmt(r.get('full_size_seconds'), 0)} |")  # fmt: skip
-    lines.append(f"| **median** | {fmt(s['median_base'])} | {fmt(s['median_zoo_crops'])} | {fmt(s['median_full_size'])} | | "
-                 f"{fmt(s['median_cost_db'])} | |")  # fmt: skip
+        lines.append(
+            f"| {cid} | {fmt(r['base'])} | {fmt(r['zoo_crops'])} | {fmt(r['full_size'])} | "
+            f"{fmt(r['trivial']['trivial_psnr'])} | {fmt(r['cost_db'])} | {fmt(r.get('full_size_seconds'), 0)} |"
+        )
+    lines.append(
+        f"| **median** | {fmt(s['median_base'])} | {fmt(s['median_zoo_crops'])} | {fmt(s['median_full_size'])} | | "
+        f"{fmt(s['median_cost_db'])} | |"
+    )
     return lines + [""]
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section crop-size=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section crop-size=FILE``)."""
     return [line for source, data in files for line in crop_size_section(source, data)]
 
 

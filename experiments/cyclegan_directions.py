@@ -97,21 +97,33 @@ def main(argv: list[str] | None = None) -> None:
 def directions_section(source: str, data: dict) -> list[str]:
     """CycleGAN pairs initialised from text: each direction's L1 on both tasks, per generator
     (``experiments.cyclegan_directions``)."""
-    lines = ["## CycleGAN: does each direction start the right way?", "",
-             (f"From `{source}` (`{data.get('command', 'python -m experiments.cyclegan_directions')}`): L1 on bundled-photo "
-              "test pairs of a CycleGAN pair initialised from the text; forward = photo → edited, reverse = edited → photo. Right "
-              "when netG_A is better forward and netG_B better in reverse; equal numbers mean both got the same weights."), "",
-             "| generator | text | netG_B's text | forward A / B | reverse B / A | right | netG_B draws on |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## CycleGAN: does each direction start the right way?",
+        "",
+        (
+            f"From `{source}` (`{data.get('command', 'python -m experiments.cyclegan_directions')}`): L1 on "
+            "bundled-photo test pairs of a CycleGAN pair initialised from the text; forward = photo → edited, "
+            "reverse = edited → photo. Right when netG_A is better forward and netG_B better in reverse; equal "
+            "numbers mean both got the same weights."
+        ),
+        "",
+        "| generator | text | netG_B's text | forward A / B | reverse B / A | right | netG_B draws on |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for gen, rows in data["generators"].items():
         for r in rows:
             f, b = r["forward_l1"], r["reverse_l1"]
-            lines.append(f"| `{gen}` | {r['text']} | {r['netG_B_text']} | {f['netG_A']:.3f} / {f['netG_B']:.3f} | {b['netG_B']:.3f} / "
-                         f"{b['netG_A']:.3f} | {'yes' if r['both_directions_right'] else '**no**'} | {', '.join(r['netG_B_draws_on'])} |")  # fmt: skip
+            lines.append(
+                f"| `{gen}` | {r['text']} | {r['netG_B_text']} | {f['netG_A']:.3f} / {f['netG_B']:.3f} | "
+                f"{b['netG_B']:.3f} / {b['netG_A']:.3f} | {'yes' if r['both_directions_right'] else '**no**'} | "
+                f"{', '.join(r['netG_B_draws_on'])} |"
+            )
     return lines + [""]
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section directions=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section directions=FILE``)."""
     return [line for source, data in files for line in directions_section(source, data)]
 
 

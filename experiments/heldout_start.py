@@ -7,7 +7,8 @@ concept by text, the generator's retrieval prior alone, generated (one step), an
 own zoo weights (the upper bound), each written into the base model and evaluated on the
 concept's test pairs (the benchmark's methods, ``experiments.bench.methods``). Prints a table,
 the medians and how often the generated weights beat both the mean and the nearest concept. This
-is the step-0 column of the benchmark (``python -m experiments.bench run``) without its fine-tuning runs: a minute, not hours.
+is the step-0 column of the benchmark (``python -m experiments.bench run``) without its
+fine-tuning runs: a minute, not hours.
 
 Medians and wins are also given per direction (``by_direction``): ``forward`` for the catalog's
 own concepts, ``reverse`` for the reverse concepts (``weightinit.concepts.builtin``); the
@@ -120,15 +121,24 @@ STEP0_METHODS = METHODS  # its columns: every start this experiment scores
 def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
     """Step-0 PSNR on every held-out concept, per generator and per direction, from
     ``experiments.heldout_start`` files (``[(source path, its JSON)]``)."""
-    lines = ["## Step 0 on every held-out concept, by direction", "",
-             ("Test PSNR of each start written into the base before any fine-tuning "
-              "(`python -m experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's "
-              "own held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start beats both "
-              "the zoo mean and the nearest training concept by text (pooled embedding). Prior rank: the principal components "
-              "its retrieval prior keeps (– where the file does not record it: those generators kept 64)."), ""]  # fmt: skip
-    lines += ["| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | prior rank | direction | concepts | "
-              + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
-              "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|"]  # fmt: skip
+    lines = [
+        "## Step 0 on every held-out concept, by direction",
+        "",
+        (
+            "Test PSNR of each start written into the base before any fine-tuning (`python -m "
+            "experiments.heldout_start --zoo zoo --generator GEN --json FILE`). `forward`: the catalog's own "
+            "held-out concepts; `reverse`: their reverse concepts. Wins count concepts where the generated start "
+            "beats both the zoo mean and the nearest training concept by text (pooled embedding). Prior rank: the "
+            "principal components its retrieval prior keeps (– where the file does not record it: those generators "
+            "kept 64)."
+        ),
+        "",
+    ]
+    lines += [
+        "| file | zoo | generator | trained on | text conditioning | composite texts | denoiser corrects | prior "
+        "rank | direction | concepts | " + " | ".join(STEP0_METHODS) + " | generated beats mean and nearest |",
+        "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(STEP0_METHODS) + "---|",
+    ]
     for source, data in step0:
         parts = dict(data.get("by_direction") or {})
         parts["all"] = {
@@ -138,12 +148,15 @@ def step0_section(step0: list[tuple[str, dict]]) -> list[str]:
         }
         for d, part in parts.items():
             med, beats = part["median_psnr_step0"], part["generated_beats"]
-            lines.append(f"| `{source}` | `{data.get('zoo', '?')}` | `{data.get('generator', '?')}` | {data.get('train_concepts', '?')} concepts | "
-                         f"{data.get('text_conditioning', 'pooled')} | {'parts' if data.get('composition') else 'whole'} | "
-                         f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | {data.get('prior_rank') or '–'} | "
-                         f"{d} | {part['concepts']} | "
-                         + " | ".join(fmt(med.get(m)) for m in STEP0_METHODS)
-                         + f" | {beats['mean_and_nearest']}/{part['concepts']} |")  # fmt: skip
+            lines.append(
+                f"| `{source}` | `{data.get('zoo', '?')}` | `{data.get('generator', '?')}` | "
+                f"{data.get('train_concepts', '?')} concepts | {data.get('text_conditioning', 'pooled')} | "
+                f"{'parts' if data.get('composition') else 'whole'} | "
+                f"{'leave-one-out blend' if data.get('prior_target') == 'leave_one_out' else 'own blend'} | "
+                f"{data.get('prior_rank') or '–'} | {d} | {part['concepts']} | "
+                + " | ".join(fmt(med.get(m)) for m in STEP0_METHODS)
+                + f" | {beats['mean_and_nearest']}/{part['concepts']} |"
+            )
     return lines + [""] + step0_kind_lines(step0)
 
 
@@ -164,7 +177,8 @@ HELDOUT_KINDS = ("strength", "phrasing", "composition", "novel")
 
 
 def beats_mean_and_nearest(row: dict) -> bool:
-    """A step-0 win: the generated start above both the zoo mean and the nearest concept (a missing column never wins)."""
+    """A step-0 win: the generated start above both the zoo mean and the nearest concept (a
+    missing column never wins)."""
     return row.get("generated_1", -math.inf) > max(row.get("mean", math.inf), row.get("nearest", math.inf))
 
 
@@ -182,12 +196,17 @@ def step0_kind_lines(step0: list[tuple[str, dict]]) -> list[str]:
         return (catalog.get(cid).heldout_kind or "other") if cid in catalog else "other"
 
     kinds = [k for k in (*HELDOUT_KINDS, "other") if any(kind(c) == k for _, d in files for c in d["per_concept"])]
-    lines = ["Wins by held-out kind (a win: the generated start beats both the zoo mean and the nearest concept; "
-             f"nearest ≈ own: concepts whose nearest training concept is within {NEAREST_CLOSE_DB} dB of their own weights, "
-             "where a start beats it only by a hair):", "",
-             "| file | " + " | ".join(f"{k}: wins (nearest ≈ own)" for k in kinds)
-             + f" | all: wins (target {WINS_TARGET:.0%}) | generated − prior, median dB (target +{PRIOR_GAIN_TARGET_DB}) |",
-             "|---|" + "---|" * (len(kinds) + 2)]  # fmt: skip
+    lines = [
+        "Wins by held-out kind (a win: the generated start beats both the zoo mean and the nearest concept; nearest "
+        f"≈ own: concepts whose nearest training concept is within {NEAREST_CLOSE_DB} dB of their own weights, "
+        "where a start beats it only by a hair):",
+        "",
+        "| file | "
+        + " | ".join(f"{k}: wins (nearest ≈ own)" for k in kinds)
+        + f" | all: wins (target {WINS_TARGET:.0%}) | generated − prior, median dB (target +{PRIOR_GAIN_TARGET_DB}) "
+        "|",
+        "|---|" + "---|" * (len(kinds) + 2),
+    ]
     met, losses = [], {}
     for source, data in files:
         won = {c: beats_mean_and_nearest(r) for c, r in data["per_concept"].items()}
@@ -209,13 +228,25 @@ def step0_kind_lines(step0: list[tuple[str, dict]]) -> list[str]:
         if wins >= needed or (gain is not None and gain >= PRIOR_GAIN_TARGET_DB):
             met.append(source)
         lines.append(f"| `{source}` | " + " | ".join(cells) + " |")
-    lines += ["", (f"Text-only targets: the generated start above both the zoo mean and the nearest concept on at least "
-                   f"{WINS_TARGET:.0%} of the held-out concepts, and at least {PRIOR_GAIN_TARGET_DB} dB above the prior "
-                   "alone (median of per-concept differences). "
-                   + (f"Met, at least one of them, by {', '.join(f'`{m}`' for m in met)}." if met else "No generator here meets either."))]  # fmt: skip
+    lines += [
+        "",
+        (
+            f"Text-only targets: the generated start above both the zoo mean and the nearest concept on at least "
+            f"{WINS_TARGET:.0%} of the held-out concepts, and at least {PRIOR_GAIN_TARGET_DB} dB above the prior "
+            "alone (median of per-concept differences). "
+            + (
+                f"Met, at least one of them, by {', '.join(f'`{m}`' for m in met)}."
+                if met
+                else "No generator here meets either."
+            )
+        ),
+    ]
     best = min(losses, key=lambda f: sum(losses[f].values()))
-    lines[-1] += (f" The one with the fewest losses, `{best}`, loses {sum(losses[best].values())}: "
-                  + ", ".join(f"{n} {k}" for k, n in losses[best].items() if n) + ".")  # fmt: skip
+    lines[-1] += (
+        f" The one with the fewest losses, `{best}`, loses {sum(losses[best].values())}: "
+        + ", ".join(f"{n} {k}" for k, n in losses[best].items() if n)
+        + "."
+    )
     return lines + [""]
 
 
@@ -224,11 +255,19 @@ def step0_table_section(source: str, data: dict) -> list[str]:
     rows = data["per_concept"]
     methods = [m for m in STEP0_METHODS if any(m in r for r in rows.values())]
     b = data["generated_beats"]
-    lines = [f"## Step 0 per held-out concept: generator `{data.get('generator', '?')}` on zoo `{data.get('zoo', '?')}`", "",
-             (f"From `{source}` (`python -m experiments.heldout_start --zoo {data.get('zoo', 'ZOO')} --generator GEN`): test PSNR "
-              f"(dB) of each start before any fine-tuning; `oracle` is the concept's own zoo weights. The generated start beats "
-              f"both the mean and the nearest concept on {b['mean_and_nearest']} of {len(rows)} (marked ✓)."), "",
-             "| concept | " + " | ".join(methods) + " | |", "|---|" + "---|" * (len(methods) + 1)]  # fmt: skip
+    lines = [
+        f"## Step 0 per held-out concept: generator `{data.get('generator', '?')}` on zoo `{data.get('zoo', '?')}`",
+        "",
+        (
+            f"From `{source}` (`python -m experiments.heldout_start --zoo {data.get('zoo', 'ZOO')} --generator GEN`): "
+            "test PSNR (dB) of each start before any fine-tuning; `oracle` is the concept's own zoo weights. The "
+            f"generated start beats both the mean and the nearest concept on {b['mean_and_nearest']} of {len(rows)} "
+            "(marked ✓)."
+        ),
+        "",
+        "| concept | " + " | ".join(methods) + " | |",
+        "|---|" + "---|" * (len(methods) + 1),
+    ]
     for cid, r in rows.items():
         win = beats_mean_and_nearest(r)
         lines.append(f"| {cid} | " + " | ".join(fmt(r.get(m)) for m in methods) + f" | {'✓' if win else ''} |")

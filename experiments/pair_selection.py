@@ -433,36 +433,66 @@ def selection_section(source: str, data: dict) -> list[str]:
         if (train_study.get("screen") or {}).get("budget") == t["screen"]["budget"]
         else "its settings were chosen on these same held-out concepts, so its agreement is in-sample."
     )
-    lines = ["## Choosing the start on your pairs: how long it takes", "",
-             (f"From `{source}` (`{t['command']}`): {t['concepts']} held-out concepts, {t['pairs']} pairs at {t['image_size']} px, "
-              f"{t['threads']} thread on {t['cpus']} CPUs (load average {t['load_average_1min_before_after'][0]} before, "
-              f"{t['load_average_1min_before_after'][1]} after), {t['candidates']} candidates. The screen visits "
-              f"{t['screen']['budget']} of them and rescores the best {t['screen']['rescore']} exactly; " + chosen_on), "",
-             "| selection | median seconds | median CPU seconds | median forward passes | median test PSNR of the chosen start |",
-             "|---|---|---|---|---|",
-             f"| every candidate scored | {fmt(sec['exhaustive'])} | {fmt(cpu['exhaustive'])} | {t['candidates']} | {fmt(t['median_test_psnr']['exhaustive'])} |",
-             f"| screened | {fmt(sec['screened'])} | {fmt(cpu['screened'])} | {t['median_forward_passes']['screened'] + t['median_forward_passes']['rescored']} | "
-             f"{fmt(t['median_test_psnr']['screened'])} |", "",
-             (f"Target: selection under {SELECTION_TARGET_SECONDS} s: {met} ({fmt(sec['screened'])} s). The screen keeps the exhaustive "
-              f"choice on {t['same_choice_as_exhaustive']} of {t['concepts']}; test PSNR lost to it: mean "
-              f"{fmt(t['test_psnr_exhaustive_minus_screened']['mean'])} dB, worst {fmt(t['test_psnr_exhaustive_minus_screened']['max'])} dB."), ""]  # fmt: skip
-    for key, which in (("screen_study", "the held-out concepts (in-sample for the default screen of the time, whose budget was chosen here)"),
-                       ("screen_study_train", "training concepts scored as unseen (each one's group out of the prior and the candidates)")):  # fmt: skip
+    lines = [
+        "## Choosing the start on your pairs: how long it takes",
+        "",
+        (
+            f"From `{source}` (`{t['command']}`): {t['concepts']} held-out concepts, {t['pairs']} pairs at "
+            f"{t['image_size']} px, {t['threads']} thread on {t['cpus']} CPUs (load average "
+            f"{t['load_average_1min_before_after'][0]} before, {t['load_average_1min_before_after'][1]} after), "
+            f"{t['candidates']} candidates. The screen visits {t['screen']['budget']} of them and rescores the best "
+            f"{t['screen']['rescore']} exactly; " + chosen_on
+        ),
+        "",
+        "| selection | median seconds | median CPU seconds | median forward passes | median test PSNR of the chosen "
+        "start |",
+        "|---|---|---|---|---|",
+        f"| every candidate scored | {fmt(sec['exhaustive'])} | {fmt(cpu['exhaustive'])} | {t['candidates']} | "
+        f"{fmt(t['median_test_psnr']['exhaustive'])} |",
+        f"| screened | {fmt(sec['screened'])} | {fmt(cpu['screened'])} | "
+        f"{t['median_forward_passes']['screened'] + t['median_forward_passes']['rescored']} | "
+        f"{fmt(t['median_test_psnr']['screened'])} |",
+        "",
+        (
+            f"Target: selection under {SELECTION_TARGET_SECONDS} s: {met} ({fmt(sec['screened'])} s). The screen "
+            f"keeps the exhaustive choice on {t['same_choice_as_exhaustive']} of {t['concepts']}; test PSNR lost to "
+            f"it: mean {fmt(t['test_psnr_exhaustive_minus_screened']['mean'])} dB, worst "
+            f"{fmt(t['test_psnr_exhaustive_minus_screened']['max'])} dB."
+        ),
+        "",
+    ]
+    for key, which in (
+        (
+            "screen_study",
+            "the held-out concepts (in-sample for the default screen of the time, whose budget was chosen here)",
+        ),
+        (
+            "screen_study_train",
+            "training concepts scored as unseen (each one's group out of the prior and the candidates)",
+        ),
+    ):
         study = data.get(key) or {}
         if not study.get("strategies"):
             continue
-        lines += [f"Screens replayed on every candidate's scores, {study['concepts']} {which}:", "",
-                  "| screen strategy | same choice as exhaustive | median forward passes | mean test PSNR lost, dB |", "|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"Screens replayed on every candidate's scores, {study['concepts']} {which}:",
+            "",
+            "| screen strategy | same choice as exhaustive | median forward passes | mean test PSNR lost, dB |",
+            "|---|---|---|---|",
+        ]
         for name, r in study["strategies"].items():
             lost = r["test_psnr_exhaustive_minus_chosen"]
-            lines.append(f"| {name} | {r['same_choice_as_exhaustive']} of {study['concepts']} | {r['median_forward_passes']} | "
-                         f"{fmt(lost['mean']) if lost else '–'} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {r['same_choice_as_exhaustive']} of {study['concepts']} | {r['median_forward_passes']} | "
+                f"{fmt(lost['mean']) if lost else '–'} |"
+            )
         lines.append("")
     return lines
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section selection=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section selection=FILE``)."""
     return [line for source, data in files for line in selection_section(source, data)]
 
 

@@ -167,22 +167,33 @@ def prior_rank_section(source: str, data: dict) -> list[str]:
     held-out concepts at every rank (``experiments.prior_rank``)."""
     train, held = data["train"], data["heldout"]
     zoo = f" (`{data['zoo']}`)" if data.get("zoo") else ""
-    lines = [f"## Retrieval prior: principal components kept{zoo}", "",
-             (f"From `{source}` (`{data.get('command', 'python -m experiments.prior_rank')}`): step-0 test PSNR of the prior alone "
-              f"(no denoiser, temperature {data['temperature']}), {data['training_concepts']} training concepts. Training rows: "
-              f"{train['concepts']} concepts, each with the prior refitted on the other training concepts; the rank with the best "
-              f"median (**{train['best']}**) is the one chosen, and held-out rows played no part in it. Held-out rows: the prior "
-              "fitted on every training concept; a win beats both the zoo mean and the nearest concept by text."), "",
-             "| rank | training, median (dB) | held-out, median (dB) | held-out wins over mean and nearest |", "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"## Retrieval prior: principal components kept{zoo}",
+        "",
+        (
+            f"From `{source}` (`{data.get('command', 'python -m experiments.prior_rank')}`): step-0 test PSNR of the "
+            f"prior alone (no denoiser, temperature {data['temperature']}), {data['training_concepts']} training "
+            f"concepts. Training rows: {train['concepts']} concepts, each with the prior refitted on the other "
+            f"training concepts; the rank with the best median (**{train['best']}**) is the one chosen, and held-out "
+            "rows played no part in it. Held-out rows: the prior fitted on every training concept; a win beats both "
+            "the zoo mean and the nearest concept by text."
+        ),
+        "",
+        "| rank | training, median (dB) | held-out, median (dB) | held-out wins over mean and nearest |",
+        "|---|---|---|---|",
+    ]
     for r in data["ranks"]:
         h = held["by_rank"][r]
-        lines.append(f"| {r} | {train['median_psnr_step0'][r]:.2f} | {h['median_psnr_step0']:.2f} | "
-                     f"{h['beats_mean_and_nearest']} of {held['concepts']} |")  # fmt: skip
+        lines.append(
+            f"| {r} | {train['median_psnr_step0'][r]:.2f} | {h['median_psnr_step0']:.2f} | "
+            f"{h['beats_mean_and_nearest']} of {held['concepts']} |"
+        )
     return lines + [""]
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section prior-rank=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section prior-rank=FILE``)."""
     return [line for source, data in files for line in prior_rank_section(source, data)]
 
 

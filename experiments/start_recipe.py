@@ -171,23 +171,36 @@ def main(argv: list[str] | None = None) -> None:
 # --- its section of docs/BENCHMARKS.md -----------------------------------------------------------
 def start_recipe_section(source: str, data: dict) -> list[str]:
     """Recipe variants fine-tuning the generated start on training concepts (``experiments.start_recipe``)."""
-    lines = ["## Keeping a good start's quality: recipe variants on training concepts", "",
-             (f"From `{source}`: {data['steps']} all-weights steps from the generated start on {len(data['concepts'])} training "
-              f"concepts ({', '.join(data['concepts'])}); held-out concepts played no part. End minus best: how much of its peak "
-              "a run gives back by its last step."), "",
-             "| variant | recipe change | median PSNR at the end | median end − best | median end − reference (first row) |", "|---|---|---|---|---|"]  # fmt: skip
+    header = (
+        "| variant | recipe change | median PSNR at the end | median end − best |"
+        + " median end − reference (first row) |"
+    )
+    lines = [
+        "## Keeping a good start's quality: recipe variants on training concepts",
+        "",
+        (
+            f"From `{source}`: {data['steps']} all-weights steps from the generated start on {len(data['concepts'])} "
+            f"training concepts ({', '.join(data['concepts'])}); held-out concepts played no part. End minus best: "
+            "how much of its peak a run gives back by its last step."
+        ),
+        "",
+        header,
+        "|---|---|---|---|---|",
+    ]
     reference = data.get("reference", "none")  # the JSON's keys are sorted: the reference is named
     for name in [reference, *(n for n in data["summary"] if n != reference)]:
         r = data["summary"][name]
         change = ", ".join(f"{k} = {v}" for k, v in data["variants"][name].items()) or "none (the benchmark's recipe)"
         lines.append(
-            f"| {name} | {change} | {fmt(r['median_end'])} | {fmt(r['median_end_minus_best'])} | {fmt(r['median_end_minus_reference'])} |"
+            f"| {name} | {change} | {fmt(r['median_end'])} | {fmt(r['median_end_minus_best'])} | "
+            f"{fmt(r['median_end_minus_reference'])} |"
         )
     return lines + [""]
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section start-recipe=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section start-recipe=FILE``)."""
     return [line for source, data in files for line in start_recipe_section(source, data)]
 
 

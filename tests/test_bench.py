@@ -121,9 +121,30 @@ def test_the_command_line_resumes_the_same_runs_and_writes_json(tiny_bench, tiny
 
     runner, _ = tiny_bench
     before = _run_files(runner.out)
-    args = ["run", "--zoo", str(tiny_zoo_dir), "--generator", str(tiny_generator_dir), "--out", str(runner.out),
-            "--scratch-steps", "4", "--cap-fraction", "0.5", "--min-fraction", "0", "--eval-every", "2", "--ddim-steps", "2",
-            "--trivial-margin=-100", "--methods", "base,generated_1", "--json", str(tmp_path / "b.json")]  # fmt: skip
+    args = [
+        "run",
+        "--zoo",
+        str(tiny_zoo_dir),
+        "--generator",
+        str(tiny_generator_dir),
+        "--out",
+        str(runner.out),
+        "--scratch-steps",
+        "4",
+        "--cap-fraction",
+        "0.5",
+        "--min-fraction",
+        "0",
+        "--eval-every",
+        "2",
+        "--ddim-steps",
+        "2",
+        "--trivial-margin=-100",
+        "--methods",
+        "base,generated_1",
+        "--json",
+        str(tmp_path / "b.json"),
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "generated_1" in json.loads((tmp_path / "b.json").read_text())["summary"]["median_speedup"]
@@ -172,9 +193,13 @@ def test_the_report_states_the_setup_plots_and_adds_the_ablations_and_pending_co
     # ablations beside the runs are a section without being named; a planned concept without runs: "partial"
     concept = next(p.name for p in (bench_copy / "runs").iterdir())
     scores = {concept: {"psnr_step0": 20.0, "rel_l2_to_oracle": 0.5}}
-    atomic_write_json(bench_copy / "ablations" / "ablations.json", {
-        "block128": {"concepts": scores, "median_psnr_step0": 19.5, "median_rel_l2_to_oracle": 0.5},
-        "steps1": {"concepts": scores, "median_psnr_step0": 20.0, "median_rel_l2_to_oracle": 0.25}})  # fmt: skip
+    atomic_write_json(
+        bench_copy / "ablations" / "ablations.json",
+        {
+            "block128": {"concepts": scores, "median_psnr_step0": 19.5, "median_rel_l2_to_oracle": 0.5},
+            "steps1": {"concepts": scores, "median_psnr_step0": 20.0, "median_rel_l2_to_oracle": 0.25},
+        },
+    )
     meta = json.loads((bench_copy / "meta.json").read_text())
     atomic_write_json(bench_copy / "meta.json", meta | {"concepts": meta["concepts"] + ["not-yet-run"]})
     write_report(bench_copy, md)
@@ -196,15 +221,33 @@ def test_report_sections_come_from_their_files_and_a_missing_file_writes_nothing
         "median_psnr_step0": med | {"generated_1": 17.25},
         "generated_beats": {"mean_and_nearest": 1},
     }
-    atomic_write_json(tmp_path / "step0.json", {"generator": "gen", "concepts": 3, "text_conditioning": "directional",
-                                                "median_psnr_step0": med, "generated_beats": {"mean_and_nearest": 2}, "prior_rank": 7,
-                                                "by_direction": {"forward": part, "reverse": part | {"concepts": 1}}})  # fmt: skip
-    row = {"text": "photo to sepia", "netG_B_text": "sepia to photo", "forward_l1": {"netG_A": 0.1, "netG_B": 0.3},
-           "reverse_l1": {"netG_A": 0.35, "netG_B": 0.25}, "both_directions_right": True, "netG_B_draws_on": ["sepia-light-reverse"]}  # fmt: skip
+    atomic_write_json(
+        tmp_path / "step0.json",
+        {
+            "generator": "gen",
+            "concepts": 3,
+            "text_conditioning": "directional",
+            "median_psnr_step0": med,
+            "generated_beats": {"mean_and_nearest": 2},
+            "prior_rank": 7,
+            "by_direction": {"forward": part, "reverse": part | {"concepts": 1}},
+        },
+    )
+    row = {
+        "text": "photo to sepia",
+        "netG_B_text": "sepia to photo",
+        "forward_l1": {"netG_A": 0.1, "netG_B": 0.3},
+        "reverse_l1": {"netG_A": 0.35, "netG_B": 0.25},
+        "both_directions_right": True,
+        "netG_B_draws_on": ["sepia-light-reverse"],
+    }
     atomic_write_json(tmp_path / "dirs.json", {"generators": {"gen": [row, row | {"both_directions_right": False}]}})
     write_report(bench_copy, md, sections=[("directions", tmp_path / "dirs.json"), ("step0", tmp_path / "step0.json")])
     text = md.read_text()
-    step0_row = "| ? concepts | directional | whole | own blend | 7 | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | 17.25 | 15.00 | 1/2 |"
+    step0_row = (
+        "| ? concepts | directional | whole | own blend | 7 | forward | 2 | 15.00 | 15.00 | 15.00 | 15.00 | "
+        "17.25 | 15.00 | 1/2 |"
+    )
     assert step0_row in text and "| own blend | 7 | reverse | 1 |" in text and "| own blend | 7 | all | 3 |" in text
     assert (
         "| `gen` | photo to sepia | sepia to photo | 0.100 / 0.300 | 0.250 / 0.350 | yes | sepia-light-reverse |"
@@ -225,8 +268,14 @@ def test_the_report_command_takes_its_sections_as_name_equals_file(bench_copy, t
 
     from experiments.bench.cli import app
 
-    row = {"text": "t", "netG_B_text": "u", "forward_l1": {"netG_A": 0.1, "netG_B": 0.3}, "reverse_l1": {"netG_A": 0.3, "netG_B": 0.2},
-           "both_directions_right": True, "netG_B_draws_on": []}  # fmt: skip
+    row = {
+        "text": "t",
+        "netG_B_text": "u",
+        "forward_l1": {"netG_A": 0.1, "netG_B": 0.3},
+        "reverse_l1": {"netG_A": 0.3, "netG_B": 0.2},
+        "both_directions_right": True,
+        "netG_B_draws_on": [],
+    }
     (tmp_path / "dirs.json").write_text(json.dumps({"generators": {"gen": [row]}}))
     md = tmp_path / "B.md"
     base = ["report", "--results", str(bench_copy), "--out", str(md)]
@@ -373,8 +422,17 @@ def test_the_method_lists_follow_the_method_fields():
         "chosen_1",
         "oracle",
     )
-    assert LORA_METHODS == ("scratch", "base", "lora", "mean_lora", "nearest_lora", "generated_1_lora", "generated_k_lora",
-                            "chosen_1_lora", "oracle_lora")  # fmt: skip
+    assert LORA_METHODS == (
+        "scratch",
+        "base",
+        "lora",
+        "mean_lora",
+        "nearest_lora",
+        "generated_1_lora",
+        "generated_k_lora",
+        "chosen_1_lora",
+        "oracle_lora",
+    )
     assert "prior" not in MERGE_METHODS + LORA_METHODS and "prior" in DISTANCE_METHODS  # an ablation, run by name
     assert not {"scratch", "base", "oracle", "oracle_lora"} & DISTANCE_METHODS
     assert [m.name for m in METHODS.values() if m.ddim] == ["generated_k", "generated_k_lora"]

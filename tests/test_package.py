@@ -66,8 +66,12 @@ def test_the_wheel_holds_the_library_not_the_benchmark_harness():
     assert "weightinit" in packages and all(p.split(".")[0] == "weightinit" for p in packages), packages
     assert not any(p == "weightinit.bench" or p.startswith("weightinit.bench.") for p in packages)
     assert any(p.name == "finetune.py" for p in sources)  # what the demo needs from the benchmark's ways
-    naming = [f"{p.relative_to(p.parents[2])}:{i}" for p in sources for i, line in enumerate(p.read_text().splitlines(), 1)
-              if "experiments." in line]  # fmt: skip
+    naming = [
+        f"{p.relative_to(p.parents[2])}:{i}"
+        for p in sources
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "experiments." in line
+    ]
     assert naming == [], f"installed modules name experiments.: {naming}"
     long = {p.name: n for p in sources if (n := len(p.read_text().splitlines())) > 800}
     assert long == {}, f"modules over 800 lines: {long}"

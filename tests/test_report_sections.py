@@ -6,20 +6,34 @@ from experiments.pair_selection import SELECTION_TARGET_SECONDS, selection_secti
 def _timing(screened_seconds):
     return {
         "command": "python -m experiments.pair_selection --timing",
-        "concepts": 3, "pairs": 8, "image_size": 64, "threads": 1, "cpus": 2, "load_average_1min_before_after": [1.0, 2.0],
-        "candidates": 10, "screen": {"budget": 6, "rescore": 2},
+        "concepts": 3,
+        "pairs": 8,
+        "image_size": 64,
+        "threads": 1,
+        "cpus": 2,
+        "load_average_1min_before_after": [1.0, 2.0],
+        "candidates": 10,
+        "screen": {"budget": 6, "rescore": 2},
         "median_selection_seconds": {"exhaustive": 2.0, "screened": screened_seconds},
         "median_selection_cpu_seconds": {"exhaustive": 1.5, "screened": 0.3},
         "median_forward_passes": {"screened": 6, "rescored": 3},
         "median_test_psnr": {"exhaustive": 20.0, "screened": 19.5},
         "same_choice_as_exhaustive": 2,
         "test_psnr_exhaustive_minus_screened": {"mean": 0.25, "max": 0.5},
-    }  # fmt: skip
+    }
 
 
 def test_selection_section_states_the_target_and_the_screen_study():
-    study = {"concepts": 3, "strategies": {"all candidates": {"same_choice_as_exhaustive": 3, "median_forward_passes": 10,
-                                                              "test_psnr_exhaustive_minus_chosen": {"mean": 0.0}}}}  # fmt: skip
+    study = {
+        "concepts": 3,
+        "strategies": {
+            "all candidates": {
+                "same_choice_as_exhaustive": 3,
+                "median_forward_passes": 10,
+                "test_psnr_exhaustive_minus_chosen": {"mean": 0.0},
+            }
+        },
+    }
     text = "\n".join(selection_section("m.json", {"selection_timing": _timing(0.8), "screen_study": study}))
     assert (
         "| every candidate scored | 2.00 | 1.50 | 10 | 20.00 |" in text
@@ -52,10 +66,24 @@ def test_selection_section_adds_the_study_on_training_concepts():
 def test_step0_table_lists_every_held_out_concept_and_marks_wins():
     from experiments.heldout_start import step0_table_section
 
-    rows = {"a": {"base": 10.0, "mean": 11.0, "nearest": 12.0, "prior": 12.5, "generated_1": 12.5, "oracle": 20.0},
-            "b": {"base": 10.0, "mean": 13.0, "nearest": 12.0, "prior": 12.0, "generated_1": 12.0, "oracle": 19.0}}  # fmt: skip
-    data = {"zoo": "zoo-x", "generator": "gen-x", "per_concept": rows, "generated_beats": {"mean_and_nearest": 1},
-            "median_psnr_step0": {"base": 10.0, "mean": 12.0, "nearest": 12.0, "prior": 12.25, "generated_1": 12.25, "oracle": 19.5}}  # fmt: skip
+    rows = {
+        "a": {"base": 10.0, "mean": 11.0, "nearest": 12.0, "prior": 12.5, "generated_1": 12.5, "oracle": 20.0},
+        "b": {"base": 10.0, "mean": 13.0, "nearest": 12.0, "prior": 12.0, "generated_1": 12.0, "oracle": 19.0},
+    }
+    data = {
+        "zoo": "zoo-x",
+        "generator": "gen-x",
+        "per_concept": rows,
+        "generated_beats": {"mean_and_nearest": 1},
+        "median_psnr_step0": {
+            "base": 10.0,
+            "mean": 12.0,
+            "nearest": 12.0,
+            "prior": 12.25,
+            "generated_1": 12.25,
+            "oracle": 19.5,
+        },
+    }
     text = "\n".join(step0_table_section("s.json", data))
     assert "generator `gen-x` on zoo `zoo-x`" in text and "on 1 of 2" in text
     assert "| a | 10.00 | 11.00 | 12.00 | 12.50 | 12.50 | 20.00 | ✓ |" in text
@@ -65,10 +93,23 @@ def test_step0_table_lists_every_held_out_concept_and_marks_wins():
 def test_crop_size_section_states_the_cost_per_concept():
     from experiments.crop_size import crop_size_section
 
-    row = {"base": 15.0, "zoo_crops": 17.0, "full_size": 17.5, "cost_db": 0.5, "full_size_seconds": 900.0,
-           "trivial": {"trivial_psnr": 16.0}}  # fmt: skip
-    summary = {"zoo_crop_size": 64, "size": 256, "concepts": 1, "median_base": 15.0, "median_zoo_crops": 17.0,
-               "median_full_size": 17.5, "median_cost_db": 0.5}  # fmt: skip
+    row = {
+        "base": 15.0,
+        "zoo_crops": 17.0,
+        "full_size": 17.5,
+        "cost_db": 0.5,
+        "full_size_seconds": 900.0,
+        "trivial": {"trivial_psnr": 16.0},
+    }
+    summary = {
+        "zoo_crop_size": 64,
+        "size": 256,
+        "concepts": 1,
+        "median_base": 15.0,
+        "median_zoo_crops": 17.0,
+        "median_full_size": 17.5,
+        "median_cost_db": 0.5,
+    }
     text = "\n".join(
         crop_size_section("c.json", {"arch": "a", "command": "cmd", "summary": summary, "per_concept": {"x": row}})
     )
@@ -88,8 +129,12 @@ def test_start_recipe_section_lists_each_variant_and_its_change():
     from experiments.start_recipe import start_recipe_section
 
     row = {"median_end": 24.0, "median_end_minus_best": -0.9, "median_end_minus_reference": 0.1}
-    data = {"steps": 400, "concepts": ["a", "b"], "variants": {"none": {}, "d": {"d_warmup_steps": 100}},
-            "summary": {"d": row, "none": dict(row, median_end_minus_reference=0.0)}}  # fmt: skip
+    data = {
+        "steps": 400,
+        "concepts": ["a", "b"],
+        "variants": {"none": {}, "d": {"d_warmup_steps": 100}},
+        "summary": {"d": row, "none": dict(row, median_end_minus_reference=0.0)},
+    }
     text = "\n".join(start_recipe_section("s.json", data))
     assert "2 training concepts (a, b)" in text and "| d | d_warmup_steps = 100 | 24.00 | -0.90 | 0.10 |" in text
     assert "| none | none (the benchmark's recipe) |" in text
@@ -98,8 +143,16 @@ def test_start_recipe_section_lists_each_variant_and_its_change():
 
 def _concept(lora_seconds: float, chosen_seconds: float, apart: bool = False) -> dict:
     def run(seconds):
-        return {"reached": True, "speedup": 300.0 / seconds, "speedup_steps": 600.0 / seconds, "seconds": seconds,
-                "seconds_run": seconds, "psnr_step0": 15.0, "psnr_at_stop": 24.0, "psnr_at_fraction": {"0.1": 24.0}}  # fmt: skip
+        return {
+            "reached": True,
+            "speedup": 300.0 / seconds,
+            "speedup_steps": 600.0 / seconds,
+            "seconds": seconds,
+            "seconds_run": seconds,
+            "psnr_step0": 15.0,
+            "psnr_at_stop": 24.0,
+            "psnr_at_fraction": {"0.1": 24.0},
+        }
 
     methods = {"scratch": run(300.0), "lora": run(lora_seconds), "chosen_1_lora": run(chosen_seconds)}
     return {"apart": apart, "scratch_final_psnr": 24.5, "methods": methods}
@@ -138,10 +191,20 @@ def test_seed_spread_refuses_two_files_of_one_seed():
 def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
     from experiments.prior_rank import prior_rank_section
 
-    data = {"zoo": "zoo-x", "temperature": 0.01, "training_concepts": 9, "ranks": ["2", "full"],
-            "train": {"concepts": 4, "best": "full", "median_psnr_step0": {"2": 19.5, "full": 21.0}},
-            "heldout": {"concepts": 3, "by_rank": {"2": {"median_psnr_step0": 17.2, "beats_mean_and_nearest": 1},
-                                                   "full": {"median_psnr_step0": 17.8, "beats_mean_and_nearest": 2}}}}  # fmt: skip
+    data = {
+        "zoo": "zoo-x",
+        "temperature": 0.01,
+        "training_concepts": 9,
+        "ranks": ["2", "full"],
+        "train": {"concepts": 4, "best": "full", "median_psnr_step0": {"2": 19.5, "full": 21.0}},
+        "heldout": {
+            "concepts": 3,
+            "by_rank": {
+                "2": {"median_psnr_step0": 17.2, "beats_mean_and_nearest": 1},
+                "full": {"median_psnr_step0": 17.8, "beats_mean_and_nearest": 2},
+            },
+        },
+    }
     text = "\n".join(prior_rank_section("r.json", data))
     assert "the rank with the best median (**full**) is the one chosen" in text
     assert "| 2 | 19.50 | 17.20 | 1 of 3 |" in text and "| full | 21.00 | 17.80 | 2 of 3 |" in text
@@ -151,14 +214,16 @@ def test_prior_rank_section_names_the_rank_chosen_on_training_concepts():
 def test_step0_wins_are_counted_per_held_out_kind_with_the_near_ties():
     from experiments.heldout_start import step0_kind_lines
 
-    rows = {"sepia-heldout-strength": {"mean": 20.0, "nearest": 27.2, "generated_1": 27.3, "oracle": 27.5},
-            "warm-heldout-strength": {"mean": 15.0, "nearest": 22.3, "generated_1": 22.2, "oracle": 25.0},
-            "negative": {"mean": 6.0, "nearest": 7.3, "generated_1": 5.4, "oracle": 23.5},
-            "my-own-edit": {"mean": 10.0, "nearest": 11.0, "generated_1": 12.0, "oracle": 20.0}}  # fmt: skip
+    rows = {
+        "sepia-heldout-strength": {"mean": 20.0, "nearest": 27.2, "generated_1": 27.3, "oracle": 27.5},
+        "warm-heldout-strength": {"mean": 15.0, "nearest": 22.3, "generated_1": 22.2, "oracle": 25.0},
+        "negative": {"mean": 6.0, "nearest": 7.3, "generated_1": 5.4, "oracle": 23.5},
+        "my-own-edit": {"mean": 10.0, "nearest": 11.0, "generated_1": 12.0, "oracle": 20.0},
+    }
     text = "\n".join(step0_kind_lines([("s.json", {"per_concept": rows})]))
-    assert (
-        "| file | strength: wins (nearest ≈ own) | novel: wins (nearest ≈ own) | other: wins (nearest ≈ own) |" in text
-    )
+    kinds = ("strength", "novel", "other")
+    header = "| file | " + " | ".join(f"{kind}: wins (nearest ≈ own)" for kind in kinds) + " |"
+    assert header in text
     # 2 of 4 wins, 3 needed for 70%; no prior column: no gain over it
     assert "| `s.json` | 1/2 (1) | 0/1 (0) | 1/1 (0) | 2/4 (3 needed) | – |" in text
     assert (

@@ -15,7 +15,8 @@ CONFIG = dict(scratch_steps=4, cap_fraction=0.5, min_fraction=0.0, eval_every=2,
 
 @pytest.fixture(scope="module")
 def recorded(tiny_zoo_dir, tiny_generator_dir, tmp_path_factory):
-    """A recorded benchmark (scratch and base + fresh LoRA, LoRA-only) saved as `python -m experiments.bench run --json` does."""
+    """A recorded benchmark (scratch and base + fresh LoRA, LoRA-only) saved as
+    `python -m experiments.bench run --json` does."""
     out = tmp_path_factory.mktemp("recorded")
     runner = BenchRunner(
         tiny_zoo_dir,

@@ -89,7 +89,8 @@ def run_demo(
     recipe = RecipeConfig(batch_size=batch_size, seed=data_seed)
     schedule = eval_schedule(steps, steps, eval_every)
     console.print(
-        f"demo: [bold]{c.text}[/] ({c.id}, {c.split}); {gen.arch}; {steps} steps each from scratch and from generated weights"
+        f"demo: [bold]{c.text}[/] ({c.id}, {c.split}); {gen.arch}; {steps} steps each from scratch and from generated "
+        "weights"
     )
 
     runs = {}
@@ -109,8 +110,16 @@ def run_demo(
             torch.manual_seed(seed)
             scratch = gen.base_adapter.reset_parameters(plugins.build_model(gen.arch))
         init_s = time.perf_counter() - t0
-        curve = tracked_fine_tune(scratch, train, test, steps, schedule, recipe=recipe, time_offset=init_s,
-                                  on_step=lambda s: bars.update(task, completed=s))  # fmt: skip
+        curve = tracked_fine_tune(
+            scratch,
+            train,
+            test,
+            steps,
+            schedule,
+            recipe=recipe,
+            time_offset=init_s,
+            on_step=lambda s: bars.update(task, completed=s),
+        )
         runs["scratch"] = {"init_seconds": init_s, "curve": curve, "pred_after": predict(scratch, test[0])[:SHOW]}
 
         # generated: base + generated delta, fine-tuned with the moving average the README recommends
@@ -123,24 +132,53 @@ def run_demo(
             report = initialize(model, c.text, generator=gen, steps=1, seed=seed)
             init_s = time.perf_counter() - t0
             before = predict(model, test[0])[:SHOW]
-            curve = tracked_fine_tune(model, train, test, steps, schedule, recipe=replace(recipe, ema_decay=decay),
-                                      time_offset=init_s, on_step=lambda s, task=task: bars.update(task, completed=s))  # fmt: skip
-            runs[name] = {"init_seconds": init_s, "generation_seconds": report.generation_seconds, "curve": curve,
-                          "pred_before": before, "pred_after": predict(model, test[0])[:SHOW], "ema_decay": decay}  # fmt: skip
+            curve = tracked_fine_tune(
+                model,
+                train,
+                test,
+                steps,
+                schedule,
+                recipe=replace(recipe, ema_decay=decay),
+                time_offset=init_s,
+                on_step=lambda s, task=task: bars.update(task, completed=s),
+            )
+            runs[name] = {
+                "init_seconds": init_s,
+                "generation_seconds": report.generation_seconds,
+                "curve": curve,
+                "pred_before": before,
+                "pred_after": predict(model, test[0])[:SHOW],
+                "ema_decay": decay,
+            }
 
     final = final_psnr(runs["scratch"]["curve"], 0.1)
     target = final - tolerance_db
     ref = time_to_quality(runs["scratch"]["curve"], target)
-    summary = {"concept": c.id, "text": c.text, "arch": gen.arch, "generator": gen.name, "steps": steps, "seed": seed,
-               "threads": torch.get_num_threads(), "trivial": trivial_baselines(*test), "scratch_final_psnr": final,
-               "target_psnr": target, "tolerance_db": tolerance_db, "runs": {}}  # fmt: skip
+    summary = {
+        "concept": c.id,
+        "text": c.text,
+        "arch": gen.arch,
+        "generator": gen.name,
+        "steps": steps,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+        "trivial": trivial_baselines(*test),
+        "scratch_final_psnr": final,
+        "target_psnr": target,
+        "tolerance_db": tolerance_db,
+        "runs": {},
+    }
     for name, run in runs.items():
         ttq = time_to_quality(run["curve"], target)
         summary["runs"][name] = {
-            "init_seconds": run["init_seconds"], "step0": run["curve"][0], "final": run["curve"][-1], "curve": run["curve"],
-            "seconds_to_target": ttq["seconds"], "steps_to_target": ttq["step"],
+            "init_seconds": run["init_seconds"],
+            "step0": run["curve"][0],
+            "final": run["curve"][-1],
+            "curve": run["curve"],
+            "seconds_to_target": ttq["seconds"],
+            "steps_to_target": ttq["step"],
             "speedup": ref["seconds"] / max(ttq["seconds"], 1e-9) if ttq["reached"] and ref["reached"] else None,
-        }  # fmt: skip
+        }
         if "generation_seconds" in run:
             summary["runs"][name]["generation_seconds"] = run["generation_seconds"]
             summary["runs"][name]["ema_decay"] = run["ema_decay"]
@@ -151,7 +189,8 @@ def run_demo(
     atomic_write_json(out / "summary.json", summary)
     print_table(summary, console)
     console.print(
-        f"wrote {out / 'grid.png'}, {out / 'psnr_vs_seconds.png'} and {out / 'summary.json'} ({summary['seconds_total']:.0f} s in all)"
+        f"wrote {out / 'grid.png'}, {out / 'psnr_vs_seconds.png'} and {out / 'summary.json'} "
+        f"({summary['seconds_total']:.0f} s in all)"
     )
     return summary
 
@@ -161,8 +200,13 @@ def write_grid(path: Path, test, runs: dict) -> None:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    cols = [("input", test[0][:SHOW]), ("scratch", runs["scratch"]["pred_after"]), ("generated, before", runs["generated"]["pred_before"]),
-            ("generated, after", runs["generated"]["pred_after"]), ("target", test[1][:SHOW])]  # fmt: skip
+    cols = [
+        ("input", test[0][:SHOW]),
+        ("scratch", runs["scratch"]["pred_after"]),
+        ("generated, before", runs["generated"]["pred_before"]),
+        ("generated, after", runs["generated"]["pred_after"]),
+        ("target", test[1][:SHOW]),
+    ]
     imgs = [from_tensor(t) for _, t in cols]
     n, h, w = imgs[0].shape[0], imgs[0].shape[1], imgs[0].shape[2]
     scale = max(1, 128 // w)
@@ -190,7 +234,8 @@ def plot_psnr(path: Path, summary: dict) -> None:
         style = "--" if run.get("ema_decay") == 0.0 else "-"  # the run without the moving average, dashed
         label = f"{name} (moving average {run['ema_decay']})" if run.get("ema_decay") else name
         ax.plot([p["seconds"] for p in run["curve"]], [p["psnr"] for p in run["curve"]], style, marker=".", label=label)
-    ax.axhline(summary["target_psnr"], color="k", ls=":", lw=0.8, label=f"scratch final − {summary['tolerance_db']} dB")
+    target = f"scratch final − {summary['tolerance_db']} dB"
+    ax.axhline(summary["target_psnr"], color="k", ls=":", lw=0.8, label=target)
     ax.axhline(
         summary["trivial"]["trivial_psnr"], color="grey", ls="--", lw=0.8, label="trivial (input or mean target)"
     )
@@ -207,7 +252,8 @@ def print_table(summary: dict, console) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"{summary['text']}: {summary['steps']} steps each; target = scratch's final PSNR − {summary['tolerance_db']} dB"
+        title=f"{summary['text']}: {summary['steps']} steps each; target = scratch's final PSNR − "
+        f"{summary['tolerance_db']} dB"
     )
     for col in ("init", "PSNR 0", "PSNR end", "SSIM", "L1", "s", "to target", "speedup"):
         table.add_column(col, justify="right" if col != "init" else "left")
@@ -217,6 +263,14 @@ def print_table(summary: dict, console) -> None:
             if r["seconds_to_target"] is None
             else f"{r['seconds_to_target']:.1f} s / {r['steps_to_target']:.0f} st"
         )
-        table.add_row(name, f"{r['step0']['psnr']:.2f}", f"{r['final']['psnr']:.2f}", f"{r['final']['ssim']:.3f}", f"{r['final']['l1']:.4f}",
-                      f"{r['final']['seconds']:.1f}", reach, "–" if r["speedup"] is None else f"{r['speedup']:.1f}x")  # fmt: skip
+        table.add_row(
+            name,
+            f"{r['step0']['psnr']:.2f}",
+            f"{r['final']['psnr']:.2f}",
+            f"{r['final']['ssim']:.3f}",
+            f"{r['final']['l1']:.4f}",
+            f"{r['final']['seconds']:.1f}",
+            reach,
+            "–" if r["speedup"] is None else f"{r['speedup']:.1f}x",
+        )
     console.print(table)

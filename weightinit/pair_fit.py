@@ -6,7 +6,8 @@ on the prior's coefficients to lower the network's L1 on the same pairs. Gradien
 the generator's own decoding (normaliser, block codec, LoRA factors), with batch statistics as
 the reference pix2pix test evaluates. Each coefficient moves in units of the training concepts'
 spread along it, so the start stays among the edits the zoo knows; the learning rate and step
-count were chosen on training concepts (the source repository's ``experiments/pair_fit.py``, docs/measurements/pair_fit.json).
+count were chosen on training concepts (the source repository's ``experiments/pair_fit.py``,
+docs/measurements/pair_fit.json).
 """
 
 from __future__ import annotations

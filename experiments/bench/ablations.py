@@ -1,7 +1,7 @@
 """Generator ablations: block size 128/512, no text, no block index, the zoo-mean centre instead
-of the retrieval prior, mean-pooled instead of directional text, 25/50% of the training concepts (each a generator trained with the main
-generator's config), and 1/5/25 sampling
-steps of the main generator. Each is scored on held-out concepts by the PSNR of its weights
+of the retrieval prior, mean-pooled instead of directional text, 25/50% of the training concepts
+(each a generator trained with the main generator's config), and 1/5/25 sampling steps of the
+main generator. Each is scored on held-out concepts by the PSNR of its weights
 before any fine-tuning (step 0) and the relative L2 distance of its weights to the concept's own
 zoo weights; the zoo mean and the oracle are scored beside them.
 
@@ -155,12 +155,24 @@ def score(ctx, generator, concepts: list[str], *, steps: int = 1, photos=None) -
         else:
             initialize(model, ctx.zoo.record(cid).text, generator=str(generator), steps=steps, seed=ctx.seed)
         rows[cid] = {"psnr_step0": evaluate(model, *test)["psnr"], "rel_l2_to_oracle": ctx.rel_l2_to_oracle(model, cid)}
-    return {"concepts": rows, "median_psnr_step0": statistics.median(r["psnr_step0"] for r in rows.values()),
-            "median_rel_l2_to_oracle": statistics.median(r["rel_l2_to_oracle"] for r in rows.values())}  # fmt: skip
+    return {
+        "concepts": rows,
+        "median_psnr_step0": statistics.median(r["psnr_step0"] for r in rows.values()),
+        "median_rel_l2_to_oracle": statistics.median(r["rel_l2_to_oracle"] for r in rows.values()),
+    }
 
 
-def run_ablations(zoo_dir, generator: str, out, *, names: list[str] | None = None, concepts: list[str] | None = None,
-                  steps: int | None = None, photos=None, log=print) -> dict:  # fmt: skip
+def run_ablations(
+    zoo_dir,
+    generator: str,
+    out,
+    *,
+    names: list[str] | None = None,
+    concepts: list[str] | None = None,
+    steps: int | None = None,
+    photos=None,
+    log=print,
+) -> dict:
     """Train the ablation generators (resumably), score everything, write ``OUT/ablations/ablations.json``."""
     out = Path(out)
     ctx = BenchContext(zoo_dir, generator)
@@ -208,8 +220,14 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    results = run_ablations(args.zoo, args.generator, args.out, names=args.only.split(",") if args.only else None,
-                            concepts=args.concepts.split(",") if args.concepts else None, steps=args.steps)  # fmt: skip
+    results = run_ablations(
+        args.zoo,
+        args.generator,
+        args.out,
+        names=args.only.split(",") if args.only else None,
+        concepts=args.concepts.split(",") if args.concepts else None,
+        steps=args.steps,
+    )
     print(markdown(results))
 
 
@@ -234,26 +252,36 @@ ABLATION_LABELS = {
 def ablations_section(ablations: dict, source: str) -> list[str]:
     """The generator ablations: step-0 PSNR and distance to the concept's own weights, against the main generator."""
     main = ablations.get("steps1", {}).get("median_psnr_step0")
-    lines = ["## Generator ablations (step 0, no fine-tuning)", "",
-             (f"From `{source}` (`weightinit bench-ablations`): each variant is a generator trained with the main one's config but "
-              "for the one change, scored on the held-out concepts by the PSNR of its weights before any fine-tuning and the "
-              "relative L2 distance to the concept's own zoo weights. Medians over the held-out concepts; the main generator is "
-              "`steps1`, trained on 100% of the training concepts at block size 256."), "",
-             "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Generator ablations (step 0, no fine-tuning)",
+        "",
+        (
+            f"From `{source}` (`python -m experiments.bench ablations`): each variant is a generator trained with the "
+            "main one's config but for the one change, scored on the held-out concepts by the PSNR of its weights "
+            "before any fine-tuning and the relative L2 distance to the concept's own zoo weights. Medians over the "
+            "held-out concepts; the main generator is `steps1`, trained on 100% of the training concepts at block "
+            "size 256."
+        ),
+        "",
+        "| variant | what changes | concepts | median PSNR at step 0 | vs main (dB) | median rel. L2 to own weights |",
+        "|---|---|---|---|---|---|",
+    ]
     if ablations.get("_note"):
         lines += [ablations["_note"], ""]
     order = {name: i for i, name in enumerate(ABLATION_LABELS)}
     variants = {k: v for k, v in ablations.items() if not k.startswith("_")}
     for name, r in sorted(variants.items(), key=lambda kv: order.get(kv[0], len(order))):
         delta = None if main is None else r["median_psnr_step0"] - main
-        lines.append(f"| {name} | {ABLATION_LABELS.get(name, name)} | {r.get('concept_count', len(r.get('concepts', {})))} | {fmt(r['median_psnr_step0'])} "
-                     f"| {fmt(delta, 2)} | {fmt(r['median_rel_l2_to_oracle'], 3)} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {ABLATION_LABELS.get(name, name)} | {r.get('concept_count', len(r.get('concepts', {})))} | "
+            f"{fmt(r['median_psnr_step0'])} | {fmt(delta, 2)} | {fmt(r['median_rel_l2_to_oracle'], 3)} |"
+        )
     return lines + [""]
 
 
 def section(files: list[tuple[str, dict]]) -> list[str]:
-    """Its section of docs/BENCHMARKS.md, one per file (``python -m experiments.bench report --section ablations=FILE``)."""
+    """Its section of docs/BENCHMARKS.md, one per file
+    (``python -m experiments.bench report --section ablations=FILE``)."""
     return [line for source, data in files for line in ablations_section(data, source)]
 
 

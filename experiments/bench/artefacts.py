@@ -45,9 +45,16 @@ def machine_info(threads: int | None = None) -> dict:
                 break
     except OSError:
         pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "threads": threads or torch.get_num_threads(),
-            "python": platform.python_version(), "versions": versions, "cuda": torch.cuda.is_available(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "threads": threads or torch.get_num_threads(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "cuda": torch.cuda.is_available(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def generator_id(ref) -> str | None:

@@ -102,7 +102,8 @@ def bench(
     mode: Annotated[
         str,
         typer.Option(
-            help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both (scratch is shared)."
+            help="merge: fine-tune all weights from each init; lora: LoRA-only from each init's factors; both "
+            "(scratch is shared)."
         ),
     ] = "both",
     methods: Annotated[
@@ -192,9 +193,19 @@ def bench(
     options = {name: value for name, value in locals().items() if name in BenchConfig.__dataclass_fields__}
     config = build_config(BenchConfig, ctx, config_file, options, base=QUICK if quick else None)
     chosen = [c.strip() for c in concepts.split(",") if c.strip()] if concepts else None
-    runner = BenchRunner(zoo, out, config, generator=generator, concepts=chosen, mode=mode,
-                         methods=[m.strip() for m in methods.split(",")] if methods else None, fid_weights=fid_weights,
-                         photos=PhotoSet.load(images) if images else None, log=lambda s: typer.echo(s, err=True), shard=_parse_shard(shard))  # fmt: skip
+    runner = BenchRunner(
+        zoo,
+        out,
+        config,
+        generator=generator,
+        concepts=chosen,
+        mode=mode,
+        methods=[m.strip() for m in methods.split(",")] if methods else None,
+        fid_weights=fid_weights,
+        photos=PhotoSet.load(images) if images else None,
+        log=lambda s: typer.echo(s, err=True),
+        shard=_parse_shard(shard),
+    )
     if quick and not chosen:
         runner.concepts = spread(runner.concepts, QUICK_CONCEPTS)
     runner.run()
@@ -218,8 +229,13 @@ def _print_summary(results: dict) -> None:
         table.add_column(col)
     for m, s in (summary.get("methods") or {}).items():
         sp = s["median_speedup"]
-        table.add_row(m, f"{s['reached']}/{s['concepts']}", "–" if sp is None else f"{sp:.1f}x",
-                      f"{s['median_psnr_step0']:.2f}", f"{s['median_psnr_at_stop']:.2f}")  # fmt: skip
+        table.add_row(
+            m,
+            f"{s['reached']}/{s['concepts']}",
+            "–" if sp is None else f"{sp:.1f}x",
+            f"{s['median_psnr_step0']:.2f}",
+            f"{s['median_psnr_at_stop']:.2f}",
+        )
     Console(stderr=True).print(table)
 
 
@@ -257,7 +273,8 @@ def bench_report(
 
     if not results.is_file() and not (results / "runs").is_dir():
         raise WeightinitError(
-            f"{results} holds no benchmark runs (no runs/ folder); run `python -m experiments.bench run --out {results}` first"
+            f"{results} holds no benchmark runs (no runs/ folder); run `python -m experiments.bench run --out "
+            f"{results}` first"
         )
     res = write_report(results, out, grids=grids, sections=parse_sections(section or []), readme=readme)
     if json_out:
@@ -298,6 +315,13 @@ def bench_ablations(
     from experiments.bench.ablations import markdown, run_ablations
 
     torch.set_num_threads(threads)
-    results = run_ablations(zoo, generator, out, names=only.split(",") if only else None,
-                            concepts=concepts.split(",") if concepts else None, steps=steps, log=lambda s: typer.echo(s, err=True))  # fmt: skip
+    results = run_ablations(
+        zoo,
+        generator,
+        out,
+        names=only.split(",") if only else None,
+        concepts=concepts.split(",") if concepts else None,
+        steps=steps,
+        log=lambda s: typer.echo(s, err=True),
+    )
     typer.echo(markdown(results))

@@ -33,19 +33,34 @@ def summarize_concept(runs: dict[str, dict], trivial_psnr: float, config) -> dic
     target = final - config.tolerance_db
     ref = time_to_quality(scratch, target)
     out = {
-        "scratch_final_psnr": final, "target_psnr": target, "trivial_psnr": trivial_psnr,
-        "margin_db": final - trivial_psnr, "apart": final < trivial_psnr + config.trivial_margin_db,
-        "scratch_seconds": ref["seconds"], "scratch_steps": ref["step"], "methods": {},
-    }  # fmt: skip
+        "scratch_final_psnr": final,
+        "target_psnr": target,
+        "trivial_psnr": trivial_psnr,
+        "margin_db": final - trivial_psnr,
+        "apart": final < trivial_psnr + config.trivial_margin_db,
+        "scratch_seconds": ref["seconds"],
+        "scratch_steps": ref["step"],
+        "methods": {},
+    }
     oracle0 = next((r["curve"][0]["psnr"] for m, r in runs.items() if m.startswith("oracle")), None)
     for name, run in runs.items():
         curve = run["curve"]
         ttq = time_to_quality(curve, target)
-        row = {"reached": ttq["reached"], "seconds": ttq["seconds"], "steps": ttq["step"], "init_seconds": run["init_seconds"],
-               "psnr_step0": curve[0]["psnr"], "ssim_step0": curve[0]["ssim"], "l1_step0": curve[0]["l1"],
-               "psnr_at_stop": curve[-1]["psnr"], "ssim_at_stop": curve[-1]["ssim"], "steps_run": curve[-1]["step"],
-               "seconds_run": curve[-1]["seconds"], "best_psnr": max(p["psnr"] for p in curve),
-               "rel_l2_to_oracle": run.get("rel_l2_to_oracle")}  # fmt: skip
+        row = {
+            "reached": ttq["reached"],
+            "seconds": ttq["seconds"],
+            "steps": ttq["step"],
+            "init_seconds": run["init_seconds"],
+            "psnr_step0": curve[0]["psnr"],
+            "ssim_step0": curve[0]["ssim"],
+            "l1_step0": curve[0]["l1"],
+            "psnr_at_stop": curve[-1]["psnr"],
+            "ssim_at_stop": curve[-1]["ssim"],
+            "steps_run": curve[-1]["step"],
+            "seconds_run": curve[-1]["seconds"],
+            "best_psnr": max(p["psnr"] for p in curve),
+            "rel_l2_to_oracle": run.get("rel_l2_to_oracle"),
+        }
         if oracle0 is not None:
             row["psnr_step0_minus_oracle"] = curve[0]["psnr"] - oracle0
         row["psnr_at_fraction"] = {}
@@ -83,18 +98,31 @@ def summarize(concepts: dict[str, dict], methods: list[str]) -> dict:
             for f in rows[0]["psnr_at_fraction"]
         }
         per_method[m] = {
-            "concepts": len(rows), "reached": sum(r["reached"] for r in rows), "median_speedup": _median(speedups),
-            "median_speedup_steps": _median([r["speedup_steps"] if r["speedup_steps"] is not None else math.inf for r in rows if r["reached"]]),
+            "concepts": len(rows),
+            "reached": sum(r["reached"] for r in rows),
+            "median_speedup": _median(speedups),
+            "median_speedup_steps": _median(
+                [r["speedup_steps"] if r["speedup_steps"] is not None else math.inf for r in rows if r["reached"]]
+            ),
             "median_seconds": _median([r["seconds"] for r in rows if r["reached"]]),
-            "median_psnr_step0": _median([r["psnr_step0"] for r in rows]), "median_psnr_at_stop": _median([r["psnr_at_stop"] for r in rows]),
-            "median_psnr_step0_minus_oracle": _median([r["psnr_step0_minus_oracle"] for r in rows if r.get("psnr_step0_minus_oracle") is not None]),
-            "median_rel_l2_to_oracle": _median([r["rel_l2_to_oracle"] for r in rows if r.get("rel_l2_to_oracle") is not None]),
+            "median_psnr_step0": _median([r["psnr_step0"] for r in rows]),
+            "median_psnr_at_stop": _median([r["psnr_at_stop"] for r in rows]),
+            "median_psnr_step0_minus_oracle": _median(
+                [r["psnr_step0_minus_oracle"] for r in rows if r.get("psnr_step0_minus_oracle") is not None]
+            ),
+            "median_rel_l2_to_oracle": _median(
+                [r["rel_l2_to_oracle"] for r in rows if r.get("rel_l2_to_oracle") is not None]
+            ),
             "median_psnr_at_fraction": fractions,
-        }  # fmt: skip
+        }
         per_method[m]["median_speedup_steps"] = _finite(per_method[m]["median_speedup_steps"])
-    out = {"concepts": sorted(main), "apart": apart, "methods": per_method,
-           "median_speedup": {m: v["median_speedup"] for m, v in per_method.items()},
-           "median_scratch_final_psnr": _median([s["scratch_final_psnr"] for s in main.values()])}  # fmt: skip
+    out = {
+        "concepts": sorted(main),
+        "apart": apart,
+        "methods": per_method,
+        "median_speedup": {m: v["median_speedup"] for m, v in per_method.items()},
+        "median_scratch_final_psnr": _median([s["scratch_final_psnr"] for s in main.values()]),
+    }
     out["targets"] = targets(main)
     return out
 
@@ -104,8 +132,12 @@ def targets(main: dict[str, dict]) -> dict:
     and the nearest's on 70% of concepts, 3x faster than fresh LoRA), for generated 1-step (merge)
     and, where run, its LoRA-mode twin and the starts chosen on pairs."""
     result = {}
-    for gen, mean, near, lora in (("generated_1", "mean", "nearest", "lora"), ("generated_1_lora", "mean_lora", "nearest_lora", "lora"),
-                                  ("chosen_1", "mean", "nearest", "lora"), ("chosen_1_lora", "mean_lora", "nearest_lora", "lora")):  # fmt: skip
+    for gen, mean, near, lora in (
+        ("generated_1", "mean", "nearest", "lora"),
+        ("generated_1_lora", "mean_lora", "nearest_lora", "lora"),
+        ("chosen_1", "mean", "nearest", "lora"),
+        ("chosen_1_lora", "mean_lora", "nearest_lora", "lora"),
+    ):
         rows = [s["methods"] for s in main.values() if gen in s["methods"]]
         if not rows:
             continue
@@ -114,8 +146,11 @@ def targets(main: dict[str, dict]) -> dict:
             r[gen]["psnr_at_stop"] > s["scratch_final_psnr"]
             for s, r in ((s, s["methods"]) for s in main.values() if gen in s["methods"])
         ]
-        t = {"median_speedup": speed, "speedup_15x": speed is not None and speed >= 15,
-             "better_final_psnr_fraction": statistics.fmean(better_final) if better_final else None}  # fmt: skip
+        t = {
+            "median_speedup": speed,
+            "speedup_15x": speed is not None and speed >= 15,
+            "better_final_psnr_fraction": statistics.fmean(better_final) if better_final else None,
+        }
         if all(mean in r and near in r for r in rows):
             wins = [r[gen]["psnr_step0"] > max(r[mean]["psnr_step0"], r[near]["psnr_step0"]) for r in rows]
             t["step0_beats_mean_and_nearest_fraction"] = statistics.fmean(wins)

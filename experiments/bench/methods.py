@@ -256,16 +256,18 @@ def nearest_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
     return StartingPoint(model, params, seconds + t_text, {"nearest": near, "cosine": round(sim, 4)})
 
 
-def _generated(ctx: BenchContext, concept_id: str, steps: int, mode: str, choose: bool = False,
-               fit_steps: int = 0) -> StartingPoint:  # fmt: skip
+def _generated(
+    ctx: BenchContext, concept_id: str, steps: int, mode: str, choose: bool = False, fit_steps: int = 0
+) -> StartingPoint:
     gen = ctx.generator  # loaded once per process, not counted (like importing a library)
     text = ctx.zoo.record(concept_id).text
     model = ctx.base_model()
     pairs = ctx.selection_pairs(concept_id) if choose else None  # the user's data: already in hand, not counted
     gen.text_encoder.forget(text)  # text encoding counts as generation
     start = time.perf_counter()
-    report = initialize(model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode, pairs=pairs,
-                        fit_steps=fit_steps)  # fmt: skip
+    report = initialize(
+        model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode, pairs=pairs, fit_steps=fit_steps
+    )
     seconds = time.perf_counter() - start
     params = [p for p in model.parameters() if p.requires_grad] if mode == "lora" else None
     info = {"sampling_steps": steps, "generation_seconds": round(report.generation_seconds, 4)}

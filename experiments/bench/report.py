@@ -97,8 +97,17 @@ def _pyplot():
     return plt
 
 
-CURVE_COLORS = {"scratch": "black", "base": "#999999", "lora": "#2ca02c", "mean": "#ff7f0e", "nearest": "#9467bd",
-                "generated_1": "#1f77b4", "generated_k": "#17becf", "chosen_1": "#e377c2", "oracle": "#d62728"}  # fmt: skip
+CURVE_COLORS = {
+    "scratch": "black",
+    "base": "#999999",
+    "lora": "#2ca02c",
+    "mean": "#ff7f0e",
+    "nearest": "#9467bd",
+    "generated_1": "#1f77b4",
+    "generated_k": "#17becf",
+    "chosen_1": "#e377c2",
+    "oracle": "#d62728",
+}
 
 
 def plot_curves(results: dict, path: Path, concepts: list[str] | None = None) -> Path:
@@ -115,8 +124,14 @@ def plot_curves(results: dict, path: Path, concepts: list[str] | None = None) ->
             pts = run["curve"]
             # one colour per starting point; LoRA-only fine-tunes dashed, so the two modes of one init read as a pair
             family = method.removesuffix("_lora")
-            ax.plot([max(p["seconds"], 1e-2) for p in pts], [p["psnr"] for p in pts], label=method, lw=1.6 if family == "generated_1" else 1.0,
-                    color=CURVE_COLORS.get(family), ls="--" if run.get("trains") == "lora" else "-")  # fmt: skip
+            ax.plot(
+                [max(p["seconds"], 1e-2) for p in pts],
+                [p["psnr"] for p in pts],
+                label=method,
+                lw=1.6 if family == "generated_1" else 1.0,
+                color=CURVE_COLORS.get(family),
+                ls="--" if run.get("trains") == "lora" else "-",
+            )
         s = results["concepts"][cid]
         ax.axhline(s["target_psnr"], color="k", lw=0.6, ls=":")
         ax.set_xscale("log")
@@ -222,16 +237,22 @@ KIND_METHODS = (
 
 
 def by_kind(results: dict) -> list[str]:
-    """Median speedups per held-out kind: where a close training twin exists (strength, phrasing) and where none does."""
+    """Median speedups per held-out kind: where a close training twin exists (strength, phrasing)
+    and where none does."""
     summary = results["summary"]
     kinds = concept_kinds(summary["concepts"])
     methods = [m for m in KIND_METHODS if m in summary["methods"]]
     groups: dict[str, list[str]] = {}
     for cid in summary["concepts"]:
         groups.setdefault(kinds[cid], []).append(cid)
-    lines = ["## Median speedup by held-out kind", "",
-             "Strength and phrasing concepts have a close training concept; composition and novel ones do not.", "",
-             "| kind | concepts | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]  # fmt: skip
+    lines = [
+        "## Median speedup by held-out kind",
+        "",
+        "Strength and phrasing concepts have a close training concept; composition and novel ones do not.",
+        "",
+        "| kind | concepts | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
     for kind in sorted(groups):
         cells = []
         for m in methods:
@@ -260,8 +281,10 @@ def per_concept_lines(results: dict) -> list[str]:
     """Each complete concept's speedup over scratch per method (PSNR at step 0), apart ones marked."""
     cfg, summary = results["config"], results["summary"]
     methods = list(dict.fromkeys(m for s in results["concepts"].values() for m in s["methods"]))
-    lines = ["| concept | scratch final | trivial | scratch s | " + " | ".join(m for m in methods if m != "scratch") + " |",
-             "|---|---|---|---|" + "---|" * (len(methods) - 1)]  # fmt: skip
+    lines = [
+        "| concept | scratch final | trivial | scratch s | " + " | ".join(m for m in methods if m != "scratch") + " |",
+        "|---|---|---|---|" + "---|" * (len(methods) - 1),
+    ]
     for cid, s in sorted(results["concepts"].items()):
         cells = []
         for m in methods:
@@ -283,8 +306,12 @@ def per_concept_lines(results: dict) -> list[str]:
             + " |"
         )
     if summary["apart"]:
-        lines += ["", f"Reported apart (scratch beats input-as-output / mean-target by < {cfg['trivial_margin_db']} dB): "
-                  + ", ".join(f"`{c}`" for c in summary["apart"]) + "."]  # fmt: skip
+        lines += [
+            "",
+            f"Reported apart (scratch beats input-as-output / mean-target by < {cfg['trivial_margin_db']} dB): "
+            + ", ".join(f"`{c}`" for c in summary["apart"])
+            + ".",
+        ]
     return lines
 
 
@@ -309,16 +336,23 @@ def other_bench_section(source: str, data: dict) -> list[str]:
     generator = Path(meta.get("generator", ""))
     if command is None and reference and generator.parent.as_posix() == "weightinit/data/generators":
         command = f"make bench-{generator.name}"
-    what = [f"From `{source}`" + (f" (`{command}`)" if command else "") + f"; {_modes(data)}, stop rule {cfg['stop_at']}, "
-            f"scratch {cfg['scratch_steps']} steps, cap {cfg['cap_fraction']:.0%}."]  # fmt: skip
+    what = [
+        f"From `{source}`" + (f" (`{command}`)" if command else "") + f"; {_modes(data)}, stop rule {cfg['stop_at']}, "
+        f"scratch {cfg['scratch_steps']} steps, cap {cfg['cap_fraction']:.0%}."
+    ]
     if rerun:
-        what.append(f"Scratch's runs (and {', '.join(m for m in rerun['reused'] if m != 'scratch') or 'nothing else'}) are reused from "
-                    f"`{rerun['recorded']}` after its step-0 test PSNR was reproduced on every concept; {', '.join(rerun['methods'])} "
-                    "ran again side by side, so their seconds are comparable with each other. Scratch's seconds are the "
-                    "recorded run's, taken under that run's load, so a speedup over scratch holds in steps, not in seconds.")  # fmt: skip
+        what.append(
+            f"Scratch's runs (and {', '.join(m for m in rerun['reused'] if m != 'scratch') or 'nothing else'}) are "
+            f"reused from `{rerun['recorded']}` after its step-0 test PSNR was reproduced on every concept; "
+            f"{', '.join(rerun['methods'])} ran again side by side, so their seconds are comparable with each other. "
+            "Scratch's seconds are the recorded run's, taken under that run's load, so a speedup over scratch holds "
+            "in steps, not in seconds."
+        )
     if rerun and rerun.get("pending"):
-        what.append(f"**Partial:** {len(rerun['pending'])} planned concept(s) not complete yet ({', '.join(f'`{c}`' for c in rerun['pending'])}); "
-                    "rerun the command to resume.")  # fmt: skip
+        what.append(
+            f"**Partial:** {len(rerun['pending'])} planned concept(s) not complete yet "
+            f"({', '.join(f'`{c}`' for c in rerun['pending'])}); rerun the command to resume."
+        )
     lines += [" ".join(what), ""]
     if not data.get("concepts"):
         return lines + ["No complete concept yet.", ""]
@@ -326,27 +360,52 @@ def other_bench_section(source: str, data: dict) -> list[str]:
         ["Per concept: speedup over scratch (PSNR at step 0):", "", *per_concept_lines(data), ""] if reference else []
     )
     if not summary.get("methods"):
-        return lines + [f"Every concept is reported apart (scratch does not beat the trivial outputs by {cfg['trivial_margin_db']} dB), "
-                        "so no median is taken: the ratios below are against a scratch run that learned little.", ""] + per_concept  # fmt: skip
-    lines += [f"Medians over {len(summary['concepts'])} concept(s)" + (f" ({len(summary['apart'])} apart)" if summary["apart"] else "") + ":", "",
-              "| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | PSNR at stop |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+        return (
+            lines
+            + [
+                "Every concept is reported apart (scratch does not beat the trivial outputs by "
+                f"{cfg['trivial_margin_db']} dB), so no median is taken: the ratios below are against a scratch run "
+                "that learned little.",
+                "",
+            ]
+            + per_concept
+        )
+    lines += [
+        f"Medians over {len(summary['concepts'])} concept(s)"
+        + (f" ({len(summary['apart'])} apart)" if summary["apart"] else "")
+        + ":",
+        "",
+        "| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | PSNR at stop |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m, r in summary["methods"].items():
-        lines.append(f"| {_label(data, m)} | {r['reached']}/{r['concepts']} | {fmt(r['median_speedup'], 1, 'x')} | "
-                     f"{fmt(r['median_speedup_steps'], 1, 'x')} | {fmt(r['median_seconds'], 2)} | {fmt(r['median_psnr_step0'])} | "
-                     f"{fmt(r['median_psnr_at_stop'])} |")  # fmt: skip
+        lines.append(
+            f"| {_label(data, m)} | {r['reached']}/{r['concepts']} | {fmt(r['median_speedup'], 1, 'x')} | "
+            f"{fmt(r['median_speedup_steps'], 1, 'x')} | {fmt(r['median_seconds'], 2)} | "
+            f"{fmt(r['median_psnr_step0'])} | {fmt(r['median_psnr_at_stop'])} |"
+        )
     lines.append("")
     for gen, t in summary.get("targets", {}).items():
         if "median_speedup_over_lora" in t:
             ok = "met" if t["speedup_over_lora_3x"] else "**missed**"
-            lines.append(f"- `{gen}` is {fmt(t['median_speedup_over_lora'], 2)}x faster to the target than base + fresh LoRA "
-                         f"(median of per-concept ratios; target 3x: {ok}).")  # fmt: skip
+            lines.append(
+                f"- `{gen}` is {fmt(t['median_speedup_over_lora'], 2)}x faster to the target than base + fresh LoRA "
+                f"(median of per-concept ratios; target 3x: {ok})."
+            )
     fixed = data.get("fixed_budget")
     if fixed:
         fractions = list(next(iter(fixed.values())))
-        lines += ["", "At or above scratch's final PSNR (after its full budget), concepts of those run, at fractions of scratch's budget:", "",
-                  "| method | " + " | ".join(f"{float(f):.1%}" for f in fractions) + f" | target: {FIXED_BUDGET_SHARE:.0%} at "
-                  f"{float(FIXED_BUDGET_FRACTION):.0%} |", "|---|" + "---|" * (len(fractions) + 1)]  # fmt: skip
+        lines += [
+            "",
+            "At or above scratch's final PSNR (after its full budget), concepts of those run, at fractions of "
+            "scratch's budget:",
+            "",
+            "| method | "
+            + " | ".join(f"{float(f):.1%}" for f in fractions)
+            + f" | target: {FIXED_BUDGET_SHARE:.0%} at "
+            f"{float(FIXED_BUDGET_FRACTION):.0%} |",
+            "|---|" + "---|" * (len(fractions) + 1),
+        ]
         for m, rows in fixed.items():
             at = rows.get(FIXED_BUDGET_FRACTION)
             verdict = (
@@ -354,8 +413,11 @@ def other_bench_section(source: str, data: dict) -> list[str]:
                 if not at or not at["concepts"]
                 else ("met" if at["at_or_above_scratch_final"] >= FIXED_BUDGET_SHARE * at["concepts"] else "**missed**")
             )
-            lines.append(f"| {m} | " + " | ".join(f"{r['at_or_above_scratch_final']}/{r['concepts']}" for r in rows.values())
-                         + f" | {verdict} |")  # fmt: skip
+            lines.append(
+                f"| {m} | "
+                + " | ".join(f"{r['at_or_above_scratch_final']}/{r['concepts']}" for r in rows.values())
+                + f" | {verdict} |"
+            )
         lines.append("")
     return lines + [""] + per_concept
 
@@ -377,15 +439,22 @@ def seed_spread_section(files: list[tuple[str, dict]]) -> list[str]:
     methods = [
         m for m in METHODS if all(m in d["concepts"][c]["methods"] for _, d in by_seed.values() for c in concepts)
     ]
-    lines = ["## Seed spread: the same methods and concepts under other benchmark seeds", "",
-             "Each seed reruns scratch too (its init, the generated start's noise and the data order change with it); "
-             f"medians over the {len(concepts)} concept(s) that every seed completed"
-             + (f" ({len(apart)} apart: {', '.join(f'`{c}`' for c in apart)})" if apart else "")
-             + ". Files: " + ", ".join(f"seed {s} `{by_seed[s][0]}`" for s in seeds) + "."]  # fmt: skip
+    lines = [
+        "## Seed spread: the same methods and concepts under other benchmark seeds",
+        "",
+        "Each seed reruns scratch too (its init, the generated start's noise and the data order change with it); "
+        f"medians over the {len(concepts)} concept(s) that every seed completed"
+        + (f" ({len(apart)} apart: {', '.join(f'`{c}`' for c in apart)})" if apart else "")
+        + ". Files: "
+        + ", ".join(f"seed {s} `{by_seed[s][0]}`" for s in seeds)
+        + ".",
+    ]
     reused = [s for s in seeds if "scratch" in (by_seed[s][1].get("rerun") or {}).get("reused", ())]
     if reused:
-        lines[-1] += (f" Seed {', '.join(map(str, reused))} reuses scratch's runs from an earlier run of the same seed, so its "
-                      "speedups over scratch in seconds compare two times (and loads) of the machine; in steps they do not.")  # fmt: skip
+        lines[-1] += (
+            f" Seed {', '.join(map(str, reused))} reuses scratch's runs from an earlier run of the same seed, so its "
+            "speedups over scratch in seconds compare two times (and loads) of the machine; in steps they do not."
+        )
     lines.append("")
     if len(seeds) < 2 or not concepts:
         return lines + ["Fewer than two seeds with shared concepts yet.", ""]
@@ -403,14 +472,32 @@ def seed_spread_section(files: list[tuple[str, dict]]) -> list[str]:
         "|---|" + "---|" * (len(seeds) + 1),
     ]
     for m in methods:
-        lines.append(row(f"{_label(by_seed[seeds[0]][1], m)}: speedup over scratch (seconds)",
-                         [summaries[s]["methods"][m]["median_speedup"] for s in seeds], 1, "x"))  # fmt: skip
-        lines.append(row(f"{_label(by_seed[seeds[0]][1], m)}: speedup over scratch (steps)",
-                         [summaries[s]["methods"][m]["median_speedup_steps"] for s in seeds], 1, "x"))  # fmt: skip
+        lines.append(
+            row(
+                f"{_label(by_seed[seeds[0]][1], m)}: speedup over scratch (seconds)",
+                [summaries[s]["methods"][m]["median_speedup"] for s in seeds],
+                1,
+                "x",
+            )
+        )
+        lines.append(
+            row(
+                f"{_label(by_seed[seeds[0]][1], m)}: speedup over scratch (steps)",
+                [summaries[s]["methods"][m]["median_speedup_steps"] for s in seeds],
+                1,
+                "x",
+            )
+        )
     for m in methods:
         if all("median_speedup_over_lora" in summaries[s]["targets"].get(m, {}) for s in seeds):
-            lines.append(row(f"{m}: speedup over base + fresh LoRA (seconds)",
-                             [summaries[s]["targets"][m]["median_speedup_over_lora"] for s in seeds], 2, "x"))  # fmt: skip
+            lines.append(
+                row(
+                    f"{m}: speedup over base + fresh LoRA (seconds)",
+                    [summaries[s]["targets"][m]["median_speedup_over_lora"] for s in seeds],
+                    2,
+                    "x",
+                )
+            )
     lines.append(row("scratch's final PSNR (dB)", [summaries[s]["median_scratch_final_psnr"] for s in seeds], 2, ""))
     return lines + [""]
 
@@ -421,91 +508,145 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, sec
     meta, cfg, summary = results.get("meta", {}), results["config"], results["summary"]
     if summary:  # the methods' own order, also when results come back from a sorted JSON file
         rank = {name: i for i, name in enumerate(["scratch", *METHODS])}
-        summary = dict(summary, **{k: dict(sorted(summary[k].items(), key=lambda kv: rank.get(kv[0], len(rank))))
-                                   for k in ("methods", "targets") if k in summary})  # fmt: skip
+        summary = dict(
+            summary,
+            **{
+                k: dict(sorted(summary[k].items(), key=lambda kv: rank.get(kv[0], len(rank))))
+                for k in ("methods", "targets")
+                if k in summary
+            },
+        )
     machine = meta.get("machine", {})
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
     lines = [
         "# Benchmarks",
         "",
-        # The comment names the report's command as it was when docs/BENCHMARKS.md was last written, word
-        # for word, so the file regenerates identically; the command is now `python -m experiments.bench report`.
-        f"<!-- generated by `python -m weightinit.bench.report --results {results_dir} --out <this file>`; do not edit by hand -->",
+        f"<!-- generated by `python -m experiments.bench report --results {results_dir} --out <this file>`; "
+        "do not edit by hand -->",
         "",
-        f"Regenerated {_today()} from the runs in `{results_dir}` (the last invocation started {machine.get('date', '?')}).",
+        f"Regenerated {_today()} from the runs in `{results_dir}` (the last invocation started "
+        f"{machine.get('date', '?')}).",
         "",
-        f"**Machine:** {machine.get('cpu', '?')}, {machine.get('cpu_count', '?')} cores, {'CUDA' if machine.get('cuda') else 'CPU only'}; "
-        f"torch threads per process: {machine.get('threads', '?')}; {machine.get('platform', '?')}, Python {machine.get('python', '?')}.",
+        f"**Machine:** {machine.get('cpu', '?')}, {machine.get('cpu_count', '?')} cores, "
+        f"{'CUDA' if machine.get('cuda') else 'CPU only'}; torch threads per process: {machine.get('threads', '?')}; "
+        f"{machine.get('platform', '?')}, Python {machine.get('python', '?')}.",
         "",
         f"**Libraries:** {versions}.",
         "",
-        f"**Zoo:** `{meta.get('zoo', '?')}`; **generator:** `{meta.get('generator', '?')}`; **fine-tune modes:** {_modes(results)}.",
+        f"**Zoo:** `{meta.get('zoo', '?')}`; **generator:** `{meta.get('generator', '?')}`; **fine-tune modes:** "
+        f"{_modes(results)}.",
         "",
         f"**Seeds:** benchmark seed {cfg['seed']} (scratch init, generation); recipe seed and data order per concept "
-        f"the zoo's data seed of each concept plus {cfg['seed']}, the same for every method; train/test pairs as the zoo made them.",
+        f"the zoo's data seed of each concept plus {cfg['seed']}, the same for every method; train/test pairs as the "
+        "zoo made them.",
         "",
         f"**Budgets:** scratch {cfg['scratch_steps']} steps; other methods until they reach the target and have run "
-        f"{cfg['min_fraction']:.0%} of that budget, capped at {cfg['cap_fraction']:.0%} (stop rule: {cfg['stop_at']}); evaluation every "
-        f"{cfg['eval_every']} steps plus early steps and fractions {', '.join(str(f) for f in cfg['fractions'])}. Target = scratch's final "
-        f"PSNR (mean over the last {cfg['final_window']:.0%} of its budget) − {cfg['tolerance_db']} dB, for every method alike. "
-        f"Seconds are training wall seconds plus initialisation (generation included), evaluation excluded; they depend on "
-        f"what else the machine runs, the speedup in steps does not. "
-        f"Concepts where scratch beats the trivial outputs by less than {cfg['trivial_margin_db']} dB are reported apart.",
+        f"{cfg['min_fraction']:.0%} of that budget, capped at {cfg['cap_fraction']:.0%} (stop rule: "
+        f"{cfg['stop_at']}); evaluation every {cfg['eval_every']} steps plus early steps and fractions "
+        f"{', '.join(str(f) for f in cfg['fractions'])}. Target = scratch's final PSNR (mean over the last "
+        f"{cfg['final_window']:.0%} of its budget) − {cfg['tolerance_db']} dB, for every method alike. Seconds are "
+        "training wall seconds plus initialisation (generation included), evaluation excluded; they depend on what "
+        "else the machine runs, the speedup in steps does not. Concepts where scratch beats the trivial outputs by "
+        f"less than {cfg['trivial_margin_db']} dB are reported apart.",
         "",
     ]
     if results.get("redrawn_from_file"):
-        lines += [("**Redrawn** from saved results: the fine-tuning runs were made with the generator and zoo named above as "
-                   f"they were on {machine.get('date', '?')[:10]}; starts from a generator retrained since are not in these runs."), ""]  # fmt: skip
+        lines += [
+            (
+                "**Redrawn** from saved results: the fine-tuning runs were made with the generator and zoo named "
+                f"above as they were on {machine.get('date', '?')[:10]}; starts from a generator retrained since are "
+                "not in these runs."
+            ),
+            "",
+        ]
     planned = meta.get("concepts") or []
     pending = [c for c in planned if c not in results["concepts"]]
     if pending:
-        lines += [(f"**Partial:** {len(planned) - len(pending)} of the {len(planned)} planned concepts are complete; the medians "
-                   f"below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the benchmark command to resume."),
-                  ""]  # fmt: skip
+        lines += [
+            (
+                f"**Partial:** {len(planned) - len(pending)} of the {len(planned)} planned concepts are complete; the "
+                f"medians below are over those only. Pending: {', '.join(f'`{c}`' for c in pending)}. Rerun the "
+                "benchmark command to resume."
+            ),
+            "",
+        ]
     abl = list(sections)
     if not summary:
         return "\n".join(lines + ["No complete concept yet.", ""] + abl)
     if not summary["methods"]:
-        lines += ["Every concept is reported apart (scratch does not beat the trivial outputs by the margin): "
-                  + ", ".join(f"`{c}`" for c in summary["apart"]) + ".", ""]  # fmt: skip
+        lines += [
+            "Every concept is reported apart (scratch does not beat the trivial outputs by the margin): "
+            + ", ".join(f"`{c}`" for c in summary["apart"])
+            + ".",
+            "",
+        ]
         summary = dict(summary, methods={}, targets={})
-    lines += [f"## Summary: medians over {len(summary['concepts'])} held-out concept(s)"
-              + (f" ({len(summary['apart'])} reported apart)" if summary["apart"] else ""), ""]  # fmt: skip
-    lines += ["| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | step 0 − oracle | rel. L2 to oracle | PSNR at stop |",
-              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        f"## Summary: medians over {len(summary['concepts'])} held-out concept(s)"
+        + (f" ({len(summary['apart'])} reported apart)" if summary["apart"] else ""),
+        "",
+    ]
+    lines += [
+        "| method | reached | speedup (seconds) | speedup (steps) | seconds to target | PSNR step 0 | step 0 − "
+        "oracle | rel. L2 to oracle | PSNR at stop |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for m, s in summary["methods"].items():
         lines.append(
-            f"| {_label(results, m)} | {s['reached']}/{s['concepts']} | {fmt(s['median_speedup'], 1, 'x')} | {fmt(s['median_speedup_steps'], 1, 'x')} "
-            f"| {fmt(s['median_seconds'], 2)} | {fmt(s['median_psnr_step0'])} | {fmt(s['median_psnr_step0_minus_oracle'])} "
-            f"| {fmt(s['median_rel_l2_to_oracle'], 3)} | {fmt(s['median_psnr_at_stop'])} |"
+            f"| {_label(results, m)} | {s['reached']}/{s['concepts']} | {fmt(s['median_speedup'], 1, 'x')} | "
+            f"{fmt(s['median_speedup_steps'], 1, 'x')} | {fmt(s['median_seconds'], 2)} | "
+            f"{fmt(s['median_psnr_step0'])} | {fmt(s['median_psnr_step0_minus_oracle'])} | "
+            f"{fmt(s['median_rel_l2_to_oracle'], 3)} | {fmt(s['median_psnr_at_stop'])} |"
         )
-    lines += ["", "Not reached counts as speedup 0 in the medians (so they are lower bounds); speedup in steps is `–`/∞ where the "
-              "target was met at step 0. Median scratch final PSNR: " + fmt(summary.get("median_scratch_final_psnr")) + " dB.", ""]  # fmt: skip
+    lines += [
+        "",
+        "Not reached counts as speedup 0 in the medians (so they are lower bounds); speedup in steps is `–`/∞ "
+        "where the target was met at step 0. Median scratch final PSNR: "
+        + fmt(summary.get("median_scratch_final_psnr"))
+        + " dB.",
+        "",
+    ]
     lines += ["## Targets", ""]
     for gen, t in summary.get("targets", {}).items():
 
         def ok(flag):
             return "met" if flag else "**missed**"
 
-        lines.append(f"- `{gen}` reaches scratch's final PSNR {fmt(t['median_speedup'], 1)}x faster (median; target 15x: {ok(t['speedup_15x'])}); "
-                     f"its PSNR at stop beats scratch's final on {fmt(100 * (t['better_final_psnr_fraction'] or 0), 0)}% of concepts.")  # fmt: skip
+        lines.append(
+            f"- `{gen}` reaches scratch's final PSNR {fmt(t['median_speedup'], 1)}x faster (median; target 15x: "
+            f"{ok(t['speedup_15x'])}); its PSNR at stop beats scratch's final on "
+            f"{fmt(100 * (t['better_final_psnr_fraction'] or 0), 0)}% of concepts."
+        )
         if "step0_beats_mean_and_nearest_fraction" in t:
-            lines.append(f"- `{gen}` beats both the mean and the nearest concept at step 0 on {fmt(100 * t['step0_beats_mean_and_nearest_fraction'], 0)}% "
-                         f"of concepts (target 70%: {ok(t['step0_70pct'])}); reaches the target sooner than both on "
-                         f"{fmt(100 * t['sooner_than_mean_and_nearest_fraction'], 0)}%.")  # fmt: skip
+            lines.append(
+                f"- `{gen}` beats both the mean and the nearest concept at step 0 on "
+                f"{fmt(100 * t['step0_beats_mean_and_nearest_fraction'], 0)}% of concepts (target 70%: "
+                f"{ok(t['step0_70pct'])}); reaches the target sooner than both on "
+                f"{fmt(100 * t['sooner_than_mean_and_nearest_fraction'], 0)}%."
+            )
         if "median_speedup_over_lora" in t:
-            lines.append(f"- `{gen}` is {fmt(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA (median; target 3x: "
-                         f"{ok(t['speedup_over_lora_3x'])}).")  # fmt: skip
+            lines.append(
+                f"- `{gen}` is {fmt(t['median_speedup_over_lora'], 1)}x faster to that PSNR than base + fresh LoRA "
+                f"(median; target 3x: {ok(t['speedup_over_lora_3x'])})."
+            )
 
         if METHODS[gen].sees_pairs:
-            lines.append(f"  (`{gen}` chooses its start on {SELECTION_PAIRS} of the concept's train pairs, time included; the mean and the "
-                         "nearest concept see only the text, so its step-0 comparison is not like for like.)")  # fmt: skip
+            lines.append(
+                f"  (`{gen}` chooses its start on {SELECTION_PAIRS} of the concept's train pairs, time included; the "
+                "mean and the nearest concept see only the text, so its step-0 comparison is not like for like.)"
+            )
     lines.append("")
     lines += by_kind(results)
     fractions = list(next(iter(summary["methods"].values()))["median_psnr_at_fraction"]) if summary["methods"] else []
-    lines += ["## PSNR at fractions of the scratch budget (medians over the concepts whose run got that far; – where none did)", "",
-              "| method | step 0 | " + " | ".join(f"{float(f):.1%} ({round(float(f) * cfg['scratch_steps'])} steps)" for f in fractions) + " |",
-              "|---|---|" + "---|" * len(fractions)]  # fmt: skip
+    lines += [
+        "## PSNR at fractions of the scratch budget (medians over the concepts whose run got that far; – where none "
+        "did)",
+        "",
+        "| method | step 0 | "
+        + " | ".join(f"{float(f):.1%} ({round(float(f) * cfg['scratch_steps'])} steps)" for f in fractions)
+        + " |",
+        "|---|---|" + "---|" * len(fractions),
+    ]
     for m, s in summary["methods"].items():
         lines.append(
             f"| {m} | {fmt(s['median_psnr_step0'])} | "
@@ -515,14 +656,27 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, sec
     lines += ["", "## Per concept: speedup over scratch (PSNR at step 0)", ""] + per_concept_lines(results)
     fids = [(c, m, r["fid"]) for c, s in results["concepts"].items() for m, r in s["methods"].items() if r.get("fid")]
     if fids:
-        lines += ["", "## FID (user-supplied feature network)", "", fids[0][2]["note"] + f" (weights: `{fids[0][2]['weights']}`).", "",
-                  "| concept | method | FID |", "|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "## FID (user-supplied feature network)",
+            "",
+            fids[0][2]["note"] + f" (weights: `{fids[0][2]['weights']}`).",
+            "",
+            "| concept | method | FID |",
+            "|---|---|---|",
+        ]
         lines += [f"| {c} | {m} | {fmt(f['value'])} |" for c, m, f in fids]
     else:
         lines += ["", "FID: not computed (no `--fid-weights`); weightinit never downloads Inception weights."]
     lines += [""] + abl
-    lines += ["## Plots", "", f"![PSNR against seconds per concept]({assets}/psnr_vs_seconds.png)", "",
-              f"![Median speedup over scratch]({assets}/speedups.png)", ""]  # fmt: skip
+    lines += [
+        "## Plots",
+        "",
+        f"![PSNR against seconds per concept]({assets}/psnr_vs_seconds.png)",
+        "",
+        f"![Median speedup over scratch]({assets}/speedups.png)",
+        "",
+    ]
     if grids:
         lines += ["## Image grids", ""] + [f"![{g}]({assets}/grid_{g}.jpg)" for g in grids] + [""]
     return "\n".join(lines)
@@ -531,9 +685,14 @@ def markdown(results: dict, assets: str, grids: list[str], results_dir: str, sec
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 #: (label, the LoRA-only method, the all-weights one): the table shows LoRA-only runs where there are any.
-README_ROWS = (("base + fresh LoRA", "lora", "lora"), ("zoo mean", "mean_lora", "mean"), ("nearest concept by text", "nearest_lora", "nearest"),
-               ("generated from text (1 step)", "generated_1_lora", "generated_1"), ("chosen on 8 of your pairs", "chosen_1_lora", "chosen_1"),
-               ("the concept's own zoo weights", "oracle_lora", "oracle"))  # fmt: skip
+README_ROWS = (
+    ("base + fresh LoRA", "lora", "lora"),
+    ("zoo mean", "mean_lora", "mean"),
+    ("nearest concept by text", "nearest_lora", "nearest"),
+    ("generated from text (1 step)", "generated_1_lora", "generated_1"),
+    ("chosen on 8 of your pairs", "chosen_1_lora", "chosen_1"),
+    ("the concept's own zoo weights", "oracle_lora", "oracle"),
+)
 
 
 def readme_results(results: dict, source: str) -> str:
@@ -542,26 +701,31 @@ def readme_results(results: dict, source: str) -> str:
     methods = summary["methods"]
     n = len(summary["concepts"])
     lora = any(m.endswith("_lora") for m in methods)
-    lines = [README_START,
-             f"<!-- generated by `weightinit bench-report --readme README.md` from `{source}`; do not edit by hand -->",
-             f"Held-out concepts of the zoo `{results['meta'].get('zoo', '?')}` ({n} that scratch learns; "
-             f"{results['meta'].get('machine', {}).get('threads', '?')} CPU thread per run; runs of "
-             f"{results['meta'].get('machine', {}).get('date', '?')[:10]}), each start "
-             + ("fine-tuned (LoRA factors only) until" if lora else "fine-tuned (all weights) until")
-             + f" it reaches scratch's final PSNR − "
-             f"{results['config']['tolerance_db']} dB; medians, generation time included:",
-             "",
-             "| start | speedup over scratch (seconds) | (steps) | test PSNR before training, dB |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        README_START,
+        f"<!-- generated by `python -m experiments.bench report --readme README.md` from `{source}`; "
+        "do not edit by hand -->",
+        f"Held-out concepts of the zoo `{results['meta'].get('zoo', '?')}` ({n} that scratch learns; "
+        f"{results['meta'].get('machine', {}).get('threads', '?')} CPU thread per run; runs of "
+        f"{results['meta'].get('machine', {}).get('date', '?')[:10]}), each start "
+        + ("fine-tuned (LoRA factors only) until" if lora else "fine-tuned (all weights) until")
+        + f" it reaches scratch's final PSNR − "
+        f"{results['config']['tolerance_db']} dB; medians, generation time included:",
+        "",
+        "| start | speedup over scratch (seconds) | (steps) | test PSNR before training, dB |",
+        "|---|---|---|---|",
+    ]
     lines.append(
-        f"| scratch ({results['config']['scratch_steps']} steps, final PSNR {fmt(summary.get('median_scratch_final_psnr'))} dB) | 1x | 1x | |"
+        f"| scratch ({results['config']['scratch_steps']} steps, final PSNR "
+        f"{fmt(summary.get('median_scratch_final_psnr'))} dB) | 1x | 1x | |"
     )
     for label, lora_method, merge_method in README_ROWS:
         m = lora_method if lora else merge_method
         if m in methods:
             r = methods[m]
             lines.append(
-                f"| {label} | {fmt(r['median_speedup'], 1, 'x')} | {fmt(r['median_speedup_steps'], 1, 'x')} | {fmt(r['median_psnr_step0'])} |"
+                f"| {label} | {fmt(r['median_speedup'], 1, 'x')} | {fmt(r['median_speedup_steps'], 1, 'x')} | "
+                f"{fmt(r['median_psnr_step0'])} |"
             )
     lines += [
         "",
@@ -627,7 +791,8 @@ def render_sections(sections: list[tuple[str, str | os.PathLike]], relative_to: 
     missing = [str(f) for _, f in sections if not Path(f).is_file()]
     if missing:
         raise WeightinitError(
-            f"no measurement files at {', '.join(missing)}; run the command that writes each first (docs/reproducing.md)"
+            f"no measurement files at {', '.join(missing)}; run the command that writes each first "
+            "(docs/reproducing.md)"
         )
     files: dict[str, list[tuple[str, dict]]] = {}
     for name, f in sections:

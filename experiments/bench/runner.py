@@ -118,9 +118,22 @@ def zoo_pairs(zoo, concept: str, photos=None):
 class BenchRunner:
     """Runs (or resumes) the benchmark of ``methods`` on ``concepts`` into ``out``."""
 
-    def __init__(self, zoo, out, config: BenchConfig, *, generator=None, concepts: list[str] | None = None, methods=None,
-                 mode: str = "merge", fid_weights=None, photos=None, progress: bool = True, log: Callable[[str], None] = print,
-                 shard: tuple[int, int] = (0, 1)):  # fmt: skip
+    def __init__(
+        self,
+        zoo,
+        out,
+        config: BenchConfig,
+        *,
+        generator=None,
+        concepts: list[str] | None = None,
+        methods=None,
+        mode: str = "merge",
+        fid_weights=None,
+        photos=None,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+        shard: tuple[int, int] = (0, 1),
+    ):
 
         self.config = config
         self.out = Path(out)
@@ -164,9 +177,18 @@ class BenchRunner:
 
     def run_key(self, concept: str, method, target: float | None) -> dict:
         c = self.config
-        key = {"concept": concept, "method": method.name, "zoo": self.zoo.manifest.base_sha256, "zoo_layout": self.zoo.layout.fingerprint,
-               "recipe": self.recipe(concept, method).to_dict(), "scratch_steps": c.scratch_steps, "eval_every": c.eval_every,
-               "fractions": list(c.fractions), "seed": c.seed, "fid": self.fid[1] if self.fid else None}  # fmt: skip
+        key = {
+            "concept": concept,
+            "method": method.name,
+            "zoo": self.zoo.manifest.base_sha256,
+            "zoo_layout": self.zoo.layout.fingerprint,
+            "recipe": self.recipe(concept, method).to_dict(),
+            "scratch_steps": c.scratch_steps,
+            "eval_every": c.eval_every,
+            "fractions": list(c.fractions),
+            "seed": c.seed,
+            "fid": self.fid[1] if self.fid else None,
+        }
         if method.name != "scratch":
             # mean, nearest and every generator depend on which training concepts the zoo holds
             key.update(zoo_train=self.zoo_train_digest)
@@ -207,9 +229,18 @@ class BenchRunner:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "meta.json", {"machine": machine_info(), "config": self.config.to_dict(), "mode": self.mode,
-                                                   "zoo": str(self.zoo.folder), "generator": str(self.ctx.generator_ref),
-                                                   "methods": [m.name for m in self.methods], "concepts": self.concepts})  # fmt: skip
+        atomic_write_json(
+            self.out / "meta.json",
+            {
+                "machine": machine_info(),
+                "config": self.config.to_dict(),
+                "mode": self.mode,
+                "zoo": str(self.zoo.folder),
+                "generator": str(self.ctx.generator_ref),
+                "methods": [m.name for m in self.methods],
+                "concepts": self.concepts,
+            },
+        )
         index, count = self.shard
         mine = self.concepts[index::count]
         progress = Progress(
@@ -237,8 +268,10 @@ class BenchRunner:
             if run is None:
                 run = self.run_method(concept, method, key, train, test, target, progress, task)
                 atomic_write_json(self.run_path(concept, method.name), run)
-                self.log(f"{concept} {method.name}: PSNR {run['curve'][0]['psnr']:.2f} -> {run['curve'][-1]['psnr']:.2f} dB "
-                         f"in {run['curve'][-1]['step']} steps, {run['curve'][-1]['seconds']:.1f} s")  # fmt: skip
+                self.log(
+                    f"{concept} {method.name}: PSNR {run['curve'][0]['psnr']:.2f} -> {run['curve'][-1]['psnr']:.2f} dB "
+                    f"in {run['curve'][-1]['step']} steps, {run['curve'][-1]['seconds']:.1f} s"
+                )
             runs[method.name] = run
             if method.name == "scratch":
                 target = final_psnr(run["curve"], self.config.final_window) - self.config.tolerance_db
@@ -266,20 +299,43 @@ class BenchRunner:
         if progress is not None:
             progress.reset(task, total=steps, description=f"{concept} {method.name}")
         curve = tracked_fine_tune(
-            model, train, test, steps, eval_schedule(c.scratch_steps, steps, c.eval_every, c.fractions), recipe=self.recipe(concept, method),
-            params=start.params, time_offset=start.seconds, should_stop=should_stop,
+            model,
+            train,
+            test,
+            steps,
+            eval_schedule(c.scratch_steps, steps, c.eval_every, c.fractions),
+            recipe=self.recipe(concept, method),
+            params=start.params,
+            time_offset=start.seconds,
+            should_stop=should_stop,
             on_step=(lambda s: progress.update(task, completed=s)) if progress is not None else None,
-        )  # fmt: skip
+        )
         preds = predict(model, test[0])
         save_strip(self.run_path(concept, method.name).with_suffix(".png"), [shown0, preds[:SHOW]])
-        run = {"concept": concept, "method": method.name, "label": method.label, "trains": method.trains, "upper_bound": method.upper_bound,
-               "key": key, "init_seconds": start.seconds, "info": start.info, "rel_l2_to_oracle": rel, "curve": curve,
-               "stopped": "budget" if method.name == "scratch" else ("target" if should_stop and should_stop(curve) else "cap"),
-               "threads": torch.get_num_threads()}  # fmt: skip
+        run = {
+            "concept": concept,
+            "method": method.name,
+            "label": method.label,
+            "trains": method.trains,
+            "upper_bound": method.upper_bound,
+            "key": key,
+            "init_seconds": start.seconds,
+            "info": start.info,
+            "rel_l2_to_oracle": rel,
+            "curve": curve,
+            "stopped": "budget"
+            if method.name == "scratch"
+            else ("target" if should_stop and should_stop(curve) else "cap"),
+            "threads": torch.get_num_threads(),
+        }
         if self.fid is not None:
-            run["fid"] = {"value": fid(test[1], preds, self.fid[0], 2048), "weights": self.fid[1], "images": len(preds),
-                          "note": "FID with the user's feature network on the concept's test pairs; comparable with published FID only "
-                                  "with the real Inception-v3 weights and many more images"}  # fmt: skip
+            run["fid"] = {
+                "value": fid(test[1], preds, self.fid[0], 2048),
+                "weights": self.fid[1],
+                "images": len(preds),
+                "note": "FID with the user's feature network on the concept's test pairs; comparable with published "
+                "FID only with the real Inception-v3 weights and many more images",
+            }
         return run
 
     # --- results -----------------------------------------------------------------------------
@@ -311,6 +367,28 @@ def collect_results(out: str | os.PathLike, config: BenchConfig | None = None) -
 
     found = {m for r in runs_all.values() for m in r}
     methods = [m for m in METHODS if m in found] + sorted(found - set(METHODS))
-    return {"meta": meta, "config": config.to_dict(), "concepts": concepts, "summary": summarize(concepts, methods) if concepts else {},
-            "runs": {c: {m: {k: r[k] for k in ("label", "trains", "upper_bound", "init_seconds", "info", "rel_l2_to_oracle", "curve", "stopped")}
-                         for m, r in rs.items()} for c, rs in runs_all.items()}}  # fmt: skip
+    return {
+        "meta": meta,
+        "config": config.to_dict(),
+        "concepts": concepts,
+        "summary": summarize(concepts, methods) if concepts else {},
+        "runs": {
+            c: {
+                m: {
+                    k: r[k]
+                    for k in (
+                        "label",
+                        "trains",
+                        "upper_bound",
+                        "init_seconds",
+                        "info",
+                        "rel_l2_to_oracle",
+                        "curve",
+                        "stopped",
+                    )
+                }
+                for m, r in rs.items()
+            }
+            for c, rs in runs_all.items()
+        },
+    }

@@ -256,8 +256,9 @@ def apply(
 ) -> None:
     """Write a blocks file into a checkpoint: the full state dict (buffers included) goes to OUTPUT.
 
-    Example: weightinit apply concept.blocks.safetensors netG.safetensors --arch pix2pix:unet_256 -o netG_init.safetensors
-    """  # noqa: E501 (a command line, kept whole in --help)
+    Example: weightinit apply concept.blocks.safetensors netG.safetensors --arch pix2pix:unet_256
+    -o netG_init.safetensors
+    """
     from weightinit.adapters.base import strip_wrapper_prefixes
     from weightinit.apply import apply_blocks
     from weightinit.blocksfile import load_blocks

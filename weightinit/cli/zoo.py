@@ -118,8 +118,9 @@ def build(
 
     Example: weightinit zoo build --out zoo --split train --limit 4 --base-steps 50 --concept-steps 20
 
-    The paper's data path (a GPU and hub access): weightinit zoo build --pairs editor --editor timbrooks/instruct-pix2pix --images DIR
-    """  # noqa: E501 (a command line, kept whole in --help)
+    The paper's data path (a GPU and hub access): weightinit zoo build --pairs editor
+    --editor timbrooks/instruct-pix2pix --images DIR
+    """
     from datetime import timedelta
 
     import torch
