@@ -50,6 +50,7 @@ import torch
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
+from weightinit.generator.config import GeneratorConfig, TextEncoderConfig
 from weightinit.generator.denoisers import DEFAULT_DENOISER, build_denoiser, count_parameters
 from weightinit.generator.model import WeightGenerator
 from weightinit.generator.prior import DEFAULT_RANK, RetrievalPrior
@@ -519,11 +520,19 @@ def train_generator(
         "steps_done": step, "seconds": round(seconds, 1), "steps_per_s": round(step / max(seconds, 1e-9), 2),
         "final_loss": loss_value, "parameters": count_parameters(denoiser), "processes": accelerator.num_processes,
     }  # fmt: skip
+    text = TextEncoderConfig(encoder.reference, config.text_max_length, config.text_conditioning)
+    generator_config = GeneratorConfig(layout.fingerprint, zoo.config.arch, text_encoder=text, zoo=zoo.config,
+                                       zoo_summary=zoo_summary, training=training)  # fmt: skip
     generator = WeightGenerator(
-        denoiser, {"_class_name": "DDPMScheduler", **dict(scheduler.config)}, layout, data.normalizer, text_encoder=encoder.reference, center=data.center,
-        text_max_length=config.text_max_length, text_conditioning=config.text_conditioning, base_state=zoo.base_state(), arch=zoo.config.arch, zoo=zoo.config, zoo_summary=zoo_summary, training=training,
+        denoiser,
+        {"_class_name": "DDPMScheduler", **dict(scheduler.config)},
+        layout,
+        data.normalizer,
+        generator_config,
+        base_state=zoo.base_state(),
+        center=data.center,
         prior=data.prior,
-    )  # fmt: skip
+    )
     generator._text_encoder = encoder
     if step >= config.steps:
         if main:
