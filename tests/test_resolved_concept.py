@@ -170,8 +170,8 @@ def plugin_concept():
     class Plugin:
         @hookimpl
         def register_concepts(self, register):
-            register(Concept("purple-elephant", (text,), "test", "train", "the moon without an elephant",
-                             forward(lambda img: 1 - img)))  # fmt: skip
+            concept = Concept("purple-elephant", (text,), "test", "train", "the moon", forward(lambda img: 1 - img))
+            register(concept)
 
     plugins.register_plugin(Plugin(), name="test-purple-elephant")
     try:

@@ -58,8 +58,12 @@ class TextEncoderConfig:
         )
 
     def to_dict(self) -> dict:
-        return {"reference": self.reference, "max_length": self.max_length, "dim": self.dim,
-                "conditioning": self.conditioning}  # fmt: skip
+        return {
+            "reference": self.reference,
+            "max_length": self.max_length,
+            "dim": self.dim,
+            "conditioning": self.conditioning,
+        }
 
 
 @dataclass

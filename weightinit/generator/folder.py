@@ -36,7 +36,7 @@ import torch
 
 from weightinit import representation
 from weightinit.codec import SlotNormalizer
-from weightinit.errors import CheckpointError
+from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
 from weightinit.fileio import atomic_write_json, read_json_object, read_safetensors, save_safetensors
 from weightinit.generator.card import model_card
 from weightinit.generator.config import CONFIG_NAME, GeneratorConfig
@@ -179,6 +179,34 @@ def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
             f"{folder / DENOISER_WEIGHTS} does not match its config: {str(exc).splitlines()[0]}"
         ) from None
     return model.to(device).eval()
+
+
+def check_parts(denoiser: BlockDenoiser, layout: BlockLayout, normalizer: SlotNormalizer, center, prior) -> None:
+    """The parts of one generator agree: the denoiser, normalisation statistics, centre and prior
+    all cover the layout's blocks, and the prior's keys have the denoiser's text width."""
+    if normalizer.layout != layout:
+        layout.check_same(normalizer.layout, what="normalisation statistics", expected_name="generator's")
+    if denoiser.config.num_blocks != layout.num_blocks or denoiser.config.block_size != layout.block_size:
+        raise LayoutMismatch(
+            f"denoiser was built for {denoiser.config.num_blocks} blocks of {denoiser.config.block_size}, "
+            f"layout {layout.fingerprint} has {layout.num_blocks} blocks of {layout.block_size}",
+            expected=layout.fingerprint,
+        )
+    if center is not None and tuple(center.shape) != (layout.num_blocks, layout.block_size):
+        raise LayoutMismatch(
+            f"center blocks are {list(center.shape)}, layout {layout.fingerprint} has {layout.num_blocks} blocks",
+            expected=layout.fingerprint,
+        )
+    if prior is not None and (prior.num_blocks != layout.num_blocks or prior.block_size != layout.block_size):
+        raise LayoutMismatch(
+            f"prior covers {prior.num_blocks} blocks of {prior.block_size}, layout {layout.fingerprint} has "
+            f"{layout.num_blocks} blocks of {layout.block_size}",
+            expected=layout.fingerprint,
+        )
+    if prior is not None and prior.keys.shape[1] != denoiser.config.text_dim:
+        raise WeightinitError(
+            f"prior keys have dim {prior.keys.shape[1]}, the denoiser's text has {denoiser.config.text_dim}"
+        )
 
 
 def check_generator_folder(folder: Path) -> None:

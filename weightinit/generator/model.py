@@ -25,7 +25,7 @@ import torch
 from weightinit import hub, plugins, representation
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.concepts.direction import reverse_text as turn_round
-from weightinit.errors import LayoutMismatch, WeightinitError
+from weightinit.errors import WeightinitError
 from weightinit.generator.composition import CompositionPolicy
 from weightinit.generator.config import FORMAT_VERSION, GeneratorConfig, current_version, migrate_config
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_name
@@ -34,6 +34,7 @@ from weightinit.generator.folder import (
     DENOISER_DIR,
     DENOISER_WEIGHTS,
     check_generator_folder,
+    check_parts,
     load_denoiser,
     read_folder,
     write_folder,
@@ -44,7 +45,6 @@ from weightinit.generator.resolved import Provenance, ResolvedConcept, resolve_c
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks
 from weightinit.generator.text import TextEmbedding, TextEncoder, shared_text_encoder
 from weightinit.layout import BlockLayout
-from weightinit.zoo.manifest import ZooConfig
 
 __all__ = [
     "DENOISER_DIR",
@@ -59,7 +59,7 @@ __all__ = [
     "migrate_config",
 ]
 
-Concept = str | ResolvedConcept
+TextOrResolved = str | ResolvedConcept
 
 
 class WeightGenerator:
@@ -82,34 +82,12 @@ class WeightGenerator:
         phrasings: KnownPhrasings | None = None,
         name: str | None = None,
     ):
-        if normalizer.layout != layout:
-            layout.check_same(normalizer.layout, what="normalisation statistics", expected_name="generator's")
-        if denoiser.config.num_blocks != layout.num_blocks or denoiser.config.block_size != layout.block_size:
-            raise LayoutMismatch(
-                f"denoiser was built for {denoiser.config.num_blocks} blocks of {denoiser.config.block_size}, "
-                f"layout {layout.fingerprint} has {layout.num_blocks} blocks of {layout.block_size}",
-                expected=layout.fingerprint,
-            )
+        check_parts(denoiser, layout, normalizer, center, prior)
         self.denoiser = denoiser.eval()
         self.scheduler_config = dict(scheduler_config)
         self.layout = layout
         self.normalizer = normalizer
         self.center = None if center is None else center.to(torch.float32)
-        if self.center is not None and tuple(self.center.shape) != (layout.num_blocks, layout.block_size):
-            raise LayoutMismatch(
-                f"center blocks are {list(self.center.shape)}, layout {layout.fingerprint} has {layout.num_blocks} blocks",
-                expected=layout.fingerprint,
-            )
-        if prior is not None and (prior.num_blocks != layout.num_blocks or prior.block_size != layout.block_size):
-            raise LayoutMismatch(
-                f"prior covers {prior.num_blocks} blocks of {prior.block_size}, layout {layout.fingerprint} has "
-                f"{layout.num_blocks} blocks of {layout.block_size}",
-                expected=layout.fingerprint,
-            )
-        if prior is not None and prior.keys.shape[1] != denoiser.config.text_dim:
-            raise WeightinitError(
-                f"prior keys have dim {prior.keys.shape[1]}, the denoiser's text has {denoiser.config.text_dim}"
-            )
         self.prior = prior
         self.config = config if config is not None else GeneratorConfig(layout.fingerprint)
         self.base_state = base_state or {}
@@ -128,22 +106,12 @@ class WeightGenerator:
     text_max_length = property(lambda self: self.config.text_encoder.max_length)
     text_conditioning = property(lambda self: self.config.text_encoder.conditioning)
 
-    @property
-    def zoo(self) -> ZooConfig | None:
-        """The config of the zoo it was trained on (``zoo_summary``: that zoo's counts)."""
-        return self.config.zoo
-
-    @property
-    def zoo_summary(self) -> dict:
-        return self.config.zoo_summary
-
-    @property
-    def training(self) -> dict:
-        return self.config.training
-
-    @property
-    def quality(self) -> dict:
-        return self.config.quality
+    #: the config of the zoo it was trained on (``ZooConfig``), and that zoo's counts
+    zoo = property(lambda self: self.config.zoo)
+    zoo_summary = property(lambda self: self.config.zoo_summary)
+    #: the training run's summary and the measured quality (what the model card lists)
+    training = property(lambda self: self.config.training)
+    quality = property(lambda self: self.config.quality)
 
     @property
     def far_policy(self) -> FarPolicy | None:
@@ -252,7 +220,7 @@ class WeightGenerator:
         return self
 
     # --- concepts -----------------------------------------------------------------------------
-    def resolve(self, concept: Concept) -> ResolvedConcept:
+    def resolve(self, concept: TextOrResolved) -> ResolvedConcept:
         """``concept`` read once (:mod:`weightinit.generator.resolved`); a resolved one as it is.
 
         Resolve again after changing ``prior``, ``far_policy``, ``composition`` or ``phrasings``."""
@@ -265,13 +233,13 @@ class WeightGenerator:
         known = self.phrasings.find(concept)
         return known.reverse if known is not None else turn_round(concept)
 
-    def based_on(self, concept: Concept, direction: str) -> dict:
+    def based_on(self, concept: TextOrResolved, direction: str) -> dict:
         """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
         resolved = self.resolve(concept)
         resolved.warn_if_far(self.name, direction, self.far_policy, stacklevel=4)
         return resolved.provenance.to_dict()
 
-    def provenance(self, concept: Concept, *, top: int = 5) -> Provenance:
+    def provenance(self, concept: TextOrResolved, *, top: int = 5) -> Provenance:
         """The training concepts the start for ``concept`` draws on (needs a prior), and
         whether it is far from all of them by the generator's measured ``far_policy`` (never for a
         known phrasing: ``phrasings``)."""
@@ -280,11 +248,13 @@ class WeightGenerator:
             resolved.provenance if top == 5 or self.prior is None else resolved.describe(self.prior.concept_names, top)
         )
 
-    def composed_parts(self, concept: Concept, embedding=None) -> list[str] | None:
+    def composed_parts(self, concept: TextOrResolved, embedding=None) -> list[str] | None:
         """The parts a composite text is built from under the generator's ``composition`` policy, or None."""
         return list(self.resolve(concept).parts) or None
 
-    def prior_weights(self, concept: Concept, embedding=None, *, temperature: float | None = None) -> torch.Tensor:
+    def prior_weights(
+        self, concept: TextOrResolved, embedding=None, *, temperature: float | None = None
+    ) -> torch.Tensor:
         """``[C]``: how much of each training concept the prior's centre takes for this text (sums to 1);
         for a composite text (``composed_parts``), the mean of its parts' blends."""
         resolved = self.resolve(concept)
@@ -315,7 +285,7 @@ class WeightGenerator:
     # --- generation ---------------------------------------------------------------------------
     def sample_blocks(
         self,
-        concept: Concept,
+        concept: TextOrResolved,
         *,
         steps: int = 1,
         seed: int | None = 0,
@@ -332,14 +302,14 @@ class WeightGenerator:
             chunk_size=chunk_size, progress=progress, center=self.centre(resolved),
         )  # fmt: skip
 
-    def prior_blocks(self, concept: Concept) -> torch.Tensor:
+    def prior_blocks(self, concept: TextOrResolved) -> torch.Tensor:
         """De-normalised blocks of the centre alone (no denoiser): the ``prior only`` ablation."""
         center = self.centre(self.resolve(concept))
         if center is None:
             raise WeightinitError("this generator has neither a centre nor a prior")
         return self.normalizer.denormalize(center, torch.float32)
 
-    def fallback_blocks(self, concept: Concept) -> torch.Tensor:
+    def fallback_blocks(self, concept: TextOrResolved) -> torch.Tensor:
         """De-normalised blocks of the far-concept start (``far_policy.fallback``)."""
         if self.far_policy is None:
             raise WeightinitError("this generator has no far-concept policy")
@@ -351,7 +321,7 @@ class WeightGenerator:
         center = self.center if self.center is not None else 0
         return self.normalizer.denormalize(center + blend, torch.float32)
 
-    def candidate_blocks(self, concept: Concept) -> list[tuple[str, torch.Tensor]]:
+    def candidate_blocks(self, concept: TextOrResolved) -> list[tuple[str, torch.Tensor]]:
         """Named de-normalised blocks of other starts for ``concept``: the zoo mean plus each
         of the prior's candidates (``RetrievalPrior.candidates``); empty without a prior."""
         if self.prior is None:
@@ -364,7 +334,7 @@ class WeightGenerator:
 
     def generate(
         self,
-        concept: Concept,
+        concept: TextOrResolved,
         *,
         steps: int = 1,
         seed: int = 0,
@@ -392,10 +362,15 @@ class WeightGenerator:
     def config_dict(self) -> dict:
         """``generator_config.json`` as this generator writes it now."""
         text = dataclasses.replace(self.config.text_encoder, dim=self.denoiser.config.text_dim)
-        return dataclasses.replace(
-            self.config, format_version=FORMAT_VERSION, weightinit_version=current_version(),
-            layout_fingerprint=self.layout.fingerprint, denoiser=denoiser_name(self.denoiser), text_encoder=text,
-        ).to_dict()  # fmt: skip
+        written = dataclasses.replace(
+            self.config,
+            format_version=FORMAT_VERSION,
+            weightinit_version=current_version(),
+            layout_fingerprint=self.layout.fingerprint,
+            denoiser=denoiser_name(self.denoiser),
+            text_encoder=text,
+        )
+        return written.to_dict()
 
     def save_pretrained(self, directory: str | os.PathLike, *, quality: dict | None = None) -> Path:
         """Write the generator folder atomically (:func:`weightinit.generator.folder.write_folder`).
@@ -420,7 +395,14 @@ class WeightGenerator:
         folder = hub.resolve(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
         parts = read_folder(folder, device=device)
         return cls(
-            parts.denoiser, parts.scheduler_config, parts.layout, parts.normalizer, parts.config,
-            base_state=parts.base_state, center=parts.center, prior=parts.prior, phrasings=parts.phrasings,
+            parts.denoiser,
+            parts.scheduler_config,
+            parts.layout,
+            parts.normalizer,
+            parts.config,
+            base_state=parts.base_state,
+            center=parts.center,
+            prior=parts.prior,
+            phrasings=parts.phrasings,
             name=str(path_or_hub_id),
-        )  # fmt: skip
+        )

@@ -147,8 +147,18 @@ def resolve_concept(gen, text: str, *, top: int = 5) -> ResolvedConcept:
     if far_policy is not None and far_policy.fallback == "prior":  # the broader blend of the whole text
         fallback_weights = prior.weights_from(cosines, float(far_policy.temperature or prior.temperature))[0]
     resolved = ResolvedConcept(
-        text, embedding, cosines, tuple(parts), part_cosines, sims, best, weights, far,
-        far_policy.fallback if far else None, fallback_weights, known.id if known is not None else None,
-    )  # fmt: skip
+        text,
+        embedding,
+        cosines,
+        parts=tuple(parts),
+        part_cosines=part_cosines,
+        similarities=sims,
+        similarity=best,
+        weights=weights,
+        far=far,
+        fallback=far_policy.fallback if far else None,
+        fallback_weights=fallback_weights,
+        known=known.id if known is not None else None,
+    )
     object.__setattr__(resolved, "provenance", resolved.describe(prior.concept_names, top))
     return resolved

@@ -520,9 +520,15 @@ def train_generator(
         "steps_done": step, "seconds": round(seconds, 1), "steps_per_s": round(step / max(seconds, 1e-9), 2),
         "final_loss": loss_value, "parameters": count_parameters(denoiser), "processes": accelerator.num_processes,
     }  # fmt: skip
-    text = TextEncoderConfig(encoder.reference, config.text_max_length, config.text_conditioning)
-    generator_config = GeneratorConfig(layout.fingerprint, zoo.config.arch, text_encoder=text, zoo=zoo.config,
-                                       zoo_summary=zoo_summary, training=training)  # fmt: skip
+    text_config = TextEncoderConfig(encoder.reference, config.text_max_length, config.text_conditioning)
+    generator_config = GeneratorConfig(
+        layout.fingerprint,
+        zoo.config.arch,
+        text_encoder=text_config,
+        zoo=zoo.config,
+        zoo_summary=zoo_summary,
+        training=training,
+    )
     generator = WeightGenerator(
         denoiser,
         {"_class_name": "DDPMScheduler", **dict(scheduler.config)},
