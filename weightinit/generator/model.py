@@ -244,9 +244,7 @@ class WeightGenerator:
         whether it is far from all of them by the generator's measured ``far_policy`` (never for a
         known phrasing: ``phrasings``)."""
         resolved = self.resolve(concept)
-        return (
-            resolved.provenance if top == 5 or self.prior is None else resolved.describe(self.prior.concept_names, top)
-        )
+        return resolved.provenance if top == 5 else resolved.describe(top)
 
     def composed_parts(self, concept: TextOrResolved, embedding=None) -> list[str] | None:
         """The parts a composite text is built from under the generator's ``composition`` policy, or None."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import torch
 
@@ -74,11 +75,18 @@ class ResolvedConcept:
     fallback_weights: torch.Tensor | None = None
     #: the id of the known concept (the generator's frozen table) one of whose phrasings the text is
     known: str | None = None
-    provenance: Provenance = None  # type: ignore[assignment]  # set by resolve_concept
+    #: the training concepts' names (``RetrievalPrior.concept_names``), for :attr:`provenance`
+    concept_names: tuple[str, ...] = ()
 
-    def describe(self, names: tuple[str, ...], top: int = 5) -> Provenance:
+    @cached_property
+    def provenance(self) -> Provenance:
+        """What the start is based on (:meth:`describe`: its five main training concepts)."""
+        return self.describe()
+
+    def describe(self, top: int = 5) -> Provenance:
         """The :class:`Provenance` of the start: the ``top`` concepts of :attr:`start_weights`
-        (from a weight of 0.005), named by ``names`` (``RetrievalPrior.concept_names``)."""
+        (from a weight of 0.005), with their similarity to the text."""
+        names = self.concept_names
         if self.weights is None:
             return Provenance(self.text, float("nan"), [])
         weights = self.start_weights
@@ -117,7 +125,7 @@ class ResolvedConcept:
         )
 
 
-def resolve_concept(gen, text: str, *, top: int = 5) -> ResolvedConcept:
+def resolve_concept(gen, text: str) -> ResolvedConcept:
     """``gen``'s reading of ``text`` (``WeightGenerator.resolve``): one text-encoder call, one
     similarity call, every decision made here."""
     prior, policy = gen.prior, gen.composition
@@ -126,7 +134,7 @@ def resolve_concept(gen, text: str, *, top: int = 5) -> ResolvedConcept:
     encoded = gen.encode_text([text, *parts])
     embedding = TextEmbedding(encoded.tokens[:1], encoded.mask[:1], encoded.pooled[:1])
     if prior is None:
-        return ResolvedConcept(text, embedding, provenance=Provenance(text, float("nan"), []))
+        return ResolvedConcept(text, embedding)
     groups = [encoded.pooled[:1]] + ([encoded.pooled[1:]] if parts else [])
     cosines, *part_cosines = prior.similarity(*groups)
     sims = prior.best_similarity(cosines)[0]
@@ -146,7 +154,7 @@ def resolve_concept(gen, text: str, *, top: int = 5) -> ResolvedConcept:
     fallback_weights = None
     if far_policy is not None and far_policy.fallback == "prior":  # the broader blend of the whole text
         fallback_weights = prior.weights_from(cosines, float(far_policy.temperature or prior.temperature))[0]
-    resolved = ResolvedConcept(
+    return ResolvedConcept(
         text,
         embedding,
         cosines,
@@ -159,6 +167,5 @@ def resolve_concept(gen, text: str, *, top: int = 5) -> ResolvedConcept:
         fallback=far_policy.fallback if far else None,
         fallback_weights=fallback_weights,
         known=known.id if known is not None else None,
+        concept_names=prior.concept_names,
     )
-    object.__setattr__(resolved, "provenance", resolved.describe(prior.concept_names, top))
-    return resolved
