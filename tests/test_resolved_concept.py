@@ -11,6 +11,7 @@ import torch
 from weightinit import generators, initialize, plugins
 from weightinit.concepts.catalog import default_catalog
 from weightinit.concepts.concept import Concept, forward
+from weightinit.errors import WeightinitError
 from weightinit.generator.composition import CompositionPolicy
 from weightinit.generator.config import GeneratorConfig
 from weightinit.generator.model import WeightGenerator
@@ -107,6 +108,20 @@ def test_the_methods_take_a_resolved_concept_or_its_text(tiny_generator_dir):
     assert torch.equal(resolved.weights, gen.prior.concept_weights(resolved.embedding.pooled)[0])
     # the one blend: the centre is the prior's blend of the resolved weights
     assert torch.equal(gen.centre(resolved), gen.center + gen.prior.blend(resolved.weights[None]))
+
+
+def test_a_generator_is_built_from_a_config_or_from_its_fields(tiny_generator_dir):
+    gen = WeightGenerator.from_pretrained(tiny_generator_dir)
+    parts = (gen.denoiser, gen.scheduler_config, gen.layout, gen.normalizer)
+    c = gen.config
+    again = WeightGenerator(
+        *parts, text_encoder=c.text_encoder.reference, text_max_length=c.text_encoder.max_length,
+        text_conditioning=c.text_encoder.conditioning, arch=c.arch, zoo=c.zoo, zoo_summary=c.zoo_summary,
+        training=c.training, far_policy=c.far_policy, composition=c.composition,
+    )  # fmt: skip
+    assert again.config_dict() == gen.config_dict() and again.adapter == gen.adapter  # what the folder gets
+    with pytest.raises(WeightinitError, match="not both"):
+        WeightGenerator(*parts, c, arch=c.arch)
 
 
 def test_the_config_reads_and_writes_the_bundled_folders_unchanged():

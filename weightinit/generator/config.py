@@ -100,6 +100,21 @@ class GeneratorConfig:
             self.composition = CompositionPolicy.from_dict(self.composition)
 
     @classmethod
+    def from_fields(
+        cls,
+        layout_fingerprint: str,
+        *,
+        text_encoder: str = DEFAULT_TEXT_ENCODER,
+        text_max_length: int = DEFAULT_MAX_LENGTH,
+        text_conditioning: str = "pooled",
+        **fields,
+    ) -> GeneratorConfig:
+        """A config from ``WeightGenerator``'s keyword arguments of before the config was typed
+        (``text_encoder`` a reference, ``text_max_length``, ``text_conditioning``, and the fields)."""
+        text = TextEncoderConfig(text_encoder, text_max_length, text_conditioning)
+        return cls(layout_fingerprint, text_encoder=text, **fields)
+
+    @classmethod
     def from_dict(cls, data: dict, source: Path | str = CONFIG_NAME) -> GeneratorConfig:
         """A config of any format this version reads (migrated first: :func:`migrate_config`)."""
         data = migrate_config(data, source)

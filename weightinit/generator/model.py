@@ -66,7 +66,9 @@ class WeightGenerator:
     """Text -> weights for one layout: denoiser, noise schedule, layout, normalisation statistics,
     the base checkpoint the weights belong to, and its :class:`GeneratorConfig` (text encoder
     reference, the zoo it was trained on, the far-concept and composition policies); ``name`` is
-    how messages refer to it, ``phrasings`` the known phrasings it resolves concepts against."""
+    how messages refer to it, ``phrasings`` the known phrasings it resolves concepts against.
+    The config's fields may be given as keywords instead (``GeneratorConfig.from_fields``: ``arch=``,
+    ``text_encoder=`` a reference, ...), as before the config was typed."""
 
     def __init__(
         self,
@@ -81,6 +83,7 @@ class WeightGenerator:
         prior: RetrievalPrior | None = None,
         phrasings: KnownPhrasings | None = None,
         name: str | None = None,
+        **fields,
     ):
         check_parts(denoiser, layout, normalizer, center, prior)
         self.denoiser = denoiser.eval()
@@ -89,7 +92,9 @@ class WeightGenerator:
         self.normalizer = normalizer
         self.center = None if center is None else center.to(torch.float32)
         self.prior = prior
-        self.config = config if config is not None else GeneratorConfig(layout.fingerprint)
+        if fields and config is not None:
+            raise WeightinitError(f"pass a GeneratorConfig or its fields ({', '.join(sorted(fields))}), not both")
+        self.config = config if config is not None else GeneratorConfig.from_fields(layout.fingerprint, **fields)
         self.base_state = base_state or {}
         self._phrasings = phrasings
         self.name = name or repr(self)
