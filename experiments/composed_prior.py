@@ -69,9 +69,8 @@ def measure(ctx, scales: tuple[float, ...] = ()) -> dict[str, dict]:
                 psnr[name] = round(evaluate(ctx.merged_blocks(gen.prior_blocks(record.text)), *test)["psnr"], 3)
             part_weights = gen.prior.concept_weights(gen.encode_text(parts).pooled).sum(0)
             for scale in scales:
-                blend = (scale * part_weights[None]) @ gen.prior.coef @ gen.prior.basis.to(torch.float32)
                 blocks = gen.normalizer.denormalize(
-                    gen.center + blend.view(gen.prior.num_blocks, gen.prior.block_size), torch.float32
+                    gen.center + gen.prior.blend(scale * part_weights[None]), torch.float32
                 )
                 psnr[f"sum_x{scale}"] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 3)
             rows[cid] = {

@@ -26,7 +26,6 @@ import statistics
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from experiments.bench.methods import BenchContext
 from weightinit.fileio import atomic_write_json
@@ -97,14 +96,11 @@ def measure(ctx, *, limit: int | None = None, log=print) -> dict:
     for i, cid in enumerate(ids[:limit]):
         query = gen.encode_text(ctx.zoo.record(cid).text).pooled
         out = torch.tensor([groups[prior.owner[k]] == groups[i] for k in range(prior.owner.numel())])
-        sims = F.normalize(query, dim=-1) @ prior.keys.T
-        sims = sims.masked_fill(out[None], -1.0)
+        sims = prior.similarity(query)[0].masked_fill(out[None], -1.0)
         test = ctx.zoo.test_pairs(cid)
         row = {"concept": cid, "group": groups[i], "similarity": round(float(sims.max()), 4)}
         for name, t in (("prior", prior.temperature), *((f"prior_t{t}", t) for t in BROADER_TEMPERATURES)):
-            w = torch.softmax(sims / t, dim=-1)
-            weights = torch.zeros(1, prior.coef.shape[0]).index_add_(1, prior.owner, w)
-            blocks = gen.normalizer.denormalize(center + prior.blend(weights), torch.float32)
+            blocks = gen.normalizer.denormalize(center + prior.blend(prior.weights_from(sims, t)), torch.float32)
             row[name] = round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 4)
         row["mean"] = round(evaluate(ctx.merged_blocks(mean_blocks), *test)["psnr"], 4)
         row["base"] = round(evaluate(ctx.base_model(), *test)["psnr"], 4)

@@ -34,7 +34,6 @@ from weightinit import representation
 from weightinit.codec import BlockCodec
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
-from weightinit.generator.prior import blend_weights
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import batch_statistics, evaluate
 
@@ -85,7 +84,7 @@ def candidate_coefficients(prior, name: str, text: torch.Tensor, gen, cid: str, 
     if name.startswith("blend "):
         t, a = re.fullmatch(r"blend t=([\d.]+) x([\d.]+)", name).groups()
         query = gen.encode_text(ctx.zoo.record(cid).text).pooled
-        return float(a) * (blend_weights(prior.keys, prior.owner, prior.coef.shape[0], query, float(t)) @ prior.coef)[0]
+        return float(a) * prior.coefficients_of(prior.concept_weights(query, temperature=float(t)))[0]
     return text  # the generated start: the text's blend, which the denoiser leaves as it is
 
 

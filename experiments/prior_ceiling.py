@@ -24,7 +24,6 @@ from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import CANDIDATE_SCALES as SCALES
 from weightinit.generator.prior import CANDIDATE_TEMPERATURES as TEMPERATURES
-from weightinit.generator.prior import blend_weights
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 
@@ -48,8 +47,7 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
         for m in ("mean", "nearest"):
             row[m] = evaluate(METHODS[m].build(ctx, cid).model, *test)["psnr"]
         for t in TEMPERATURES:
-            w = blend_weights(prior.keys, prior.owner, prior.coef.shape[0], query, t)
-            blend = prior.blend(w)
+            blend = prior.blend(prior.concept_weights(query, temperature=t))
             for a in SCALES:
                 center = (gen.center if gen.center is not None else 0) + a * blend
                 model = ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))

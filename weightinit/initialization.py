@@ -149,8 +149,9 @@ def load_generator(generator=None, revision: str | None = None, model: nn.Module
     return _GENERATORS[key]
 
 
-def _generate(gen, concept: str, *, steps: int, seed: int, guidance: float | None) -> dict[str, torch.Tensor]:
-    """Generated factors in float32; a concept far from the zoo gets the generator's far-concept start."""
+def _generate(gen, concept, *, steps: int, seed: int, guidance: float | None) -> dict[str, torch.Tensor]:
+    """Generated factors in float32 for a resolved ``concept``; one far from the zoo gets the
+    generator's far-concept start."""
     factors = gen.generate(concept, steps=steps, seed=seed, guidance=guidance, dtype=torch.float32, fallback=True)
     for name, value in factors.items():  # whatever produced them: never written, never scored
         if not bool(torch.isfinite(value).all()):
@@ -159,7 +160,9 @@ def _generate(gen, concept: str, *, steps: int, seed: int, guidance: float | Non
 
 
 def reverse_text(concept: str) -> str:
-    """The text of ``concept``'s opposite edit, for CycleGAN's B->A generator.
+    """The text of ``concept``'s opposite edit, for CycleGAN's B->A generator, by the live catalog
+    (``initialize`` asks the generator instead, whose table of known concepts is frozen in its
+    folder: ``WeightGenerator.reverse_text``).
 
     A catalog concept's reverse is the catalog's reverse concept (a ``-reverse`` concept, or a
     concept whose edit is exactly the reverse, as "gray-to-color" is of "grayscale"); without one
@@ -457,13 +460,14 @@ def initialize(
 
     plan = _plan(gen, inner, adapter)
     gen_start = time.perf_counter()
-    based_on = {"netG": gen.based_on(concept, "netG")}
-    factors = _generate(gen, concept, steps=steps, seed=seed, guidance=guidance)
+    resolved = gen.resolve(concept)  # the concept is read once; everything below takes this
+    based_on = {"netG": gen.based_on(resolved, "netG")}
+    factors = _generate(gen, resolved, steps=steps, seed=seed, guidance=guidance)
     choice = None
     if pairs is not None:
         # scored on the generator's own network, which a widened one computes exactly
         scorer, scorer_adapter = (inner, adapter) if plan is None else (_own_network(gen, inner), gen.base_adapter)
-        factors, choice = choose_on_pairs(scorer, scorer_adapter, gen, factors, concept, pairs, progress=progress)
+        factors, choice = choose_on_pairs(scorer, scorer_adapter, gen, factors, resolved, pairs, progress=progress)
         if fit_steps:
             factors, fitted = fit_to_pairs(_own_network(gen, inner, torch.float32), gen.base_adapter, gen, factors,
                                            pairs, steps=fit_steps)  # fmt: skip
@@ -561,14 +565,15 @@ def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidanc
     """CycleGAN: G_A gets the concept, G_B its reverse; both validated before either is written."""
     if mode != "merge":
         raise WeightinitError("CycleGAN pairs support mode='merge' only")
-    texts = {"netG_A": concept, "netG_B": reverse or reverse_text(concept)}
+    texts = {"netG_A": concept, "netG_B": reverse or gen.reverse_text(concept)}
     updates, buffers, based_on, plan, carried = [], [], {}, None, None
     for _, attribute in adapter.directions(model):
         sub = unwrap_model(getattr(model, attribute))
         sub_adapter = plugins.adapter_for_model(sub)
         plan = _plan(gen, sub, sub_adapter)
-        based_on[attribute] = gen.based_on(texts[attribute], attribute)
-        factors = _generate(gen, texts[attribute], steps=steps, seed=seed, guidance=guidance)
+        resolved = gen.resolve(texts[attribute])  # once per direction
+        based_on[attribute] = gen.based_on(resolved, attribute)
+        factors = _generate(gen, resolved, steps=steps, seed=seed, guidance=guidance)
         carried = _carried_start(gen, plan, sub, sub_adapter, factors, mode=mode, widen_noise=widen_noise, seed=seed)
         if fit_statistics:
             _fit_statistics(sub, sub_adapter, gen, carried, None)

@@ -39,7 +39,6 @@ from torch import nn
 from weightinit.apply import write_buffers
 from weightinit.codec import BlockCodec
 from weightinit.errors import InvalidWeights, WeightinitError
-from weightinit.generator.prior import CANDIDATE_SCALES, CANDIDATE_TEMPERATURES, blend_weights
 from weightinit.recipe import batch_statistics
 
 
@@ -196,27 +195,23 @@ def _scaled_basis(generator, device: torch.device) -> tuple[torch.Tensor, torch.
 
 
 class _PriorCandidates:
-    """The prior's candidates for one text (``WeightGenerator.candidate_blocks``: the blends on the
-    candidate grid, then every training concept), held as coefficient rows ``[K, R]`` in the
-    prior's basis. Every candidate's de-normalised factors are ``q + row @ P`` for one scaled
-    basis ``P`` and offset ``q`` shared by all, so a batch of candidates is one matmul instead of a
-    de-normalisation and a decode each."""
+    """The prior's candidates for one resolved concept (``WeightGenerator.candidate_blocks``: the
+    blends on the candidate grid, then every training concept), held as coefficient rows
+    ``[K, R]`` in the prior's basis. Every candidate's de-normalised factors are ``q + row @ P``
+    for one scaled basis ``P`` and offset ``q`` shared by all, so a batch of candidates is one
+    matmul instead of a de-normalisation and a decode each."""
 
-    def __init__(self, generator, concept: str, device: torch.device):
+    def __init__(self, generator, concept, device: torch.device):
         prior, layout = generator.prior, generator.layout
         self.generator, self.layout = generator, layout
-        self.query = generator.encode_text(concept).pooled
-        coef = prior.coef.to(torch.float32)
-        rows, self.names, self.blends = [], [], []
-        for t in CANDIDATE_TEMPERATURES:
-            w = (blend_weights(prior.keys, prior.owner, coef.shape[0], self.query, t) @ coef)[0]
-            for a in CANDIDATE_SCALES:
-                rows.append(a * w)
-                self.names.append(f"blend t={t} x{a}")
-                self.blends.append((t, a))
-        ids = prior.concept_ids or tuple(f"#{i}" for i in range(coef.shape[0]))
-        self.names += [f"concept {c}" for c in ids]
-        self.rows = torch.cat([torch.stack(rows), coef]).to(device)
+        #: ``(scale, weights [1, C])`` of each blend, as ``RetrievalPrior.candidate_blends`` gives them
+        blends = prior.candidate_blends(generator.resolve(concept).cosines)
+        self.blends = [(a, w) for _, a, w in blends]
+        self.names = [name for name, _, _ in blends]
+        coefficients = {id(w): prior.coefficients_of(w)[0] for _, w in self.blends}
+        rows = [a * coefficients[id(w)] for a, w in self.blends]
+        self.names += [f"concept {c}" for c in prior.concept_names]
+        self.rows = torch.cat([torch.stack(rows), prior.coef]).to(device)
         self.P, self.q = _scaled_basis(generator, device)
         bad = ~torch.isfinite(self.rows).all(1)
         if bool(bad.any()):
@@ -251,8 +246,8 @@ class _PriorCandidates:
         g, prior = self.generator, self.generator.prior
         shape = (self.layout.num_blocks, self.layout.block_size)
         if i < len(self.blends):
-            t, a = self.blends[i]
-            delta = a * prior.blend(blend_weights(prior.keys, prior.owner, prior.coef.shape[0], self.query, t))
+            a, w = self.blends[i]
+            delta = a * prior.blend(w)
         else:
             delta = prior.delta(prior.coef[i - len(self.blends)])
         center = g.center if g.center is not None else torch.zeros(shape)
@@ -378,7 +373,7 @@ class _Selection:
     :meth:`add_fast`) adds the bfloat16 probe the screen uses. Used inside ``torch.no_grad()``
     and :meth:`mode`."""
 
-    def __init__(self, model: nn.Module, adapter, gen, generated: dict[str, torch.Tensor], concept: str,
+    def __init__(self, model: nn.Module, adapter, gen, generated: dict[str, torch.Tensor], concept,
                  inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 16, fast: bool = False):  # fmt: skip
         self._adapter, self._inputs, self._targets, self._batch_size = adapter, inputs, targets, batch_size
         for name, value in generated.items():
@@ -490,13 +485,14 @@ def _rescored(rough: dict[int, float], screen: Screen) -> list[int]:
     return sorted(set(sorted(rough, key=lambda i: (rough[i], i))[: screen.rescore]) | {0})
 
 
-def choose_on_pairs(model: nn.Module, adapter, gen, generated: dict[str, torch.Tensor], concept: str, pairs,
+def choose_on_pairs(model: nn.Module, adapter, gen, generated: dict[str, torch.Tensor], concept, pairs,
                     *, batch_size: int = 16, progress=None, screen: Screen | None = DEFAULT_SCREEN,
                     ) -> tuple[dict[str, torch.Tensor], Choice]:  # fmt: skip
     """The factors (or delta) among ``generated`` and the generator's candidates for ``concept``
     whose merged weights give the lowest L1 on ``pairs``, and the :class:`Choice`.
 
-    ``gen`` is the loaded ``WeightGenerator``. With more candidates than ``screen.above``
+    ``gen`` is the loaded ``WeightGenerator`` and ``concept`` its ``ResolvedConcept`` (``initialize``
+    resolves it once; a text is resolved here). With more candidates than ``screen.above``
     (the bundled generator offers 333), they are screened (:class:`Screen`): the choice is then
     the best of the candidates rescored on every pair, not necessarily of all of them;
     ``screen=None`` scores every candidate on every pair. ``progress(done, total)`` is called

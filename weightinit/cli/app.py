@@ -22,6 +22,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from weightinit.cli.console import plugin_registry, stderr_console, warn
+
 DEBUG_ENV = "WEIGHTINIT_DEBUG"
 
 #: Built-in commands, in help order: ``(name, "module:attr")``, imported on first use.
@@ -45,16 +47,6 @@ COMMANDS: list[tuple[str, str]] = [
 
 
 # --- output --------------------------------------------------------------------------------
-def stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def warn(message: str) -> None:
-    stderr_console().print(f"[yellow]warning:[/] {message}", markup=True)
-
-
 def report_error(exc: BaseException) -> None:
     """The one place a known error becomes one red line (traceback first under WEIGHTINIT_DEBUG=1)."""
     if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
@@ -226,26 +218,6 @@ def root(
 
 
 # --- plugins -------------------------------------------------------------------------------
-_reported: set[int] = set()
-
-
-def plugin_registry():
-    """The plugin registry; plugins that failed to load are reported once as warnings."""
-    import warnings
-
-    from weightinit import plugins
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        registry = plugins.get_registry()
-    if id(registry) not in _reported:
-        _reported.add(id(registry))
-        for failure in registry.failures:
-            name, _, why = failure.partition(": ")
-            warn(f"plugin {name!r} failed to load and was skipped: {why}")
-    return registry
-
-
 def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:

@@ -43,7 +43,7 @@ def _console():
 def _build(arch: str, *, meta: bool = False):
     """``(model, adapter)`` for an arch string; shapes only (every tensor on the meta device) if ``meta``."""
     from weightinit.adapters.base import ArchSpec
-    from weightinit.cli.app import plugin_registry
+    from weightinit.cli.console import plugin_registry
 
     plugin_registry()
     from weightinit import plugins

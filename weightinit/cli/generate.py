@@ -158,7 +158,7 @@ def _pairs_progress():
     """``(progress callback, context)``: a bar on stderr while candidates are scored (a terminal only)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from weightinit.cli.app import stderr_console
+    from weightinit.cli.console import stderr_console
 
     console = stderr_console()
     bar = Progress(

@@ -38,8 +38,7 @@ from collections.abc import Callable
 from importlib import resources
 
 from weightinit.concepts import edits as E
-from weightinit.concepts.catalog import reverse_twins
-from weightinit.concepts.concept import Concept, PairBuilder, forward, inverse, normalise_text
+from weightinit.concepts.concept import Concept, PairBuilder, forward, inverse, normalise_text, reverse_twins
 from weightinit.concepts.direction import parse_direction
 from weightinit.hookspecs import hookimpl
 

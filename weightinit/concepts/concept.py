@@ -123,3 +123,24 @@ def inverse(degrade: Callable) -> PairBuilder:
 
     build_pair.__name__ = f"inverse_{getattr(degrade, '__name__', 'degrade')}"
     return build_pair
+
+
+def pair_fingerprint(concept: Concept) -> tuple[bytes, bytes]:
+    """The concept's pair on the catalog's probe image: equal fingerprints, the same edit."""
+    a, b = concept.pair(probe_image(), seed=1234)
+    return a.tobytes(), b.tobytes()
+
+
+def reverse_twins(concepts: list[Concept]) -> dict[str, str]:
+    """``{concept id: id of another concept whose edit is exactly its reverse}``
+    ("gray-to-color" for "grayscale")."""
+    by_pair: dict = {}
+    for c in concepts:  # the first registered wins: a training concept before its held-out rewording
+        by_pair.setdefault(pair_fingerprint(c), c.id)
+    out = {}
+    for c in concepts:
+        a, b = pair_fingerprint(c)
+        twin = by_pair.get((b, a))
+        if twin is not None and twin != c.id:
+            out[c.id] = twin
+    return out

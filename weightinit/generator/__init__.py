@@ -2,9 +2,12 @@
 
 Modules, one concept each: :mod:`~weightinit.generator.text` (concept text -> embeddings),
 :mod:`~weightinit.generator.denoisers` (the block denoisers), :mod:`~weightinit.generator.sampling`
-(noise -> blocks), :mod:`~weightinit.generator.training` (zoo -> trained denoiser) and
-:mod:`~weightinit.generator.model` (:class:`WeightGenerator`, the folder on disk). Names are
-imported lazily, so ``import weightinit.generator`` costs nothing.
+(noise -> blocks), :mod:`~weightinit.generator.training` (zoo -> trained denoiser),
+:mod:`~weightinit.generator.resolved` (a concept text read once: :class:`ResolvedConcept`) and
+:mod:`~weightinit.generator.model` (:class:`WeightGenerator`), whose folder on disk is
+:mod:`~weightinit.generator.folder` (its config :mod:`~weightinit.generator.config`, model card
+:mod:`~weightinit.generator.card`, known phrasings :mod:`~weightinit.generator.phrasings`). Names
+are imported lazily, so ``import weightinit.generator`` costs nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import importlib
 
 _EXPORTS = {
     "WeightGenerator": "weightinit.generator.model",
+    "GeneratorConfig": "weightinit.generator.config",
+    "ResolvedConcept": "weightinit.generator.resolved",
     "TextEncoder": "weightinit.generator.text",
     "TextEmbedding": "weightinit.generator.text",
     "normalise_concept_text": "weightinit.generator.text",

@@ -4,6 +4,8 @@
 
 The bundled default generator is made this way from a ``weightinit train`` run folder. The new
 folder is written beside the old one and swapped in, so a failed export leaves the old one.
+The known phrasings are frozen into it (``phrasings.json``, :mod:`weightinit.generator.phrasings`):
+the run folder's table, or the concept catalog's as it is now where the run folder has none.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from weightinit.generator.model import WeightGenerator
+from weightinit.generator.phrasings import KnownPhrasings
 
 
 def export_generator(
@@ -33,6 +36,8 @@ def export_generator(
     generator = WeightGenerator.from_pretrained(str(run_dir))
     if prior_rank is not None and generator.prior is not None and prior_rank < generator.prior.rank:
         generator.prior = generator.prior.truncated(prior_rank)
+    if not generator.phrasings.frozen:  # a run folder from before the table: the catalog as it is now
+        generator.phrasings = KnownPhrasings.from_catalog()
     if denoiser_dtype is not None:
         # nn.Module.to, not diffusers' override, which warns about fp32-only modules this model lacks
         torch.nn.Module.to(generator.denoiser, getattr(torch, denoiser_dtype))

@@ -1,119 +1,74 @@
 """WeightGenerator: a trained block denoiser with everything needed to turn text into weights.
 
-On disk it is a folder in the diffusers/hub style, never a pickle::
-
-    generator_config.json                      format version, layout fingerprint, arch, adapter,
-                                               text encoder reference, the zoo's config
-                                               (``ZooConfig``), its counts, training summary
-    denoiser/config.json                       the denoiser's constructor arguments (diffusers)
-    denoiser/diffusion_pytorch_model.safetensors
-    scheduler/scheduler_config.json            the DDPMScheduler it was trained with
-    layout.json                                the layout of the generated weights
-    normalizer.safetensors                     per-slot mean and scale (de-normalisation) and the
-                                               mean normalised block of the zoo ("block_center")
-    prior.safetensors                          optional: the retrieval prior (text-similarity blend
-                                               of the training concepts, weightinit.generator.prior)
-    base.safetensors                           the base checkpoint the weights are relative to
-    README.md                                  model card: training data and measured quality
+Its folder on disk (files, checks, writing, reading) is :mod:`weightinit.generator.folder`, its
+``generator_config.json`` the typed :class:`~weightinit.generator.config.GeneratorConfig`, its
+model card :mod:`weightinit.generator.card`. A concept text is read once, by :meth:`resolve`,
+into a :class:`~weightinit.generator.resolved.ResolvedConcept` that sampling, the far-concept
+start and the candidate starts take (the methods also take the text, and resolve it first).
 
 The loaded object is also what ``initialize`` uses: the base model's canonical weights, buffers
 and layout are derived from it lazily, the first time they are needed.
 
 ``WeightGenerator.from_pretrained`` takes a folder or a hub id (``revision`` optional); hub
-loading honours ``HF_HUB_OFFLINE`` and then reads only the local hub cache. A folder holding a
-pickle-format file (``.bin .pt .pth .pkl .pickle .ckpt``), a missing file, a fingerprint that
-does not match, or a newer format version is refused with one clear line; nothing is ever
-unpickled.
+loading honours ``HF_HUB_OFFLINE`` and then reads only the local hub cache.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
-import shutil
-import tempfile
-import warnings
-from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from weightinit import hub, plugins, representation
 from weightinit.codec import BlockCodec, SlotNormalizer
-from weightinit.concepts.catalog import default_catalog
-from weightinit.errors import CheckpointError, FarConceptWarning, LayoutMismatch, WeightinitError
-from weightinit.fileio import atomic_write_json, read_json_object, read_safetensors, save_safetensors
-from weightinit.generator.composition import CompositionPolicy, split_parts
-from weightinit.generator.denoisers import BlockDenoiser, denoiser_class, denoiser_name
+from weightinit.concepts.direction import reverse_text as turn_round
+from weightinit.errors import WeightinitError
+from weightinit.generator.composition import CompositionPolicy
+from weightinit.generator.config import FORMAT_VERSION, GeneratorConfig, current_version, migrate_config
+from weightinit.generator.denoisers import BlockDenoiser, denoiser_name
 from weightinit.generator.far_policy import FarPolicy
-from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
+from weightinit.generator.folder import (
+    DENOISER_DIR,
+    DENOISER_WEIGHTS,
+    check_generator_folder,
+    check_parts,
+    load_denoiser,
+    read_folder,
+    write_folder,
+)
+from weightinit.generator.phrasings import KnownPhrasings
+from weightinit.generator.prior import RetrievalPrior
+from weightinit.generator.resolved import Provenance, ResolvedConcept, resolve_concept
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks, scheduler_from_config
-from weightinit.generator.text import (
-    DEFAULT_MAX_LENGTH,
-    DEFAULT_TEXT_ENCODER,
-    TEXT_CONDITIONINGS,
-    TextEmbedding,
-    TextEncoder,
-    shared_text_encoder,
-)
+from weightinit.generator.text import TextEmbedding, TextEncoder, shared_text_encoder
 from weightinit.layout import BlockLayout
-from weightinit.zoo.manifest import ZooConfig
 
-#: 2 added ``text_encoder.conditioning`` (format-1 folders read as ``"pooled"``).
-#: 3 made ``zoo`` the zoo's whole ``ZooConfig`` and moved its counts to ``zoo_summary``; format-1
-#: and -2 folders kept one dict of both, read by :func:`migrate_config`.
-FORMAT_VERSION = 3
-CONFIG_NAME = "generator_config.json"
-DENOISER_DIR = "denoiser"
-DENOISER_WEIGHTS = "diffusion_pytorch_model.safetensors"
-SCHEDULER_CONFIG = "scheduler/scheduler_config.json"
-LAYOUT_NAME = "layout.json"
-NORMALIZER_NAME = "normalizer.safetensors"
-BASE_NAME = "base.safetensors"
-CARD_NAME = "README.md"
-REQUIRED_FILES = (
-    CONFIG_NAME,
-    f"{DENOISER_DIR}/config.json",
-    f"{DENOISER_DIR}/{DENOISER_WEIGHTS}",
-    SCHEDULER_CONFIG,
-    LAYOUT_NAME,
-    NORMALIZER_NAME,
-    BASE_NAME,
-)
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+__all__ = [
+    "DENOISER_DIR",
+    "DENOISER_WEIGHTS",
+    "FORMAT_VERSION",
+    "GeneratorConfig",
+    "Provenance",
+    "ResolvedConcept",
+    "WeightGenerator",
+    "check_generator_folder",
+    "load_denoiser",
+    "migrate_config",
+]
 
-
-@dataclass
-class Provenance:
-    """What a generated start is based on: the training concepts the retrieval prior blends for
-    the text, with their blend weight and text similarity (cosine of the conditioning embeddings),
-    the best similarity to any training phrasing, and whether the text counts as far. ``parts``
-    are the texts a composite text was built from (``weightinit.generator.composition``)."""
-
-    text: str
-    similarity: float
-    concepts: list[dict]
-    far: bool = False
-    fallback: str | None = None
-    parts: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def describe(self, top: int = 3) -> str:
-        """The most similar training concepts, with their similarity."""
-        nearest = sorted(self.concepts, key=lambda c: -c["similarity"])[:top]
-        return ", ".join(f"{c['concept']} (sim {c['similarity']:.2f})" for c in nearest) or "no training concepts"
+TextOrResolved = str | ResolvedConcept
 
 
 class WeightGenerator:
-    """Text -> weights for one layout: denoiser, noise schedule, text encoder reference, layout,
-    normalisation statistics and the base checkpoint the weights belong to.
-
-    ``zoo`` is the config of the zoo it was trained on and ``zoo_summary`` that zoo's counts
-    (training and held-out concepts, families); ``name`` is how messages refer to it."""
+    """Text -> weights for one layout: denoiser, noise schedule, layout, normalisation statistics,
+    the base checkpoint the weights belong to, and its :class:`GeneratorConfig` (text encoder
+    reference, the zoo it was trained on, the far-concept and composition policies); ``name`` is
+    how messages refer to it, ``phrasings`` the known phrasings it resolves concepts against.
+    The config's fields may be given as keywords instead (``GeneratorConfig.from_fields``: ``arch=``,
+    ``text_encoder=`` a reference, ...), as before the config was typed."""
 
     def __init__(
         self,
@@ -121,89 +76,76 @@ class WeightGenerator:
         scheduler_config: dict,
         layout: BlockLayout,
         normalizer: SlotNormalizer,
+        config: GeneratorConfig | None = None,
         *,
-        text_encoder: str = DEFAULT_TEXT_ENCODER,
-        text_max_length: int = DEFAULT_MAX_LENGTH,
-        text_conditioning: str = "pooled",
         base_state: dict[str, torch.Tensor] | None = None,
-        arch: str | None = None,
-        adapter: str | None = None,
-        zoo: ZooConfig | None = None,
-        zoo_summary: dict | None = None,
-        training: dict | None = None,
-        quality: dict | None = None,
         center: torch.Tensor | None = None,
         prior: RetrievalPrior | None = None,
-        far_policy: FarPolicy | dict | None = None,
-        composition: dict | CompositionPolicy | None = None,
+        phrasings: KnownPhrasings | None = None,
         name: str | None = None,
+        **fields,
     ):
-        if normalizer.layout != layout:
-            layout.check_same(normalizer.layout, what="normalisation statistics", expected_name="generator's")
-        if denoiser.config.num_blocks != layout.num_blocks or denoiser.config.block_size != layout.block_size:
-            raise LayoutMismatch(
-                f"denoiser was built for {denoiser.config.num_blocks} blocks of {denoiser.config.block_size}, "
-                f"layout {layout.fingerprint} has {layout.num_blocks} blocks of {layout.block_size}",
-                expected=layout.fingerprint,
-            )
+        check_parts(denoiser, layout, normalizer, center, prior)
         self.denoiser = denoiser.eval()
         self.scheduler_config = dict(scheduler_config)
         self.layout = layout
         self.normalizer = normalizer
         self.center = None if center is None else center.to(torch.float32)
-        if self.center is not None and tuple(self.center.shape) != (layout.num_blocks, layout.block_size):
-            raise LayoutMismatch(
-                f"center blocks are {list(self.center.shape)}, layout {layout.fingerprint} has {layout.num_blocks} blocks",
-                expected=layout.fingerprint,
-            )
-        if prior is not None and (prior.num_blocks != layout.num_blocks or prior.block_size != layout.block_size):
-            raise LayoutMismatch(
-                f"prior covers {prior.num_blocks} blocks of {prior.block_size}, layout {layout.fingerprint} has "
-                f"{layout.num_blocks} blocks of {layout.block_size}",
-                expected=layout.fingerprint,
-            )
-        if prior is not None and prior.keys.shape[1] != denoiser.config.text_dim:
-            raise WeightinitError(
-                f"prior keys have dim {prior.keys.shape[1]}, the denoiser's text has {denoiser.config.text_dim}"
-            )
         self.prior = prior
-        self.text_encoder_ref = text_encoder
-        self.text_max_length = int(text_max_length)
-        if text_conditioning not in TEXT_CONDITIONINGS:
-            raise WeightinitError(
-                f"unknown text conditioning {text_conditioning!r}; expected one of {', '.join(TEXT_CONDITIONINGS)}"
-            )
-        self.text_conditioning = text_conditioning
-        self.far_policy = far_policy
-        #: When a composite text is built from its parts' blends (measured; None: never).
-        self.composition = (
-            composition
-            if isinstance(composition, CompositionPolicy) or composition is None
-            else CompositionPolicy.from_dict(composition)
-        )
+        if fields and config is not None:
+            raise WeightinitError(f"pass a GeneratorConfig or its fields ({', '.join(sorted(fields))}), not both")
+        self.config = config if config is not None else GeneratorConfig.from_fields(layout.fingerprint, **fields)
         self.base_state = base_state or {}
-        self.arch = arch
-        self.adapter = adapter or (arch.split(":", 1)[0] if arch else None)
-        if zoo is not None and not isinstance(zoo, ZooConfig):
-            raise WeightinitError(
-                f"zoo must be a ZooConfig (ZooConfig.from_dict reads a dict), got {type(zoo).__name__}"
-            )
-        self.zoo = zoo
-        self.zoo_summary = dict(zoo_summary or {})
-        self.training = dict(training or {})
-        self.quality = dict(quality or {})
+        self._phrasings = phrasings
         self.name = name or repr(self)
         self._scheduler = None
         self._text_encoder: TextEncoder | None = None
 
+    # --- the config, by name (a setter replaces this generator's config: copies keep theirs) --
+    def _set(self, **changes) -> None:
+        self.config = dataclasses.replace(self.config, **changes)
+
+    arch = property(lambda self: self.config.arch, lambda self, value: self._set(arch=value))
+    adapter = property(lambda self: self.config.adapter, lambda self, value: self._set(adapter=value))
+    text_encoder_ref = property(lambda self: self.config.text_encoder.reference)
+    text_max_length = property(lambda self: self.config.text_encoder.max_length)
+    text_conditioning = property(lambda self: self.config.text_encoder.conditioning)
+
+    #: the config of the zoo it was trained on (``ZooConfig``), and that zoo's counts
+    zoo = property(lambda self: self.config.zoo)
+    zoo_summary = property(lambda self: self.config.zoo_summary)
+    #: the training run's summary and the measured quality (what the model card lists)
+    training = property(lambda self: self.config.training)
+    quality = property(lambda self: self.config.quality)
+
     @property
     def far_policy(self) -> FarPolicy | None:
         """When a text counts as far and which start it gets (:class:`FarPolicy`); None: never far."""
-        return self._far_policy
+        return self.config.far_policy
 
     @far_policy.setter
     def far_policy(self, policy: FarPolicy | dict | None) -> None:
-        self._far_policy = FarPolicy.from_dict(policy)  # checked: a bad policy is one clear error
+        self._set(far_policy=FarPolicy.from_dict(policy))  # checked: a bad policy is one clear error
+
+    @property
+    def composition(self) -> CompositionPolicy | None:
+        """When a composite text is built from its parts' blends (measured; None: never)."""
+        return self.config.composition
+
+    @composition.setter
+    def composition(self, policy: CompositionPolicy | dict | None) -> None:
+        self._set(composition=policy)  # a dict is read by GeneratorConfig
+
+    @property
+    def phrasings(self) -> KnownPhrasings:
+        """The known phrasings concepts resolve against: the folder's frozen table, else the live catalog's."""
+        if self._phrasings is None:
+            self._phrasings = KnownPhrasings.live()
+        return self._phrasings
+
+    @phrasings.setter
+    def phrasings(self, table: KnownPhrasings) -> None:
+        self._phrasings = table
 
     def __repr__(self) -> str:
         return (
@@ -251,19 +193,6 @@ class WeightGenerator:
         """Base plus the delta of generated ``factors``, for every generated parameter (canonical names)."""
         return representation.full_weights(factors, self.base_canonical)
 
-    def based_on(self, concept: str, direction: str) -> dict:
-        """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
-        prov = self.provenance(concept)
-        if prov.far:
-            warnings.warn(
-                f"{concept!r} ({direction}) is far from every concept {self.name} was trained on "
-                f"(best similarity {prov.similarity:.3f} < {self.far_policy.similarity:.3f}; nearest: "
-                f"{prov.describe()}); it starts from the {self.far_policy.fallback_name()} instead",
-                FarConceptWarning,
-                stacklevel=4,
-            )
-        return prov.to_dict()
-
     # --- parts --------------------------------------------------------------------------------
     @property
     def scheduler(self):
@@ -279,10 +208,6 @@ class WeightGenerator:
             self._text_encoder = shared_text_encoder(self.text_encoder_ref, self.text_max_length)
         return self._text_encoder
 
-    def encode_text(self, concept_text: str | list[str]) -> TextEmbedding:
-        """The text condition this generator was trained with (``text_conditioning``)."""
-        return self.text_encoder.encode(concept_text, conditioning=self.text_conditioning)
-
     @text_encoder.setter
     def text_encoder(self, encoder: TextEncoder) -> None:
         if encoder.dim != self.denoiser.config.text_dim:
@@ -291,14 +216,79 @@ class WeightGenerator:
             )
         self._text_encoder = encoder
 
+    def encode_text(self, concept_text: str | list[str]) -> TextEmbedding:
+        """The text condition this generator was trained with (``text_conditioning``)."""
+        return self.text_encoder.encode(concept_text, conditioning=self.text_conditioning)
+
     def to(self, device) -> WeightGenerator:
         self.denoiser.to(device)
         return self
 
+    # --- concepts -----------------------------------------------------------------------------
+    def resolve(self, concept: TextOrResolved) -> ResolvedConcept:
+        """``concept`` read once (:mod:`weightinit.generator.resolved`); a resolved one as it is.
+
+        Resolve again after changing ``prior``, ``far_policy``, ``composition`` or ``phrasings``."""
+        return concept if isinstance(concept, ResolvedConcept) else resolve_concept(self, concept)
+
+    def reverse_text(self, concept: str) -> str:
+        """The text of ``concept``'s opposite edit (CycleGAN's ``netG_B``): a known concept's
+        reverse (its reverse concept's text, or its ``reverse`` phrasing, as the generator's table
+        froze them), else the text turned round by ``concepts.direction``."""
+        known = self.phrasings.find(concept)
+        return known.reverse if known is not None else turn_round(concept)
+
+    def based_on(self, concept: TextOrResolved, direction: str) -> dict:
+        """``Provenance.to_dict()`` of ``concept``; warns (:class:`FarConceptWarning`) when it is far."""
+        resolved = self.resolve(concept)
+        resolved.warn_if_far(self.name, direction, self.far_policy, stacklevel=4)
+        return resolved.provenance.to_dict()
+
+    def provenance(self, concept: TextOrResolved, *, top: int = 5) -> Provenance:
+        """The training concepts the start for ``concept`` draws on (needs a prior), and
+        whether it is far from all of them by the generator's measured ``far_policy`` (never for a
+        known phrasing: ``phrasings``)."""
+        resolved = self.resolve(concept)
+        return resolved.provenance if top == 5 else resolved.describe(top)
+
+    def composed_parts(self, concept: TextOrResolved, embedding=None) -> list[str] | None:
+        """The parts a composite text is built from under the generator's ``composition`` policy, or None."""
+        return list(self.resolve(concept).parts) or None
+
+    def prior_weights(
+        self, concept: TextOrResolved, embedding=None, *, temperature: float | None = None
+    ) -> torch.Tensor:
+        """``[C]``: how much of each training concept the prior's centre takes for this text (sums to 1);
+        for a composite text (``composed_parts``), the mean of its parts' blends."""
+        resolved = self.resolve(concept)
+        if temperature is None:
+            return resolved.weights
+        if resolved.parts:
+            return self.prior.weights_from(resolved.part_cosines, temperature).mean(0)
+        return self.prior.weights_from(resolved.cosines, temperature)[0]
+
+    def centre(self, resolved: ResolvedConcept) -> torch.Tensor | None:
+        """What the denoiser's output is added to for ``resolved``: the zoo mean, plus the prior's
+        blend (of the parts, for a composite text)."""
+        if self.prior is None:
+            return self.center
+        blend = self.prior.blend(resolved.weights[None])
+        return blend if self.center is None else self.center + blend
+
+    def center_for(self, embedding, concept_text: str | None = None) -> torch.Tensor | None:
+        """:meth:`centre` of ``concept_text``; without it, of the text whose ``embedding`` this is
+        (taken whole, as it was never split into parts)."""
+        if concept_text is not None:
+            return self.centre(self.resolve(concept_text))
+        if self.prior is None:
+            return self.center
+        blend = self.prior.blend(self.prior.concept_weights(embedding.pooled))
+        return blend if self.center is None else self.center + blend
+
     # --- generation ---------------------------------------------------------------------------
     def sample_blocks(
         self,
-        concept_text: str,
+        concept: TextOrResolved,
         *,
         steps: int = 1,
         seed: int | None = 0,
@@ -307,115 +297,47 @@ class WeightGenerator:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress=None,
     ) -> torch.Tensor:
-        """De-normalised blocks ``[num_blocks, block_size]`` (float32) for ``concept_text``."""
-        embedding = self.encode_text(concept_text)
+        """De-normalised blocks ``[num_blocks, block_size]`` (float32) for ``concept``."""
+        resolved = self.resolve(concept)
         return sample_blocks(
-            self.denoiser, self.scheduler, self.layout, self.normalizer, embedding,
+            self.denoiser, self.scheduler, self.layout, self.normalizer, resolved.embedding,
             steps=steps, guidance=guidance, generator=generator, seed=None if generator is not None else seed,
-            chunk_size=chunk_size, progress=progress, center=self.center_for(embedding, concept_text),
+            chunk_size=chunk_size, progress=progress, center=self.centre(resolved),
         )  # fmt: skip
 
-    def composed_parts(self, concept_text: str, embedding=None) -> list[str] | None:
-        """The parts a composite text is built from under the generator's ``composition`` policy, or None."""
-        if self.prior is None or self.composition is None:
-            return None
-        parts = split_parts(concept_text)
-        if len(parts) < 2:
-            return None
-        embedding = embedding if embedding is not None else self.encode_text(concept_text)
-        whole = float(self.prior.concept_similarity(embedding.pooled)[0].max())
-        part_sims = self.prior.concept_similarity(self.encode_text(parts).pooled).max(1).values.tolist()
-        return parts if self.composition.accepts(whole, part_sims) else None
-
-    def prior_weights(self, concept_text: str, embedding=None, *, temperature: float | None = None) -> torch.Tensor:
-        """``[C]``: how much of each training concept the prior's centre takes for this text (sums to 1);
-        for a composite text (``composed_parts``), the mean of its parts' blends."""
-        embedding = embedding if embedding is not None else self.encode_text(concept_text)
-        parts = self.composed_parts(concept_text, embedding)
-        if parts is None:
-            return self.prior.concept_weights(embedding.pooled, temperature=temperature)[0]
-        return self.prior.concept_weights(self.encode_text(parts).pooled, temperature=temperature).mean(0)
-
-    def center_for(self, embedding, concept_text: str | None = None) -> torch.Tensor | None:
-        """What the denoiser's output is added to for this text: the zoo mean, plus the prior's blend
-        (of the parts, for a composite ``concept_text``)."""
-        if self.prior is None:
-            return self.center
-        if concept_text is None:
-            blend = self.prior.blocks(embedding.pooled)
-        else:
-            weights = self.prior_weights(concept_text, embedding)
-            blend = self.prior.blend(weights[None])
-        return blend if self.center is None else self.center + blend
-
-    def prior_blocks(self, concept_text: str) -> torch.Tensor:
+    def prior_blocks(self, concept: TextOrResolved) -> torch.Tensor:
         """De-normalised blocks of the centre alone (no denoiser): the ``prior only`` ablation."""
-        center = self.center_for(self.encode_text(concept_text), concept_text)
+        center = self.centre(self.resolve(concept))
         if center is None:
             raise WeightinitError("this generator has neither a centre nor a prior")
         return self.normalizer.denormalize(center, torch.float32)
 
-    def provenance(self, concept_text: str, *, top: int = 5) -> Provenance:
-        """The training concepts the start for ``concept_text`` draws on (needs a prior), and
-        whether it is far from all of them by the generator's measured ``far_policy`` (never for a
-        phrasing of a concept in the catalog)."""
-        if self.prior is None:
-            return Provenance(concept_text, float("nan"), [])
-        embedding = self.encode_text(concept_text)
-        sims = self.prior.concept_similarity(embedding.pooled)[0]
-        best = float(sims.max())
-        parts = self.composed_parts(concept_text, embedding)
-        if parts is not None:  # a composite text is as near as its farthest part
-            best = max(best, float(self.prior.concept_similarity(self.encode_text(parts).pooled).max(1).values.min()))
-        # a phrasing of a catalog concept is never far: the catalog vouches for it
-        far = (
-            self.far_policy is not None
-            and best < self.far_policy.similarity
-            and default_catalog().find_by_text(concept_text) is None
-        )
-        fallback = self.far_policy.fallback if far else None
-        if fallback == "mean":  # every training concept alike
-            weights = torch.full_like(sims, 1.0 / sims.numel())
-        else:  # the blend the start is made of: the prior's, or the broader one a far text falls back to
-            temperature = float(self.far_policy.temperature) if fallback == "prior" else None
-            weights = self.prior_weights(concept_text, embedding, temperature=temperature)
-        order = torch.argsort(weights, descending=True)[:top]
-        names = self.prior.concept_ids or tuple(f"#{i}" for i in range(weights.numel()))
-        concepts = [
-            {"concept": names[i], "weight": round(float(weights[i]), 4), "similarity": round(float(sims[i]), 4)}
-            for i in order.tolist() if float(weights[i]) >= 0.005
-        ]  # fmt: skip
-        return Provenance(concept_text, round(best, 4), concepts, far, fallback, parts=parts or [])
-
-    def fallback_blocks(self, concept_text: str) -> torch.Tensor:
+    def fallback_blocks(self, concept: TextOrResolved) -> torch.Tensor:
         """De-normalised blocks of the far-concept start (``far_policy.fallback``)."""
         if self.far_policy is None:
             raise WeightinitError("this generator has no far-concept policy")
-        kind = self.far_policy.fallback
-        if kind == "mean":
+        if self.far_policy.fallback == "mean":
             if self.center is None:
                 raise WeightinitError("this generator has no zoo mean to fall back to")
             return self.normalizer.denormalize(self.center, torch.float32)
-        temperature = float(self.far_policy.temperature or self.prior.temperature)
-        query = self.encode_text(concept_text).pooled
-        blend = self.prior.blend(self.prior.concept_weights(query, temperature=temperature))
+        blend = self.prior.blend(self.resolve(concept).fallback_weights[None])
         center = self.center if self.center is not None else 0
         return self.normalizer.denormalize(center + blend, torch.float32)
 
-    def candidate_blocks(self, concept_text: str) -> list[tuple[str, torch.Tensor]]:
-        """Named de-normalised blocks of other starts for ``concept_text``: the zoo mean plus each
+    def candidate_blocks(self, concept: TextOrResolved) -> list[tuple[str, torch.Tensor]]:
+        """Named de-normalised blocks of other starts for ``concept``: the zoo mean plus each
         of the prior's candidates (``RetrievalPrior.candidates``); empty without a prior."""
         if self.prior is None:
             return []
         center = self.center if self.center is not None else torch.zeros(self.layout.num_blocks, self.layout.block_size)
         return [
             (name, self.normalizer.denormalize(center + delta, torch.float32))
-            for name, delta in self.prior.candidates(self.encode_text(concept_text).pooled)
+            for name, delta in self.prior.candidates_from(self.resolve(concept).cosines)
         ]
 
     def generate(
         self,
-        concept_text: str,
+        concept: TextOrResolved,
         *,
         steps: int = 1,
         seed: int = 0,
@@ -424,92 +346,44 @@ class WeightGenerator:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         fallback: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """``{canonical name: tensor}`` for ``concept_text`` in the layout's dtypes (or ``dtype``).
+        """``{canonical name: tensor}`` for ``concept`` in the layout's dtypes (or ``dtype``).
 
         Seeded: the same text, seed and steps give bitwise identical weights in every process.
-        ``fallback=True``: a text that :meth:`provenance` calls far gets :meth:`fallback_blocks`.
+        ``fallback=True``: a text that :meth:`resolve` calls far gets :meth:`fallback_blocks`.
         """
-        if fallback and self.provenance(concept_text).far:
-            blocks = self.fallback_blocks(concept_text)
+        resolved = self.resolve(concept)
+        if fallback and resolved.far:
+            blocks = self.fallback_blocks(resolved)
         else:
-            blocks = self.sample_blocks(concept_text, steps=steps, seed=seed, guidance=guidance, chunk_size=chunk_size)
+            blocks = self.sample_blocks(resolved, steps=steps, seed=seed, guidance=guidance, chunk_size=chunk_size)
         codec = BlockCodec(self.layout)
         codec.check_finite(blocks)
         out = codec.decode(blocks, copy=True)
         return {k: v.to(dtype) for k, v in out.items()} if dtype is not None else out
 
-    # --- saving -------------------------------------------------------------------------------
+    # --- saving and loading -------------------------------------------------------------------
     def config_dict(self) -> dict:
-        return {
-            "format_version": FORMAT_VERSION,
-            "weightinit_version": _version(),
-            "layout_fingerprint": self.layout.fingerprint,
-            "arch": self.arch,
-            "adapter": self.adapter,
-            "denoiser": denoiser_name(self.denoiser),
-            "text_encoder": {
-                "reference": self.text_encoder_ref,
-                "max_length": self.text_max_length,
-                "dim": self.denoiser.config.text_dim,
-                "conditioning": self.text_conditioning,
-            },
-            "zoo": self.zoo.to_dict() if self.zoo is not None else None,
-            "zoo_summary": self.zoo_summary,
-            "training": self.training,
-            "quality": self.quality,
-            "far_policy": self.far_policy.to_dict() if self.far_policy is not None else None,
-            "composition": None if self.composition is None else self.composition.to_dict(),
-        }
+        """``generator_config.json`` as this generator writes it now."""
+        text = dataclasses.replace(self.config.text_encoder, dim=self.denoiser.config.text_dim)
+        written = dataclasses.replace(
+            self.config,
+            format_version=FORMAT_VERSION,
+            weightinit_version=current_version(),
+            layout_fingerprint=self.layout.fingerprint,
+            denoiser=denoiser_name(self.denoiser),
+            text_encoder=text,
+        )
+        return written.to_dict()
 
     def save_pretrained(self, directory: str | os.PathLike, *, quality: dict | None = None) -> Path:
-        """Write the generator folder atomically (a temporary folder beside it, then renamed).
+        """Write the generator folder atomically (:func:`weightinit.generator.folder.write_folder`).
 
         Files already in ``directory`` that are not part of a generator (logs, checkpoints) stay.
         """
         if quality:
             self.quality.update(quality)
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-        try:
-            self.denoiser.save_pretrained(tmp / DENOISER_DIR, safe_serialization=True)
-            atomic_write_json(tmp / SCHEDULER_CONFIG, self.scheduler_config)
-            (tmp / LAYOUT_NAME).write_text(self.layout.to_json(indent=2) + "\n")
-            meta = {"weightinit.fingerprint": self.layout.fingerprint}
-            stats = self.normalizer.state_dict()
-            if self.center is not None:
-                stats["block_center"] = self.center
-            save_safetensors(tmp / NORMALIZER_NAME, stats, meta)
-            if self.prior is not None:
-                self.prior.save(tmp / PRIOR_NAME, self.layout.fingerprint)
-            save_safetensors(tmp / BASE_NAME, self.base_state, {"weightinit.arch": self.arch or ""})
-            (tmp / CARD_NAME).write_text(model_card(self))
-            atomic_write_json(tmp / CONFIG_NAME, self.config_dict())  # last: its presence marks a complete folder
-            directory.mkdir(exist_ok=True)
-            for name in (DENOISER_DIR, "scheduler"):
-                old = directory / name
-                if old.exists():
-                    aside = directory / f".{name}.old"
-                    shutil.rmtree(aside, ignore_errors=True)
-                    old.rename(aside)
-                (tmp / name).rename(old)
-                shutil.rmtree(directory / f".{name}.old", ignore_errors=True)
-            if self.prior is None and (directory / PRIOR_NAME).exists():
-                (directory / PRIOR_NAME).unlink()
-            for name in (
-                LAYOUT_NAME,
-                NORMALIZER_NAME,
-                *([PRIOR_NAME] if self.prior is not None else []),
-                BASE_NAME,
-                CARD_NAME,
-                CONFIG_NAME,
-            ):
-                os.replace(tmp / name, directory / name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return directory
+        return write_folder(self, directory)
 
-    # --- loading ------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(
         cls,
@@ -522,219 +396,16 @@ class WeightGenerator:
     ) -> WeightGenerator:
         """Load a generator folder, or a hub repo (offline: from the local hub cache only)."""
         folder = hub.resolve(path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token)
-        check_generator_folder(folder)
-        config = migrate_config(read_json_object(folder / CONFIG_NAME), folder / CONFIG_NAME)
-        layout = BlockLayout.from_json((folder / LAYOUT_NAME).read_text())
-        if layout.fingerprint != config.get("layout_fingerprint"):
-            raise CheckpointError(
-                f"{folder}: layout.json has fingerprint {layout.fingerprint} but generator_config.json says "
-                f"{config.get('layout_fingerprint')}; the folder is inconsistent"
-            )
-        norm_state, norm_meta = read_safetensors(folder / NORMALIZER_NAME)
-        if norm_meta.get("weightinit.fingerprint") != layout.fingerprint:
-            raise CheckpointError(
-                f"{folder / NORMALIZER_NAME}: made for layout {norm_meta.get('weightinit.fingerprint')}, not {layout.fingerprint}"
-            )
-        normalizer = SlotNormalizer.from_state_dict(layout, norm_state)
-        center = norm_state.get("block_center")
-        prior = (
-            RetrievalPrior.load(folder / PRIOR_NAME, layout.fingerprint) if (folder / PRIOR_NAME).is_file() else None
-        )
-        denoiser = load_denoiser(folder / DENOISER_DIR, device=device)
-        scheduler_config = read_json_object(folder / SCHEDULER_CONFIG)
-        base_state, _ = read_safetensors(folder / BASE_NAME)
-        text = config.get("text_encoder") or {}
-        zoo = _zoo_config(config.get("zoo"), folder / CONFIG_NAME)
-        if zoo is not None and zoo.representation != representation.kind_of(layout.names):
-            raise CheckpointError(
-                f"{folder}: the zoo config says {zoo.representation!r}, but layout.json holds {representation.kind_of(layout.names)!r} tensors"
-            )
+        parts = read_folder(folder, device=device)
         return cls(
-            denoiser, scheduler_config, layout, normalizer,
-            text_encoder=text.get("reference", DEFAULT_TEXT_ENCODER), text_max_length=text.get("max_length", DEFAULT_MAX_LENGTH),
-            text_conditioning=text.get("conditioning", "pooled"), base_state=base_state, arch=config.get("arch"), adapter=config.get("adapter"),
-            zoo=zoo, zoo_summary=config.get("zoo_summary"), training=config.get("training"), quality=config.get("quality"),
-            center=center, prior=prior, far_policy=config.get("far_policy"), composition=config.get("composition"), name=str(path_or_hub_id),
-        )  # fmt: skip
-
-
-#: The counts format-1/2 folders kept in ``zoo`` beside the config's fields.
-_SUMMARY_KEYS = ("train_concepts", "heldout_concepts", "families", "zoo_layout")
-
-
-def migrate_config(config: dict, source: Path | str = CONFIG_NAME) -> dict:
-    """A ``generator_config.json`` of any format this version reads, as format :data:`FORMAT_VERSION`.
-
-    Format 1 and 2 recorded only some of the zoo's config (arch, representation, LoRA rank and
-    seed, base and concept steps, image size) mixed with its counts, plus a ``lora_scale`` that
-    was always 1.0; the config's other fields read as ``ZooConfig``'s defaults.
-    """
-    version = config.get("format_version")
-    if not isinstance(version, int):
-        raise CheckpointError(f"{source}: no format_version; not a weightinit generator config")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{Path(source).parent}: generator format version {version} is newer than this weightinit reads ({FORMAT_VERSION}); upgrade weightinit"
+            parts.denoiser,
+            parts.scheduler_config,
+            parts.layout,
+            parts.normalizer,
+            parts.config,
+            base_state=parts.base_state,
+            center=parts.center,
+            prior=parts.prior,
+            phrasings=parts.phrasings,
+            name=str(path_or_hub_id),
         )
-    config = dict(config)
-    if version < 3:
-        old = dict(config.get("zoo") or {})
-        scale = old.pop("lora_scale", 1.0)
-        if float(scale) != 1.0:  # nothing ever wrote another; the factors would mean something else
-            raise CheckpointError(f"{source}: lora_scale {scale} (weightinit's LoRA update is B @ A, unscaled)")
-        config["zoo_summary"] = {k: old.pop(k) for k in _SUMMARY_KEYS if k in old}
-        known = set(ZooConfig.__dataclass_fields__)
-        config["zoo"] = {k: v for k, v in old.items() if k in known} if old else None
-        config["format_version"] = FORMAT_VERSION
-    return config
-
-
-def _zoo_config(data: dict | None, source: Path | str) -> ZooConfig | None:
-    if data is None:
-        return None
-    try:
-        return ZooConfig.from_dict(data)
-    except (WeightinitError, TypeError) as exc:
-        raise CheckpointError(f"{source}: bad zoo config: {exc} (a newer weightinit may have written it)") from None
-
-
-def load_denoiser(folder: Path, device="cpu") -> BlockDenoiser:
-    """A denoiser from ``config.json`` + safetensors weights (strict: every name and shape must match)."""
-    config = read_json_object(folder / "config.json")
-    cls = denoiser_class(str(config.get("_class_name", "")))
-    init = {k: v for k, v in config.items() if not k.startswith("_")}
-    try:
-        model = cls.from_config(init)
-    except TypeError as exc:
-        raise CheckpointError(f"{folder / 'config.json'}: bad denoiser config: {exc}") from None
-    state, _ = read_safetensors(folder / DENOISER_WEIGHTS)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{folder / DENOISER_WEIGHTS} does not match its config: {str(exc).splitlines()[0]}"
-        ) from None
-    return model.to(device).eval()
-
-
-def check_generator_folder(folder: Path) -> None:
-    """Refuse pickle-format files anywhere in the folder and name the first missing file."""
-    for p in sorted(folder.rglob("*")):
-        if p.suffix.lower() in PICKLE_SUFFIXES:
-            raise CheckpointError(
-                f"{folder} holds a pickle-format file ({p.relative_to(folder)}); weightinit never unpickles, "
-                "and refuses such folders: remove it"
-            )
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
-    if missing:
-        raise CheckpointError(f"{folder} is not a complete weightinit generator: missing {', '.join(missing)}")
-
-
-def _version() -> str:
-    try:
-        from weightinit._version import __version__
-
-        return __version__
-    except ImportError:  # pragma: no cover
-        return ""
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def model_card(gen: WeightGenerator) -> str:
-    """The README of a generator folder: what it generates, its training data, measured quality."""
-    zoo = {**(gen.zoo.to_dict() if gen.zoo is not None else {}), **gen.zoo_summary}
-    training, quality = gen.training, gen.quality
-    lines = [
-        "---",
-        "library_name: weightinit",
-        "tags: [weightinit, weight-generation, diffusion, pix2pix]",
-        "---",
-        "",
-        f"# weightinit generator for `{gen.arch}`",
-        "",
-        "A text- and block-index-conditioned block denoiser that generates the initial weights of an "
-        "image-to-image generator for a concept described in text (Gong et al., ECCV 2024).",
-        "",
-        "```python",
-        "from weightinit.generator import WeightGenerator",
-        "",
-        'gen = WeightGenerator.from_pretrained("<this folder or hub id>")',
-        'weights = gen.generate("sketch to photo", seed=0)',
-        "```",
-        "",
-        "## What it generates",
-        "",
-        f"- architecture `{gen.arch}` (adapter `{gen.adapter}`), representation `{gen.representation}`"
-        + (
-            f", LoRA rank {gen.zoo.lora_rank}, LoRA seed {gen.zoo.lora_seed}"
-            if gen.zoo is not None and gen.representation == "lora"
-            else ""
-        ),
-        f"- layout `{gen.layout.fingerprint}`: {len(gen.layout)} tensors, {gen.layout.num_params:,} values, "
-        f"{gen.layout.num_blocks:,} blocks of {gen.layout.block_size}",
-        f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
-        f"prediction type `{gen.scheduler_config.get('prediction_type')}`, one-step sampling by default",
-        f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens), `{gen.text_conditioning}` conditioning"
-        + (
-            ' (source and target of the phrasing embedded apart, so "X to Y" and "Y to X" differ)'
-            if gen.text_conditioning == "directional"
-            else ""
-        ),
-        (
-            f"- centre: retrieval prior, a text-similarity blend (temperature {gen.prior.temperature}) of the "
-            f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; the denoiser adds its residual"
-            if gen.prior is not None
-            else "- centre: the zoo's mean block; the denoiser adds its residual"
-        ),
-        (
-            f"- far concepts: a text whose best similarity to the training phrasings is below {gen.far_policy.similarity} starts "
-            f"from the {gen.far_policy.fallback} start"
-            + (f" (temperature {gen.far_policy.temperature})" if gen.far_policy.fallback == "prior" else "")
-            + f", with a `FarConceptWarning` (measured on {gen.far_policy.measured.get('measured_on', 'the training concepts')})"
-            if gen.far_policy
-            else "- far concepts: no policy measured; every text gets the generated start"
-        ),
-        (
-            '- composite texts ("A with B", "add A and B"): the centre is the mean of the parts\' blends when the weakest '
-            f"part is at least as similar to a training phrasing as the whole text minus {gen.composition.margin:.4f} "
-            "(measured on the training compositions by experiments/composed_prior.py of weightinit's source repository)"
-            if gen.composition is not None
-            else "- composite texts: blended as one text (no composition policy measured)"
-        ),
-        "",
-        "## Training data",
-        "",
-    ]
-    if zoo:
-        for key in (
-            "train_concepts",
-            "heldout_concepts",
-            "families",
-            "arch",
-            "base_steps",
-            "concept_steps",
-            "image_size",
-            "lora_rank",
-            "lora_seed",
-        ):
-            if key in zoo:
-                lines.append(
-                    f"- {key.replace('_', ' ')}: {_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}"
-                )
-    else:
-        lines.append("- (not recorded)")
-    if training:
-        lines += ["", "## Training", ""]
-        for key, value in sorted(training.items()):
-            if not isinstance(value, dict | list):
-                lines.append(f"- {key}: {_fmt(value)}")
-    lines += ["", "## Measured quality", ""]
-    if quality:
-        for key, value in sorted(quality.items()):
-            lines.append(f"- {key}: {json.dumps(value) if isinstance(value, dict | list) else _fmt(value)}")
-    else:
-        lines.append("Not measured yet: `weightinit demo --generator DIR` compares its start with scratch.")
-    return "\n".join(lines) + "\n"

@@ -130,6 +130,34 @@ class RetrievalPrior:
         return dataclasses.replace(self, coef=self.coef[:, :rank].clone(), basis=self.basis[:rank].clone())
 
     # --- using --------------------------------------------------------------------------------
+    @property
+    def concept_names(self) -> tuple[str, ...]:
+        """The training concepts' ids (``#i`` where the prior does not know them)."""
+        return self.concept_ids or tuple(f"#{i}" for i in range(self.coef.shape[0]))
+
+    def similarity(self, *queries: torch.Tensor) -> list[torch.Tensor]:
+        """``[Q, P]`` cosines of each group of pooled text embeddings ``[Q, D]`` to every training
+        phrasing: the one place a text is compared with the zoo (everything else takes these).
+
+        One product per group: a row's rounding depends on the size of its product, so a text
+        alone is compared alone, as the blend always compared it."""
+        return [self._cosines(q) for q in queries]
+
+    def _cosines(self, query: torch.Tensor) -> torch.Tensor:
+        return F.normalize(query.to(torch.float32), dim=-1) @ self.keys.T
+
+    def weights_from(
+        self, cosines: torch.Tensor, temperature: float | None = None, exclude: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``[Q, C]`` blending weights from phrasing ``cosines [Q, P]`` (:meth:`similarity`): a
+        softmax of cosine / temperature over the phrasings, summed per concept (rows sum to 1)."""
+        return _weights(cosines, self.owner, self.coef.shape[0], temperature or self.temperature, exclude)
+
+    def best_similarity(self, cosines: torch.Tensor) -> torch.Tensor:
+        """``[Q, C]``: the best of phrasing ``cosines [Q, P]`` per concept."""
+        out = torch.full((cosines.shape[0], self.coef.shape[0]), -1.0)
+        return out.scatter_reduce(1, self.owner.expand(cosines.shape[0], -1), cosines, reduce="amax")
+
     def concept_weights(
         self, query: torch.Tensor, exclude: torch.Tensor | None = None, *, temperature: float | None = None
     ) -> torch.Tensor:
@@ -137,17 +165,19 @@ class RetrievalPrior:
 
         ``exclude [Q]`` masks one concept per query (leave-one-out).
         """
-        return blend_weights(self.keys, self.owner, self.coef.shape[0], query, temperature or self.temperature, exclude)
+        return self.weights_from(self._cosines(query), temperature, exclude)
 
     def concept_similarity(self, query: torch.Tensor) -> torch.Tensor:
         """``[Q, C]``: the best cosine of each query to any phrasing of each concept."""
-        sims = F.normalize(query.to(torch.float32), dim=-1) @ self.keys.T
-        out = torch.full((query.shape[0], self.coef.shape[0]), -1.0)
-        return out.scatter_reduce(1, self.owner.expand(query.shape[0], -1), sims, reduce="amax")
+        return self.best_similarity(self._cosines(query))
+
+    def coefficients_of(self, weights: torch.Tensor) -> torch.Tensor:
+        """Basis coefficients ``[Q, R]`` (or ``[R]``) of blend ``weights`` ``[Q, C]`` (or ``[C]``)."""
+        return weights @ self.coef
 
     def coefficients(self, query: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
         """``[Q, R]`` basis coefficients of the blended delta (``exclude [Q]``: leave-one-out)."""
-        return self.concept_weights(query, exclude) @ self.coef
+        return self.coefficients_of(self.concept_weights(query, exclude))
 
     def delta(self, coefficients: torch.Tensor) -> torch.Tensor:
         """The normalised delta ``[num_blocks, block_size]`` of basis ``coefficients`` (``[R]`` or ``[1, R]``)."""
@@ -156,18 +186,29 @@ class RetrievalPrior:
     def blend(self, weights: torch.Tensor) -> torch.Tensor:
         """The normalised delta of a blend of the training concepts, ``weights`` ``[C]`` or ``[1, C]``:
         the one place the blend math is written."""
-        return self.delta(weights @ self.coef)
+        return self.delta(self.coefficients_of(weights))
 
     def blocks(self, query: torch.Tensor) -> torch.Tensor:
         """The blended delta ``[num_blocks, block_size]`` (normalised) for one pooled embedding ``[1, D]``."""
         if query.ndim != 2 or query.shape[0] != 1:
             raise WeightinitError(f"prior blocks need one pooled text embedding [1, D], got {list(query.shape)}")
-        return self.delta(self.coefficients(query))
+        return self.blend(self.concept_weights(query))
 
     def blocks_at(self, coefficients: torch.Tensor, block_index: torch.Tensor) -> torch.Tensor:
         """Rows of the blended delta: ``coefficients [B, R]`` at ``block_index [B]`` -> ``[B, block_size]``."""
         basis = self.basis.to(coefficients.dtype).view(self.rank, self.num_blocks, self.block_size)
         return torch.einsum("br,rbd->bd", coefficients, basis[:, block_index])
+
+    def candidate_blends(self, cosines: torch.Tensor) -> list[tuple[str, float, torch.Tensor]]:
+        """``(name, scale, weights [1, C])`` of the blends on the candidate grid of temperatures
+        and scales for one text's phrasing ``cosines [1, P]``."""
+        if cosines.ndim != 2 or cosines.shape[0] != 1:
+            raise WeightinitError(f"prior candidates need the cosines of one text [1, P], got {list(cosines.shape)}")
+        out = []
+        for t in CANDIDATE_TEMPERATURES:
+            weights = self.weights_from(cosines, t)
+            out += [(f"blend t={t} x{a}", a, weights) for a in CANDIDATE_SCALES]
+        return out
 
     def candidates(self, query: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Other normalised deltas ``[num_blocks, block_size]`` the prior can offer for one pooled
@@ -175,12 +216,12 @@ class RetrievalPrior:
         then every training concept's own delta (as the basis keeps it)."""
         if query.ndim != 2 or query.shape[0] != 1:
             raise WeightinitError(f"prior candidates need one pooled text embedding [1, D], got {list(query.shape)}")
-        out = []
-        for t in CANDIDATE_TEMPERATURES:
-            blend = self.blend(blend_weights(self.keys, self.owner, self.coef.shape[0], query, t))
-            out += [(f"blend t={t} x{a}", a * blend) for a in CANDIDATE_SCALES]
-        names = self.concept_ids or tuple(f"#{i}" for i in range(self.coef.shape[0]))
-        out += [(f"concept {name}", self.delta(self.coef[i])) for i, name in enumerate(names)]
+        return self.candidates_from(self._cosines(query))
+
+    def candidates_from(self, cosines: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """:meth:`candidates` from one text's phrasing ``cosines [1, P]``."""
+        out = [(name, a * self.blend(w)) for name, a, w in self.candidate_blends(cosines)]
+        out += [(f"concept {name}", self.delta(self.coef[i])) for i, name in enumerate(self.concept_names)]
         return out
 
     # --- disk ---------------------------------------------------------------------------------
@@ -215,11 +256,15 @@ class RetrievalPrior:
 
 def blend_weights(keys, owner, num_concepts, query, temperature, exclude=None) -> torch.Tensor:
     """``[Q, C]``: softmax over the phrasing keys of cos(query, key) / temperature, summed per concept."""
-    logits = F.normalize(query.to(torch.float32), dim=-1) @ keys.T / temperature
+    return _weights(F.normalize(query.to(torch.float32), dim=-1) @ keys.T, owner, num_concepts, temperature, exclude)
+
+
+def _weights(cosines, owner, num_concepts, temperature, exclude=None) -> torch.Tensor:
+    logits = cosines / temperature
     if exclude is not None:
         logits = logits.masked_fill(owner[None, :] == exclude[:, None], float("-inf"))
     w = torch.softmax(logits, dim=-1)
-    return torch.zeros(query.shape[0], num_concepts).index_add_(1, owner, w)
+    return torch.zeros(cosines.shape[0], num_concepts).index_add_(1, owner, w)
 
 
 def choose_temperature(keys: torch.Tensor, owner: torch.Tensor, coef: torch.Tensor, grid=TEMPERATURE_GRID) -> float:

@@ -50,6 +50,7 @@ import torch
 from weightinit.codec import BlockCodec, SlotNormalizer
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json, read_safetensors, save_safetensors
+from weightinit.generator.config import GeneratorConfig, TextEncoderConfig
 from weightinit.generator.denoisers import DEFAULT_DENOISER, build_denoiser, count_parameters
 from weightinit.generator.model import WeightGenerator
 from weightinit.generator.prior import DEFAULT_RANK, RetrievalPrior
@@ -546,20 +547,23 @@ def _finished_generator(
         "parameters": count_parameters(denoiser),
         "processes": processes,
     }
+    text_config = TextEncoderConfig(encoder.reference, config.text_max_length, config.text_conditioning)
+    generator_config = GeneratorConfig(
+        zoo.layout.fingerprint,
+        zoo.config.arch,
+        text_encoder=text_config,
+        zoo=zoo.config,
+        zoo_summary=zoo_summary,
+        training=training,
+    )
     generator = WeightGenerator(
         denoiser,
         {"_class_name": "DDPMScheduler", **dict(scheduler.config)},
         zoo.layout,
         data.normalizer,
-        text_encoder=encoder.reference,
-        center=data.center,
-        text_max_length=config.text_max_length,
-        text_conditioning=config.text_conditioning,
+        generator_config,
         base_state=zoo.base_state(),
-        arch=zoo.config.arch,
-        zoo=zoo.config,
-        zoo_summary=zoo_summary,
-        training=training,
+        center=data.center,
         prior=data.prior,
     )
     generator._text_encoder = encoder

@@ -1,0 +1,114 @@
+"""The model card (``README.md``) of a generator folder: what it generates, its training data, measured quality."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from weightinit.generator.denoisers import denoiser_name
+
+#: The card reads a loaded generator (``weightinit.generator.model``) by its attributes only; it
+#: does not import it, because the folder writer that calls the card sits below the model.
+WeightGenerator = Any
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def model_card(gen: WeightGenerator) -> str:
+    """The README of a generator folder: what it generates, its training data, measured quality."""
+    zoo = {**(gen.zoo.to_dict() if gen.zoo is not None else {}), **gen.zoo_summary}
+    training, quality = gen.training, gen.quality
+    lines = [
+        "---",
+        "library_name: weightinit",
+        "tags: [weightinit, weight-generation, diffusion, pix2pix]",
+        "---",
+        "",
+        f"# weightinit generator for `{gen.arch}`",
+        "",
+        "A text- and block-index-conditioned block denoiser that generates the initial weights of an "
+        "image-to-image generator for a concept described in text (Gong et al., ECCV 2024).",
+        "",
+        "```python",
+        "from weightinit.generator import WeightGenerator",
+        "",
+        'gen = WeightGenerator.from_pretrained("<this folder or hub id>")',
+        'weights = gen.generate("sketch to photo", seed=0)',
+        "```",
+        "",
+        "## What it generates",
+        "",
+        f"- architecture `{gen.arch}` (adapter `{gen.adapter}`), representation `{gen.representation}`"
+        + (
+            f", LoRA rank {gen.zoo.lora_rank}, LoRA seed {gen.zoo.lora_seed}"
+            if gen.zoo is not None and gen.representation == "lora"
+            else ""
+        ),
+        f"- layout `{gen.layout.fingerprint}`: {len(gen.layout)} tensors, {gen.layout.num_params:,} values, "
+        f"{gen.layout.num_blocks:,} blocks of {gen.layout.block_size}",
+        f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
+        f"prediction type `{gen.scheduler_config.get('prediction_type')}`, one-step sampling by default",
+        f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens), `{gen.text_conditioning}` conditioning"
+        + (
+            ' (source and target of the phrasing embedded apart, so "X to Y" and "Y to X" differ)'
+            if gen.text_conditioning == "directional"
+            else ""
+        ),
+        (
+            f"- centre: retrieval prior, a text-similarity blend (temperature {gen.prior.temperature}) of the "
+            f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; the denoiser adds its residual"
+            if gen.prior is not None
+            else "- centre: the zoo's mean block; the denoiser adds its residual"
+        ),
+        (
+            f"- far concepts: a text whose best similarity to the training phrasings is below {gen.far_policy.similarity} starts "
+            f"from the {gen.far_policy.fallback} start"
+            + (f" (temperature {gen.far_policy.temperature})" if gen.far_policy.fallback == "prior" else "")
+            + f", with a `FarConceptWarning` (measured on {gen.far_policy.measured.get('measured_on', 'the training concepts')})"
+            if gen.far_policy
+            else "- far concepts: no policy measured; every text gets the generated start"
+        ),
+        (
+            '- composite texts ("A with B", "add A and B"): the centre is the mean of the parts\' blends when the weakest '
+            f"part is at least as similar to a training phrasing as the whole text minus {gen.composition.margin:.4f} "
+            "(measured on the training compositions by experiments/composed_prior.py of weightinit's source "
+            "repository)"
+            if gen.composition is not None
+            else "- composite texts: blended as one text (no composition policy measured)"
+        ),
+        "",
+        "## Training data",
+        "",
+    ]
+    if zoo:
+        for key in (
+            "train_concepts",
+            "heldout_concepts",
+            "families",
+            "arch",
+            "base_steps",
+            "concept_steps",
+            "image_size",
+            "lora_rank",
+            "lora_seed",
+        ):
+            if key in zoo:
+                lines.append(
+                    f"- {key.replace('_', ' ')}: {_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}"
+                )
+    else:
+        lines.append("- (not recorded)")
+    if training:
+        lines += ["", "## Training", ""]
+        for key, value in sorted(training.items()):
+            if not isinstance(value, dict | list):
+                lines.append(f"- {key}: {_fmt(value)}")
+    lines += ["", "## Measured quality", ""]
+    if quality:
+        for key, value in sorted(quality.items()):
+            lines.append(f"- {key}: {json.dumps(value) if isinstance(value, dict | list) else _fmt(value)}")
+    else:
+        lines.append("Not measured yet: `weightinit demo --generator DIR` compares its start with scratch.")
+    return "\n".join(lines) + "\n"
