@@ -14,7 +14,7 @@ export OMP_NUM_THREADS := 1
 
 GENERATOR_PACKAGES := $(wildcard generators/*/pyproject.toml)
 
-$(STAMP): pyproject.toml adapters/template/pyproject.toml $(GENERATOR_PACKAGES)
+$(STAMP): pyproject.toml adapters/template/pyproject.toml $(GENERATOR_PACKAGES) .ci/install-torch
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned and CPU-only unless TORCH_INDEX says otherwise, so no dependency pulls a

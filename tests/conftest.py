@@ -5,9 +5,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Text embeddings cached on disk go to a folder of this run, never the user's cache.
 if "WEIGHTINIT_CACHE" not in os.environ:
+    import atexit
+    import shutil
     import tempfile
 
     os.environ["WEIGHTINIT_CACHE"] = tempfile.mkdtemp(prefix="weightinit-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["WEIGHTINIT_CACHE"], ignore_errors=True)
 
 import torch
 

@@ -75,3 +75,15 @@ def test_the_wheel_holds_the_library_not_the_benchmark_harness():
     assert naming == [], f"installed modules name experiments.: {naming}"
     long = {p.name: n for p in sources if (n := len(p.read_text().splitlines())) > 800}
     assert long == {}, f"modules over 800 lines: {long}"
+
+
+def test_shipped_model_cards_name_commands_a_user_has():
+    """The generator folders' cards and configs (in the wheel or a generator package) say what
+    measured them as a script of the source repository, not as a module a pip user lacks."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "weightinit" / "data"
+    files = [p for pattern in ("**/README.md", "**/generator_config.json") for p in sorted(root.glob(pattern))]
+    assert len(files) >= 6  # the bundled generator and the two packaged ones
+    naming = [str(p.relative_to(root)) for p in files if "python -m experiments" in p.read_text()]
+    assert naming == [], f"these name python -m experiments...: {naming}"

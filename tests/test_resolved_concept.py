@@ -2,6 +2,7 @@
 concept plugin that cannot change what a saved generator produces."""
 
 import hashlib
+import platform
 import shutil
 import warnings
 
@@ -115,10 +116,17 @@ def test_a_generator_is_built_from_a_config_or_from_its_fields(tiny_generator_di
     parts = (gen.denoiser, gen.scheduler_config, gen.layout, gen.normalizer)
     c = gen.config
     again = WeightGenerator(
-        *parts, text_encoder=c.text_encoder.reference, text_max_length=c.text_encoder.max_length,
-        text_conditioning=c.text_encoder.conditioning, arch=c.arch, zoo=c.zoo, zoo_summary=c.zoo_summary,
-        training=c.training, far_policy=c.far_policy, composition=c.composition,
-    )  # fmt: skip
+        *parts,
+        text_encoder=c.text_encoder.reference,
+        text_max_length=c.text_encoder.max_length,
+        text_conditioning=c.text_encoder.conditioning,
+        arch=c.arch,
+        zoo=c.zoo,
+        zoo_summary=c.zoo_summary,
+        training=c.training,
+        far_policy=c.far_policy,
+        composition=c.composition,
+    )
     assert again.config_dict() == gen.config_dict() and again.adapter == gen.adapter  # what the folder gets
     with pytest.raises(WeightinitError, match="not both"):
         WeightGenerator(*parts, c, arch=c.arch)
@@ -150,6 +158,14 @@ BUNDLED = {
 BUNDLED_CANDIDATES = ("photo to sepia", "18b17b9747e27f46")
 
 
+#: Bitwise hashes hold where they were made: this torch on this kind of CPU (others round differently).
+_HASHED_ON = ("2.13.0", "x86_64")
+same_platform = pytest.mark.skipif(
+    (torch.__version__.split("+")[0], platform.machine()) != _HASHED_ON,
+    reason=f"the hashes were made with torch {_HASHED_ON[0]} on {_HASHED_ON[1]}",
+)
+
+
 def _h(t: torch.Tensor) -> str:
     return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]
 
@@ -159,6 +175,7 @@ def bundled():
     return WeightGenerator.from_pretrained(generators.bundled_generator_path())
 
 
+@same_platform
 @pytest.mark.parametrize("text", sorted(BUNDLED))
 def test_the_bundled_generator_samples_as_before(bundled, text):
     weights, sample, far = BUNDLED[text]
@@ -170,6 +187,7 @@ def test_the_bundled_generator_samples_as_before(bundled, text):
     assert _h(bundled.sample_blocks(text, seed=3)) == sample
 
 
+@same_platform
 def test_the_bundled_generator_offers_the_same_candidates(bundled):
     text, expected = BUNDLED_CANDIDATES
     got = hashlib.sha256("".join(n + _h(b) for n, b in bundled.candidate_blocks(text)).encode()).hexdigest()[:16]

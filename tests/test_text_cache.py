@@ -55,12 +55,15 @@ def test_a_torn_file_is_a_miss_and_is_written_anew(cache_dir):
     assert path.stat().st_size > 100
 
 
-def test_truncation_is_still_warned_from_the_cache(cache_dir):
+def test_truncation_is_still_warned_from_the_cache(cache_dir, monkeypatch):
     long_text = " ".join(["very"] * 40) + " sepia"
     with pytest.warns(ConceptTextTruncated):
         TextEncoder().encode(long_text)
-    with pytest.warns(ConceptTextTruncated):
+    loads = _loads(monkeypatch)
+    with pytest.warns(ConceptTextTruncated, match="44 tokens") as caught:
         TextEncoder().encode(long_text)
+    assert loads == []  # read from disk, and still warned
+    assert caught[0].filename == __file__  # pointing at the caller
 
 
 def test_max_length_and_forget_and_the_switch(cache_dir, monkeypatch):

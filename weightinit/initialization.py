@@ -77,7 +77,10 @@ class InitReport:
             what += f", {self.lora_modules} LoRA modules"
         if self.choice is not None:
             c = self.choice
-            what += f", chose {self.chosen} of {c['candidates']} on {c['pairs']} pairs (L1 {c['pairs_l1']:.4f} vs generated {c['generated_l1']:.4f})"
+            what += (
+                f", chose {self.chosen} of {c['candidates']} on {c['pairs']} pairs "
+                f"(L1 {c['pairs_l1']:.4f} vs generated {c['generated_l1']:.4f})"
+            )
         line = (
             f"weightinit: initialised {what} for {self.concept!r} with {self.generator} "
             f"({self.adapter}, {self.mode}, seed {self.seed}, {self.steps} step(s)) in {self.seconds:.2f} s"
@@ -93,8 +96,10 @@ class InitReport:
             if f["kept"]:
                 line += f"\n  fitting to {f['pairs']} pairs did not lower their L1 ({f['l1_before']:.4f}): start kept"
             else:
-                line += (f"\n  fitted to {f['pairs']} pairs in {f['steps']} steps: L1 {f['l1_before']:.4f} -> "
-                         f"{f['l1_after']:.4f} in {f['seconds']:.2f} s")  # fmt: skip
+                line += (
+                    f"\n  fitted to {f['pairs']} pairs in {f['steps']} steps: L1 {f['l1_before']:.4f} -> "
+                    f"{f['l1_after']:.4f} in {f['seconds']:.2f} s"
+                )
         for direction, prov in self.based_on.items():
             names = (
                 ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"
@@ -102,7 +107,8 @@ class InitReport:
             label = f"{direction} {prov['text']!r}" if len(self.based_on) > 1 else "based on"
             line += f"\n  {label}: {names}; best similarity {prov['similarity']:.2f}"
             if prov.get("fallback"):
-                line += f"; far from the zoo, fell back to the {prov['fallback']} start"  # zoo mean or a broader prior blend
+                # the zoo mean, or a broader prior blend
+                line += f"; far from the zoo, fell back to the {prov['fallback']} start"
         return line
 
     @property
@@ -224,8 +230,9 @@ class _Start:
         return self.weights if self.factors is None else representation.full_weights(self.factors, self.weights)
 
 
-def _carried_start(gen, plan: Plan | None, model: nn.Module, adapter, factors, *, mode: str, widen_noise: float,
-                   seed: int) -> _Start:  # fmt: skip
+def _carried_start(
+    gen, plan: Plan | None, model: nn.Module, adapter, factors, *, mode: str, widen_noise: float, seed: int
+) -> _Start:
     """The generator's start (made for its own network) carried to ``model``'s network."""
     weights = gen.full_weights(factors) if mode == "merge" else gen.base_canonical
     if plan is None:
@@ -453,8 +460,14 @@ def initialize(
         pairs = check_pairs(pairs, inner)  # dtype, NCHW, and a size the model takes (on meta)
     # --- the generator ------------------------------------------------------------------------
     gen = load_generator(generator, revision, model=inner)
-    options = dict(mode=mode, steps=steps, seed=seed, guidance=guidance, widen_noise=float(widen_noise),
-                   fit_statistics=fit_statistics)  # fmt: skip
+    options = dict(
+        mode=mode,
+        steps=steps,
+        seed=seed,
+        guidance=guidance,
+        widen_noise=float(widen_noise),
+        fit_statistics=fit_statistics,
+    )
     if pair_model:
         return _initialize_pair(inner, concept, gen, adapter, reverse=reverse, start=start, **options)
 
@@ -469,8 +482,9 @@ def initialize(
         scorer, scorer_adapter = (inner, adapter) if plan is None else (_own_network(gen, inner), gen.base_adapter)
         factors, choice = choose_on_pairs(scorer, scorer_adapter, gen, factors, resolved, pairs, progress=progress)
         if fit_steps:
-            factors, fitted = fit_to_pairs(_own_network(gen, inner, torch.float32), gen.base_adapter, gen, factors,
-                                           pairs, steps=fit_steps)  # fmt: skip
+            factors, fitted = fit_to_pairs(
+                _own_network(gen, inner, torch.float32), gen.base_adapter, gen, factors, pairs, steps=fit_steps
+            )
     carried = _carried_start(gen, plan, inner, adapter, factors, mode=mode, widen_noise=float(widen_noise), seed=seed)
     generation_seconds = time.perf_counter() - gen_start
     if fit_statistics:
@@ -560,8 +574,9 @@ def _inject_generated_lora(model: nn.Module, adapter, gen_name: str, start: _Sta
     return len(wrappers)
 
 
-def _initialize_pair(model, concept, gen, adapter, *, mode, steps, seed, guidance, reverse, start, widen_noise,
-                     fit_statistics) -> InitReport:  # fmt: skip
+def _initialize_pair(
+    model, concept, gen, adapter, *, mode, steps, seed, guidance, reverse, start, widen_noise, fit_statistics
+) -> InitReport:
     """CycleGAN: G_A gets the concept, G_B its reverse; both validated before either is written."""
     if mode != "merge":
         raise WeightinitError("CycleGAN pairs support mode='merge' only")

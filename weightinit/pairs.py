@@ -32,9 +32,17 @@ from weightinit.hub import hub_offline
 from weightinit.images import SPLITS, PhotoSet, from_tensor, list_image_files, load_image, to_tensor
 
 __all__ = [
-    "PAIR_SOURCES", "PairSource", "PairSourceConfig", "ProceduralPairs", "FolderPairs", "DiffusionEditorPairs",
-    "load_editor", "zoo_pair_source", "to_tensor", "from_tensor",
-]  # fmt: skip
+    "PAIR_SOURCES",
+    "PairSource",
+    "PairSourceConfig",
+    "ProceduralPairs",
+    "FolderPairs",
+    "DiffusionEditorPairs",
+    "load_editor",
+    "zoo_pair_source",
+    "to_tensor",
+    "from_tensor",
+]
 
 #: What can make a zoo's pairs (``ZooConfig.pairs``, ``weightinit zoo build --pairs``).
 PAIR_SOURCES = ("procedural", "editor")
@@ -300,7 +308,10 @@ def load_editor(model_id: str | Path, device: str | None = None):
             )
     except Exception as exc:  # missing folder, not in the offline cache, no such repo, auth: one line each
         if not local.is_dir() and hub_offline():
-            why = "it is not a folder, nor in the local hub cache, and HF_HUB_OFFLINE is set (fetch it once with hub access)"
+            why = (
+                "it is not a folder, nor in the local hub cache, and HF_HUB_OFFLINE is set "
+                "(fetch it once with hub access)"
+            )
         else:
             why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise WeightinitError(
@@ -351,7 +362,11 @@ def zoo_pair_source(
     if config.pairs == "editor":
         pipeline = editor if editor is not None else load_editor(config.editor, device)
         return DiffusionEditorPairs(
-            concept, photos, pipeline, size=config.image_size, editor_size=config.editor_size,
+            concept,
+            photos,
+            pipeline,
+            size=config.image_size,
+            editor_size=config.editor_size,
             num_inference_steps=config.editor_steps,
-        )  # fmt: skip
+        )
     raise WeightinitError(f"unknown pair source {config.pairs!r}; expected one of {', '.join(PAIR_SOURCES)}")

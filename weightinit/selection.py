@@ -158,7 +158,10 @@ class _Scorer:
             out = self.probe(self.inputs[i:stop])
             target = self.targets[i:stop]
             if out.shape != target.shape:
-                raise WeightinitError(f"the model turns pair inputs {list(self.inputs.shape[1:])} into {list(out.shape[1:])}, but the targets are {list(target.shape[1:])}")  # fmt: skip
+                raise WeightinitError(
+                    f"the model turns pair inputs {list(self.inputs.shape[1:])} into {list(out.shape[1:])}, "
+                    f"but the targets are {list(target.shape[1:])}"
+                )
             total += (out.float() - target).abs().sum(dtype=torch.float64)
         return total / (self.targets[0].numel() * n)
 
@@ -332,8 +335,8 @@ class Screen:
     the basis) of the best screened candidate whose neighbours are not yet screened, until
     ``budget`` are. The screen runs a bfloat16 copy of the model on channels-last inputs (``fast="auto"``:
     on a CPU with AMX, where its forward pass takes about half the time; its L1 differs from
-    float32's by under 1% on the default zoo, 0.6% at most) or the model itself (``fast=None``, and wherever bfloat16 is not known to
-    be faster; the screen's scores are then exact and nothing is rescored).
+    float32's by under 1% on the default zoo, 0.6% at most) or the model itself (``fast=None``, and
+    wherever bfloat16 is not known to be faster; the screen's scores are then exact and nothing is rescored).
 
     The choice is exact among the rescored candidates only: a candidate outside the screened
     ones may fit the pairs better. ``experiments/pair_selection.py --timing``
@@ -373,8 +376,18 @@ class _Selection:
     :meth:`add_fast`) adds the bfloat16 probe the screen uses. Used inside ``torch.no_grad()``
     and :meth:`mode`."""
 
-    def __init__(self, model: nn.Module, adapter, gen, generated: dict[str, torch.Tensor], concept,
-                 inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 16, fast: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        adapter,
+        gen,
+        generated: dict[str, torch.Tensor],
+        concept,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        batch_size: int = 16,
+        fast: bool = False,
+    ):
         self._adapter, self._inputs, self._targets, self._batch_size = adapter, inputs, targets, batch_size
         for name, value in generated.items():
             if not bool(torch.isfinite(value).all()):
@@ -446,7 +459,8 @@ class _Selection:
         if not bool(torch.isfinite(scores).all()):
             bad = self.names[indices[int((~torch.isfinite(scores)).nonzero()[0])]]
             raise InvalidWeights(
-                f"scoring candidate {bad!r} on the pairs gave NaN or Inf (the model's outputs are not finite); nothing was written"
+                f"scoring candidate {bad!r} on the pairs gave NaN or Inf (the model's outputs are not finite); "
+                "nothing was written"
             )
         return scores
 
@@ -485,9 +499,18 @@ def _rescored(rough: dict[int, float], screen: Screen) -> list[int]:
     return sorted(set(sorted(rough, key=lambda i: (rough[i], i))[: screen.rescore]) | {0})
 
 
-def choose_on_pairs(model: nn.Module, adapter, gen, generated: dict[str, torch.Tensor], concept, pairs,
-                    *, batch_size: int = 16, progress=None, screen: Screen | None = DEFAULT_SCREEN,
-                    ) -> tuple[dict[str, torch.Tensor], Choice]:  # fmt: skip
+def choose_on_pairs(
+    model: nn.Module,
+    adapter,
+    gen,
+    generated: dict[str, torch.Tensor],
+    concept,
+    pairs,
+    *,
+    batch_size: int = 16,
+    progress=None,
+    screen: Screen | None = DEFAULT_SCREEN,
+) -> tuple[dict[str, torch.Tensor], Choice]:
     """The factors (or delta) among ``generated`` and the generator's candidates for ``concept``
     whose merged weights give the lowest L1 on ``pairs``, and the :class:`Choice`.
 

@@ -92,6 +92,9 @@ def _tidy(command):
     no ``<bool>`` value it does not take. Group members are tidied too."""
     import inspect
 
+    if getattr(command, "_weightinit_tidied", False):
+        return command
+    command._weightinit_tidied = True
     if command.help:
         paragraphs = inspect.cleandoc(command.help).split("\n\n")
         command.help = "\n\n".join(

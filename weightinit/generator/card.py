@@ -48,9 +48,11 @@ def model_card(gen: WeightGenerator) -> str:
         ),
         f"- layout `{gen.layout.fingerprint}`: {len(gen.layout)} tensors, {gen.layout.num_params:,} values, "
         f"{gen.layout.num_blocks:,} blocks of {gen.layout.block_size}",
-        f"- denoiser `{denoiser_name(gen.denoiser)}` ({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
+        f"- denoiser `{denoiser_name(gen.denoiser)}` "
+        f"({sum(p.numel() for p in gen.denoiser.parameters()):,} parameters), "
         f"prediction type `{gen.scheduler_config.get('prediction_type')}`, one-step sampling by default",
-        f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens), `{gen.text_conditioning}` conditioning"
+        f"- text encoder `{gen.text_encoder_ref}` (max {gen.text_max_length} tokens), "
+        f"`{gen.text_conditioning}` conditioning"
         + (
             ' (source and target of the phrasing embedded apart, so "X to Y" and "Y to X" differ)'
             if gen.text_conditioning == "directional"
@@ -58,21 +60,25 @@ def model_card(gen: WeightGenerator) -> str:
         ),
         (
             f"- centre: retrieval prior, a text-similarity blend (temperature {gen.prior.temperature}) of the "
-            f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; the denoiser adds its residual"
+            f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; "
+            "the denoiser adds its residual"
             if gen.prior is not None
             else "- centre: the zoo's mean block; the denoiser adds its residual"
         ),
         (
-            f"- far concepts: a text whose best similarity to the training phrasings is below {gen.far_policy.similarity} starts "
+            "- far concepts: a text whose best similarity to the training phrasings is below "
+            f"{gen.far_policy.similarity} starts "
             f"from the {gen.far_policy.fallback} start"
             + (f" (temperature {gen.far_policy.temperature})" if gen.far_policy.fallback == "prior" else "")
-            + f", with a `FarConceptWarning` (measured on {gen.far_policy.measured.get('measured_on', 'the training concepts')})"
+            + ", with a `FarConceptWarning` "
+            + f"(measured on {gen.far_policy.measured.get('measured_on', 'the training concepts')})"
             if gen.far_policy
             else "- far concepts: no policy measured; every text gets the generated start"
         ),
         (
-            '- composite texts ("A with B", "add A and B"): the centre is the mean of the parts\' blends when the weakest '
-            f"part is at least as similar to a training phrasing as the whole text minus {gen.composition.margin:.4f} "
+            '- composite texts ("A with B", "add A and B"): the centre is the mean of the parts\' blends '
+            "when the weakest part is at least as similar to a training phrasing as the whole text minus "
+            f"{gen.composition.margin:.4f} "
             "(measured on the training compositions by experiments/composed_prior.py of weightinit's source "
             "repository)"
             if gen.composition is not None
@@ -96,7 +102,8 @@ def model_card(gen: WeightGenerator) -> str:
         ):
             if key in zoo:
                 lines.append(
-                    f"- {key.replace('_', ' ')}: {_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}"
+                    f"- {key.replace('_', ' ')}: "
+                    f"{_fmt(zoo[key]) if not isinstance(zoo[key], list) else ', '.join(map(str, zoo[key]))}"
                 )
     else:
         lines.append("- (not recorded)")

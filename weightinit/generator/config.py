@@ -169,7 +169,8 @@ def migrate_config(config: dict, source: Path | str = CONFIG_NAME) -> dict:
         raise CheckpointError(f"{source}: no format_version; not a weightinit generator config")
     if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{Path(source).parent}: generator format version {version} is newer than this weightinit reads ({FORMAT_VERSION}); upgrade weightinit"
+            f"{Path(source).parent}: generator format version {version} is newer than this weightinit reads "
+            f"({FORMAT_VERSION}); upgrade weightinit"
         )
     config = dict(config)
     if version < 3:

@@ -93,13 +93,15 @@ def read_folder(folder: Path, device="cpu") -> FolderContents:
     norm_state, norm_meta = read_safetensors(folder / NORMALIZER_NAME)
     if norm_meta.get("weightinit.fingerprint") != layout.fingerprint:
         raise CheckpointError(
-            f"{folder / NORMALIZER_NAME}: made for layout {norm_meta.get('weightinit.fingerprint')}, not {layout.fingerprint}"
+            f"{folder / NORMALIZER_NAME}: made for layout {norm_meta.get('weightinit.fingerprint')}, "
+            f"not {layout.fingerprint}"
         )
     normalizer = SlotNormalizer.from_state_dict(layout, norm_state)
     prior = RetrievalPrior.load(folder / PRIOR_NAME, layout.fingerprint) if (folder / PRIOR_NAME).is_file() else None
     if config.zoo is not None and config.zoo.representation != representation.kind_of(layout.names):
         raise CheckpointError(
-            f"{folder}: the zoo config says {config.zoo.representation!r}, but layout.json holds {representation.kind_of(layout.names)!r} tensors"
+            f"{folder}: the zoo config says {config.zoo.representation!r}, but layout.json holds "
+            f"{representation.kind_of(layout.names)!r} tensors"
         )
     return FolderContents(
         denoiser=load_denoiser(folder / DENOISER_DIR, device=device),

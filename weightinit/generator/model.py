@@ -212,7 +212,8 @@ class WeightGenerator:
     def text_encoder(self, encoder: TextEncoder) -> None:
         if encoder.dim != self.denoiser.config.text_dim:
             raise WeightinitError(
-                f"text encoder {encoder.reference!r} has dim {encoder.dim}, the denoiser expects {self.denoiser.config.text_dim}"
+                f"text encoder {encoder.reference!r} has dim {encoder.dim}, "
+                f"the denoiser expects {self.denoiser.config.text_dim}"
             )
         self._text_encoder = encoder
 
@@ -300,10 +301,19 @@ class WeightGenerator:
         """De-normalised blocks ``[num_blocks, block_size]`` (float32) for ``concept``."""
         resolved = self.resolve(concept)
         return sample_blocks(
-            self.denoiser, self.scheduler, self.layout, self.normalizer, resolved.embedding,
-            steps=steps, guidance=guidance, generator=generator, seed=None if generator is not None else seed,
-            chunk_size=chunk_size, progress=progress, center=self.centre(resolved),
-        )  # fmt: skip
+            self.denoiser,
+            self.scheduler,
+            self.layout,
+            self.normalizer,
+            resolved.embedding,
+            steps=steps,
+            guidance=guidance,
+            generator=generator,
+            seed=None if generator is not None else seed,
+            chunk_size=chunk_size,
+            progress=progress,
+            center=self.centre(resolved),
+        )
 
     def prior_blocks(self, concept: TextOrResolved) -> torch.Tensor:
         """De-normalised blocks of the centre alone (no denoiser): the ``prior only`` ablation."""

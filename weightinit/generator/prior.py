@@ -247,9 +247,14 @@ class RetrievalPrior:
             raise CheckpointError(f"{path}: made for layout {meta.get('weightinit.fingerprint')}, not {fingerprint}")
         try:
             return cls(
-                tensors["keys"].to(torch.float32), tensors["owner"].to(torch.long), tensors["coef"].to(torch.float32),
-                tensors["basis"], float(meta["temperature"]), int(meta["block_size"]), tuple(json.loads(meta.get("concepts", "[]"))),
-            )  # fmt: skip
+                tensors["keys"].to(torch.float32),
+                tensors["owner"].to(torch.long),
+                tensors["coef"].to(torch.float32),
+                tensors["basis"],
+                float(meta["temperature"]),
+                int(meta["block_size"]),
+                tuple(json.loads(meta.get("concepts", "[]"))),
+            )
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a weightinit prior ({exc})") from None
 

@@ -125,7 +125,7 @@ class TextEncoder:
         self.device = torch.device(device)
         self._cache: dict[str, TextEmbedding] = {}
         self._source = default_encoder_path() if self.reference == DEFAULT_TEXT_ENCODER else self.reference
-        self._disk = TextCache.for_encoder(self._source, max_length)
+        self._disk = TextCache.for_encoder(self._source, max_length, self.device)
         self._model = self._tokenizer = None
         self._dim: int | None = None
         if self._disk is None:  # nothing to read from disk: load now, so a bad reference fails here
@@ -211,7 +211,11 @@ class TextEncoder:
         # the disk serves a user's few texts; bulk encodings (a zoo's phrasings) stay in memory
         use_disk = self._disk is not None and len(todo) <= DISK_CACHE_MAX_TEXTS
         if use_disk:
-            todo = [t for t in todo if not self._read_disk(t)]
+            missing = []
+            for t in todo:  # a loop, not a comprehension: the truncation warning's stacklevel counts frames
+                if not self._read_disk(t):
+                    missing.append(t)
+            todo = missing
         if todo:
             self._encode_batch(todo, to_disk=use_disk)
         plain = TextEmbedding.cat([self._cache[t] for t in clean])
@@ -231,17 +235,17 @@ class TextEncoder:
         if found is None:
             return False
         tensors, token_count = found
-        self._warn_if_truncated(text, token_count)
+        self._warn_if_truncated(text, token_count, stacklevel=4)  # _read_disk, encode, its caller
         self._cache[text] = TextEmbedding(tensors["tokens"], tensors["mask"], tensors["pooled"])
         return True
 
-    def _warn_if_truncated(self, text: str, token_count: int) -> None:
+    def _warn_if_truncated(self, text: str, token_count: int, stacklevel: int) -> None:
         if token_count > self.max_length:
             warnings.warn(
                 f"concept text {text[:40]!r}{'...' if len(text) > 40 else ''} is {token_count} tokens; "
                 f"truncated to the text encoder's max_length of {self.max_length}",
                 ConceptTextTruncated,
-                stacklevel=5,
+                stacklevel=stacklevel,
             )
 
     @torch.inference_mode()
@@ -250,7 +254,7 @@ class TextEncoder:
             chunk = texts[start : start + batch]
             counts = [len(ids) for ids in self.tokenizer(chunk, truncation=False)["input_ids"]]
             for text, count in zip(chunk, counts):
-                self._warn_if_truncated(text, count)
+                self._warn_if_truncated(text, count, stacklevel=5)  # + inference_mode's wrapper
             enc = self.tokenizer(
                 chunk, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
             ).to(self.device)

@@ -7,9 +7,10 @@ is not loaded at all. One small safetensors file per (encoder files, max_length,
 ``WEIGHTINIT_TEXT_CACHE=0`` turns it off.
 
 Only an encoder in a local folder is cached (the bundled default is one): its key holds each model
-file's name, size and modification time, so a changed or reinstalled encoder never reads stale
-embeddings. A file that cannot be read is ignored (and written anew), one that cannot be written
-is skipped: the cache never makes an encoding fail.
+file's name, size and modification time, the torch, transformers and tokenizers versions and the
+device, so a changed or reinstalled encoder never reads stale embeddings. A file that cannot be
+read is ignored (and written anew), one that cannot be written is skipped, and no home directory
+means no cache: the cache never makes an encoding fail.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import torch
-
-from weightinit.errors import CheckpointError
-from weightinit.fileio import atomic_path
 
 FORMAT = 1
 CACHE_ENV = "WEIGHTINIT_CACHE"
@@ -38,23 +37,35 @@ def cache_root() -> Path:
 
 class TextCache:
     """The on-disk embeddings of one encoder at one ``max_length``; ``None`` from :meth:`for_encoder`
-    where the encoder cannot be cached (not a local folder) or the cache is off."""
+    where the encoder cannot be cached (not a local folder), the cache is off or has no home."""
 
     def __init__(self, folder: Path, identity: dict) -> None:
         self.folder = folder
         self.identity = identity
 
     @classmethod
-    def for_encoder(cls, source: str | os.PathLike, max_length: int) -> TextCache | None:
+    def for_encoder(cls, source: str | os.PathLike, max_length: int, device: torch.device) -> TextCache | None:
         if os.environ.get(SWITCH_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
             return None
-        source = Path(source)
-        if not source.is_dir():
+        try:
+            source = Path(source)
+            if not source.is_dir():
+                return None
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+            stamp = [(str(p.relative_to(source)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+            root = cache_root()
+        except (OSError, RuntimeError):  # an unreadable folder, or no home directory to cache in
             return None
-        files = sorted(p for p in source.iterdir() if p.is_file())
-        stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-        identity = {"format": FORMAT, "encoder": str(source.resolve()), "files": stamp, "max_length": max_length}
-        return cls(cache_root() / "text", identity)
+        identity = {
+            "format": FORMAT,
+            "encoder": str(source.resolve()),
+            "files": stamp,
+            "max_length": max_length,
+            # a new torch or transformers (a tokenizer fix) or another device may encode other bits
+            "libraries": [torch.__version__, _version("transformers"), _version("tokenizers")],
+            "device": device.type,
+        }
+        return cls(root / "text", identity)
 
     def _path(self, text: str) -> Path:
         key = json.dumps({**self.identity, "text": text}, sort_keys=True)
@@ -64,28 +75,46 @@ class TextCache:
         """``(tensors, token count before truncation)`` of ``text``, or None if not cached."""
         from safetensors import safe_open
 
-        path = self._path(text)
-        if not path.is_file():
-            return None
         try:
+            path = self._path(text)
+            if not path.is_file():
+                return None
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
                 if meta.get("text") != text:
                     return None
                 return {name: f.get_tensor(name) for name in ("tokens", "mask", "pooled")}, int(meta["token_count"])
-        except Exception:  # a torn or foreign file is a miss; the encoder writes it anew
+        except Exception:  # unreadable, torn or foreign: a miss, and the encoder writes it anew
             return None
 
     def remove(self, text: str) -> None:
-        self._path(text).unlink(missing_ok=True)
+        try:
+            self._path(text).unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def put(self, text: str, tensors: dict[str, torch.Tensor], token_count: int) -> None:
+        """Written beside and renamed into place (another process may write the same text at once;
+        either file is whole), without fsync: a file lost to a crash is only a miss."""
         from safetensors.torch import save_file
 
+        tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self._path(text)) as tmp:
-                meta = {"text": text, "token_count": str(token_count)}
-                save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-        except (OSError, CheckpointError):  # a read-only or full disk: encode again next time
-            pass
+            fd, tmp = tempfile.mkstemp(prefix=".text.", suffix=".tmp", dir=self.folder)
+            os.close(fd)
+            meta = {"text": text, "token_count": str(token_count)}
+            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=meta)
+            os.replace(tmp, self._path(text))
+        except Exception:  # a read-only or full disk: encode again next time
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
