@@ -4,9 +4,11 @@ Each command runs ``--runs`` times as a fresh process, the commands interleaved 
 busy machine slows them alike; the median wall time and its ratio to ``python -c "import torch"``
 are reported. ``sample`` runs twice: with its text's embedding on disk (the text cache, primed by
 one untimed run; a concept sampled before) and with the cache off (a text never seen). Two floors
-show what the fixed dependencies cost before weightinit does anything: the sampler is a diffusers
-``ModelMixin`` and the text encoder a transformers BERT (DESIGN.md), so ``weightinit sample`` of a
-text never seen cannot start faster than importing both.
+show what the fixed dependencies cost when imported plainly: the sampler is a diffusers
+``ModelMixin`` and the text encoder a transformers BERT (DESIGN.md). ``weightinit sample`` imports
+diffusers without ``torch._dynamo`` (weightinit/cli/generate.py says why), so with its text cached
+it starts below the first floor; a text never seen loads the encoder, and transformers imports
+``torch._dynamo`` itself.
 
     python -m experiments.startup --json docs/measurements/startup.json
 """

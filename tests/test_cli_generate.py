@@ -396,3 +396,29 @@ def test_fit_steps_fits_the_chosen_start_to_the_pairs_folder(tiny_generator_dir,
         run(["sample", CONCEPT, "-o", tmp_path / "x.safetensors", "-g", tiny_generator_dir, "--fit-steps", 4], code=1)
     )
     assert "pass pairs=" in line
+
+
+def test_the_sampler_is_imported_without_torch_dynamo_and_dynamo_still_imports_later():
+    # a fresh process: this one has imported both long ago
+    code = (
+        "import sys\n"
+        "from weightinit.cli.generate import import_sampler_without_dynamo\n"
+        "import_sampler_without_dynamo()\n"
+        "assert 'weightinit.generator.model' in sys.modules\n"
+        "assert 'torch._dynamo' not in sys.modules\n"
+        "import torch\n"
+        "from weightinit.generator.model import WeightGenerator\n"
+        "from weightinit.generators import bundled_generator_path\n"
+        "gen = WeightGenerator.from_pretrained(bundled_generator_path())\n"
+        "gen.denoiser.to(torch.float64).to('cpu', torch.float32)  # torch's move, not ModelMixin's hooks\n"
+        "assert gen.denoiser.dtype == torch.float32\n"
+        "assert 'torch._dynamo' not in sys.modules, 'loading the generator imported torch._dynamo'\n"
+        "import torch._dynamo\n"
+        "assert sys.modules['torch._dynamo'] is not None\n"
+        "print('ok')\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -234,6 +235,23 @@ def _arch_of_checkpoint(state: dict, checkpoint: Path) -> str:
     )
 
 
+def import_sampler_without_dynamo() -> None:
+    """Import the weight generator's modules with ``torch._dynamo`` kept out, in this command's
+    process only: diffusers imports it for one decorator that matters only under ``torch.compile``
+    (it falls back to a no-op when the import fails), and importing it is about a third of a
+    ``weightinit sample`` (experiments/startup.py). A later import of ``torch._dynamo`` (the text
+    encoder's, on a text not cached) works as usual."""
+    import importlib
+
+    if "torch._dynamo" in sys.modules or "weightinit.generator.model" in sys.modules:
+        return
+    sys.modules["torch._dynamo"] = None  # `from torch._dynamo import ...` raises ImportError
+    try:
+        importlib.import_module("weightinit.generator.model")
+    finally:
+        del sys.modules["torch._dynamo"]
+
+
 def _cheap_checks(mode: str, out: Path, concept: str, checkpoint: Path | None = None) -> None:
     from weightinit.errors import WeightinitError
     from weightinit.fileio import check_checkpoint_name
@@ -356,6 +374,7 @@ def sample(
     from weightinit.initialization import load_generator
 
     _cheap_checks(mode, out, concept)
+    import_sampler_without_dynamo()
     folder = resolve_name(generator)  # an installed generator's name: its folder
     named = arch is not None
     arch = arch or _generator_arch(folder)
@@ -441,6 +460,7 @@ def init(
     from weightinit.initialization import load_generator
 
     _cheap_checks(mode, out, concept, checkpoint)
+    import_sampler_without_dynamo()
     folder = resolve_name(generator)  # an installed generator's name: its folder
     if arch is not None:  # checked before the checkpoint is read
         _check_arch_cheaply(arch, folder)

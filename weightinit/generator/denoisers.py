@@ -113,6 +113,14 @@ def _attend(q, k, v, mask, heads: int) -> torch.Tensor:
 class BlockDenoiser(ModelMixin, ConfigMixin):
     """Shared checks of the forward inputs; subclasses implement :meth:`denoise`."""
 
+    def to(self, *args, **kwargs):
+        # ModelMixin.to imports diffusers.hooks (and torch._dynamo with it, seconds of every CLI
+        # start) to refuse moving group-offloaded models and to keep fp32 modules; a block
+        # denoiser has neither, so torch's own move is the same
+        if self._keep_in_fp32_modules:
+            return super().to(*args, **kwargs)
+        return nn.Module.to(self, *args, **kwargs)
+
     def forward(self, sample, timestep, block_index, text_tokens=None, text_mask=None, slot_index=None):
         cfg = self.config
         if sample.ndim != 2 or sample.shape[1] != cfg.block_size:
