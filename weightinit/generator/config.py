@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from weightinit.adapters.base import ArchSpec
 from weightinit.errors import CheckpointError, WeightinitError
 from weightinit.generator.composition import CompositionPolicy
 from weightinit.generator.far_policy import FarPolicy
@@ -87,7 +88,7 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         if self.adapter is None and self.arch:
-            self.adapter = self.arch.split(":", 1)[0]
+            self.adapter = ArchSpec.parse(self.arch).adapter
         if self.zoo is not None and not isinstance(self.zoo, ZooConfig):
             raise WeightinitError(
                 f"zoo must be a ZooConfig (ZooConfig.from_dict reads a dict), got {type(self.zoo).__name__}"
