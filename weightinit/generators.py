@@ -219,13 +219,19 @@ def describe(generators: Sequence[GeneratorInfo]) -> str:
     return "; ".join(f"{g.name} = {g.arch} (layout {g.layout_fingerprint}) {g.serves()}" for g in generators)
 
 
+def by_preference(extra: Iterable[str | Path] = ()) -> list[GeneratorInfo]:
+    """The installed generators in the order they are preferred: named ``extra`` ones, then the
+    installed packages', then the bundled one."""
+    rank = {"extra": 0, "installed": 1, "bundled": 2}
+    return sorted(installed_generators(extra), key=lambda g: rank.get(g.kind, 3))
+
+
 def generator_for_layout(fingerprint: str, extra: Iterable[str | Path] = ()) -> GeneratorInfo:
     """The installed generator that covers ``fingerprint`` (a model's layout, see
     :func:`model_layout_fingerprint`). Named ``extra`` ones win over the installed, these over the
     bundled. :class:`LayoutMismatch` when none does, listing what is installed and the flags each serves."""
-    generators = installed_generators(extra)
-    rank = {"extra": 0, "installed": 1, "bundled": 2}
-    for info in sorted(generators, key=lambda g: rank.get(g.kind, 3)):
+    generators = by_preference(extra)
+    for info in generators:
         if info.layout_fingerprint == fingerprint:
             return info
     raise LayoutMismatch(
@@ -266,10 +272,8 @@ def pick_for_arch(arch: str, extra: Iterable[str | Path] = ()):
         if network_arch is not None:
             return pick_for_arch(network_arch, extra)
     fingerprint = arch_layout_fingerprint(arch)
-    rank = {"extra": 0, "installed": 1, "bundled": 2}
-    generators = sorted(installed_generators(extra), key=lambda g: rank.get(g.kind, 3))
     options, reasons = [], []
-    for order, info in enumerate(generators):
+    for order, info in enumerate(by_preference(extra)):
         if info.layout_fingerprint == fingerprint:
             return info, None
         if info.adapter != adapter.name:
