@@ -7,7 +7,9 @@ of the training concepts' spread per coefficient, as ``weightinit.pair_fit`` mov
 linear map learned on training concepts turns that gradient into the move: each training concept,
 its whole group (strengths and reverse) left out of the text's blend, contributes its gradient
 and the move from that blend to its own coefficients. The maps tried: a per-coefficient step
-(``diagonal``) and a ridge regression (``ridge``), each at several regularisations.
+(``diagonal``) and a ridge regression (``ridge``), each at several regularisations, and a blend of
+the moves to the training concepts weighted by how steeply the gradient says each lowers the
+pairs' L1 (``attend``, a softmax at several sharpnesses: a one-pass stand-in for choosing).
 
 The map is chosen on training concepts, leave-group-out (a concept's group is also left out of
 the map that scores it), by step-0 test PSNR; then fitted on every training concept and the
@@ -39,7 +41,11 @@ from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import batch_statistics, evaluate
 
-SETTINGS = tuple(("diagonal", lam) for lam in (0.1, 1.0, 10.0)) + tuple(("ridge", lam) for lam in (1.0, 10.0, 100.0))
+SETTINGS = (
+    tuple(("diagonal", lam) for lam in (0.1, 1.0, 10.0))
+    + tuple(("ridge", lam) for lam in (1.0, 10.0, 100.0))
+    + tuple(("attend", beta) for beta in (3.0, 10.0, 30.0, 100.0))
+)
 
 
 def gradient(fit: SpanFit, c0: torch.Tensor, pairs) -> torch.Tensor:
@@ -64,6 +70,15 @@ class StepMap:
 
     def move(self, g: torch.Tensor) -> torch.Tensor:
         return self.d * g if self.kind == "diagonal" else g @ self.w
+
+
+def attend_move(g: torch.Tensor, c0: torch.Tensor, candidates: torch.Tensor, scale, beta: float) -> torch.Tensor:
+    """A blend of the moves to the training concepts ``candidates`` (their coefficients), weighted
+    by how steeply each lowers the pairs' L1 at the text's blend (the gradient's cosine with the
+    move): softmax(-beta * cosine). Large beta picks the steepest concept."""
+    moves = (candidates - c0) / scale
+    cosine = (moves @ g) / moves.norm(dim=1).clamp_min(1e-12)
+    return torch.softmax(-beta * cosine, dim=0) @ moves
 
 
 def main(argv=None) -> int:
@@ -112,21 +127,30 @@ def main(argv=None) -> int:
         g_rest, m_rest = torch.stack([grads[c] for c in rest]), torch.stack([moves[c] for c in rest])
         test = ctx.zoo.test_pairs(cid)
         text_only.append(fit.psnr(starts[cid], test))
+        rest_coef = coef[[ids.index(c) for c in rest]]
         for kind, lam in SETTINGS:
-            c = starts[cid] + fit.scale * StepMap(g_rest, m_rest, kind, lam).move(grads[cid])
-            scores[(kind, lam)].append(fit.psnr(c, test))
+            if kind == "attend":
+                move = attend_move(grads[cid], starts[cid], rest_coef, fit.scale, lam)
+            else:
+                move = StepMap(g_rest, m_rest, kind, lam).move(grads[cid])
+            scores[(kind, lam)].append(fit.psnr(starts[cid] + fit.scale * move, test))
     train = {f"{k} {lam:g}": statistics.median(v) for (k, lam), v in scores.items()}
     best = max(scores, key=lambda s: statistics.median(scores[s]))
     print(f"training concepts: text only {statistics.median(text_only):.2f}; {train}; best {best}", flush=True)
 
-    step_map = StepMap(torch.stack(list(grads.values())), torch.stack(list(moves.values())), *best)
+    if best[0] == "attend":
+        learned = None
+    else:
+        learned = StepMap(torch.stack(list(grads.values())), torch.stack(list(moves.values())), *best)
     rows = {}
     heldout = ctx.zoo.ids("heldout")
     for cid in spread(heldout, args.heldout) if args.heldout else heldout:
         pairs, test = ctx.selection_pairs(cid), ctx.zoo.test_pairs(cid)
         c0 = text_start(cid, None)
         start = time.perf_counter()
-        c = c0 + fit.scale * step_map.move(gradient(fit, c0, pairs))
+        g = gradient(fit, c0, pairs)
+        move = attend_move(g, c0, coef, fit.scale, best[1]) if learned is None else learned.move(g)
+        c = c0 + fit.scale * move
         seconds = time.perf_counter() - start
         row = {"text_blend": fit.psnr(c0, test), "pair_step": fit.psnr(c, test), "pair_step_seconds": seconds}
         point = BENCH_METHODS["chosen_1"].build(ctx, cid)
