@@ -86,8 +86,9 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+    ``durable=False`` skips the fsync, for files whose loss in a crash costs only their remaking.
 
     The temporary file is removed on any failure, on Ctrl-C and on SIGTERM/SIGHUP; a full disk
     or an unwritable folder is one :class:`CheckpointError` line.
@@ -105,8 +106,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         try:
             try:
                 yield tmp_path
-                with open(tmp_path, "rb+") as f:
-                    os.fsync(f.fileno())
+                if durable:
+                    with open(tmp_path, "rb+") as f:
+                        os.fsync(f.fileno())
                 # mkstemp creates 0600; give the file the permissions a plain open() would have.
                 umask = os.umask(0)
                 os.umask(umask)

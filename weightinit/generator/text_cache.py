@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -98,17 +97,14 @@ class TextCache:
         either file is whole), without fsync: a file lost to a crash is only a miss."""
         from safetensors.torch import save_file
 
-        tmp = None
+        from weightinit.fileio import atomic_path
+
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".text.", suffix=".tmp", dir=self.folder)
-            os.close(fd)
-            meta = {"text": text, "token_count": str(token_count)}
-            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=meta)
-            os.replace(tmp, self._path(text))
+            with atomic_path(self._path(text), durable=False) as tmp:
+                meta = {"text": text, "token_count": str(token_count)}
+                save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
         except Exception:  # a read-only or full disk: encode again next time
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            pass
 
 
 def _version(package: str) -> str | None:
