@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import statistics
 from pathlib import Path
 
@@ -27,14 +26,10 @@ import torch
 from experiments.bench.markdown import fmt
 from experiments.bench.methods import BenchContext
 from experiments.bench.runner import zoo_test_pairs
+from weightinit.concepts.concept import concept_group as group_of
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.composition import CompositionPolicy, split_parts
 from weightinit.recipe import evaluate
-
-
-def group_of(concept_id: str) -> str:
-    """The concept group: ``warm+vignette-light-reverse`` and ``warm+vignette-heavy`` -> ``warm+vignette``."""
-    return re.sub(r"-(light|medium|heavy|full)$", "", concept_id.removesuffix("-reverse"))
 
 
 def masked_prior(prior, concept_ids: list[str], group: str):

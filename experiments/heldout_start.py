@@ -13,6 +13,14 @@ fine-tuning runs: a minute, not hours.
 Medians and wins are also given per direction (``by_direction``): ``forward`` for the catalog's
 own concepts, ``reverse`` for the reverse concepts (``weightinit.concepts.builtin``); the
 benchmark report's step-0 sections are here too (``python -m experiments.bench report --section step0=FILE``).
+
+``--pairs N`` also starts from N of each concept's train pairs, as ``initialize(pairs=)`` does:
+``chosen`` (``pairs_start="choose"``: the candidate that fits them best) and ``pair_generated``
+(``pairs_start="generate"``: the generator's pair start, ``weightinit.pair_start``), each row
+getting their step-0 test PSNR, and the report a top-level ``seconds`` object with the median
+seconds from pairs to weights of each (one thread; the generator must have a pair start)::
+
+    python -m experiments.heldout_start --zoo zoo --pairs 8 --json FILE
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ from experiments.bench.markdown import fmt
 from experiments.bench.methods import METHODS as ALL
 from experiments.bench.methods import BenchContext
 from weightinit.concepts.catalog import default_catalog
-from weightinit.errors import FarConceptWarning
+from weightinit.errors import FarConceptWarning, WeightinitError
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
+from weightinit.initialization import initialize
 from weightinit.recipe import evaluate
 
 METHODS = ("base", "mean", "nearest", "prior", "generated_1", "oracle")
@@ -42,18 +51,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default=None, help="Generator folder or hub id (default: the bundled one).")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pairs", type=int, default=0, help="Also start from this many train pairs per concept.")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    report = measure(args.zoo, args.generator)
+    report = measure(args.zoo, args.generator, pairs=args.pairs)
     if args.json:
         atomic_write_json(args.json, report)
 
 
-def measure(zoo: str, generator: str | None = None) -> dict:
+def measure(zoo: str, generator: str | None = None, pairs: int = 0) -> dict:
     """Step-0 test PSNR of every method on every held-out concept of ``zoo``, printed as it goes;
     returns the report ``--json`` writes (``per_concept``, ``median_psnr_step0``, ``generated_beats``,
-    ``by_direction``, ...). ``generator``: a folder or hub id, None for the bundled one."""
+    ``by_direction``, ...). ``generator``: a folder or hub id, None for the bundled one.
+    ``pairs``: also the starts from that many train pairs (module docstring)."""
     ctx = BenchContext(zoo, generator or str(bundled_generator_path()))
+    if pairs and ctx.generator.pair_start is None:
+        raise WeightinitError(
+            f"--pairs measures the generator's pair start, and {ctx.generator.name} has none "
+            "(train it with --pair-start, weightinit.pair_start)"
+        )
     methods = [m for m in METHODS if m != "prior" or ctx.generator.prior is not None]
     warnings.simplefilter("ignore", FarConceptWarning)  # the far ones are counted, not shouted
     rows = {}
@@ -61,7 +77,10 @@ def measure(zoo: str, generator: str | None = None) -> dict:
     for cid in ctx.zoo.ids("heldout"):
         test = ctx.zoo.test_pairs(cid)
         rows[cid] = {m: round(evaluate(ALL[m].build(ctx, cid).model, *test)["psnr"], 3) for m in methods}
-        print(f"{cid:34s} " + " ".join(f"{rows[cid][m]:11.2f}" for m in methods), flush=True)
+        if pairs:
+            rows[cid].update(pair_starts(ctx, cid, pairs, test))
+        shown = [*methods, *(PAIR_METHODS if pairs else ())]
+        print(f"{cid:34s} " + " ".join(f"{rows[cid][m]:11.2f}" for m in shown), flush=True)
     medians, beats = summarise(rows, methods)
     print(f"{'median':34s} " + " ".join(f"{medians[m]:11.2f}" for m in methods))
     print(
@@ -82,7 +101,16 @@ def measure(zoo: str, generator: str | None = None) -> dict:
                 + f"; generated beats mean and nearest on {b['mean_and_nearest']}"
             )
     gen = ctx.generator
+    extra = {}
+    if pairs:
+        extra["pairs"] = pairs
+        extra["seconds"] = {m: statistics.median(r[f"{m}_seconds"] for r in rows.values()) for m in PAIR_METHODS}
+        for m in PAIR_METHODS:
+            medians[m] = statistics.median(r[m] for r in rows.values())
+        extra["pair_generated_at_least_chosen"] = sum(r["pair_generated"] >= r["chosen"] for r in rows.values())
+        print("pairs to weights, median seconds:", extra["seconds"])
     return {
+        **extra,
         "zoo": str(zoo),
         "generator": generator or "bundled",  # as named: the bundled one's path is this machine's
         "concepts": len(rows),
@@ -98,6 +126,23 @@ def measure(zoo: str, generator: str | None = None) -> dict:
         "command": "python -m experiments.heldout_start",
         "per_concept": rows,
     }
+
+
+#: the starts from pairs (``--pairs``), as ``initialize(pairs=, pairs_start=...)`` makes them
+PAIR_METHODS = ("chosen", "pair_generated")
+
+
+def pair_starts(ctx: BenchContext, concept_id: str, n: int, test) -> dict:
+    """Step-0 test PSNR of each start from ``n`` train pairs, and its seconds from pairs to weights."""
+    pairs = ctx.zoo.train_pairs(concept_id, n, ctx.photos)
+    text = ctx.zoo.record(concept_id).text
+    row = {}
+    for name, how in zip(PAIR_METHODS, ("choose", "generate")):
+        model = ctx.base_model()
+        report = initialize(model, text, generator=ctx.generator, seed=ctx.seed, pairs=pairs, pairs_start=how)
+        row[name] = round(evaluate(model, *test)["psnr"], 3)
+        row[f"{name}_seconds"] = round((report.choice or report.pair_start)["seconds"], 4)
+    return row
 
 
 def summarise(rows: dict, methods) -> tuple[dict, dict]:

@@ -1,6 +1,6 @@
 """A start generated from the user's pairs: pair features -> the retrieval prior's coefficients.
 
-One forward pass: the edit's features (``experiments.pair_features``, from k of the user's pairs)
+One forward pass: the edit's features (``weightinit.pair_features``, from k of the user's pairs)
 and the text's prior blend go through a ridge regression to the coefficients of the concept's
 delta in the prior's basis. It is trained on training concepts only, each with its own first k
 train pairs as the condition and its own weights (its row of the prior) as the target.
@@ -17,7 +17,6 @@ start chosen on the same pairs, and the zoo mean, plus the seconds each takes.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import time
@@ -29,10 +28,11 @@ import torch
 from experiments.bench.methods import METHODS as BENCH_METHODS
 from experiments.bench.methods import BenchContext
 from experiments.bench.runner import spread
-from experiments.pair_features import pair_features
+from weightinit.concepts.concept import concept_group as group_of
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
+from weightinit.pair_features import pair_features
 from weightinit.recipe import evaluate
 
 #: The predictors tried on training concepts: ridge regression of the coefficients (``direct``) or
@@ -43,12 +43,6 @@ SETTINGS = (
     + tuple(("residual", lam) for lam in (10.0, 100.0, 1000.0))
     + tuple(("blend", t) for t in (0.1, 0.3, 1.0))
 )
-
-
-def group_of(concept_id: str) -> str:
-    """Concepts that are one edit at another strength or reversed share a group."""
-    base = concept_id.removesuffix("-reverse")
-    return re.sub(r"-(light|medium|heavy|heldout-strength)$", "", base)
 
 
 class PairPredictor:

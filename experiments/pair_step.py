@@ -35,7 +35,7 @@ from experiments.bench.methods import METHODS as BENCH_METHODS
 from experiments.bench.methods import BenchContext
 from experiments.bench.runner import spread
 from experiments.pair_fit import SpanFit
-from experiments.pair_start import group_of
+from weightinit.concepts.concept import concept_group as group_of
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path

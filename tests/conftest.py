@@ -52,8 +52,19 @@ def tiny_generator_dir(tiny_zoo_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("tiny_generator") / "generator"
     config = GeneratorTrainingConfig(
-        denoiser_kwargs=TINY_MLP, steps=6, batch_size=8, warmup_steps=2, save_every=3, log_every=2
+        denoiser_kwargs=TINY_MLP, steps=6, batch_size=8, warmup_steps=2, save_every=3, log_every=2, pair_start=False
     )
+    train_generator(tiny_zoo_dir, out, config, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pair_generator_dir(tiny_zoo_dir, tmp_path_factory):
+    """The tiny generator trained again with its pair start (``weightinit.pair_start``)."""
+    from weightinit.generator.training import GeneratorTrainingConfig, train_generator
+
+    out = tmp_path_factory.mktemp("tiny_pair_generator") / "generator"
+    config = GeneratorTrainingConfig(denoiser_kwargs=TINY_MLP, steps=6, batch_size=8, warmup_steps=2, log_every=2)
     train_generator(tiny_zoo_dir, out, config, progress=False)
     return out
 

@@ -353,6 +353,26 @@ def test_heldout_start_scores_every_method_at_step_0(tiny_zoo_dir, tiny_generato
     assert report["prior_rank"] == WeightGenerator.from_pretrained(tiny_generator_dir).prior.rank
 
 
+def test_heldout_start_with_pairs_adds_the_starts_from_pairs_and_their_seconds(
+    tiny_zoo_dir, tiny_pair_generator_dir, tiny_generator_dir, tmp_path
+):
+    import json
+
+    from experiments import heldout_start
+    from weightinit.errors import WeightinitError
+
+    out = tmp_path / "start.json"
+    args = ["--zoo", str(tiny_zoo_dir), "--generator", str(tiny_pair_generator_dir), "--pairs", "3"]
+    heldout_start.main([*args, "--json", str(out)])
+    report = json.loads(out.read_text())
+    row = next(iter(report["per_concept"].values()))
+    assert {"chosen", "pair_generated", "chosen_seconds", "pair_generated_seconds"} <= set(row)
+    assert 5 < row["pair_generated"] < 60 and 5 < row["chosen"] < 60 and report["pairs"] == 3
+    assert report["seconds"] == {"chosen": row["chosen_seconds"], "pair_generated": row["pair_generated_seconds"]}
+    with pytest.raises(WeightinitError, match="has none"):
+        heldout_start.measure(str(tiny_zoo_dir), str(tiny_generator_dir), pairs=3)
+
+
 def test_prior_temperature_scores_each_temperature_leaving_the_concept_out(tiny_zoo_dir):
     from experiments import prior_temperature
 

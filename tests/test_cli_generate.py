@@ -422,3 +422,14 @@ def test_the_sampler_is_imported_without_torch_dynamo_and_dynamo_still_imports_l
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_command_line_generates_from_a_pairs_folder(tiny_pair_generator_dir, tmp_path):
+    pairs = tmp_path / "pairs"
+    write_pairs(pairs, 4)
+    out = tmp_path / "g.pth"
+    args = ["sample", CONCEPT, "-o", out, "-g", tiny_pair_generator_dir, "--pairs", pairs, "--pairs-count", 3, "--json"]
+    report = json.loads(run(args).stdout)
+    assert report["pair_start"]["pairs"] == 3 and report["choice"] is None and out.is_file()
+    chose = json.loads(run([*args[:-1], "--pairs-start", "choose", "--json"]).stdout)
+    assert chose["pair_start"] is None and chose["choice"]["pairs"] == 3

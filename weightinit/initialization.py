@@ -30,12 +30,15 @@ from weightinit.concepts.direction import reverse_text as turn_round
 from weightinit.errors import AdapterError, InvalidWeights, LayoutMismatch, WeightinitError
 from weightinit.lora import LoRAWrapper, _set_submodule, inject_lora, set_plain_state_dict
 from weightinit.pair_fit import fit_to_pairs
+from weightinit.pair_start import PAIR_START_NAME, start_from_pairs
 from weightinit.representation import LORA_A, LORA_B, fill_lora
 from weightinit.running_stats import StatisticsFit, batch_norms, bundled_inputs, fit_running_statistics
 from weightinit.selection import check_pairs, choose_on_pairs
 from weightinit.transfer import Plan, canonical_buffer_names, canonical_shapes
 
 MODES = ("merge", "lora")
+#: how ``initialize(pairs=)`` makes the start (its docstring)
+PAIRS_STARTS = ("auto", "generate", "choose")
 #: The default of ``initialize(widen_noise=...)``: measured on training concepts (docs/NETWORKS.md).
 DEFAULT_WIDEN_NOISE = 0.1
 _GENERATORS: dict[tuple[str, str | None], object] = {}
@@ -70,6 +73,8 @@ class InitReport:
     statistics_seconds: float = 0.0
     #: with ``pairs=`` and ``fit_steps``: ``pair_fit.PairFit`` as a dict
     pair_fit: dict | None = None
+    #: with ``pairs=`` and a generator that generates from them: ``pair_start.PairStart`` as a dict
+    pair_start: dict | None = None
 
     def __str__(self) -> str:
         what = f"{self.parameters_set} parameters ({self.values_set:,} values)"
@@ -91,6 +96,12 @@ class InitReport:
             )
         if self.statistics != "no batch norm: nothing to fit":
             line += f"\n  {self.statistics}"
+        if self.pair_start is not None:
+            p = self.pair_start
+            line += (
+                f"\n  generated from {p['pairs']} pairs in {p['seconds']:.2f} s: {p['checked']} proposals checked, "
+                f"{p['chosen']} kept (L1 {min(p['l1'].values()):.4f}, the text's blend {p['text_l1']:.4f})"
+            )
         if self.pair_fit is not None:
             f = self.pair_fit
             if f["kept"]:
@@ -382,7 +393,8 @@ def initialize(
     progress=None,
     widen_noise: float = DEFAULT_WIDEN_NOISE,
     fit_statistics: bool = True,
-    fit_steps: int = 0,
+    fit_steps: int | None = None,
+    pairs_start: str = "auto",
 ) -> InitReport:
     """Write weights generated for ``concept`` into ``model``, in place.
 
@@ -400,9 +412,14 @@ def initialize(
     ``load_networks`` keeps working.
 
     ``pairs=(inputs, targets)``, a few of your training pairs as float tensors ``[N, C, H, W]``
-    the model takes and returns (the benchmark uses 8), chooses among the generated weights and
-    the generator's other candidates the one with the lowest L1 on them (``weightinit.selection``;
-    the report names it); ``progress(done, total)`` is called per candidate scored.
+    the model takes and returns (the benchmark uses 8), make the start fit your edit.
+    ``pairs_start``: ``"generate"`` generates it from the text and the pairs
+    (:mod:`weightinit.pair_start`: proposed by what the pairs look like, checked on them through
+    the network, moved to fit them; a fraction of a second), ``"choose"`` scores the generated
+    weights and the generator's other candidates and keeps the one with the lowest L1
+    (:mod:`weightinit.selection`; about a second; ``progress(done, total)`` is called per
+    candidate scored), ``"auto"`` generates where the generator folder has a pair start and
+    chooses elsewhere. The report names what was kept.
 
     A generator serves its own network and the wider or deeper ones of its family (the pix2pix
     defaults ``unet_256``/``resnet_9blocks`` at ``ngf 64`` from the installed ``ngf 16``/``8``
@@ -411,9 +428,10 @@ def initialize(
     network still computes the same function, because exact copies would get identical gradients
     and never diverge. The report says what was carried.
 
-    ``fit_steps`` (with ``pairs=``): the chosen start is then moved by that many Adam steps inside
-    the span of the generator's retrieval prior to fit the pairs better (:mod:`weightinit.pair_fit`;
-    30 is what was measured, docs/measurements/pair_fit.json); the report gives the L1 before and after.
+    ``fit_steps`` (with ``pairs=``): the start is then moved by that many Adam steps inside the
+    span of the generator's retrieval prior to fit the pairs better (:mod:`weightinit.pair_fit`;
+    the report gives the L1 before and after). None: the pair start's own (chosen with it on
+    training concepts), 0 after choosing; 30 after choosing is measured in docs/measurements/pair_fit.json.
 
     ``fit_statistics``: batch-norm running statistics are re-estimated for the weights written
     (on the pairs' inputs when given, else on the bundled photos at the network's size), so the
@@ -432,10 +450,12 @@ def initialize(
     _check_concept(concept)
     if reverse is not None:
         _check_concept(reverse, "reverse")
-    if isinstance(fit_steps, bool) or not isinstance(fit_steps, int) or fit_steps < 0:
-        raise WeightinitError(f"fit_steps must be an integer >= 0, got {fit_steps!r}")
+    if fit_steps is not None and (isinstance(fit_steps, bool) or not isinstance(fit_steps, int) or fit_steps < 0):
+        raise WeightinitError(f"fit_steps must be an integer >= 0 or None, got {fit_steps!r}")
     if fit_steps and pairs is None:
         raise WeightinitError("fit_steps fits the start to your pairs: pass pairs=(inputs, targets) too")
+    if pairs_start not in PAIRS_STARTS:
+        raise WeightinitError(f"pairs_start must be one of {PAIRS_STARTS}, got {pairs_start!r}")
     if isinstance(widen_noise, bool) or not isinstance(widen_noise, (int, float)) or not widen_noise >= 0:
         raise WeightinitError(f"widen_noise must be a number >= 0, got {widen_noise!r}")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -471,13 +491,20 @@ def initialize(
     if pair_model:
         return _initialize_pair(inner, concept, gen, adapter, reverse=reverse, start=start, **options)
 
+    generate_from_pairs = pairs is not None and _generates_from_pairs(gen, pairs_start)
     plan = _plan(gen, inner, adapter)
     gen_start = time.perf_counter()
     resolved = gen.resolve(concept)  # the concept is read once; everything below takes this
     based_on = {"netG": gen.based_on(resolved, "netG")}
-    factors = _generate(gen, resolved, steps=steps, seed=seed, guidance=guidance)
-    choice = None
-    if pairs is not None:
+    choice = generated = fitted = None
+    if generate_from_pairs:
+        # on a float32 copy of the generator's own network, which a widened one computes exactly
+        own = _own_network(gen, inner, torch.float32)
+        factors, generated = start_from_pairs(own, gen.base_adapter, gen, resolved, pairs, fit_steps=fit_steps)
+        fitted = generated.fit
+    else:
+        factors = _generate(gen, resolved, steps=steps, seed=seed, guidance=guidance)
+    if pairs is not None and not generate_from_pairs:
         # scored on the generator's own network, which a widened one computes exactly
         scorer, scorer_adapter = (inner, adapter) if plan is None else (_own_network(gen, inner), gen.base_adapter)
         factors, choice = choose_on_pairs(scorer, scorer_adapter, gen, factors, resolved, pairs, progress=progress)
@@ -495,7 +522,10 @@ def initialize(
     _describe(report, plan, carried, float(widen_noise))
     if choice is not None:
         report.chosen, report.choice = choice.chosen, dict(choice.__dict__)
-    if fit_steps:
+    if generated is not None:
+        report.chosen = generated.chosen
+        report.pair_start = {k: v for k, v in generated.__dict__.items() if k != "fit"}
+    if fitted is not None:
         report.pair_fit = dict(fitted.__dict__)
     if mode == "merge":
         triples, _ = prepare_update(inner, carried.weights, adapter)
@@ -510,6 +540,15 @@ def initialize(
         report.values_set = sum(t.numel() for t in carried.factors.values())
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _generates_from_pairs(gen, pairs_start: str) -> bool:
+    if pairs_start == "generate" and gen.pair_start is None:
+        raise WeightinitError(
+            f"generator {gen.name} has no pair start ({PAIR_START_NAME} in its folder) to generate from your "
+            "pairs; use pairs_start='choose' (or 'auto'), or a generator that has one (weightinit generators)"
+        )
+    return pairs_start == "generate" or (pairs_start == "auto" and gen.pair_start is not None)
 
 
 def _own_network(gen, like: nn.Module, dtype: torch.dtype | None = None) -> nn.Module:

@@ -41,6 +41,70 @@ class PairFit:
     kept: bool = False
 
 
+class PriorSpan:
+    """A network of the generator's own layout as a function of a point of the prior's span:
+    normalised blocks ``origin + (scale * shift) @ basis``, decoded and written functionally
+    (``torch.func.functional_call``), so gradients reach ``shift``. ``scale`` is the training
+    concepts' spread along each coefficient; the basis is cast to float32 once (the stored
+    half-precision one costs tens of milliseconds a cast)."""
+
+    def __init__(self, model: nn.Module, adapter, gen):
+        if gen.prior is None:
+            raise WeightinitError(f"generator {gen.name} has no retrieval prior to fit the pairs in; use fit_steps=0")
+        self.model, self.gen = model, gen
+        self.codec = BlockCodec(gen.layout)
+        self.basis = gen.prior.basis.float()
+        self.scale = gen.prior.coef.float().std(0)
+        self.center = gen.center if gen.center is not None else torch.zeros(())
+        self.shape = (gen.prior.num_blocks, gen.prior.block_size)
+        self.native = {c: n for n, c in adapter.canonical_names(model)}
+        self.device = next(model.parameters()).device
+        self._buffers = dict(model.named_buffers())
+
+    def origin_of(self, factors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The normalised blocks of ``factors`` (as the layout stores them)."""
+        dtypes = {slot.name: slot.torch_dtype for slot in self.gen.layout.slots}
+        stored = self.codec.encode({k: v.to(dtypes[k]) for k, v in factors.items()}, dtype=torch.float32)
+        return self.gen.normalizer.normalize(stored)
+
+    def origin_at(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """The normalised blocks of the zoo mean plus the prior's delta at ``coefficients [R]``."""
+        return self.center + (coefficients.float() @ self.basis).view(self.shape)
+
+    def blocks(self, origin: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        moved = origin if shift is None else origin + ((self.scale * shift) @ self.basis).view(self.shape)
+        return self.gen.normalizer.denormalize(moved, torch.float32)
+
+    def factors(self, blocks: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self.codec.decode(blocks).items()}
+
+    def weights(self, blocks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network's parameters (native names) with ``blocks`` written: the base where the
+        blocks store nothing (no zeros added), base + delta where they do."""
+        factors = self.codec.decode(blocks)
+        out = {}
+        for name, base in self.gen.base_canonical.items():
+            if name + representation.LORA_A in factors:
+                a, b = factors[name + representation.LORA_A], factors[name + representation.LORA_B]
+                value = base + representation.lora_update(a.float(), b.float(), base.shape)
+            elif name in factors:
+                value = base + factors[name].float().view(base.shape)
+            else:
+                value = base
+            out[self.native[name]] = value.to(self.device)
+        return out
+
+    def l1(self, blocks: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The network's L1 on the pairs with ``blocks`` written (call it in batch statistics)."""
+        return F.l1_loss(self.forward(blocks, inputs), targets)
+
+    def forward(self, blocks: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """The network's outputs with ``blocks`` written; its own buffers are not touched (a
+        batch norm in train mode counts its batches even at momentum 0), copies take the counts."""
+        buffers = {k: v.clone() for k, v in self._buffers.items()}
+        return torch.func.functional_call(self.model, (self.weights(blocks), buffers), (inputs,))
+
+
 def fit_to_pairs(
     model: nn.Module,
     adapter,
@@ -50,47 +114,34 @@ def fit_to_pairs(
     *,
     steps: int,
     lr: float = FIT_LEARNING_RATE,
+    origin: torch.Tensor | None = None,
+    l1_before: float | None = None,
 ) -> tuple[dict[str, torch.Tensor], PairFit]:
     """``factors`` moved by ``steps`` Adam steps in the prior's span to fit ``pairs``
     (``(inputs, targets)``, as :func:`weightinit.selection.check_pairs` returns them) on ``model``, a
-    network of the generator's own layout (left unchanged). Returns the new factors and what was done."""
-    if gen.prior is None:
-        raise WeightinitError(f"generator {gen.name} has no retrieval prior to fit the pairs in; use fit_steps=0")
+    network of the generator's own layout (left unchanged). Returns the new factors and what was done.
+    ``origin`` (the factors' normalised blocks) and ``l1_before`` (their L1 on the pairs) save
+    recomputing them where the caller has them."""
     start = time.perf_counter()
-    codec = BlockCodec(gen.layout)
-    prior = gen.prior
-    dtypes = {slot.name: slot.torch_dtype for slot in gen.layout.slots}  # the layout's (the factors came from it)
-    stored = codec.encode({k: v.to(dtypes[k]) for k, v in factors.items()}, dtype=torch.float32)
-    origin = gen.normalizer.normalize(stored)
-    scale = prior.coef.float().std(0)
-    native = {c: n for n, c in adapter.canonical_names(model)}
-    device = next(model.parameters()).device
-    inputs, targets = (t.to(device=device, dtype=torch.float32) for t in pairs)
-    u = torch.zeros(prior.rank, requires_grad=True)
+    span = PriorSpan(model, adapter, gen)
+    origin = span.origin_of(factors) if origin is None else origin
+    inputs, targets = (t.to(device=span.device, dtype=torch.float32) for t in pairs)
+    u = torch.zeros(gen.prior.rank, requires_grad=True)
     optimizer = torch.optim.Adam([u], lr=lr)
-
-    def weights(shift: torch.Tensor) -> dict[str, torch.Tensor]:
-        blocks = gen.normalizer.denormalize(origin + prior.delta(scale * shift), torch.float32)
-        full = representation.full_weights(codec.decode(blocks), gen.base_canonical)
-        return {native[k]: v.to(device) for k, v in full.items()}
-
-    def loss(shift: torch.Tensor) -> torch.Tensor:
-        return F.l1_loss(torch.func.functional_call(model, weights(shift), (inputs,)), targets)
-
     with batch_statistics(model):
-        with torch.no_grad():
-            before = float(loss(u))
+        if l1_before is None:
+            with torch.no_grad():
+                l1_before = float(span.l1(span.blocks(origin), inputs, targets))
         for _ in range(steps):
-            value = loss(u)
+            value = span.l1(span.blocks(origin, u), inputs, targets)
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
         with torch.no_grad():
-            after = float(loss(u))
-            blocks = gen.normalizer.denormalize(origin + prior.delta(scale * u), torch.float32)
+            blocks = span.blocks(origin, u)
+            after = float(span.l1(blocks, inputs, targets))
     if not bool(torch.isfinite(blocks).all()):
         raise InvalidWeights("fitting the start to the pairs gave NaN or Inf; nothing was written")
-    if not after < before:  # Adam's first steps move every coefficient: a start the pairs already fit is kept
-        return dict(factors), PairFit(steps, len(inputs), before, before, time.perf_counter() - start, kept=True)
-    fitted = {k: v.clone() for k, v in codec.decode(blocks).items()}
-    return fitted, PairFit(steps, len(inputs), before, after, time.perf_counter() - start)
+    if not after < l1_before:  # Adam's first steps move every coefficient: a start the pairs already fit is kept
+        return dict(factors), PairFit(steps, len(inputs), l1_before, l1_before, time.perf_counter() - start, kept=True)
+    return span.factors(blocks), PairFit(steps, len(inputs), l1_before, after, time.perf_counter() - start)

@@ -257,16 +257,27 @@ def nearest_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
 
 
 def _generated(
-    ctx: BenchContext, concept_id: str, steps: int, mode: str, choose: bool = False, fit_steps: int = 0
+    ctx: BenchContext, concept_id: str, steps: int, mode: str, pairs_start: str | None = None, fit_steps: int = 0
 ) -> StartingPoint:
+    """``pairs_start``: None for text alone, else how ``initialize(pairs=)`` makes the start from
+    the concept's ``SELECTION_PAIRS`` ("choose" or "generate"; ``fit_steps`` then as given)."""
     gen = ctx.generator  # loaded once per process, not counted (like importing a library)
     text = ctx.zoo.record(concept_id).text
     model = ctx.base_model()
-    pairs = ctx.selection_pairs(concept_id) if choose else None  # the user's data: already in hand, not counted
+    # the user's data: already in hand, not counted
+    pairs = ctx.selection_pairs(concept_id) if pairs_start is not None else None
     gen.text_encoder.forget(text)  # text encoding counts as generation
     start = time.perf_counter()
     report = initialize(
-        model, text, generator=gen, steps=steps, seed=ctx.seed, mode=mode, pairs=pairs, fit_steps=fit_steps
+        model,
+        text,
+        generator=gen,
+        steps=steps,
+        seed=ctx.seed,
+        mode=mode,
+        pairs=pairs,
+        pairs_start=pairs_start or "auto",
+        fit_steps=fit_steps if pairs_start == "choose" else None,
     )
     seconds = time.perf_counter() - start
     params = [p for p in model.parameters() if p.requires_grad] if mode == "lora" else None
@@ -275,6 +286,8 @@ def _generated(
         info["choice"] = report.choice
     if report.pair_fit is not None:
         info["pair_fit"] = report.pair_fit
+    if report.pair_start is not None:
+        info["pair_start"] = report.pair_start
     return StartingPoint(model, params, seconds, info)
 
 
@@ -295,11 +308,19 @@ def generated_k_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
 
 
 def chosen_1(ctx: BenchContext, concept_id: str) -> StartingPoint:
-    return _generated(ctx, concept_id, 1, "merge", choose=True)
+    return _generated(ctx, concept_id, 1, "merge", pairs_start="choose")
 
 
 def chosen_1_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
-    return _generated(ctx, concept_id, 1, "lora", choose=True)
+    return _generated(ctx, concept_id, 1, "lora", pairs_start="choose")
+
+
+def pair_generated_1(ctx: BenchContext, concept_id: str) -> StartingPoint:
+    return _generated(ctx, concept_id, 1, "merge", pairs_start="generate")
+
+
+def pair_generated_1_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
+    return _generated(ctx, concept_id, 1, "lora", pairs_start="generate")
 
 
 #: Steps ``fitted_1*`` moves the chosen start by to fit the pairs (``initialize(fit_steps=...)``).
@@ -307,11 +328,11 @@ FIT_STEPS = 30
 
 
 def fitted_1(ctx: BenchContext, concept_id: str) -> StartingPoint:
-    return _generated(ctx, concept_id, 1, "merge", choose=True, fit_steps=FIT_STEPS)
+    return _generated(ctx, concept_id, 1, "merge", pairs_start="choose", fit_steps=FIT_STEPS)
 
 
 def fitted_1_lora(ctx: BenchContext, concept_id: str) -> StartingPoint:
-    return _generated(ctx, concept_id, 1, "lora", choose=True, fit_steps=FIT_STEPS)
+    return _generated(ctx, concept_id, 1, "lora", pairs_start="choose", fit_steps=FIT_STEPS)
 
 
 def prior(ctx: BenchContext, concept_id: str) -> StartingPoint:
@@ -390,6 +411,23 @@ METHODS: dict[str, Method] = {
             "fitted_1",
             f"chosen on {SELECTION_PAIRS} train pairs, then fitted to them ({FIT_STEPS} steps)",
             fitted_1,
+            needs_generator=True,
+            sees_pairs=True,
+            ablation=True,
+        ),
+        Method(
+            "pair_generated_1",
+            f"generated from the text and {SELECTION_PAIRS} train pairs (the generator's pair start)",
+            pair_generated_1,
+            needs_generator=True,
+            sees_pairs=True,
+            ablation=True,
+        ),
+        Method(
+            "pair_generated_1_lora",
+            f"generated from the text and {SELECTION_PAIRS} train pairs, LoRA-only",
+            pair_generated_1_lora,
+            trains="lora",
             needs_generator=True,
             sees_pairs=True,
             ablation=True,

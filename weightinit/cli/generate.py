@@ -12,6 +12,7 @@ network is built or any weights are loaded. Heavy imports happen inside the comm
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -66,20 +67,36 @@ PairsOption = Annotated[
         exists=True,
         file_okay=False,
         show_default=False,
-        help="A folder of your aligned pairs (pix2pix format, A|B side by side): choose the start that fits "
-        "--pairs-count of its train pairs best among the generated weights and the generator's other candidates.",
+        help="A folder of your aligned pairs (pix2pix format, A|B side by side): make the start from the text "
+        "and --pairs-count of its train pairs (see --pairs-start).",
     ),
 ]
-PairsCountOption = Annotated[
-    int, typer.Option("--pairs-count", min=1, help="Train pairs from --pairs to score the candidates on.")
+PairsCountOption = Annotated[int, typer.Option("--pairs-count", min=1, help="Train pairs taken from --pairs.")]
+class PairsStart(str, enum.Enum):
+    """How ``--pairs`` makes the start (``initialize(pairs_start=...)``)."""
+
+    auto = "auto"
+    generate = "generate"
+    choose = "choose"
+
+
+PairsStartOption = Annotated[
+    PairsStart,
+    typer.Option(
+        "--pairs-start",
+        help="With --pairs: 'generate' the start from the text and the pairs (the generator's pair start, a "
+        "fraction of a second), 'choose' the candidate that fits them best (about a second), or 'auto': "
+        "generate where the generator has a pair start, else choose.",
+    ),
 ]
 FitStepsOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--fit-steps",
         min=0,
-        help="With --pairs: then move the chosen start this many steps inside the generator's prior to fit the "
-        "pairs (30 is what was measured; 0: the chosen start as it is).",
+        show_default=False,
+        help="With --pairs: then move the start this many steps inside the generator's prior to fit the pairs "
+        "(default: the pair start's own when generating, 0 when choosing).",
     ),
 ]
 PairsSizeOption = Annotated[
@@ -277,7 +294,8 @@ def _initialize_and_write(
     as_json,
     source=None,
     pairs=None,
-    fit_steps: int = 0,
+    fit_steps: int | None = None,
+    pairs_start: str = "auto",
 ):
     import contextlib
     import warnings
@@ -299,6 +317,7 @@ def _initialize_and_write(
             pairs=pairs,
             progress=progress,
             fit_steps=fit_steps,
+            pairs_start=PairsStart(pairs_start).value,
         )
     for w in caught:  # the warning as one line on stderr, not Python's file:line form
         if issubclass(w.category, FarConceptWarning):
@@ -351,7 +370,8 @@ def sample(
     pairs: PairsOption = None,
     pairs_count: PairsCountOption = 8,
     pairs_size: PairsSizeOption = None,
-    fit_steps: FitStepsOption = 0,
+    pairs_start: PairsStartOption = PairsStart.auto,
+    fit_steps: FitStepsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write a fresh generator initialised for CONCEPT as a checkpoint.
@@ -404,6 +424,7 @@ def sample(
         as_json=as_json,
         pairs=chosen_on,
         fit_steps=fit_steps,
+        pairs_start=pairs_start,
     )
 
 
@@ -436,7 +457,8 @@ def init(
     pairs: PairsOption = None,
     pairs_count: PairsCountOption = 8,
     pairs_size: PairsSizeOption = None,
-    fit_steps: FitStepsOption = 0,
+    pairs_start: PairsStartOption = PairsStart.auto,
+    fit_steps: FitStepsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Initialise your checkpoint for CONCEPT and write it to OUT (CHECKPOINT is not changed).
@@ -494,4 +516,5 @@ def init(
         source=checkpoint,
         pairs=chosen_on,
         fit_steps=fit_steps,
+        pairs_start=pairs_start,
     )

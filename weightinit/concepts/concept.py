@@ -10,6 +10,7 @@ photo") the *input* is the degraded rendering and the target is the photo. Use
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,14 @@ HELDOUT_KINDS = ("composition", "strength", "phrasing", "novel")
 
 Edit = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 PairBuilder = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def concept_group(concept_id: str) -> str:
+    """The group of a concept id: concepts that are one edit at another strength, or reversed,
+    share it (``sepia-light``, ``sepia-heavy-reverse`` -> ``sepia``). What a measurement leaves out
+    together so that a learned part must generalise rather than look up."""
+    base = concept_id.removesuffix("-reverse")
+    return re.sub(r"-(light|medium|heavy|full|heldout-strength)$", "", base)
 
 
 def normalise_text(text: str) -> str:

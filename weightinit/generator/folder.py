@@ -16,6 +16,8 @@ The folder is in the diffusers/hub style, never a pickle::
                                                of the training concepts, weightinit.generator.prior)
     phrasings.json                             optional: the known phrasings, frozen when it was
                                                saved (weightinit.generator.phrasings)
+    pair_start.safetensors                     optional: what a start from the user's pairs learned
+                                               (weightinit.pair_start; needs the prior)
     base.safetensors                           the base checkpoint the weights are relative to
     README.md                                  model card: training data and measured quality
 
@@ -44,6 +46,7 @@ from weightinit.generator.denoisers import BlockDenoiser, denoiser_class
 from weightinit.generator.phrasings import PHRASINGS_NAME, KnownPhrasings
 from weightinit.generator.prior import PRIOR_NAME, RetrievalPrior
 from weightinit.layout import BlockLayout
+from weightinit.pair_start import PAIR_START_NAME, PairProposer
 
 DENOISER_DIR = "denoiser"
 DENOISER_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -77,6 +80,7 @@ class FolderContents:
     center: torch.Tensor | None
     prior: RetrievalPrior | None
     phrasings: KnownPhrasings | None
+    pair_start: PairProposer | None = None
 
 
 def read_folder(folder: Path, device="cpu") -> FolderContents:
@@ -98,6 +102,12 @@ def read_folder(folder: Path, device="cpu") -> FolderContents:
         )
     normalizer = SlotNormalizer.from_state_dict(layout, norm_state)
     prior = RetrievalPrior.load(folder / PRIOR_NAME, layout.fingerprint) if (folder / PRIOR_NAME).is_file() else None
+    pair_start = None
+    if (folder / PAIR_START_NAME).is_file():
+        if prior is None:
+            raise CheckpointError(f"{folder}: {PAIR_START_NAME} needs the retrieval prior, and {PRIOR_NAME} is missing")
+        pair_start = PairProposer.load(folder / PAIR_START_NAME, layout.fingerprint)
+        pair_start.check(prior.rank)
     if config.zoo is not None and config.zoo.representation != representation.kind_of(layout.names):
         raise CheckpointError(
             f"{folder}: the zoo config says {config.zoo.representation!r}, but layout.json holds "
@@ -113,6 +123,7 @@ def read_folder(folder: Path, device="cpu") -> FolderContents:
         center=norm_state.get("block_center"),
         prior=prior,
         phrasings=KnownPhrasings.load(folder / PHRASINGS_NAME) if (folder / PHRASINGS_NAME).is_file() else None,
+        pair_start=pair_start,
     )
 
 
@@ -134,6 +145,8 @@ def write_folder(gen, directory: str | os.PathLike) -> Path:
         save_safetensors(tmp / NORMALIZER_NAME, stats, meta)
         if gen.prior is not None:
             gen.prior.save(tmp / PRIOR_NAME, gen.layout.fingerprint)
+        if gen.pair_start is not None:
+            gen.pair_start.save(tmp / PAIR_START_NAME, gen.layout.fingerprint)
         save_safetensors(tmp / BASE_NAME, gen.base_state, {"weightinit.arch": gen.arch or ""})
         gen.phrasings.save(tmp / PHRASINGS_NAME)  # the live catalog's, frozen now, where it had none
         (tmp / CARD_NAME).write_text(model_card(gen))
@@ -147,12 +160,14 @@ def write_folder(gen, directory: str | os.PathLike) -> Path:
                 old.rename(aside)
             (tmp / name).rename(old)
             shutil.rmtree(directory / f".{name}.old", ignore_errors=True)
-        if gen.prior is None and (directory / PRIOR_NAME).exists():
-            (directory / PRIOR_NAME).unlink()
+        for optional, present in ((PRIOR_NAME, gen.prior), (PAIR_START_NAME, gen.pair_start)):
+            if present is None and (directory / optional).exists():
+                (directory / optional).unlink()
         for name in (
             LAYOUT_NAME,
             NORMALIZER_NAME,
             *([PRIOR_NAME] if gen.prior is not None else []),
+            *([PAIR_START_NAME] if gen.pair_start is not None else []),
             BASE_NAME,
             PHRASINGS_NAME,
             CARD_NAME,

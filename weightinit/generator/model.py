@@ -45,6 +45,7 @@ from weightinit.generator.resolved import Provenance, ResolvedConcept, resolve_c
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks, scheduler_from_config
 from weightinit.generator.text import TextEmbedding, TextEncoder, shared_text_encoder
 from weightinit.layout import BlockLayout
+from weightinit.pair_start import PairProposer
 
 __all__ = [
     "DENOISER_DIR",
@@ -82,16 +83,23 @@ class WeightGenerator:
         center: torch.Tensor | None = None,
         prior: RetrievalPrior | None = None,
         phrasings: KnownPhrasings | None = None,
+        pair_start: PairProposer | None = None,
         name: str | None = None,
         **fields,
     ):
         check_parts(denoiser, layout, normalizer, center, prior)
+        if pair_start is not None:
+            if prior is None:
+                raise WeightinitError("a pair start proposes points of the retrieval prior's span: it needs the prior")
+            pair_start.check(prior.rank)
         self.denoiser = denoiser.eval()
         self.scheduler_config = dict(scheduler_config)
         self.layout = layout
         self.normalizer = normalizer
         self.center = None if center is None else center.to(torch.float32)
         self.prior = prior
+        #: what a start from the user's pairs learned (``weightinit.pair_start``), or None
+        self.pair_start = pair_start
         if fields and config is not None:
             raise WeightinitError(f"pass a GeneratorConfig or its fields ({', '.join(sorted(fields))}), not both")
         self.config = config if config is not None else GeneratorConfig.from_fields(layout.fingerprint, **fields)
@@ -416,6 +424,7 @@ class WeightGenerator:
             base_state=parts.base_state,
             center=parts.center,
             prior=parts.prior,
+            pair_start=parts.pair_start,
             phrasings=parts.phrasings,
             name=str(path_or_hub_id),
         )

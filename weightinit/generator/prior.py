@@ -163,7 +163,8 @@ class RetrievalPrior:
     ) -> torch.Tensor:
         """``[Q, C]`` blending weights for pooled text embeddings ``query [Q, D]`` (rows sum to 1).
 
-        ``exclude [Q]`` masks one concept per query (leave-one-out).
+        ``exclude [Q]`` masks one concept per query (leave-one-out), a boolean ``exclude [Q, C]``
+        the concepts where it is True (leave-group-out).
         """
         return self.weights_from(self._cosines(query), temperature, exclude)
 
@@ -266,7 +267,9 @@ def blend_weights(keys, owner, num_concepts, query, temperature, exclude=None) -
 
 def _weights(cosines, owner, num_concepts, temperature, exclude=None) -> torch.Tensor:
     logits = cosines / temperature
-    if exclude is not None:
+    if exclude is not None and exclude.dtype == torch.bool:  # [Q, C]: concepts left out of each row
+        logits = logits.masked_fill(exclude[:, owner], float("-inf"))
+    elif exclude is not None:
         logits = logits.masked_fill(owner[None, :] == exclude[:, None], float("-inf"))
     w = torch.softmax(logits, dim=-1)
     return torch.zeros(cosines.shape[0], num_concepts).index_add_(1, owner, w)

@@ -64,6 +64,7 @@ from weightinit.generator.text import (
     TextEncoder,
     shared_text_encoder,
 )
+from weightinit.pair_start import fit_pair_start
 from weightinit.recipe import resolve_mixed_precision, select_device
 from weightinit.zoo.weights import ZooWeights
 
@@ -141,6 +142,13 @@ class GeneratorTrainingConfig:
         metadata={
             "help": "What the denoiser corrects: 'self' (each phrasing's blend with its own concept in it) or "
             "'leave_one_out' (the blend of the other concepts, as a held-out concept sees it)."
+        },
+    )
+    pair_start: bool = field(
+        default=True,
+        metadata={
+            "help": "Also learn the start from a user's pairs (weightinit.pair_start: features of each training "
+            "concept's first pairs -> its coefficients in the retrieval prior); needs the retrieval prior."
         },
     )
     no_text: bool = field(default=False, metadata={"help": "Ablation: no text condition."})
@@ -687,6 +695,9 @@ def train_generator(
     generator = _finished_generator(
         denoiser, scheduler, zoo, data, encoder, config, done, seconds, accelerator.num_processes
     )
+    if done.step >= config.steps and config.pair_start and generator.prior is not None:
+        generator.pair_start = fit_pair_start(generator, zoo)
+        say(f"learned the pair start from {len(generator.pair_start.names)} training concepts")
     if done.step >= config.steps:
         if main:
             generator.save_pretrained(out_dir)

@@ -1,0 +1,169 @@
+"""initialize(..., pairs=) with a generator that generates the start from the text and the pairs
+(weightinit.pair_start): its parts, its folder file, and what initialize does with it."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from weightinit import plugins
+from weightinit.concepts.concept import concept_group
+from weightinit.errors import CheckpointError, WeightinitError
+from weightinit.initialization import initialize, load_generator
+from weightinit.pair_fit import PriorSpan
+from weightinit.pair_start import PAIR_START_NAME, PairProposer, start_from_pairs, text_coefficients
+from weightinit.recipe import batch_statistics
+
+ARCH = "pix2pix:unet_64,ngf=4"
+TEXT = "sketch to photo"
+
+
+def fresh(seed: int = 0):
+    torch.manual_seed(seed)
+    return plugins.build_model(ARCH)
+
+
+def pairs_of_concept(gen, i: int, n: int = 4):
+    """Inputs and what the base with training concept ``i``'s prior row written makes of them."""
+    model = fresh()
+    model.load_state_dict(gen.base_state)
+    span = PriorSpan(model, plugins.get_adapter("pix2pix"), gen)
+    inputs = torch.rand(n, 3, 64, 64, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    with torch.no_grad(), batch_statistics(model):
+        out = span.forward(span.blocks(span.origin_at(gen.prior.coef[i])), inputs)
+    return inputs, out
+
+
+@pytest.mark.parametrize(
+    "concept_id, group",
+    [
+        ("sepia-light", "sepia"),
+        ("sepia-heavy-reverse", "sepia"),
+        ("warm+vignette-full", "warm+vignette"),
+        ("deblur-heldout-strength", "deblur"),
+        ("charcoal-drawing", "charcoal-drawing"),
+    ],
+)
+def test_a_concepts_group_gathers_its_strengths_and_its_reverse(concept_id, group):
+    assert concept_group(concept_id) == group
+
+
+def _proposer(n=6, f=5, r=3, seed=0, **settings):
+    g = torch.Generator().manual_seed(seed)
+    features, texts = torch.randn(n, f, generator=g), torch.randn(n, r, generator=g)
+    mix = torch.randn(f, r, generator=g)
+    coef = texts + ((features - features.mean(0)) / features.std(0)) @ mix + 0.5
+    return features, texts, coef, PairProposer.fit(features, texts, coef, 0.0, [f"c{i}" for i in range(n)], **settings)
+
+
+def test_the_regression_recovers_a_linear_edit_and_the_neighbours_come_nearest_first():
+    features, texts, coef, proposer = _proposer()
+    rows, names = proposer.propose(features[2], texts[2], 5)
+    assert torch.allclose(rows[0], texts[2]) and torch.allclose(rows[1], coef[2], atol=1e-4)
+    assert names[:3] == ["text blend", "regressed from the pairs", "concept c2"]  # its own features are nearest
+    assert torch.equal(rows[2], coef[2]) and rows.shape == (5, 3) and len(names) == 5
+    rows, names = proposer.propose(features[0], texts[0], 1)
+    assert names == ["text blend"] and rows.shape == (1, 3)
+
+
+def test_a_pair_start_saves_and_loads_exactly_and_refuses_another_layout(tmp_path):
+    *_, proposer = _proposer(checked=3, fit_steps=2, fit_lr=0.25)
+    path = tmp_path / PAIR_START_NAME
+    proposer.save(path, "abc")
+    back = PairProposer.load(path, "abc")
+    for k in ("mean", "std", "ridge", "keys", "coef"):
+        assert torch.equal(getattr(back, k), getattr(proposer, k))
+    assert (back.names, back.checked, back.fit_steps, back.fit_lr) == (proposer.names, 3, 2, 0.25)
+    with pytest.raises(CheckpointError, match="made for layout abc, not xyz"):
+        PairProposer.load(path, "xyz")
+    with pytest.raises(CheckpointError, match="pair start parts disagree"):
+        proposer.with_settings(checked=0)
+    with pytest.raises(CheckpointError, match="prior has rank 7"):
+        proposer.check(7)
+
+
+def test_training_learns_the_pair_start_and_the_folder_keeps_it(tiny_pair_generator_dir, tiny_generator_dir):
+    gen = load_generator(tiny_pair_generator_dir)
+    assert (tiny_pair_generator_dir / PAIR_START_NAME).is_file() and gen.pair_start is not None
+    assert gen.pair_start.names == gen.prior.concept_ids and gen.pair_start.coef.shape == gen.prior.coef.shape
+    assert load_generator(tiny_generator_dir).pair_start is None  # trained with pair_start=False
+
+
+def test_a_pair_start_without_the_prior_is_refused(tiny_pair_generator_dir, tmp_path):
+    folder = tmp_path / "gen"
+    shutil.copytree(tiny_pair_generator_dir, folder)
+    (folder / "prior.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="needs the retrieval prior"):
+        load_generator(folder)
+
+
+def test_the_functional_span_writes_what_the_network_computes(tiny_pair_generator_dir):
+    gen = load_generator(tiny_pair_generator_dir)
+    x, _ = pairs_of_concept(gen, 0)
+    model = fresh()
+    model.load_state_dict(gen.base_state)
+    span = PriorSpan(model, plugins.get_adapter("pix2pix"), gen)
+    blocks = span.blocks(span.origin_at(gen.prior.coef[1]))
+    written = fresh(3)
+    written.load_state_dict(gen.base_state)
+    with torch.no_grad():
+        for name, value in span.weights(blocks).items():
+            written.get_parameter(name).copy_(value)
+        with batch_statistics(model), batch_statistics(written):
+            a = span.forward(blocks, x)
+            assert torch.equal(a, written(x))
+
+
+def test_pairs_a_training_concept_made_are_generated_close_to_it(tiny_pair_generator_dir):
+    gen = load_generator(tiny_pair_generator_dir)
+    pairs = pairs_of_concept(gen, 1)
+    model = fresh()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = initialize(model, TEXT, generator=tiny_pair_generator_dir, pairs=pairs)
+    made = report.pair_start
+    assert report.choice is None and made["pairs"] == 4 and made["checked"] == gen.pair_start.checked
+    assert made["l1"][report.chosen] == min(made["l1"].values()) <= made["text_l1"]
+    assert "generated from 4 pairs" in str(report) and not all(
+        torch.equal(before[k], v) for k, v in model.state_dict().items()
+    )
+    with torch.no_grad(), batch_statistics(model):
+        l1 = float((model(pairs[0]) - pairs[1]).abs().mean())
+    assert l1 == pytest.approx(report.pair_fit["l1_after"] if report.pair_fit else made["pairs_l1"], abs=1e-4)
+
+
+def test_start_from_pairs_leaves_the_network_unchanged_and_fit_steps_override(tiny_pair_generator_dir):
+    gen = load_generator(tiny_pair_generator_dir)
+    pairs = pairs_of_concept(gen, 2)
+    model = fresh()
+    model.load_state_dict(gen.base_state)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    concept = gen.resolve(TEXT)
+    _, plain = start_from_pairs(model, plugins.get_adapter("pix2pix"), gen, concept, pairs, fit_steps=0)
+    _, fitted = start_from_pairs(model, plugins.get_adapter("pix2pix"), gen, concept, pairs, fit_steps=3)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert plain.fit is None and fitted.fit.steps == 3 and fitted.chosen == plain.chosen
+    assert fitted.fit.l1_before == pytest.approx(plain.pairs_l1, abs=1e-6)
+    assert fitted.pairs_l1 <= plain.pairs_l1
+    assert torch.equal(
+        text_coefficients(gen, concept), gen.prior.coefficients_of(concept.weights[None].float())[0].float()
+    )
+
+
+def test_pairs_start_choose_keeps_the_screen_and_generate_needs_a_pair_start(
+    tiny_pair_generator_dir, tiny_generator_dir
+):
+    gen = load_generator(tiny_pair_generator_dir)
+    pairs = pairs_of_concept(gen, 0)
+    report = initialize(fresh(), TEXT, generator=tiny_pair_generator_dir, pairs=pairs, pairs_start="choose")
+    assert report.pair_start is None and report.choice is not None
+    auto = initialize(fresh(), TEXT, generator=tiny_generator_dir, pairs=pairs)  # no pair start: chooses
+    assert auto.pair_start is None and auto.choice is not None
+    model = fresh()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(WeightinitError, match="has no pair start .* pairs_start='choose'"):
+        initialize(model, TEXT, generator=tiny_generator_dir, pairs=pairs, pairs_start="generate")
+    with pytest.raises(WeightinitError, match="pairs_start must be one of"):
+        initialize(model, TEXT, generator=tiny_generator_dir, pairs=pairs, pairs_start="best")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
