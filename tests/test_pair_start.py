@@ -167,3 +167,21 @@ def test_pairs_start_choose_keeps_the_screen_and_generate_needs_a_pair_start(
     with pytest.raises(WeightinitError, match="pairs_start must be one of"):
         initialize(model, TEXT, generator=tiny_generator_dir, pairs=pairs, pairs_start="best")
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_adding_a_pair_start_to_a_generator_folder_changes_no_other_weight_file(
+    tiny_generator_dir, tiny_zoo_dir, tmp_path
+):
+    from weightinit.pair_start import main
+
+    folder = tmp_path / "gen"
+    shutil.copytree(tiny_generator_dir, folder)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert main(["--generator", str(folder), "--zoo", str(tiny_zoo_dir), "--checked", "3", "--fit-steps", "2"]) == 0
+    gen = load_generator(folder)
+    assert (gen.pair_start.checked, gen.pair_start.fit_steps) == (3, 2)
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert set(after) - set(before) == {folder.joinpath(PAIR_START_NAME).relative_to(folder)}
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {folder.joinpath("README.md").relative_to(folder)}
+    assert "with a user's pairs: the pair start" in (folder / "README.md").read_text()

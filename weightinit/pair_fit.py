@@ -116,14 +116,15 @@ def fit_to_pairs(
     lr: float = FIT_LEARNING_RATE,
     origin: torch.Tensor | None = None,
     l1_before: float | None = None,
+    span: PriorSpan | None = None,
 ) -> tuple[dict[str, torch.Tensor], PairFit]:
     """``factors`` moved by ``steps`` Adam steps in the prior's span to fit ``pairs``
     (``(inputs, targets)``, as :func:`weightinit.selection.check_pairs` returns them) on ``model``, a
     network of the generator's own layout (left unchanged). Returns the new factors and what was done.
-    ``origin`` (the factors' normalised blocks) and ``l1_before`` (their L1 on the pairs) save
-    recomputing them where the caller has them."""
+    ``origin`` (the factors' normalised blocks), ``l1_before`` (their L1 on the pairs) and
+    ``span`` (a :class:`PriorSpan` of ``model``) save recomputing them where the caller has them."""
     start = time.perf_counter()
-    span = PriorSpan(model, adapter, gen)
+    span = PriorSpan(model, adapter, gen) if span is None else span
     origin = span.origin_of(factors) if origin is None else origin
     inputs, targets = (t.to(device=span.device, dtype=torch.float32) for t in pairs)
     u = torch.zeros(gen.prior.rank, requires_grad=True)

@@ -18,6 +18,7 @@ features, saved in the generator folder as ``pair_start.safetensors`` with the s
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -187,9 +188,9 @@ def start_from_pairs(
     rows, names = proposer.propose(pair_features(inputs.cpu(), targets.cpu()), text, proposer.checked)
     origins = [span.origin_at(r) for r in rows]
     scores = _check(span, origins, inputs, targets)
-    if not all(torch.isfinite(torch.tensor(scores))):
-        bad = names[next(i for i, v in enumerate(scores) if not torch.isfinite(torch.tensor(v)))]
-        raise InvalidWeights(f"the pair start's {bad!r} gave NaN or Inf on the pairs; nothing was written")
+    bad = [n for n, v in zip(names, scores) if not math.isfinite(v)]
+    if bad:
+        raise InvalidWeights(f"the pair start's {bad[0]!r} gave NaN or Inf on the pairs; nothing was written")
     best = min(range(len(scores)), key=lambda i: (scores[i], i))
     factors = span.factors(span.blocks(origins[best]))
     fitted = None
@@ -205,6 +206,7 @@ def start_from_pairs(
             lr=proposer.fit_lr,
             origin=origins[best],
             l1_before=scores[best],
+            span=span,
         )
     report = PairStart(
         chosen=names[best],
@@ -221,7 +223,7 @@ def start_from_pairs(
 
 #: The settings a generator's pair start is saved with: chosen on training concepts, leave-group-out,
 #: as the best median step-0 PSNR within 0.25 s at 64 px on one thread (docs/measurements/pair_generator.json).
-DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 4, "fit_lr": 0.1}
+DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 4, "fit_lr": 0.2}
 #: The ridge penalty of the regression (on standardised features; the intercept is not shrunk):
 #: the best on training concepts, leave-group-out (docs/measurements/pair_start.json).
 DEFAULT_RIDGE = 100.0
@@ -271,3 +273,45 @@ def fit_pair_start(gen, zoo, *, photos=None, **settings) -> PairProposer:
     concept of its prior, with :data:`DEFAULT_SETTINGS` unless ``settings`` say otherwise."""
     data = pair_start_data(gen, zoo, photos=photos)
     return data.proposer(gen.prior.coef.float(), **{**DEFAULT_SETTINGS, **settings})
+
+
+def add_pair_start(folder: str | os.PathLike, zoo_dir: str | os.PathLike, *, photos=None, **settings) -> PairProposer:
+    """Learn the pair start of the generator in ``folder`` from ``zoo_dir`` (the zoo it was trained
+    on) and write it there (``pair_start.safetensors``, atomically, and the model card); the
+    denoiser and every other file stay as they are."""
+    from pathlib import Path
+
+    from weightinit.fileio import atomic_write_text
+    from weightinit.generator.card import model_card
+    from weightinit.generator.model import WeightGenerator
+    from weightinit.zoo.weights import ZooWeights
+
+    folder = Path(folder)
+    gen = WeightGenerator.from_pretrained(folder)
+    gen.pair_start = fit_pair_start(gen, ZooWeights(zoo_dir), photos=photos, **settings)
+    gen.pair_start.save(folder / PAIR_START_NAME, gen.layout.fingerprint)
+    atomic_write_text(folder / "README.md", model_card(gen))
+    return gen.pair_start
+
+
+def main(argv=None) -> int:
+    """``python -m weightinit.pair_start --generator DIR --zoo DIR``: add a pair start to a generator folder."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=add_pair_start.__doc__.split(";")[0])
+    p.add_argument("--generator", required=True, help="the generator folder")
+    p.add_argument("--zoo", required=True, help="the zoo it was trained on")
+    p.add_argument("--checked", type=int, default=DEFAULT_SETTINGS["checked"])
+    p.add_argument("--fit-steps", type=int, default=DEFAULT_SETTINGS["fit_steps"])
+    p.add_argument("--fit-lr", type=float, default=DEFAULT_SETTINGS["fit_lr"])
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    proposer = add_pair_start(
+        args.generator, args.zoo, checked=args.checked, fit_steps=args.fit_steps, fit_lr=args.fit_lr
+    )
+    print(f"wrote {args.generator}/{PAIR_START_NAME}: learned on {len(proposer.names)} training concepts")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
