@@ -123,7 +123,9 @@ def measure(zoo: str, generator: str | None = None, pairs: int = 0) -> dict:
         "generated_beats": beats,
         "by_direction": by_direction,
         "direction": direction,
-        "command": "python -m experiments.heldout_start",
+        "command": f"python -m experiments.heldout_start --zoo {zoo}"
+        + (f" --generator {generator}" if generator else "")
+        + (f" --pairs {pairs}" if pairs else ""),
         "per_concept": rows,
     }
 
