@@ -40,7 +40,7 @@ from weightinit.cli.zoo import load_photos
 from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import atomic_write_json
 from weightinit.finetune import final_psnr, time_to_quality, tracked_fine_tune
-from weightinit.initialization import initialize, load_generator
+from weightinit.initialization import initialize, load_generator, write_base
 from weightinit.lora import inject_lora
 from weightinit.pairs import ProceduralPairs
 from weightinit.recipe import RecipeConfig, trivial_baselines
@@ -114,24 +114,10 @@ def _start(method: str, args, zoo: ZooWeights, concept_id: str):
         return model, params, time.perf_counter() - start, {"transfer": report.transfer}
     # base + fresh LoRA: the same carried base, no generated delta, statistics fitted the same way
     adapter = plugins.adapter_for_model(model)
-    transfer = write_base(model, load_generator(args.generator), adapter)
+    transfer = write_base(model, load_generator(args.generator), adapter=adapter)
     wrappers = inject_lora(model, adapter.lora_targets(model), zoo.config.lora_rank, seed=zoo.config.lora_seed)
     params = [p for w in wrappers.values() for p in (w.lora_A, w.lora_B)]
     return model, params, time.perf_counter() - start, {"transfer": transfer}
-
-
-def write_base(model, gen, adapter) -> str:
-    """The generator's base alone (no generated delta) carried to ``model`` as ``initialize``
-    carries a start, statistics fitted; returns what was carried."""
-    from weightinit.apply import buffer_pairs, copy_buffers, prepare_update, write_in_place
-    from weightinit.initialization import DEFAULT_WIDEN_NOISE, _carried_start, _fit_statistics, _plan
-
-    plan = _plan(gen, model, adapter)
-    start = _carried_start(gen, plan, model, adapter, {}, mode="merge", widen_noise=DEFAULT_WIDEN_NOISE, seed=0)
-    _fit_statistics(model, adapter, gen, start, None)
-    write_in_place(prepare_update(model, start.weights, adapter)[0])
-    copy_buffers(buffer_pairs(model, start.buffers))
-    return "its own network" if plan is None else plan.describe()
 
 
 def run_method(method: str, args, zoo: ZooWeights, concept_id: str, target: float | None) -> dict:

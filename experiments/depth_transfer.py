@@ -24,13 +24,13 @@ from unittest import mock
 import torch
 
 from experiments.bench.runner import spread
-from experiments.default_size import _photos, write_base
+from experiments.default_size import _photos
 from weightinit import initialize, plugins
 from weightinit.adapters import pix2pix_transfer
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
-from weightinit.initialization import load_generator
+from weightinit.initialization import load_generator, write_base
 from weightinit.pairs import ProceduralPairs
 from weightinit.recipe import evaluate
 from weightinit.zoo.weights import ZooWeights
@@ -61,7 +61,7 @@ def step0(zoo: ZooWeights, concept_id: str, start: str, size: int, pairs: int) -
             with mock.patch.object(pix2pix_transfer, "_unet_level_map", _inner_map):
                 initialize(model, text, generator="unet128")
         elif start == "base":
-            write_base(model, load_generator("unet128"), plugins.adapter_for_model(model))
+            write_base(model, load_generator("unet128"), adapter=plugins.adapter_for_model(model))
     source = ProceduralPairs(default_catalog().get(concept_id), _photos(size), size=size)
     return evaluate(model, *source.sample(pairs, split="test", seed=zoo.config.data_seed(concept_id)))["psnr"]
 

@@ -185,3 +185,16 @@ def test_adding_a_pair_start_to_a_generator_folder_changes_no_other_weight_file(
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {folder.joinpath("README.md").relative_to(folder)}
     assert "with a user's pairs: the pair start" in (folder / "README.md").read_text()
+
+
+def test_write_base_writes_the_generators_base_and_fitted_statistics(tiny_generator_dir):
+    from weightinit.initialization import write_base
+
+    gen = load_generator(tiny_generator_dir)
+    model = fresh(7)
+    assert write_base(model, tiny_generator_dir) == "its own network"
+    params = dict(model.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in gen.base_state.items() if k in params)
+    plain = fresh(7)
+    write_base(plain, tiny_generator_dir, fit_statistics=False)
+    assert all(torch.equal(plain.get_buffer(k), v) for k, v in gen.base_buffers.items())

@@ -542,6 +542,34 @@ def initialize(
     return report
 
 
+def write_base(
+    model: nn.Module,
+    generator=None,
+    *,
+    adapter=None,
+    widen_noise: float = DEFAULT_WIDEN_NOISE,
+    seed: int = 0,
+    fit_statistics: bool = True,
+) -> str:
+    """Write the generator's base network alone (no generated delta) into ``model``, carried to
+    its network as ``initialize`` carries a start (widened, deepened, norm changed) and with its
+    batch-norm running statistics fitted: the start of the "base + fresh LoRA" baseline. Returns
+    what was carried ("its own network", "widened from ngf 16 to 64", ...)."""
+    _check_model(model, unwrap_model(model))
+    inner = unwrap_model(model)
+    adapter = plugins.adapter_for_model(inner) if adapter is None else adapter
+    gen = load_generator(generator, model=inner)
+    plan = _plan(gen, inner, adapter)
+    start = _carried_start(gen, plan, inner, adapter, {}, mode="merge", widen_noise=float(widen_noise), seed=seed)
+    if fit_statistics:
+        _fit_statistics(inner, adapter, gen, start, None)
+    triples, _ = prepare_update(inner, start.weights, adapter)
+    buffers = buffer_pairs(inner, start.buffers)
+    write_in_place(triples)
+    copy_buffers(buffers)
+    return "its own network" if plan is None else plan.describe()
+
+
 def _generates_from_pairs(gen, pairs_start: str) -> bool:
     if pairs_start == "generate" and gen.pair_start is None:
         raise WeightinitError(

@@ -72,7 +72,9 @@ PairsOption = Annotated[
     ),
 ]
 PairsCountOption = Annotated[int, typer.Option("--pairs-count", min=1, help="Train pairs taken from --pairs.")]
-class PairsStart(str, enum.Enum):
+
+
+class PairsStart(enum.StrEnum):
     """How ``--pairs`` makes the start (``initialize(pairs_start=...)``)."""
 
     auto = "auto"
