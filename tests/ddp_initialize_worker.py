@@ -1,7 +1,8 @@
 """Run under torchrun: every rank initialises its DDP-wrapped generator; checksums are compared.
 
 Then again with ``pairs=``, each rank holding pairs that another training concept made: alone,
-each rank would choose its own concept; the scores are averaged over the ranks, so they agree.
+each rank would choose (or generate from) its own concept; what decides the start (scores,
+features, gradients) is averaged over the ranks, so they agree.
 """
 
 import sys

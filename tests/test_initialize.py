@@ -143,8 +143,9 @@ def test_cyclegan_pair_gets_the_concept_and_its_reverse(tiny_generator_dir):
     assert all(torch.equal(v, single_b.state_dict()[k]) for k, v in pair.netG_B.state_dict().items())
 
 
-def test_every_ddp_rank_writes_identical_values(tiny_generator_dir):
-    out = run_torchrun("ddp_initialize_worker.py", str(tiny_generator_dir), ARCH)
+@pytest.mark.parametrize("generator", ["tiny_generator_dir", "tiny_pair_generator_dir"])  # pairs: choose, generate
+def test_every_ddp_rank_writes_identical_values(generator, request):
+    out = run_torchrun("ddp_initialize_worker.py", str(request.getfixturevalue(generator)), ARCH)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     sums = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("checksum rank")]
     assert len(sums) == 2 and sums[0] == sums[1], out.stdout

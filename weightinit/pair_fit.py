@@ -22,6 +22,7 @@ from torch import nn
 from weightinit import representation
 from weightinit.codec import BlockCodec
 from weightinit.errors import InvalidWeights, WeightinitError
+from weightinit.ranks import mean_over_ranks
 from weightinit.recipe import batch_statistics
 
 #: Adam's learning rate, in units of the training concepts' spread along each coefficient.
@@ -132,15 +133,16 @@ def fit_to_pairs(
     with batch_statistics(model):
         if l1_before is None:
             with torch.no_grad():
-                l1_before = float(span.l1(span.blocks(origin), inputs, targets))
+                l1_before = float(mean_over_ranks(span.l1(span.blocks(origin), inputs, targets)))
         for _ in range(steps):
             value = span.l1(span.blocks(origin, u), inputs, targets)
             optimizer.zero_grad()
             value.backward()
+            u.grad = mean_over_ranks(u.grad, span.device)  # every rank takes the same step
             optimizer.step()
         with torch.no_grad():
             blocks = span.blocks(origin, u)
-            after = float(span.l1(blocks, inputs, targets))
+            after = float(mean_over_ranks(span.l1(blocks, inputs, targets)))
     if not bool(torch.isfinite(blocks).all()):
         raise InvalidWeights("fitting the start to the pairs gave NaN or Inf; nothing was written")
     if not after < l1_before:  # Adam's first steps move every coefficient: a start the pairs already fit is kept

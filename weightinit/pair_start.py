@@ -30,6 +30,7 @@ from weightinit.errors import CheckpointError, InvalidWeights, WeightinitError
 from weightinit.fileio import read_safetensors, save_safetensors
 from weightinit.pair_features import pair_features
 from weightinit.pair_fit import PairFit, PriorSpan, fit_to_pairs
+from weightinit.ranks import mean_over_ranks
 from weightinit.recipe import batch_statistics
 
 PAIR_START_NAME = "pair_start.safetensors"
@@ -185,9 +186,12 @@ def start_from_pairs(
     span = PriorSpan(model, adapter, gen)
     inputs, targets = (t.to(device=span.device, dtype=torch.float32) for t in pairs)
     text = text_coefficients(gen, concept)
-    rows, names = proposer.propose(pair_features(inputs.cpu(), targets.cpu()), text, proposer.checked)
+    # under torch.distributed each rank has its own pairs: what decides the start is averaged first
+    features = mean_over_ranks(pair_features(inputs.cpu(), targets.cpu()), span.device)
+    rows, names = proposer.propose(features, text, proposer.checked)
     origins = [span.origin_at(r) for r in rows]
-    scores = _check(span, origins, inputs, targets)
+    scores = mean_over_ranks(torch.tensor(_check(span, origins, inputs, targets), dtype=torch.float64), span.device)
+    scores = scores.tolist()
     bad = [n for n, v in zip(names, scores) if not math.isfinite(v)]
     if bad:
         raise InvalidWeights(f"the pair start's {bad[0]!r} gave NaN or Inf on the pairs; nothing was written")

@@ -39,6 +39,7 @@ from torch import nn
 from weightinit.apply import write_buffers
 from weightinit.codec import BlockCodec
 from weightinit.errors import InvalidWeights, WeightinitError
+from weightinit.ranks import mean_over_ranks
 from weightinit.recipe import batch_statistics
 
 
@@ -362,13 +363,6 @@ def _fast_screen_supported(device: torch.device) -> bool:
     return device.type == "cpu" and probe is not None and bool(probe())
 
 
-def _mean_over_ranks(scores: torch.Tensor) -> torch.Tensor:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.all_reduce(scores)
-        scores /= torch.distributed.get_world_size()
-    return scores.cpu()
-
-
 class _Selection:
     """Everything scoring needs for one call, built once: a probe copy of the user's model with
     the base's buffers, the generator's candidates (index 0 is the generated weights, then the
@@ -455,7 +449,7 @@ class _Selection:
                 self.done += 1
                 if self.progress is not None:
                     self.progress(self.done, max(self.total, self.done))
-        scores = _mean_over_ranks(torch.stack(out)) if out else torch.zeros(0, dtype=torch.float64)
+        scores = mean_over_ranks(torch.stack(out)) if out else torch.zeros(0, dtype=torch.float64)
         if not bool(torch.isfinite(scores).all()):
             bad = self.names[indices[int((~torch.isfinite(scores)).nonzero()[0])]]
             raise InvalidWeights(
