@@ -116,12 +116,13 @@ def test_the_functional_span_writes_what_the_network_computes(tiny_pair_generato
             assert torch.equal(a, written(x))
 
 
-def test_pairs_a_training_concept_made_are_generated_close_to_it(tiny_pair_generator_dir):
+@pytest.mark.parametrize("mode", ["merge", "lora"])
+def test_pairs_a_training_concept_made_are_generated_close_to_it(tiny_pair_generator_dir, mode):
     gen = load_generator(tiny_pair_generator_dir)
     pairs = pairs_of_concept(gen, 1)
     model = fresh()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    report = initialize(model, TEXT, generator=tiny_pair_generator_dir, pairs=pairs)
+    report = initialize(model, TEXT, generator=tiny_pair_generator_dir, pairs=pairs, mode=mode)
     made = report.pair_start
     assert report.choice is None and made["pairs"] == 4 and made["checked"] == gen.pair_start.checked
     assert made["l1"][report.chosen] == min(made["l1"].values()) <= made["text_l1"]

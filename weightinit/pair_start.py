@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from weightinit.concepts.concept import concept_group
 from weightinit.errors import CheckpointError, InvalidWeights, WeightinitError
 from weightinit.fileio import read_safetensors, save_safetensors
 from weightinit.pair_features import pair_features
@@ -35,6 +36,15 @@ from weightinit.recipe import batch_statistics
 
 PAIR_START_NAME = "pair_start.safetensors"
 _TENSORS = ("mean", "std", "ridge", "keys", "coef")
+
+#: The settings a generator's pair start is saved with: chosen on training concepts, leave-group-out,
+#: as the best median step-0 PSNR within 0.25 s at 64 px on one thread (docs/measurements/pair_generator.json).
+DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 4, "fit_lr": 0.2}
+#: The ridge penalty of the regression (on standardised features; the intercept is not shrunk):
+#: the best on training concepts, leave-group-out (docs/measurements/pair_start.json).
+DEFAULT_RIDGE = 100.0
+#: Pairs per training concept the features are taken from: what the benchmark gives a user.
+DEFAULT_PAIRS = 8
 
 
 @dataclass(frozen=True)
@@ -225,16 +235,6 @@ def start_from_pairs(
     return factors, report
 
 
-#: The settings a generator's pair start is saved with: chosen on training concepts, leave-group-out,
-#: as the best median step-0 PSNR within 0.25 s at 64 px on one thread (docs/measurements/pair_generator.json).
-DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 4, "fit_lr": 0.2}
-#: The ridge penalty of the regression (on standardised features; the intercept is not shrunk):
-#: the best on training concepts, leave-group-out (docs/measurements/pair_start.json).
-DEFAULT_RIDGE = 100.0
-#: Pairs per training concept the features are taken from: what the benchmark gives a user.
-DEFAULT_PAIRS = 8
-
-
 @dataclass
 class PairStartData:
     """What a pair start learns from: per training concept of the prior, its group, the features
@@ -256,8 +256,6 @@ class PairStartData:
 def pair_start_data(gen, zoo, *, pairs: int = DEFAULT_PAIRS, photos=None) -> PairStartData:
     """:class:`PairStartData` of ``gen``'s training concepts from ``zoo`` (a ``ZooWeights``, the
     one ``gen`` was trained on; ``photos`` as its pair sources take them)."""
-    from weightinit.concepts.concept import concept_group
-
     if gen.prior is None:
         raise WeightinitError(f"generator {gen.name} has no retrieval prior: a pair start proposes points of its span")
     prior = gen.prior
