@@ -62,10 +62,36 @@ def readme_block(measurements: Path = MEASUREMENTS) -> str:
         "",
         "Commands: `python -m experiments.heldout_start --zoo ZOO --generator NAME --pairs 8` and "
         "`python -m experiments.pair_generator` (the `command` of `docs/measurements/pair_generator*.json`).",
+        *ablation_lines(measurements),
         *ttq_lines(measurements),
         README_END,
     ]
     return "\n".join(lines)
+
+
+def ablation_lines(measurements: Path) -> list[str]:
+    """What each part of the pair start adds, on the training concepts its settings were chosen on."""
+    lines = []
+    for name, (_, settings_file) in FILES.items():
+        path = measurements / settings_file
+        if not path.exists():
+            continue
+        training = json.loads(path.read_text())["training"]
+        psnr, best = training["median_psnr"], training["best"]
+        lr = f"{best['lr']:g}"
+
+        def at(checked: int, steps: int, psnr=psnr, lr=lr) -> str:
+            return f"{psnr[f'checked={checked} steps={steps} lr={lr}']:.2f}"
+
+        lines.append(
+            f"- {name}, {len(training['concepts'])} training concepts (each one's group left out): text alone "
+            f"{at(1, 0)} dB; with the regressed point checked {at(2, 0)}; with the concepts whose pairs look alike "
+            f"({best['checked']} checked) {at(best['checked'], 0)}; the fit alone from the text "
+            f"({best['steps']} steps) {at(1, best['steps'])}; all of it {at(best['checked'], best['steps'])}."
+        )
+    if not lines:
+        return []
+    return ["", "**What each part adds** (median step-0 test PSNR):", "", *lines]
 
 
 def ttq_lines(measurements: Path) -> list[str]:

@@ -282,3 +282,34 @@ def test_sections_come_in_the_order_their_names_first_appear_with_one_names_file
         report.parse_sections(["step0"])
     with pytest.raises(WeightinitError, match="no measurement files at .*absent.json"):
         report.render_sections([("a", tmp_path / "absent.json")], tmp_path)
+
+
+def test_the_pairs_block_is_written_from_the_measurement_files(tmp_path):
+    import json
+
+    from experiments.pairs_report import readme_block
+
+    assert "No measurement yet" in readme_block(tmp_path)
+    grid = {f"checked={c} steps={s} lr=0.2": 10.0 + c + s for c in (1, 2, 4) for s in (0, 4)}
+    (tmp_path / "pair_generator.json").write_text(
+        json.dumps(
+            {"training": {"concepts": ["a", "b"], "median_psnr": grid, "best": {"checked": 4, "steps": 4, "lr": 0.2}}}
+        )
+    )
+    step0 = {"generated_1": 17.0, "chosen": 19.5, "pair_generated": 20.25}
+    (tmp_path / "heldout_start_pairs.json").write_text(
+        json.dumps(
+            {
+                "median_psnr_step0": step0,
+                "seconds": {"chosen": 1.5, "pair_generated": 0.25},
+                "concepts": 5,
+                "pairs": 8,
+                "pair_generated_at_least_chosen": 3,
+            }
+        )
+    )
+    block = readme_block(tmp_path)
+    assert (
+        "| bundled | 5 | 17.00 dB | 19.50 dB, 1.50 s | 20.25 dB, 0.25 s | 3 of 5 | 4 checked, 4 steps of 0.2 |" in block
+    )
+    assert "text alone 11.00 dB" in block and "all of it 18.00" in block and "unet128" not in block
