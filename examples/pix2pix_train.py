@@ -68,7 +68,7 @@ def get_options(argv=None) -> argparse.Namespace:
         "--init_pairs",
         type=int,
         default=0,
-        help="choose the start on this many training pairs (initialize(..., pairs=...)); 0: from the text alone",
+        help="make the start from the text and this many train pairs (initialize(..., pairs=...)); 0: text alone",
     )
     p.add_argument("--tiny", action="store_true", help="a few steps on a tiny net (ngf=4): for CI")
     opt = p.parse_args(argv)
