@@ -199,3 +199,22 @@ def test_write_base_writes_the_generators_base_and_fitted_statistics(tiny_genera
     plain = fresh(7)
     write_base(plain, tiny_generator_dir, fit_statistics=False)
     assert all(torch.equal(plain.get_buffer(k), v) for k, v in gen.base_buffers.items())
+
+
+def test_a_truncated_pair_start_is_the_fit_at_that_rank():
+    features, texts, coef, proposer = _proposer(r=4)
+    short = PairProposer.fit(features, texts[:, :2], coef[:, :2], 0.0, proposer.names)
+    cut = proposer.truncated(2)
+    assert torch.allclose(cut.ridge, short.ridge, atol=1e-4) and torch.equal(cut.coef, coef[:, :2].float())
+    cut.check(2)
+
+
+def test_exporting_at_a_lower_prior_rank_keeps_a_pair_start_that_loads(tiny_pair_generator_dir, tmp_path):
+    from weightinit.generator.export import export_generator
+
+    gen = load_generator(tiny_pair_generator_dir)
+    rank = gen.prior.rank - 1
+    out = export_generator(tiny_pair_generator_dir, tmp_path / "cut", prior_rank=rank)
+    cut = load_generator(out)
+    assert cut.prior.rank == rank and cut.pair_start.coef.shape[1] == rank
+    assert torch.equal(cut.pair_start.keys, gen.pair_start.keys)

@@ -93,6 +93,12 @@ class PairProposer:
         ]
         return rows, names[:count]
 
+    def truncated(self, rank: int) -> PairProposer:
+        """The same pair start for the prior truncated to its first ``rank`` components
+        (``RetrievalPrior.truncated``): each coefficient's regression is its own column, so
+        keeping the first columns is exactly the fit at that rank."""
+        return replace(self, ridge=self.ridge[:, :rank].clone(), coef=self.coef[:, :rank].clone())
+
     def with_settings(self, **settings) -> PairProposer:
         proposer = replace(self, **settings)
         proposer.check()

@@ -36,6 +36,8 @@ def export_generator(
     generator = WeightGenerator.from_pretrained(str(run_dir))
     if prior_rank is not None and generator.prior is not None and prior_rank < generator.prior.rank:
         generator.prior = generator.prior.truncated(prior_rank)
+        if generator.pair_start is not None:
+            generator.pair_start = generator.pair_start.truncated(prior_rank)
     if not generator.phrasings.frozen:  # a run folder from before the table: the catalog as it is now
         generator.phrasings = KnownPhrasings.from_catalog()
     if denoiser_dtype is not None:
