@@ -60,10 +60,10 @@ def test_speedups_fractions_and_trivial_margin_split():
     assert t["speedup_15x"] and t["median_speedup_over_lora"] == pytest.approx(10.0 / 1.0)
 
 
-def test_every_method_builds_a_model(tiny_zoo_dir, tiny_generator_dir):
+def test_every_method_builds_a_model(tiny_zoo_dir, tiny_pair_generator_dir):
     from experiments.bench.methods import METHODS, BenchContext
 
-    ctx = BenchContext(tiny_zoo_dir, str(tiny_generator_dir), ddim_steps=2)
+    ctx = BenchContext(tiny_zoo_dir, str(tiny_pair_generator_dir), ddim_steps=2)  # with a pair start: every method
     cid = ctx.zoo.ids("heldout")[0]
     x = torch.zeros(2, 3, 64, 64)
     for name, method in METHODS.items():

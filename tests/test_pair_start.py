@@ -173,7 +173,7 @@ def test_pairs_start_choose_keeps_the_screen_and_generate_needs_a_pair_start(
 def test_adding_a_pair_start_to_a_generator_folder_changes_no_other_weight_file(
     tiny_generator_dir, tiny_zoo_dir, tmp_path
 ):
-    from weightinit.pair_start import main
+    from weightinit.generator.add_pair_start import main
 
     folder = tmp_path / "gen"
     shutil.copytree(tiny_generator_dir, folder)
