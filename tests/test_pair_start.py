@@ -218,3 +218,14 @@ def test_exporting_at_a_lower_prior_rank_keeps_a_pair_start_that_loads(tiny_pair
     cut = load_generator(out)
     assert cut.prior.rank == rank and cut.pair_start.coef.shape[1] == rank
     assert torch.equal(cut.pair_start.keys, gen.pair_start.keys)
+
+
+def test_a_wider_network_gets_the_start_generated_on_the_generators_own(tiny_pair_generator_dir):
+    gen = load_generator(tiny_pair_generator_dir)
+    pairs = pairs_of_concept(gen, 1)
+    own, wide = fresh(), plugins.build_model("pix2pix:unet_64,ngf=8")
+    mine = initialize(own, TEXT, generator=tiny_pair_generator_dir, pairs=pairs)
+    theirs = initialize(wide, TEXT, generator=tiny_pair_generator_dir, pairs=pairs, widen_noise=0.0)
+    assert theirs.transfer == "widened from ngf 4 to 8" and theirs.chosen == mine.chosen
+    with torch.no_grad(), batch_statistics(own), batch_statistics(wide):
+        assert float((own(pairs[0]) - wide(pairs[0])).abs().max()) < 1e-4
