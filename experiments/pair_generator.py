@@ -17,8 +17,8 @@ and the start ``initialize(pairs=, pairs_start="choose")`` chooses, with the sec
 from pairs to weights (one thread).
 
     python -m experiments.pair_generator --zoo zoo --json docs/measurements/pair_generator.json
-    python -m experiments.pair_generator --zoo zoo-unet128 --generator unet128 \\
-        --json docs/measurements/pair_generator_unet128.json
+    python -m experiments.pair_generator --zoo zoo-unet128 --generator unet128 --lrs 0.1,0.2 --choose-on 24 \\
+        --seconds 1 --json docs/measurements/pair_generator_unet128.json   # 128 px: 4x the pixels, 4x the budget
 """
 
 from __future__ import annotations
