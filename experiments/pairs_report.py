@@ -119,7 +119,8 @@ def ttq_lines(measurements: Path) -> list[str]:
         "",
         "**Time to quality**, LoRA-only fine-tune at batch size 1 to scratch's final PSNR - 0.5 dB "
         "(`docs/measurements/bench_pair_generated*.json`, `python -m experiments.rerun_methods`): median speedup "
-        "over scratch in seconds, then the median over concepts of the speedup over base + fresh LoRA:",
+        "over scratch in seconds (scratch: the benchmark's recorded runs; the four starts rerun together), then the "
+        "median over concepts of the speedup over base + fresh LoRA:",
         "",
         "| generator | concepts | " + " | ".join(label for _, label in TTQ_METHODS) + " |",
         "|---|---|" + "---|" * len(TTQ_METHODS),
