@@ -30,11 +30,10 @@ import torch.nn.functional as F
 from experiments.bench.methods import METHODS as BENCH_METHODS
 from experiments.bench.methods import BenchContext
 from experiments.bench.runner import spread
-from weightinit import representation
-from weightinit.codec import BlockCodec
 from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
+from weightinit.pair_fit import PriorSpan
 from weightinit.recipe import batch_statistics, evaluate
 
 LEARNING_RATES = (0.1, 0.3, 1.0)  # times the spread of the training concepts' coefficients
@@ -42,23 +41,17 @@ STEPS = (10, 30)
 
 
 class SpanFit:
-    """The network's weights as a differentiable function of the prior coefficients."""
+    """The network's weights as a differentiable function of the prior coefficients
+    (``weightinit.pair_fit.PriorSpan`` from the zoo mean)."""
 
     def __init__(self, ctx: BenchContext):
         self.ctx, self.gen = ctx, ctx.generator
-        self.codec = BlockCodec(self.gen.layout)
         self.model = ctx.base_model()
-        self.native = {c: n for n, c in ctx.adapter.canonical_names(self.model)}
-        self.center = self.gen.center if self.gen.center is not None else 0
-        self.scale = self.gen.prior.coef.float().std(0)
-        self.basis = self.gen.prior.basis.float()  # cast once: the stored half-precision basis costs 20 ms a cast
-        self.shape = (self.gen.prior.num_blocks, self.gen.prior.block_size)
+        self.span = PriorSpan(self.model, ctx.adapter, self.gen)
+        self.scale = self.span.scale
 
     def params(self, c: torch.Tensor) -> dict[str, torch.Tensor]:
-        delta = (c @ self.basis).view(self.shape)
-        blocks = self.gen.normalizer.denormalize(self.center + delta, torch.float32)
-        full = representation.full_weights(self.codec.decode(blocks), self.ctx.base_canonical)
-        return {self.native[k]: v for k, v in full.items()}
+        return self.span.weights(self.span.blocks(self.span.origin_at(c)))
 
     def fit(self, c0: torch.Tensor, pairs, lr: float, steps: int) -> torch.Tensor:
         """``c0`` moved by ``steps`` Adam steps of ``lr`` in units of the concepts' spread per coefficient."""

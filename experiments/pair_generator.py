@@ -39,7 +39,7 @@ from weightinit.errors import FarConceptWarning
 from weightinit.fileio import atomic_write_json
 from weightinit.generators import bundled_generator_path
 from weightinit.initialization import load_generator
-from weightinit.metrics import to_unit
+from weightinit.metrics import mean_psnr
 from weightinit.pair_features import pair_features
 from weightinit.pair_fit import PriorSpan
 from weightinit.pair_start import pair_start_data, start_from_pairs, text_coefficients
@@ -54,13 +54,11 @@ LEARNING_RATES = (0.05, 0.1, 0.2)
 
 
 def psnr(span: PriorSpan, blocks: torch.Tensor, test) -> float:
-    """Test PSNR as ``weightinit.metrics.paired_metrics`` gives it (per image, then averaged), in
-    batch statistics as the benchmark evaluates; without SSIM, which this loop does not need."""
+    """Test PSNR as ``weightinit.metrics.paired_metrics`` gives it, in batch statistics as the
+    benchmark evaluates; without SSIM, which this loop does not need."""
     x, y = test
     with torch.no_grad(), batch_statistics(span.model):
-        out = span.forward(blocks, x)
-    mse = ((to_unit(out) - to_unit(y)) ** 2).flatten(1).mean(1).clamp(min=1e-10)
-    return float((10 * torch.log10(1.0 / mse)).mean())
+        return mean_psnr(span.forward(blocks, x), y)
 
 
 def adam_path(span: PriorSpan, origin: torch.Tensor, pairs, lr: float, steps: int) -> list[torch.Tensor]:
@@ -77,12 +75,6 @@ def adam_path(span: PriorSpan, origin: torch.Tensor, pairs, lr: float, steps: in
             opt.step()
             out.append(span.blocks(origin, u.detach()))
     return out
-
-
-def blocks_of(span: PriorSpan, factors: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The (de-normalised) blocks of decoded ``factors``, as ``span.weights`` takes them."""
-    dtypes = {slot.name: slot.torch_dtype for slot in span.gen.layout.slots}
-    return span.codec.encode({k: v.to(dtypes[k]) for k, v in factors.items()}, dtype=torch.float32)
 
 
 def measure_settings(span: PriorSpan, proposer, text: torch.Tensor, pairs, test, grid) -> tuple[dict, dict]:
@@ -192,10 +184,10 @@ def main(argv=None) -> int:
         )
         row = {
             "text_blend": psnr(span, span.blocks(span.origin_at(text_coefficients(gen, resolved))), test),
-            "pair_generated": psnr(span, blocks_of(span, factors), test),
+            "pair_generated": psnr(span, span.stored(factors), test),
             "pair_generated_seconds": made.seconds,
             "pair_generated_kept": made.chosen,
-            "chosen": psnr(span, blocks_of(span, chosen), test),
+            "chosen": psnr(span, span.stored(chosen), test),
             "chosen_seconds": choice.seconds,
             "chosen_kept": choice.chosen,
         }

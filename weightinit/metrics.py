@@ -20,16 +20,21 @@ SSIM_CHUNK = 64
 
 
 @torch.no_grad()
+def mean_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR (dB, data range 1) per image of ``[-1, 1]`` images, then averaged: one badly predicted
+    image should not dominate the log."""
+    mse = ((to_unit(pred) - to_unit(target)) ** 2).flatten(1).mean(1).clamp(min=1e-10)
+    return float((10 * torch.log10(1.0 / mse)).mean())
+
+
 def paired_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     """Mean L1, PSNR (dB, data range 1) and SSIM of predictions against targets."""
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
     p, t = to_unit(pred), to_unit(target)
-    # PSNR per image, then averaged: one badly predicted image should not dominate the log.
-    mse = ((p - t) ** 2).flatten(1).mean(1).clamp(min=1e-10)
     return {
         "l1": float((p - t).abs().mean()),
-        "psnr": float((10 * torch.log10(1.0 / mse)).mean()),
+        "psnr": mean_psnr(pred, target),
         "psnr_pooled": float(peak_signal_noise_ratio(p, t, data_range=1.0)),
         "ssim": float(
             torch.cat(

@@ -62,11 +62,14 @@ class PriorSpan:
         self.device = next(model.parameters()).device
         self._buffers = dict(model.named_buffers())
 
-    def origin_of(self, factors: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The normalised blocks of ``factors`` (as the layout stores them)."""
+    def stored(self, factors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The blocks of ``factors`` as the layout stores them (de-normalised, float32)."""
         dtypes = {slot.name: slot.torch_dtype for slot in self.gen.layout.slots}
-        stored = self.codec.encode({k: v.to(dtypes[k]) for k, v in factors.items()}, dtype=torch.float32)
-        return self.gen.normalizer.normalize(stored)
+        return self.codec.encode({k: v.to(dtypes[k]) for k, v in factors.items()}, dtype=torch.float32)
+
+    def origin_of(self, factors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The normalised blocks of ``factors``."""
+        return self.gen.normalizer.normalize(self.stored(factors))
 
     def origin_at(self, coefficients: torch.Tensor) -> torch.Tensor:
         """The normalised blocks of the zoo mean plus the prior's delta at ``coefficients [R]``."""
