@@ -5,7 +5,9 @@
 For every held-out concept: test PSNR at step 0 of the zoo mean, the nearest training concept by
 text, and the retrieval prior's blend on a grid of temperatures (how sharply it follows text
 similarity) and scales (0 is the zoo mean, 1 the bundled prior, above 1 extrapolates away from the
-mean). It counts, for each grid point, the concepts where the blend beats *both* the mean and the
+mean), and the blend re-blended among its heaviest concept's strength siblings at each of
+``experiments.text_policy.SIBLING_TEMPERATURES`` (whole texts, not split into parts). It counts,
+for each grid point, in all and by held-out kind, the concepts where the blend beats *both* the mean and the
 nearest concept, and how many concepts any grid point wins. The grid is scored on the held-out
 concepts themselves, so the best row is an upper bound for this family of priors, not a tuned
 setting (the bundled temperature was chosen on training concepts, ``prior_temperature``).
@@ -20,10 +22,13 @@ import statistics
 import torch
 
 from experiments.bench.methods import METHODS, BenchContext
+from experiments.text_policy import SIBLING_TEMPERATURES
+from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import WeightinitError
 from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import CANDIDATE_SCALES as SCALES
 from weightinit.generator.prior import CANDIDATE_TEMPERATURES as TEMPERATURES
+from weightinit.generator.siblings import sibling_weights
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 
@@ -46,6 +51,14 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
         row = {"max_similarity": (torch.nn.functional.normalize(query.float(), dim=-1) @ prior.keys.T).max().item()}
         for m in ("mean", "nearest"):
             row[m] = evaluate(METHODS[m].build(ctx, cid).model, *test)["psnr"]
+        cosines = prior.similarity(query)[0]
+        for t in SIBLING_TEMPERATURES:  # the blend re-blended among its heaviest concept's strengths
+            weights = sibling_weights(
+                prior.weights_from(cosines), prior.best_similarity(cosines), prior.concept_names, t
+            )
+            center = (gen.center if gen.center is not None else 0) + prior.blend(weights)
+            model = ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))
+            row[f"siblings_t{t}"] = evaluate(model, *test)["psnr"]
         for t in TEMPERATURES:
             blend = prior.blend(prior.concept_weights(query, temperature=t))
             for a in SCALES:
@@ -63,6 +76,9 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
 
 def summarize(rows: dict[str, dict[str, float]]) -> dict:
     keys = [grid_key(t, a) for t in TEMPERATURES for a in SCALES]
+    keys += [k for k in (f"siblings_t{t}" for t in SIBLING_TEMPERATURES) if all(k in r for r in rows.values())]
+    catalog = default_catalog()
+    kind = {cid: (catalog.get(cid).heldout_kind or "other") if cid in catalog else "other" for cid in rows}
 
     def beats(r, k):
         return r[k] > max(r["mean"], r["nearest"])
@@ -81,6 +97,11 @@ def summarize(rows: dict[str, dict[str, float]]) -> dict:
         "bundled": grid_key(0.01, 1.0),
         "best_fixed": best,
         "any_grid_point_beats_both": sum(any(beats(r, k) for k in keys) for r in rows.values()),
+        "any_grid_point_beats_both_by_kind": {
+            k: f"{sum(any(beats(r, g) for g in keys) for c, r in rows.items() if kind[c] == k)} of "
+            f"{sum(kind[c] == k for c in rows)}"
+            for k in sorted(set(kind.values()))
+        },
         "median_mean": statistics.median(r["mean"] for r in rows.values()),
         "median_nearest": statistics.median(r["nearest"] for r in rows.values()),
         "per_concept": rows,
@@ -105,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(
         f"some grid point beats both on {out['any_grid_point_beats_both']} of {n} (choosing per concept with the test "
-        "set)"
+        f"set); by held-out kind: {out['any_grid_point_beats_both_by_kind']}"
     )
     if args.json:
         atomic_write_json(args.json, {"zoo": args.zoo} | out)

@@ -85,6 +85,13 @@ def model_card(gen: WeightGenerator) -> str:
             else "- composite texts: blended as one text (no composition policy measured)"
         ),
         (
+            "- strength siblings: the blend is re-blended among the strengths of the edit it leans on most "
+            f"(temperature {gen.siblings.temperature}; measured on "
+            f"{gen.siblings.measured.get('measured_on', 'the training concepts')})"
+            if gen.siblings is not None
+            else "- strength siblings: none (the blend is used as it is)"
+        ),
+        (
             f"- with a user's pairs: the pair start (weightinit.pair_start), learned on {len(gen.pair_start.names)} "
             f"training concepts' pairs, checks {gen.pair_start.checked} proposed points of the prior's span on the "
             f"pairs and fits the best in {gen.pair_start.fit_steps} steps (settings chosen by "

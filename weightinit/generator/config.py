@@ -3,9 +3,10 @@
 What a generator folder says about itself besides its tensors: the format version, the layout
 fingerprint, the architecture and adapter, the denoiser's name, the text encoder reference
 (:class:`TextEncoderConfig`), the zoo's config (``ZooConfig``) and counts, the training
-summary, the measured quality, and the far-concept and composition policies (:class:`FarPolicy`,
-:class:`CompositionPolicy`). :meth:`GeneratorConfig.from_dict` reads every format this version
-reads (:func:`migrate_config`); :meth:`GeneratorConfig.to_dict` writes the current one.
+summary, the measured quality, and the far-concept, composition and strength-sibling policies
+(:class:`FarPolicy`, :class:`CompositionPolicy`, :class:`SiblingPolicy`).
+:meth:`GeneratorConfig.from_dict` reads every format this version reads (:func:`migrate_config`);
+:meth:`GeneratorConfig.to_dict` writes the current one.
 ``training``, ``quality`` and ``zoo_summary`` are records of a run and of measurements, kept as
 the JSON objects they are.
 """
@@ -19,6 +20,7 @@ from weightinit.adapters.base import ArchSpec
 from weightinit.errors import CheckpointError, WeightinitError
 from weightinit.generator.composition import CompositionPolicy
 from weightinit.generator.far_policy import FarPolicy
+from weightinit.generator.siblings import SiblingPolicy
 from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TEXT_CONDITIONINGS
 from weightinit.zoo.manifest import ZooConfig
 
@@ -82,6 +84,7 @@ class GeneratorConfig:
     quality: dict = field(default_factory=dict)
     far_policy: FarPolicy | None = None
     composition: CompositionPolicy | None = None
+    siblings: SiblingPolicy | None = None
     format_version: int = FORMAT_VERSION
     #: the weightinit that wrote the folder ("" for one not written yet)
     weightinit_version: str = ""
@@ -99,6 +102,7 @@ class GeneratorConfig:
         self.far_policy = FarPolicy.from_dict(self.far_policy)  # checked: a bad policy is one clear error
         if self.composition is not None and not isinstance(self.composition, CompositionPolicy):
             self.composition = CompositionPolicy.from_dict(self.composition)
+        self.siblings = SiblingPolicy.from_dict(self.siblings)
 
     @classmethod
     def from_fields(
@@ -131,13 +135,15 @@ class GeneratorConfig:
             quality=data.get("quality"),
             far_policy=data.get("far_policy"),
             composition=data.get("composition"),
+            siblings=data.get("siblings"),
             format_version=data["format_version"],
             weightinit_version=data.get("weightinit_version", ""),
         )
 
     def to_dict(self) -> dict:
-        """The JSON object of ``generator_config.json``."""
-        return {
+        """The JSON object of ``generator_config.json`` (``siblings`` only where a policy is set:
+        folders written before it read the same)."""
+        out = {
             "format_version": self.format_version,
             "weightinit_version": self.weightinit_version,
             "layout_fingerprint": self.layout_fingerprint,
@@ -152,6 +158,9 @@ class GeneratorConfig:
             "far_policy": self.far_policy.to_dict() if self.far_policy is not None else None,
             "composition": None if self.composition is None else self.composition.to_dict(),
         }
+        if self.siblings is not None:
+            out["siblings"] = self.siblings.to_dict()
+        return out
 
 
 #: The counts format-1/2 folders kept in ``zoo`` beside the config's fields.

@@ -43,6 +43,7 @@ from weightinit.generator.phrasings import KnownPhrasings
 from weightinit.generator.prior import RetrievalPrior
 from weightinit.generator.resolved import Provenance, ResolvedConcept, resolve_concept
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks, scheduler_from_config
+from weightinit.generator.siblings import SiblingPolicy
 from weightinit.generator.text import TextEmbedding, TextEncoder, shared_text_encoder
 from weightinit.layout import BlockLayout
 from weightinit.pair_start import PairProposer
@@ -134,6 +135,15 @@ class WeightGenerator:
     @far_policy.setter
     def far_policy(self, policy: FarPolicy | dict | None) -> None:
         self._set(far_policy=FarPolicy.from_dict(policy))  # checked: a bad policy is one clear error
+
+    @property
+    def siblings(self) -> SiblingPolicy | None:
+        """How a text that leans on one edit blends that edit's strengths (measured; None: it does not)."""
+        return self.config.siblings
+
+    @siblings.setter
+    def siblings(self, policy: SiblingPolicy | dict | None) -> None:
+        self._set(siblings=SiblingPolicy.from_dict(policy))
 
     @property
     def composition(self) -> CompositionPolicy | None:
@@ -237,7 +247,7 @@ class WeightGenerator:
     def resolve(self, concept: TextOrResolved) -> ResolvedConcept:
         """``concept`` read once (:mod:`weightinit.generator.resolved`); a resolved one as it is.
 
-        Resolve again after changing ``prior``, ``far_policy``, ``composition`` or ``phrasings``."""
+        Resolve again after changing ``prior``, ``far_policy``, ``composition``, ``siblings`` or ``phrasings``."""
         return concept if isinstance(concept, ResolvedConcept) else resolve_concept(self, concept)
 
     def reverse_text(self, concept: str) -> str:
@@ -256,7 +266,7 @@ class WeightGenerator:
     def provenance(self, concept: TextOrResolved, *, top: int = 5) -> Provenance:
         """The training concepts the start for ``concept`` draws on (needs a prior), and
         whether it is far from all of them by the generator's measured ``far_policy`` (never for a
-        known phrasing: ``phrasings``)."""
+        phrasing of one of its training concepts: ``phrasings``)."""
         resolved = self.resolve(concept)
         return resolved.provenance if top == 5 else resolved.describe(top)
 

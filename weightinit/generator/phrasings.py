@@ -1,6 +1,7 @@
 """The known phrasings a generator resolves concepts against, frozen into its folder.
 
-A phrasing of a known concept is never far (its concept vouches for it), and a known concept's
+A phrasing of a concept the generator was trained on is never far (its concept vouches for it; a
+catalog concept it was not trained on does not), and a known concept's
 reverse (CycleGAN's ``netG_B``) is the catalog's reverse concept, or its ``reverse`` phrasing. The
 catalog is extended by plugins, so reading it live would let installing a concept plugin change
 what a saved generator produces. The table is therefore written into the folder when it is saved

@@ -58,8 +58,9 @@ class ResolvedConcept:
     its farthest part's where that is nearer). ``weights [C]`` is the blend the generated start's
     centre adds to the zoo mean (the mean of the parts' blends for a composite text),
     ``fallback_weights`` the broader blend of the whole text a far text starts from instead (set
-    wherever ``far_policy.fallback`` is ``"prior"``). Without a retrieval prior, only ``text``
-    and ``embedding`` are set.
+    wherever ``far_policy.fallback`` is ``"prior"``). Where the generator has a strength-sibling
+    policy (``siblings``), each row's blend is re-blended among its heaviest concept's strengths
+    first. Without a retrieval prior, only ``text`` and ``embedding`` are set.
     """
 
     text: str
@@ -74,6 +75,7 @@ class ResolvedConcept:
     fallback: str | None = None
     fallback_weights: torch.Tensor | None = None
     #: the id of the known concept (the generator's frozen table) one of whose phrasings the text is
+    #: (vouching against far only where the generator was trained on it)
     known: str | None = None
     #: the training concepts' names (``RetrievalPrior.concept_names``), for :attr:`provenance`
     concept_names: tuple[str, ...] = ()
@@ -146,11 +148,17 @@ def resolve_concept(gen, text: str) -> ResolvedConcept:
         else:
             parts = []
     part_cosines = part_cosines[0] if parts else None
-    weights = prior.weights_from(part_cosines).mean(0) if parts else prior.weights_from(cosines)[0]
+    rows = part_cosines if parts else cosines
+    weights = prior.weights_from(rows)
+    if gen.siblings is not None:  # per row: each part leans on its own edit
+        weights = gen.siblings.apply(weights, prior.best_similarity(rows), prior.concept_names)
+    weights = weights.mean(0)
     known = gen.phrasings.find(text)
     far_policy = gen.far_policy
-    # a phrasing of a known concept is never far: the concept vouches for it
-    far = far_policy is not None and best < far_policy.similarity and known is None
+    # a phrasing of a concept the generator was trained on is never far: that concept vouches for it
+    # (a catalog concept it never saw, a held-out one, does not)
+    vouched = known is not None and (not prior.concept_ids or known.id in prior.concept_ids)
+    far = far_policy is not None and best < far_policy.similarity and not vouched
     fallback_weights = None
     if far_policy is not None and far_policy.fallback == "prior":  # the broader blend of the whole text
         fallback_weights = prior.weights_from(cosines, float(far_policy.temperature or prior.temperature))[0]

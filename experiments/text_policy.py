@@ -1,0 +1,188 @@
+"""The text-only start's policies, chosen on training concepts: strength siblings and far texts.
+
+    python -m experiments.text_policy --zoo zoo --generator GEN --json docs/measurements/text_policy.json [--write]
+
+Held-out concepts are never read. Every training concept of the generator's prior is scored at
+step 0 (test PSNR) under two leave-outs, each the situation of one kind of unseen text:
+
+* ``self``: the concept and its reverse twin are out of the prior, its other strengths stay: a
+  strength no training concept has. Scored: the zoo mean, the nearest allowed concept by text
+  (its own delta), the prior's blend, and the blend re-blended among the heaviest concept's
+  strength siblings (:mod:`weightinit.generator.siblings`) at each of ``SIBLING_TEMPERATURES``.
+  The sibling temperature is the one that beats both the mean and the nearest concept on the most
+  concepts where the policy applies (ties: the higher median PSNR), or none where no temperature
+  beats the plain blend on that count.
+* ``group``: the concept's whole group (every strength, both directions) is out: a text no
+  training edit answers. Scored: the blend at the generator's temperature and at broader ones,
+  and the zoo mean; the far policy (threshold and fallback) is chosen from these rows by
+  ``experiments.far_concepts.far_policy`` (the best mean PSNR).
+
+A composite text is blended from its parts as ``weightinit.generator.resolved`` does, the parts'
+similarities taken with the same concepts left out. ``--write`` stores both policies in the
+generator folder (``siblings`` and ``far_policy`` of ``generator_config.json``). About 4 s per
+concept at 64 px on one thread; ``--every N`` scores every N-th training concept (a larger generator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import torch
+
+from experiments.bench.methods import BenchContext
+from experiments.far_concepts import BROADER_TEMPERATURES, far_policy
+from weightinit.concepts.concept import concept_group
+from weightinit.fileio import atomic_write_json
+from weightinit.generator.composition import split_parts
+from weightinit.generator.model import WeightGenerator
+from weightinit.generator.siblings import sibling_keys, sibling_weights
+from weightinit.recipe import evaluate
+
+#: Temperatures of the sibling re-blend tried; 100 is as good as uniform among a group's strengths.
+SIBLING_TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 100.0)
+
+
+def twin(concept_id: str) -> str:
+    return concept_id.removesuffix("-reverse") if concept_id.endswith("-reverse") else f"{concept_id}-reverse"
+
+
+def blend_of(gen, text: str, exclude: torch.Tensor, temperature: float | None = None):
+    """``(weights [R, C], similarities [R, C], best similarity)`` of ``text`` with the concepts
+    where ``exclude [1, C]`` is True left out: one row for the whole text, or one a part for a
+    composite text (as ``resolve``; its start is the mean of the rows)."""
+    prior, policy = gen.prior, gen.composition
+    split = split_parts(text) if policy is not None else [text]
+    parts = split if len(split) > 1 else []
+    pooled = gen.encode_text([text, *parts]).pooled
+    cosines = prior.similarity(pooled)[0]
+    sims = prior.best_similarity(cosines).masked_fill(exclude.expand(len(cosines), -1), -1.0)
+    best = float(sims[0].max())
+    if parts:
+        part_best = sims[1:].max(1).values
+        if policy.accepts(best, part_best.tolist()):
+            best = max(best, float(part_best.min()))
+            rows = prior.weights_from(cosines[1:], temperature, exclude.expand(len(parts), -1))
+            return rows, sims[1:], best
+    return prior.weights_from(cosines[:1], temperature, exclude), sims[:1], best
+
+
+def measure(ctx: BenchContext, limit: int | None = None, every: int = 1, log=print) -> list[dict]:
+    gen = ctx.generator
+    prior = gen.prior
+    ids = list(prior.concept_ids)
+    groups = [concept_group(c) for c in ids]
+    keys = sibling_keys(ids)
+    center = gen.center if gen.center is not None else torch.zeros(gen.layout.num_blocks, gen.layout.block_size)
+
+    def score(delta, test) -> float:
+        blocks = gen.normalizer.denormalize(center + delta, torch.float32)
+        return round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 4)
+
+    rows = []
+    for i, cid in list(enumerate(ids))[:limit:every]:
+        text = ctx.zoo.record(cid).text
+        test = ctx.zoo.test_pairs(cid)
+        self_out = torch.tensor([[c in (cid, twin(cid)) for c in ids]])
+        group_out = torch.tensor([[g == groups[i] for g in groups]])
+        row = {"concept": cid, "mean": score(torch.zeros_like(center), test)}
+        weights, sims, best = blend_of(gen, text, self_out)
+        whole_sims = prior.best_similarity(prior.similarity(gen.encode_text(text).pooled)[0])
+        near = int(whole_sims[0].masked_fill(self_out[0], -2.0).argmax())
+        row["self"] = {"similarity": round(best, 4), "nearest": score(prior.delta(prior.coef[near]), test)}
+        row["self"]["nearest_concept"] = ids[near]
+        row["self"]["prior"] = score(prior.blend(weights.mean(0, keepdim=True)), test)
+        top = int(weights.mean(0).argmax())
+        siblings = sum(k == keys[top] and not self_out[0, c] for c, k in enumerate(keys))
+        row["self"]["siblings"] = siblings
+        if siblings >= 2:
+            for t in SIBLING_TEMPERATURES:
+                re = sibling_weights(weights, sims, ids, t, self_out.expand(len(weights), -1))
+                row["self"][f"siblings_t{t}"] = score(prior.blend(re.mean(0, keepdim=True)), test)
+        weights, _, best = blend_of(gen, text, group_out)
+        row["similarity"] = round(best, 4)  # the far policy's rows: group out
+        row["prior"] = score(prior.blend(weights.mean(0, keepdim=True)), test)
+        for t in BROADER_TEMPERATURES:
+            row[f"prior_t{t}"] = score(prior.blend(blend_of(gen, text, group_out, t)[0].mean(0, keepdim=True)), test)
+        rows.append(row)
+        s = row["self"]
+        log(
+            f"{cid:36s} self: sim {s['similarity']:.3f} near {s['nearest']:6.2f} prior {s['prior']:6.2f} "
+            + " ".join(f"{k[9:]}:{v:.2f}" for k, v in s.items() if k.startswith("siblings_t"))
+            + f" | group: sim {row['similarity']:.3f} prior {row['prior']:6.2f} mean {row['mean']:6.2f}",
+            flush=True,
+        )
+    return rows
+
+
+def wins(rows: list[dict], key: str) -> int:
+    return sum(r["self"][key] > max(r["mean"], r["self"]["nearest"]) for r in rows)
+
+
+def sibling_policy(rows: list[dict]) -> dict:
+    """The sibling temperature chosen on the rows where it applies (module docstring)."""
+    applies = [r for r in rows if r["self"]["siblings"] >= 2]
+    table = {
+        key: {"wins": wins(applies, key), "median_psnr": round(statistics.median(r["self"][key] for r in applies), 4)}
+        for key in ["prior", *(f"siblings_t{t}" for t in SIBLING_TEMPERATURES)]
+    }
+    best = max(table, key=lambda k: (table[k]["wins"], table[k]["median_psnr"]))
+    chosen = None if best == "prior" else float(best.removeprefix("siblings_t"))
+    return {"temperature": chosen, "concepts": len(applies), "table": table}
+
+
+def choose(rows: list[dict]) -> dict:
+    siblings = sibling_policy(rows)
+    far = far_policy(rows)
+    stored_far = {"similarity": far["similarity"], "fallback": "mean" if far["fallback"] == "mean" else "prior"}
+    if far["fallback"] != "mean":
+        stored_far["temperature"] = float(far["fallback"].removeprefix("prior_t"))
+    measured = "python -m experiments.text_policy"
+    stored_far.update(
+        measured_on=f"{len(rows)} training concepts, each with its whole group left out", command=measured
+    )
+    stored_siblings = None
+    if siblings["temperature"] is not None:
+        stored_siblings = {
+            "temperature": siblings["temperature"],
+            "measured_on": f"{siblings['concepts']} training concepts with strength siblings, each with itself and "
+            "its reverse left out",
+            "command": measured,
+        }
+    return {"siblings": siblings, "far": far, "policy": {"siblings": stored_siblings, "far_policy": stored_far}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", required=True)
+    parser.add_argument("--generator", required=True, help="generator folder")
+    parser.add_argument("--json")
+    parser.add_argument("--limit", type=int, help="only the first N training concepts (a quick look)")
+    parser.add_argument("--every", type=int, default=1, help="every N-th training concept (in the prior's order)")
+    parser.add_argument("--write", action="store_true", help="store the chosen policies in the generator folder")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = measure(BenchContext(args.zoo, args.generator), limit=args.limit, every=args.every)
+    result = choose(rows)
+    s = result["siblings"]
+    print(f"siblings ({s['concepts']} concepts): chosen temperature {s['temperature']}")
+    for k, v in s["table"].items():
+        print(f"  {k:18s} beats mean and nearest on {v['wins']}, median {v['median_psnr']:.2f} dB")
+    f = result["far"]
+    print(f"far: below similarity {f['similarity']} fall back to {f['fallback']} ({f['concepts_below']} below)")
+    if args.json:
+        command = " ".join(["python -m experiments.text_policy", *(argv if argv is not None else sys.argv[1:])])
+        atomic_write_json(args.json, {"command": command, **result, "per_concept": rows})
+    if args.write:
+        gen = WeightGenerator.from_pretrained(args.generator)
+        gen.far_policy = result["policy"]["far_policy"]
+        gen.siblings = result["policy"]["siblings"]
+        gen.save_pretrained(args.generator)
+        print(f"wrote siblings and far_policy to {args.generator}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
