@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from weightinit.fileio import atomic_write_text
+from weightinit.fileio import atomic_write_text, replace_marked_block
 
 MEASUREMENTS = Path("docs/measurements")
 README_START, README_END = "<!-- networks:start -->", "<!-- networks:end -->"
@@ -234,11 +234,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     atomic_write_text(args.out, networks_md() + "\n")
     if args.readme is not None:
-        text = args.readme.read_text()
-        if README_START not in text or README_END not in text:
-            raise SystemExit(f"{args.readme} has no {README_START} ... {README_END} block")
-        head, rest = text.split(README_START, 1)
-        atomic_write_text(args.readme, head + readme_block() + rest.split(README_END, 1)[1])
+        replace_marked_block(args.readme, README_START, README_END, readme_block())
     print(f"wrote {args.out}" + (f" and {args.readme}'s networks block" if args.readme else ""))
     return 0
 

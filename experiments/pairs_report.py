@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from weightinit.fileio import atomic_write_text
+from weightinit.fileio import replace_marked_block
 
 MEASUREMENTS = Path(__file__).resolve().parent.parent / "docs" / "measurements"
 #: the measurement files (step 0 through initialize, the settings' choice), by the generator they measure
@@ -132,11 +132,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--readme", type=Path, required=True)
     args = p.parse_args(argv)
-    text = args.readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{args.readme} has no {README_START} ... {README_END} block")
-    head, rest = text.split(README_START, 1)
-    atomic_write_text(args.readme, head + readme_block() + rest.split(README_END, 1)[1])
+    replace_marked_block(args.readme, README_START, README_END, readme_block())
     print(f"wrote {args.readme}'s pairs block")
     return 0
 

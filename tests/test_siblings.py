@@ -1,6 +1,7 @@
 """Strength siblings (weightinit.generator.siblings) and who vouches against the far policy."""
 
 import json
+import shutil
 import warnings
 
 import pytest
@@ -10,6 +11,7 @@ from weightinit import generators
 from weightinit.concepts.catalog import default_catalog
 from weightinit.errors import CheckpointError
 from weightinit.generator.config import CONFIG_NAME
+from weightinit.generator.folder import CARD_NAME, write_policies
 from weightinit.generator.model import WeightGenerator
 from weightinit.generator.siblings import SiblingPolicy, sibling_keys, sibling_weights
 
@@ -81,3 +83,21 @@ def test_a_catalog_concept_the_generator_never_saw_is_not_vouched_for():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not gen.resolve(trained.text).far
+
+
+def test_writing_the_policies_changes_only_the_config_and_the_card(tiny_generator_dir, tmp_path):
+    folder = tmp_path / "g"
+    shutil.copytree(tiny_generator_dir, folder)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    gen = WeightGenerator.from_pretrained(folder)
+    gen.siblings = {"temperature": 0.03}
+    gen.far_policy = {"similarity": 0.5, "fallback": "mean"}
+    write_policies(gen, folder)
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    changed = {str(p) for p in before if before[p] != after[p]}
+    assert changed == {CONFIG_NAME, CARD_NAME} and set(after) == set(before)
+    again = WeightGenerator.from_pretrained(folder)
+    assert again.siblings.temperature == 0.03 and again.far_policy.fallback == "mean"
+    assert "strength siblings" in (folder / CARD_NAME).read_text()
+    with pytest.raises(CheckpointError, match="not a generator folder"):
+        write_policies(gen, tmp_path / "elsewhere")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from weightinit.errors import CheckpointError
+from weightinit.errors import CheckpointError, WeightinitError
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
@@ -130,6 +130,17 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[Pa
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def replace_marked_block(path: str | os.PathLike, start: str, end: str, block: str) -> None:
+    """Replace ``path``'s text from marker ``start`` to marker ``end`` (both included) with ``block``
+    (which carries its own markers), atomically; a file without both markers is one clear error."""
+    path = Path(path)
+    text = path.read_text()
+    if start not in text or end not in text:
+        raise WeightinitError(f"{path} has no {start} ... {end} block to rewrite")
+    head, rest = text.split(start, 1)
+    atomic_write_text(path, head + block + rest.split(end, 1)[1])
 
 
 def read_json_object(path: str | os.PathLike) -> dict:

@@ -33,8 +33,8 @@ import torch
 from weightinit import plugins
 from weightinit.adapters.base import ArchSpec, ReferenceFlagsLike
 from weightinit.adapters.pix2pix import REFERENCE_NETG
-from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
-from weightinit.fileio import atomic_write_text, read_json_object
+from weightinit.errors import CheckpointError, LayoutMismatch
+from weightinit.fileio import read_json_object, replace_marked_block
 from weightinit.layout import BlockLayout
 
 CONFIG_NAME = "generator_config.json"
@@ -377,9 +377,4 @@ def readme_table(rows: list[dict], served: dict | None = None) -> str:
 
 def write_readme_table(path: Path, rows: list[dict], served: dict | None = None) -> None:
     """Replace the table between the markers in ``path`` (which must have them), atomically."""
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise WeightinitError(f"{path} has no {README_START} ... {README_END} block to rewrite")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    atomic_write_text(path, head + readme_table(rows, served) + tail)
+    replace_marked_block(path, README_START, README_END, readme_table(rows, served))

@@ -27,7 +27,7 @@ from experiments.bench.methods import METHODS, SELECTION_PAIRS
 from experiments.bench.runner import collect_results
 from weightinit.concepts import default_catalog
 from weightinit.errors import WeightinitError
-from weightinit.fileio import atomic_write_json, atomic_write_text
+from weightinit.fileio import atomic_write_json, atomic_write_text, replace_marked_block
 
 ASSETS = "bench"
 
@@ -737,13 +737,7 @@ def readme_results(results: dict, source: str) -> str:
 
 def replace_readme_results(readme: str | os.PathLike, results: dict, source: str) -> None:
     """Rewrite the section between ``README_START`` and ``README_END`` of ``readme``."""
-    path = Path(readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise WeightinitError(f"{path} has no {README_START} ... {README_END} section to rewrite")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    atomic_write_text(path, head + readme_results(results, source) + tail)
+    replace_marked_block(readme, README_START, README_END, readme_results(results, source))
 
 
 #: The sections the report can add, in no particular order: ``--section NAME=FILE`` names one, and

@@ -39,7 +39,7 @@ import torch
 from weightinit import representation
 from weightinit.codec import SlotNormalizer
 from weightinit.errors import CheckpointError, LayoutMismatch, WeightinitError
-from weightinit.fileio import atomic_write_json, read_json_object, read_safetensors, save_safetensors
+from weightinit.fileio import atomic_write_json, atomic_write_text, read_json_object, read_safetensors, save_safetensors
 from weightinit.generator.card import model_card
 from weightinit.generator.config import CONFIG_NAME, GeneratorConfig
 from weightinit.generator.denoisers import BlockDenoiser, denoiser_class
@@ -176,6 +176,18 @@ def write_folder(gen, directory: str | os.PathLike) -> Path:
             os.replace(tmp / name, directory / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def write_policies(gen, directory: str | os.PathLike) -> Path:
+    """Write only ``gen``'s config and model card into its existing folder ``directory`` (each
+    atomically): the policies measured after training (far texts, siblings) change, while the
+    tensors, and the version that wrote them, stay as they are."""
+    directory = Path(directory)
+    if not (directory / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{directory} is not a generator folder (no {CONFIG_NAME})")
+    atomic_write_text(directory / CARD_NAME, model_card(gen))
+    atomic_write_json(directory / CONFIG_NAME, gen.config.to_dict())
     return directory
 
 
