@@ -34,7 +34,7 @@ FILES = {
 VARIANTS = {
     "bundled": (
         ("before the text policies (far by the mean, strength groups out)", "heldout_start_text_before.json"),
-        ("siblings, far by the best median (measured first, then replaced)", "heldout_start_text_far_median.json"),
+        ("far by the count above the mean less below (ablation)", "heldout_start_text_far_balance.json"),
     ),
     "unet128": (("before the text policies", "heldout_start_text_before_unet128.json"),),
 }
