@@ -16,6 +16,9 @@ target) by 3 dB at this size: the catalog's learnability rule, decided by scratc
 Seconds are training wall seconds plus the start's own (generation, transfer, statistics).
 
 Resumable: one JSON per (concept, method) under ``OUT/runs/<concept>/``, written atomically.
+``--device cuda`` runs the fine-tunes on a GPU (the starts are made on the CPU, as a user's
+``initialize`` would); seconds then compare only with runs on the same device, and ``--shard I/N``
+splits the concepts over N processes.
 
     python -m experiments.default_size --generator unet128 --zoo zoo-unet128 \\
         --arch pix2pix:unet_256,ngf=64,norm=batch --size 256 --concepts 6 --out bench-runs/unet256
@@ -43,7 +46,7 @@ from weightinit.finetune import final_psnr, time_to_quality, tracked_fine_tune
 from weightinit.initialization import initialize, load_generator, write_base
 from weightinit.lora import inject_lora
 from weightinit.pairs import ProceduralPairs
-from weightinit.recipe import RecipeConfig, trivial_baselines
+from weightinit.recipe import DEVICES, RecipeConfig, select_device, trivial_baselines
 from weightinit.zoo.weights import ZooWeights
 
 METHODS = ("scratch", "base_lora", "generated_lora", "generated_all")
@@ -64,6 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pool", type=int, default=64, help="train pairs per concept")
     p.add_argument("--test-pairs", type=int, default=8)
     p.add_argument("--ndf", type=int, default=64, help="the discriminator's width (the reference's 64)")
+    p.add_argument("--device", default="cpu", choices=DEVICES, help="where the fine-tunes run (auto: CUDA if seen)")
     p.add_argument("--shard", default="0/1", help="I/N: this process runs every N-th concept from the I-th")
     p.add_argument("--json", type=Path, help="write the summary here")
     p.add_argument("--report-only", action="store_true", help="summarise what has finished; train nothing")
@@ -75,7 +79,7 @@ def command_line(args: argparse.Namespace) -> str:
     for key in ("generator", "zoo", "arch", "size", "concepts", "out"):
         parts.append(f"--{key} {getattr(args, key)}")
     defaults = parse_args(["--generator", "g", "--zoo", "z", "--arch", "a", "--size", "1", "--out", "o"])
-    for key in ("scratch_steps", "cap", "eval_every", "pool", "test_pairs", "ndf"):
+    for key in ("scratch_steps", "cap", "eval_every", "pool", "test_pairs", "ndf", "device"):
         if getattr(args, key) != getattr(defaults, key):
             parts.append(f"--{key.replace('_', '-')} {getattr(args, key)}")
     return " ".join(parts)
@@ -123,6 +127,7 @@ def _start(method: str, args, zoo: ZooWeights, concept_id: str):
 def run_method(method: str, args, zoo: ZooWeights, concept_id: str, target: float | None) -> dict:
     train, test = _pairs(zoo, concept_id, args)
     model, params, seconds, info = _start(method, args, zoo, concept_id)
+    model.to(select_device(args.device))  # the start is made on the CPU; the parameters keep their identity
     lr = zoo.config.concept_lr if params is not None else 2e-4
     recipe = RecipeConfig(batch_size=1, ndf=args.ndf, lr=lr)
     steps = args.scratch_steps if method == "scratch" else args.cap
