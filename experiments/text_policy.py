@@ -133,9 +133,10 @@ def wins(rows: list[dict], key: str) -> int:
 def sibling_policy(rows: list[dict]) -> dict:
     """The sibling temperature chosen on the rows where it applies (module docstring)."""
     applies = [r for r in rows if r["self"]["siblings"] >= 2]
+    scored = [k for k in (f"siblings_t{t}" for t in SIBLING_TEMPERATURES) if all(k in r["self"] for r in applies)]
     table = {
         key: {"wins": wins(applies, key), "median_psnr": round(statistics.median(r["self"][key] for r in applies), 4)}
-        for key in ["prior", *(f"siblings_t{t}" for t in SIBLING_TEMPERATURES)]
+        for key in ["prior", *scored]
     }
     best = max(table, key=lambda k: (table[k]["wins"], table[k]["median_psnr"]))
     chosen = None if best == "prior" else float(best.removeprefix("siblings_t"))
