@@ -34,6 +34,10 @@ FILES = {
 VARIANTS = {
     "bundled": (
         ("before the text policies (far by the mean, strength groups out)", "heldout_start_text_before.json"),
+        (
+            "far by the median, fallback searched with it (blend at 0.1; measured first)",
+            "heldout_start_text_far_median_joint.json",
+        ),
         ("far by the count above the mean less below (ablation)", "heldout_start_text_far_balance.json"),
     ),
     "unet128": (("before the text policies", "heldout_start_text_before_unet128.json"),),

@@ -50,7 +50,14 @@ def test_far_concept_warns_and_starts_from_the_fallback(tiny_generator_dir, tmp_
     with pytest.warns(FarConceptWarning, match="far from every concept"):
         report = initialize(model, "zxqv wibble", generator=folder)
     assert report.fell_back and report.based_on["netG"]["fallback"] == "mean"
-    assert "fell back to the mean start" in str(report)
+    assert "fell back to the zoo mean" in str(report)
+    nearest = report.based_on["netG"]["concepts"]  # the nearest by text are named, not an arbitrary few
+    sims = [c["similarity"] for c in nearest]
+    assert (
+        nearest
+        and sims == sorted(sims, reverse=True)
+        and "the zoo mean; nearest: " + nearest[0]["concept"] in str(report)
+    )
     # the fallback start is exactly the zoo mean written into the base
     gen = WeightGenerator.from_pretrained(folder)
     expected = fresh(2)

@@ -112,14 +112,19 @@ class InitReport:
                     f"{f['l1_after']:.4f} in {f['seconds']:.2f} s"
                 )
         for direction, prov in self.based_on.items():
-            names = (
-                ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3]) or "no training concepts"
-            )
+            if prov.get("fallback") == "mean":  # every training concept alike: the nearest by text are named
+                names = "the zoo mean; nearest: " + ", ".join(
+                    f"{c['concept']} (sim {c['similarity']:.2f})" for c in prov["concepts"][:3]
+                )
+            else:
+                names = ", ".join(f"{c['concept']} ({c['weight']:.2f})" for c in prov["concepts"][:3])
+            names = names or "no training concepts"
             label = f"{direction} {prov['text']!r}" if len(self.based_on) > 1 else "based on"
             line += f"\n  {label}: {names}; best similarity {prov['similarity']:.2f}"
             if prov.get("fallback"):
-                # the zoo mean, or a broader prior blend
-                line += f"; far from the zoo, fell back to the {prov['fallback']} start"
+                line += "; far from the zoo, fell back to the " + (
+                    "zoo mean" if prov["fallback"] == "mean" else "broader prior blend"
+                )
         return line
 
     @property

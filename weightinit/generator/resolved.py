@@ -92,7 +92,8 @@ class ResolvedConcept:
         if self.weights is None:
             return Provenance(self.text, float("nan"), [])
         weights = self.start_weights
-        order = torch.argsort(weights, descending=True)[:top]
+        uniform = self.far and self.fallback == "mean"  # every concept alike: the nearest by text are shown
+        order = torch.argsort(self.similarities if uniform else weights, descending=True)[:top]
         concepts = [
             {
                 "concept": names[i],
@@ -100,7 +101,7 @@ class ResolvedConcept:
                 "similarity": round(float(self.similarities[i]), 4),
             }
             for i in order.tolist()
-            if float(weights[i]) >= 0.005
+            if uniform or float(weights[i]) >= 0.005
         ]
         return Provenance(self.text, round(self.similarity, 4), concepts, self.far, self.fallback, list(self.parts))
 
