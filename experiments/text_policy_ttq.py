@@ -10,7 +10,8 @@ the far policy its whole group), ``--concepts`` of each, spread over them in the
 from the start without the policy and from the start with it, until the test PSNR reaches the
 concept's own zoo weights' less ``--margin`` dB, or ``--cap`` steps. Held-out concepts are never
 read. Prints and saves the steps and seconds to the target of each start, per concept and as
-medians.
+medians. ``--write`` keeps the sibling policy in the generator folder only where it reached the
+target sooner on more of these concepts than later (the step-0 choice alone does not ship it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from weightinit.codec import BlockCodec
 from weightinit.concepts.concept import concept_group
 from weightinit.fileio import atomic_write_json
 from weightinit.finetune import time_to_quality, tracked_fine_tune
+from weightinit.generator.folder import write_policies
+from weightinit.generator.model import WeightGenerator
 from weightinit.generator.siblings import sibling_weights
 from weightinit.recipe import RecipeConfig, evaluate
 
@@ -135,6 +138,11 @@ def main(argv=None) -> int:
     p.add_argument("--eval-every", type=int, default=20)
     p.add_argument("--margin", type=float, default=1.0, help="dB below the concept's own zoo weights")
     p.add_argument("--json", type=Path)
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="drop the sibling policy from the generator folder where it was not faster on more concepts than slower",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     data = json.loads(Path(args.policy).read_text())
@@ -142,6 +150,13 @@ def main(argv=None) -> int:
     result = measure(BenchContext(args.zoo, args.generator), policy, data["per_concept"], args)
     for which, part in result.items():
         print(which, part["summary"])
+    if args.write and "siblings" in result:
+        t = result["siblings"]["summary"]
+        if t["with_faster"] <= t["with_slower"]:
+            gen = WeightGenerator.from_pretrained(args.generator)
+            gen.siblings = None
+            write_policies(gen, args.generator)
+            print(f"siblings not faster to the target ({t['with_faster']} faster, {t['with_slower']} slower): dropped")
     if args.json:
         command = " ".join(["python -m experiments.text_policy_ttq", *(argv if argv is not None else sys.argv[1:])])
         atomic_write_json(args.json, {"command": command, "cap": args.cap, "margin_db": args.margin, **result})

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from weightinit.concepts.catalog import default_catalog
 from weightinit.fileio import replace_marked_block
+from weightinit.generator.config import CONFIG_NAME
+from weightinit.generators import installed_generators
 
 MEASUREMENTS = Path(__file__).resolve().parent.parent / "docs" / "measurements"
 #: (step 0 through initialize, the policies' choice, the blend family's ceiling), by generator
@@ -30,15 +32,18 @@ FILES = {
     "bundled": ("heldout_start_pairs.json", "text_policy.json", "prior_ceiling.json"),
     "unet128": ("heldout_start_pairs_unet128.json", "text_policy_unet128.json", "prior_ceiling_unet128.json"),
 }
+#: time to target of each policy on training concepts (``python -m experiments.text_policy_ttq``)
+TTQ_FILES = {"bundled": "text_policy_ttq.json", "unet128": "text_policy_ttq_unet128.json"}
 #: The same step 0 under other policies (ablations), shown under the generator's own row where present.
 VARIANTS = {
     "bundled": (
         ("before the text policies (far by the mean, strength groups out)", "heldout_start_text_before.json"),
+        ("with the strength siblings at 0.03 (not shipped)", "heldout_start_text_siblings.json"),
         (
             "far by the median, fallback searched with it (blend at 0.1; measured first)",
             "heldout_start_text_far_median_joint.json",
         ),
-        ("far by the count above the mean less below (ablation)", "heldout_start_text_far_balance.json"),
+        ("siblings, far by the count above the mean less below (ablation)", "heldout_start_text_far_balance.json"),
     ),
     "unet128": (("before the text policies", "heldout_start_text_before_unet128.json"),),
 }
@@ -77,7 +82,15 @@ def step0_row(name: str, data: dict) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def policy_line(name: str, data: dict) -> str:
+def shipped_siblings(name: str) -> dict | None:
+    """The sibling policy the installed generator ``name`` ships (its ``generator_config.json``)."""
+    for info in installed_generators():
+        if info.name == name:
+            return json.loads((info.folder / CONFIG_NAME).read_text()).get("siblings")
+    return None
+
+
+def policy_line(name: str, data: dict, ttq: dict | None) -> str:
     s, f = data["siblings"], data["far"]
     table = s["table"]
     plain = table["prior"]
@@ -86,17 +99,35 @@ def policy_line(name: str, data: dict) -> str:
     else:
         chosen = table[f"siblings_t{s['temperature']}"]
         siblings = (
-            f"strength siblings re-blended at temperature {s['temperature']:g} ({chosen['wins']} wins against the "
-            f"plain blend's {plain['wins']}, of {s['concepts']} training concepts with siblings, each with itself and "
-            "its reverse out)"
+            f"strength siblings re-blended at temperature {s['temperature']:g} won at step 0 ({chosen['wins']} wins "
+            f"against the plain blend's {plain['wins']}, of {s['concepts']} training concepts with siblings, each "
+            "with itself and its reverse out)"
         )
-    fallback = "the zoo mean" if f["fallback"] == "mean" else f"the blend at temperature {f['fallback'][7:]}"
+        if ttq and "siblings" in ttq:
+            t = ttq["siblings"]["summary"]
+            siblings += (
+                f"; to the target, LoRA-only, it was faster on {t['with_faster']} and slower on {t['with_slower']} of "
+                f"{t['concepts']} (median {t['median_steps_with']:.0f} steps against {t['median_steps_without']:.0f})"
+            )
+        siblings += "; shipped" if shipped_siblings(name) else "; not shipped"
+        if not (ttq and "siblings" in ttq):
+            siblings += " (its time to target not measured)"
+    fallback = f"the blend at temperature {f['fallback'][7:]}"
+    if f["fallback"] == "mean":
+        fallback = "the mean of the zoo's LoRA factors"
     far = (
         f"texts below similarity {f['similarity']} start from {fallback}: over the training concepts, each with its "
-        f"whole group out, the start then beats the zoo mean on {f['above_mean_less_below']} more concepts than it "
+        f"whole group out, the start then beats that mean on {f['above_mean_less_below']} more concepts than it "
         f"loses to it on, against {f['without_policy']['above_mean_less_below']} without the policy (median "
         f"{f['median_psnr']:.2f} dB against {f['without_policy']['median_psnr']:.2f}; {f['concepts_below']} below)"
     )
+    if ttq and "far" in ttq:
+        t = ttq["far"]["summary"]
+        far += (
+            f"; to the target, LoRA-only, the fallback was faster on {t['with_faster']} and slower on "
+            f"{t['with_slower']} of {t['concepts']} (median {t['median_steps_with']:.0f} steps against "
+            f"{t['median_steps_without']:.0f})"
+        )
     return f"- {name}: {siblings}; {far}."
 
 
@@ -123,7 +154,9 @@ def readme_block(measurements: Path = MEASUREMENTS) -> str:
             if (measurements / variant).exists():
                 rows.append(step0_row(f"{name}, {label}", json.loads((measurements / variant).read_text())))
         if (measurements / policy_file).exists():
-            policies.append(policy_line(name, json.loads((measurements / policy_file).read_text())))
+            ttq_file = measurements / TTQ_FILES[name]
+            ttq = json.loads(ttq_file.read_text()) if ttq_file.exists() else None
+            policies.append(policy_line(name, json.loads((measurements / policy_file).read_text()), ttq))
         if (measurements / ceiling_file).exists():
             line = ceiling_line(name, json.loads((measurements / ceiling_file).read_text()))
             if line:
@@ -146,6 +179,12 @@ def readme_block(measurements: Path = MEASUREMENTS) -> str:
     ]
     if policies:
         lines += ["", "Policies, chosen on training concepts (`python -m experiments.text_policy`):", "", *policies]
+    lines += [
+        "",
+        "The zoo mean a far text starts from is the mean of the zoo's LoRA factors (what a generator's blocks can "
+        "hold); the table's `mean` averages the training concepts' full deltas, a stronger start, so a far text "
+        "that falls back can still start below it.",
+    ]
     if ceilings:
         lines += ["", "What a text-similarity blend can reach (`python -m experiments.prior_ceiling`):", "", *ceilings]
     return "\n".join([*lines, README_END])
