@@ -67,10 +67,8 @@ def model_card(gen: WeightGenerator) -> str:
         ),
         (
             "- far concepts: a text whose best similarity to the training phrasings is below "
-            f"{gen.far_policy.similarity} starts "
-            f"from the {gen.far_policy.fallback} start"
-            + (f" (temperature {gen.far_policy.temperature})" if gen.far_policy.fallback == "prior" else "")
-            + ", with a `FarConceptWarning` "
+            f"{gen.far_policy.similarity} starts from the {gen.far_policy.fallback_name()}, with a "
+            "`FarConceptWarning` "
             + f"(measured on {gen.far_policy.measured.get('measured_on', 'the training concepts')})"
             if gen.far_policy
             else "- far concepts: no policy measured; every text gets the generated start"
