@@ -11,7 +11,8 @@ step 0 (test PSNR) under two leave-outs, each the situation of one kind of unsee
   strength siblings (:mod:`weightinit.generator.siblings`) at each of ``SIBLING_TEMPERATURES``.
   The sibling temperature is the one that beats both the mean and the nearest concept on the most
   concepts where the policy applies (ties: the higher median PSNR), or none where no temperature
-  beats the plain blend on that count.
+  beats the plain blend on that count. Keeping it in a generator also takes reaching the target
+  sooner on training concepts (``experiments.text_policy_ttq --write`` drops it otherwise).
 * ``group``: the concept's whole group (every strength, both directions) is out: a text no
   training edit answers. Scored: the blend at the generator's temperature and at broader ones,
   and the zoo mean; the far policy (threshold and fallback) is chosen from these rows by
