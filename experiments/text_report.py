@@ -40,7 +40,7 @@ VARIANTS = {
         ("before the text policies (far by the mean, strength groups out)", "heldout_start_text_before.json"),
         ("with the strength siblings at 0.03 (not shipped)", "heldout_start_text_siblings.json"),
         (
-            "far by the median, fallback searched with it (blend at 0.1; measured first)",
+            "siblings, far by the median, fallback searched with it (blend at 0.1; measured first)",
             "heldout_start_text_far_median_joint.json",
         ),
         ("siblings, far by the count above the mean less below (ablation)", "heldout_start_text_far_balance.json"),
