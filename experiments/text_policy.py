@@ -52,6 +52,9 @@ from weightinit.generator.model import WeightGenerator
 from weightinit.generator.siblings import sibling_keys, sibling_weights
 from weightinit.recipe import evaluate
 
+#: How a shipped generator's config names this measurement: as a script of the source repository
+#: (a pip user has no ``experiments`` package).
+SOURCE_COMMAND = "weightinit's source repository, experiments/text_policy.py"
 #: Temperatures of the sibling re-blend tried; 100 is as good as uniform among a group's strengths.
 SIBLING_TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 100.0)
 
@@ -221,7 +224,7 @@ def stored_far_policy(far: dict, rows: list[dict]) -> dict:
     stored.update(
         measured_on=f"{len(rows)} training concepts, each with its whole group left out, by the best "
         + ("median step-0 PSNR" if far["objective"] == "median" else "count above the zoo mean less below it"),
-        command="python -m experiments.text_policy",
+        command=SOURCE_COMMAND,
     )
     return stored
 
@@ -235,7 +238,7 @@ def choose(rows: list[dict]) -> dict:
             "temperature": siblings["temperature"],
             "measured_on": f"{siblings['concepts']} training concepts with strength siblings, each with itself and "
             "its reverse left out",
-            "command": "python -m experiments.text_policy",
+            "command": SOURCE_COMMAND,
         }
     return {
         "siblings": siblings,

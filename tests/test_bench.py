@@ -414,7 +414,10 @@ def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_
     report = prior_ceiling.summarize(prior_ceiling.measure(str(tiny_zoo_dir), str(tiny_generator_dir)))
     row = next(iter(report["per_concept"].values()))
     grid = {prior_ceiling.grid_key(t, a) for t in prior_ceiling.TEMPERATURES for a in prior_ceiling.SCALES}
-    assert set(row) == grid | {"mean", "nearest", "max_similarity"} and all(5 < row[k] < 60 for k in grid)
+    siblings = {f"siblings_t{t}" for t in prior_ceiling.SIBLING_TEMPERATURES}
+    assert set(row) == grid | siblings | {"mean", "nearest", "max_similarity"}
+    assert all(5 < row[k] < 60 for k in grid | siblings)
+    assert report["any_grid_point_beats_both_by_kind"]  # the counts by held-out kind
 
     # the counting, on rows made by hand: a win needs to beat the better of the two baselines
     rows = {
