@@ -50,6 +50,7 @@ from weightinit.generator.composition import split_parts
 from weightinit.generator.folder import write_policies
 from weightinit.generator.model import WeightGenerator
 from weightinit.generator.siblings import sibling_keys, sibling_weights
+from weightinit.generator.weight_blend import DEFAULT_MIN_WEIGHT, blend_tensors
 from weightinit.recipe import evaluate
 
 #: How a shipped generator's config names this measurement: as a script of the source repository
@@ -83,17 +84,34 @@ def blend_of(gen, text: str, exclude: torch.Tensor, temperature: float | None = 
     return prior.weights_from(cosines[:1], temperature, exclude), sims[:1], best
 
 
-def measure(ctx: BenchContext, limit: int | None = None, every: int = 1, log=print) -> list[dict]:
+def measure(
+    ctx: BenchContext, limit: int | None = None, every: int = 1, space: str = "factors", log=print
+) -> list[dict]:
+    """Every ``every``-th training concept's rows (module docstring). ``space``: where the blends are
+    made, ``factors`` (the prior's blend of LoRA factors) or ``weights`` (the blend of the weight
+    changes, :mod:`weightinit.generator.weight_blend`; each self row then also has the factor
+    blend, ``prior_factors``, and each row the factor mean, ``mean_factors``, for the comparison)."""
     gen = ctx.generator
     prior = gen.prior
     ids = list(prior.concept_ids)
     groups = [concept_group(c) for c in ids]
     keys = sibling_keys(ids)
     center = gen.center if gen.center is not None else torch.zeros(gen.layout.num_blocks, gen.layout.block_size)
+    uniform = torch.full((len(ids),), 1.0 / len(ids))
+    weight_mean = blend_tensors(gen, uniform) if space == "weights" else None
 
-    def score(delta, test) -> float:
+    def score_factors(delta, test) -> float:
         blocks = gen.normalizer.denormalize(center + delta, torch.float32)
         return round(evaluate(ctx.merged_blocks(blocks), *test)["psnr"], 4)
+
+    def score_tensors(tensors, test) -> float:
+        return round(evaluate(ctx.merged(ctx.delta(tensors)), *test)["psnr"], 4)
+
+    def score(weights, test) -> float:
+        """The start of blend ``weights [R, C]`` (the mean of its rows, as ``resolve`` takes them)."""
+        if space == "weights":
+            return score_tensors(blend_tensors(gen, weights.mean(0)), test)
+        return score_factors(prior.blend(weights.mean(0, keepdim=True)), test)
 
     rows = []
     for i, cid in list(enumerate(ids))[:limit:every]:
@@ -101,25 +119,29 @@ def measure(ctx: BenchContext, limit: int | None = None, every: int = 1, log=pri
         test = ctx.zoo.test_pairs(cid)
         self_out = torch.tensor([[c in (cid, twin(cid)) for c in ids]])
         group_out = torch.tensor([[g == groups[i] for g in groups]])
-        row = {"concept": cid, "mean": score(torch.zeros_like(center), test)}
+        row = {"concept": cid, "mean": score_factors(torch.zeros_like(center), test)}
+        if weight_mean is not None:
+            row["mean_factors"], row["mean"] = row["mean"], score_tensors(weight_mean, test)
         weights, sims, best = blend_of(gen, text, self_out)
         whole_sims = prior.best_similarity(prior.similarity(gen.encode_text(text).pooled)[0])
         near = int(whole_sims[0].masked_fill(self_out[0], -2.0).argmax())
-        row["self"] = {"similarity": round(best, 4), "nearest": score(prior.delta(prior.coef[near]), test)}
+        row["self"] = {"similarity": round(best, 4), "nearest": score_factors(prior.delta(prior.coef[near]), test)}
         row["self"]["nearest_concept"] = ids[near]
-        row["self"]["prior"] = score(prior.blend(weights.mean(0, keepdim=True)), test)
+        row["self"]["prior"] = score(weights, test)
+        if space == "weights":
+            row["self"]["prior_factors"] = score_factors(prior.blend(weights.mean(0, keepdim=True)), test)
         top = int(weights.mean(0).argmax())
         siblings = sum(k == keys[top] and not self_out[0, c] for c, k in enumerate(keys))
         row["self"]["siblings"] = siblings
         if siblings >= 2:
             for t in SIBLING_TEMPERATURES:
                 re = sibling_weights(weights, sims, ids, t, self_out.expand(len(weights), -1))
-                row["self"][f"siblings_t{t}"] = score(prior.blend(re.mean(0, keepdim=True)), test)
+                row["self"][f"siblings_t{t}"] = score(re, test)
         weights, _, best = blend_of(gen, text, group_out)
         row["similarity"] = round(best, 4)  # the far policy's rows: group out
-        row["prior"] = score(prior.blend(weights.mean(0, keepdim=True)), test)
+        row["prior"] = score(weights, test)
         for t in BROADER_TEMPERATURES:
-            row[f"prior_t{t}"] = score(prior.blend(blend_of(gen, text, group_out, t)[0].mean(0, keepdim=True)), test)
+            row[f"prior_t{t}"] = score(blend_of(gen, text, group_out, t)[0], test)
         rows.append(row)
         s = row["self"]
         log(
@@ -138,6 +160,8 @@ def wins(rows: list[dict], key: str) -> int:
 def sibling_policy(rows: list[dict]) -> dict:
     """The sibling temperature chosen on the rows where it applies (module docstring)."""
     applies = [r for r in rows if r["self"]["siblings"] >= 2]
+    if not applies:
+        return {"temperature": None, "concepts": 0, "table": {}}
     scored = [k for k in (f"siblings_t{t}" for t in SIBLING_TEMPERATURES) if all(k in r["self"] for r in applies)]
     table = {
         key: {"wins": wins(applies, key), "median_psnr": round(statistics.median(r["self"][key] for r in applies), 4)}
@@ -229,7 +253,34 @@ def stored_far_policy(far: dict, rows: list[dict]) -> dict:
     return stored
 
 
+def weight_blend_choice(rows: list[dict]) -> dict | None:
+    """Blend in weight space or in factor space, from rows scored in weight space (``prior`` and
+    ``prior_factors`` of each self row): the one that beats both the zoo mean (of the weight
+    changes, the stronger one) and the nearest concept on more training concepts, ties by the
+    median. None for rows scored in factor space."""
+    if not rows or "prior_factors" not in rows[0]["self"]:
+        return None
+    table = {
+        space: {"wins": wins(rows, key), "median_psnr": round(statistics.median(r["self"][key] for r in rows), 4)}
+        for space, key in (("weights", "prior"), ("factors", "prior_factors"))
+    }
+    chosen = max(table, key=lambda k: (table[k]["wins"], table[k]["median_psnr"], k == "factors"))
+    return {"space": chosen, "concepts": len(rows), "table": table}
+
+
 def choose(rows: list[dict]) -> dict:
+    space = weight_blend_choice(rows)
+    stored_blend = None
+    if space is not None and space["space"] == "weights":
+        t = space["table"]
+        stored_blend = {
+            "min_weight": DEFAULT_MIN_WEIGHT,
+            "measured_on": f"{space['concepts']} training concepts, each with itself and its reverse left out: "
+            f"beats the zoo mean and the nearest concept on {t['weights']['wins']} (median "
+            f"{t['weights']['median_psnr']:.2f} dB), the factor blend on {t['factors']['wins']} "
+            f"({t['factors']['median_psnr']:.2f} dB)",
+            "command": SOURCE_COMMAND,
+        }
     siblings = sibling_policy(rows)
     far = {objective: far_policy(rows, objective) for objective in FAR_OBJECTIVES}
     stored_siblings = None
@@ -240,12 +291,14 @@ def choose(rows: list[dict]) -> dict:
             "its reverse left out",
             "command": SOURCE_COMMAND,
         }
+    policies = {"siblings": stored_siblings, "weight_blend": stored_blend}
     return {
+        "space": space,
         "siblings": siblings,
         "far": far["median"],
         "far_alternative": far["balance"],
-        "policy": {"siblings": stored_siblings, "far_policy": stored_far_policy(far["median"], rows)},
-        "alternative": {"siblings": stored_siblings, "far_policy": stored_far_policy(far["balance"], rows)},
+        "policy": {**policies, "far_policy": stored_far_policy(far["median"], rows)},
+        "alternative": {**policies, "far_policy": stored_far_policy(far["balance"], rows)},
     }
 
 
@@ -268,14 +321,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rows-from", help="choose again from the per-concept rows of an earlier --json (no scoring)")
+    parser.add_argument(
+        "--space", choices=("factors", "weights"), default="factors", help="blend LoRA factors or weight changes"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     command = " ".join(["python -m experiments.text_policy", *(argv if argv is not None else sys.argv[1:])])
     if args.rows_from:
         rows, command = rows_from(args.rows_from)
     else:
-        rows = measure(BenchContext(args.zoo, args.generator), limit=args.limit, every=args.every)
+        rows = measure(BenchContext(args.zoo, args.generator), limit=args.limit, every=args.every, space=args.space)
     result = choose(rows)
+    if result["space"] is not None:
+        for k, v in result["space"]["table"].items():
+            print(f"blend in {k} space: beats mean and nearest on {v['wins']}, median {v['median_psnr']:.2f} dB")
     s = result["siblings"]
     print(f"siblings ({s['concepts']} concepts): chosen temperature {s['temperature']}")
     for k, v in s["table"].items():
@@ -293,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         gen = WeightGenerator.from_pretrained(args.generator)
         gen.far_policy = policy["far_policy"]
         gen.siblings = policy["siblings"]
+        gen.weight_blend = policy["weight_blend"]
         write_policies(gen, args.generator)  # the config and the card; the tensors stay
-        print(f"wrote siblings and far_policy to {args.generator}")
+        print(f"wrote weight_blend, siblings and far_policy to {args.generator}")
     return 0
 
 

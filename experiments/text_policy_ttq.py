@@ -4,14 +4,16 @@
         --concepts 8 --json docs/measurements/text_policy_ttq.json
 
 For the training concepts where a policy chosen by ``experiments.text_policy`` changes the start
-(held out as there: for the sibling policy the concept and its reverse are out of the prior, for
-the far policy its whole group), ``--concepts`` of each, spread over them in the prior's order
+(held out as there: for the weight-blend and sibling policies the concept and its reverse are out
+of the prior, for the far policy its whole group), ``--concepts`` of each, spread over them in the prior's order
 (chosen by nobody): a LoRA-only fine-tune (the zoo's rank, seed, learning rate and batch size)
 from the start without the policy and from the start with it, until the test PSNR reaches the
 concept's own zoo weights' less ``--margin`` dB, or ``--cap`` steps. Held-out concepts are never
 read. Prints and saves the steps and seconds to the target of each start, per concept and as
-medians. ``--write`` keeps the sibling policy in the generator folder only where it reached the
-target sooner on more of these concepts than later (the step-0 choice alone does not ship it).
+medians. The weight-blend policy is compared with the factor blend of the same text; under it, the
+other two are measured with weight-space blends. ``--write`` keeps the weight-blend and sibling
+policies in the generator folder only where each reached the target sooner on more of these
+concepts than later (the step-0 choice alone does not ship them).
 """
 
 from __future__ import annotations
@@ -34,10 +36,35 @@ from weightinit.finetune import time_to_quality, tracked_fine_tune
 from weightinit.generator.folder import write_policies
 from weightinit.generator.model import WeightGenerator
 from weightinit.generator.siblings import sibling_weights
+from weightinit.generator.weight_blend import blend_tensors
 from weightinit.recipe import RecipeConfig, evaluate
 
 
-def starts(ctx: BenchContext, cid: str, policy: dict, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+def factors_of(ctx: BenchContext, weights: torch.Tensor, space: str) -> dict[str, torch.Tensor]:
+    """The LoRA factors of blend ``weights [1, C]``: the prior's blend of factors, or (``space``
+    ``weights``) the best factors of the blend of weight changes (``weightinit.generator.weight_blend``)."""
+    gen = ctx.generator
+    if space == "weights":
+        return blend_tensors(gen, weights[0])
+    center = gen.center if gen.center is not None else 0
+    blocks = gen.normalizer.denormalize(center + gen.prior.blend(weights), torch.float32)
+    return BlockCodec(gen.layout).decode(blocks, copy=True)
+
+
+def starts(ctx: BenchContext, cid: str, policy: dict, which: str) -> tuple[dict, dict]:
+    """The start's factors without and with the policy ``which`` ("weight_blend", "siblings" or "far")."""
+    gen, prior = ctx.generator, ctx.generator.prior
+    ids = list(prior.concept_ids)
+    text = ctx.zoo.record(cid).text
+    space = policy["space"]
+    if which == "weight_blend":
+        weights = blend_of(gen, text, torch.tensor([[c in (cid, twin(cid)) for c in ids]]))[0].mean(0, keepdim=True)
+        return factors_of(ctx, weights, "factors"), factors_of(ctx, weights, "weights")
+    plain, with_policy = blends(ctx, cid, policy, which)
+    return factors_of(ctx, plain, space), factors_of(ctx, with_policy, space)
+
+
+def blends(ctx: BenchContext, cid: str, policy: dict, which: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The blend weights ``[1, C]`` without and with the policy ``which`` ("siblings" or "far")."""
     gen, prior = ctx.generator, ctx.generator.prior
     ids = list(prior.concept_ids)
@@ -59,6 +86,8 @@ def starts(ctx: BenchContext, cid: str, policy: dict, which: str) -> tuple[torch
 
 def changed(rows: list[dict], policy: dict, which: str) -> list[str]:
     """The training concepts whose start the policy changes, in the prior's order."""
+    if which == "weight_blend":
+        return [r["concept"] for r in rows if r["self"]["prior"] != r["self"]["prior_factors"]]
     if which == "siblings":
         t = policy["siblings"]["temperature"]
         key = f"siblings_t{t}"
@@ -67,11 +96,8 @@ def changed(rows: list[dict], policy: dict, which: str) -> list[str]:
     return [r["concept"] for r in rows if r["similarity"] < far["similarity"] and r[far["fallback"]] != r["prior"]]
 
 
-def fine_tune(ctx: BenchContext, cid: str, weights: torch.Tensor, target: float, args) -> dict:
-    gen, prior = ctx.generator, ctx.generator.prior
-    center = gen.center if gen.center is not None else 0
-    blocks = gen.normalizer.denormalize(center + prior.blend(weights), torch.float32)
-    model, params = ctx.with_lora(BlockCodec(gen.layout).decode(blocks, copy=True))
+def fine_tune(ctx: BenchContext, cid: str, factors: dict[str, torch.Tensor], target: float, args) -> dict:
+    model, params = ctx.with_lora(factors)
     train, test = ctx.zoo.train_pairs(cid, None, ctx.photos), ctx.zoo.test_pairs(cid)
     zc = ctx.zoo.config
     recipe = RecipeConfig(batch_size=zc.batch_size, seed=zc.data_seed(cid), lr=zc.concept_lr)
@@ -91,8 +117,10 @@ def fine_tune(ctx: BenchContext, cid: str, weights: torch.Tensor, target: float,
 
 def measure(ctx: BenchContext, policy: dict, rows: list[dict], args, log=print) -> dict:
     out = {}
-    for which in ("siblings", "far"):
+    for which in ("weight_blend", "siblings", "far"):
         if which == "siblings" and policy["siblings"]["temperature"] is None:
+            continue
+        if which == "weight_blend" and policy["space"] != "weights":
             continue
         chosen = spread(changed(rows, policy, which), args.concepts)
         per = {}
@@ -128,6 +156,11 @@ def summarise(per: dict, cap: int) -> dict:
     }
 
 
+def faster(summary: dict) -> bool:
+    """Whether a policy reached the target sooner on more concepts than later (what ``--write`` keeps)."""
+    return summary["with_faster"] > summary["with_slower"]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--zoo", required=True)
@@ -141,22 +174,26 @@ def main(argv=None) -> int:
     p.add_argument(
         "--write",
         action="store_true",
-        help="drop the sibling policy from the generator folder where it was not faster on more concepts than slower",
+        help="drop the weight-blend and sibling policies from the generator folder where not faster on more "
+        "concepts than slower",
     )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     data = json.loads(Path(args.policy).read_text())
-    policy = {"siblings": data["siblings"], "far": data["far"]}
+    space = (data.get("space") or {}).get("space", "factors")  # rows scored in factor space have none
+    policy = {"space": space, "siblings": data["siblings"], "far": data["far"]}
     result = measure(BenchContext(args.zoo, args.generator), policy, data["per_concept"], args)
     for which, part in result.items():
         print(which, part["summary"])
-    if args.write and "siblings" in result:
-        t = result["siblings"]["summary"]
-        if t["with_faster"] <= t["with_slower"]:
-            gen = WeightGenerator.from_pretrained(args.generator)
-            gen.siblings = None
+    if args.write:
+        gen = WeightGenerator.from_pretrained(args.generator)
+        slower = [w for w in ("weight_blend", "siblings") if w in result and not faster(result[w]["summary"])]
+        for which in slower:
+            t = result[which]["summary"]
+            setattr(gen, which, None)
+            print(f"{which} not faster to the target ({t['with_faster']} faster, {t['with_slower']} slower): dropped")
+        if slower:
             write_policies(gen, args.generator)
-            print(f"siblings not faster to the target ({t['with_faster']} faster, {t['with_slower']} slower): dropped")
     if args.json:
         command = " ".join(["python -m experiments.text_policy_ttq", *(argv if argv is not None else sys.argv[1:])])
         atomic_write_json(args.json, {"command": command, "cap": args.cap, "margin_db": args.margin, **result})

@@ -3,7 +3,8 @@
 import json
 
 from experiments import text_report
-from experiments.text_policy import choose, far_policy, sibling_policy
+from experiments.bench.methods import BenchContext
+from experiments.text_policy import choose, far_policy, measure, sibling_policy, weight_blend_choice
 
 
 def _row(cid, sim, prior, mean, t01, siblings=None, nearest=0.0):
@@ -54,6 +55,29 @@ def test_no_sibling_policy_unless_a_temperature_beats_the_plain_blend():
     chosen = choose(rows)
     assert chosen["policy"]["siblings"]["temperature"] == 0.03
     assert chosen["policy"]["far_policy"]["fallback"] in ("mean", "prior")
+
+
+def test_the_weight_blend_ships_where_it_beats_the_factor_blend():
+    rows = [_row(c, 0.9, p, 15.0, 16.0, nearest=18.0) for c, p in (("x", 19.0), ("y", 17.0), ("z", 20.0))]
+    assert weight_blend_choice(rows) is None and choose(rows)["policy"]["weight_blend"] is None  # factor rows
+    for r, factors in zip(rows, (18.5, 18.5, 18.9)):
+        r["self"]["prior_factors"] = factors
+    got = weight_blend_choice(rows)
+    assert got["table"]["weights"]["wins"] == 2 and got["table"]["factors"]["wins"] == 3 and got["space"] == "factors"
+    rows[2]["self"]["prior_factors"] = 17.0
+    chosen = choose(rows)
+    assert chosen["space"]["space"] == "weights" and chosen["policy"]["weight_blend"]["min_weight"] > 0
+    assert "2 (median" in chosen["policy"]["weight_blend"]["measured_on"]
+
+
+def test_rows_in_weight_space_score_both_blends(tiny_zoo_dir, tiny_generator_dir):
+    ctx = BenchContext(str(tiny_zoo_dir), str(tiny_generator_dir))
+    factors = measure(ctx, limit=1, log=lambda *a, **k: None)
+    weights = measure(ctx, limit=1, space="weights", log=lambda *a, **k: None)
+    f, w = factors[0], weights[0]
+    assert w["concept"] == f["concept"] and w["mean_factors"] == f["mean"]
+    assert w["self"]["prior_factors"] == f["self"]["prior"] and w["self"]["nearest"] == f["self"]["nearest"]
+    assert "prior_factors" not in f["self"] and "mean_factors" not in f
 
 
 def test_the_text_block_reads_the_measurements(tmp_path):

@@ -66,6 +66,14 @@ def model_card(gen: WeightGenerator) -> str:
             else "- centre: the zoo's mean block; the denoiser adds its residual"
         ),
         (
+            "- weight blend: a text's start is the blend of the training concepts' weight changes (not of "
+            "their LoRA factors) as its best LoRA factors of the zoo's rank, without the denoiser's residual; "
+            "a far text's zoo mean is the mean of every weight change "
+            f"(measured on {gen.weight_blend.measured.get('measured_on', 'the training concepts')})"
+            if gen.weight_blend is not None
+            else "- weight blend: none (the blend is of LoRA factors)"
+        ),
+        (
             "- far concepts: a text whose best similarity to the training phrasings is below "
             f"{gen.far_policy.similarity} starts from the {gen.far_policy.fallback_name()}, with a "
             "`FarConceptWarning` "

@@ -3,8 +3,9 @@
 What a generator folder says about itself besides its tensors: the format version, the layout
 fingerprint, the architecture and adapter, the denoiser's name, the text encoder reference
 (:class:`TextEncoderConfig`), the zoo's config (``ZooConfig``) and counts, the training
-summary, the measured quality, and the far-concept, composition and strength-sibling policies
-(:class:`FarPolicy`, :class:`CompositionPolicy`, :class:`SiblingPolicy`).
+summary, the measured quality, and the far-concept, composition, strength-sibling and weight-blend
+policies (:class:`FarPolicy`, :class:`CompositionPolicy`, :class:`SiblingPolicy`,
+:class:`WeightBlendPolicy`).
 :meth:`GeneratorConfig.from_dict` reads every format this version reads (:func:`migrate_config`);
 :meth:`GeneratorConfig.to_dict` writes the current one.
 ``training``, ``quality`` and ``zoo_summary`` are records of a run and of measurements, kept as
@@ -22,6 +23,7 @@ from weightinit.generator.composition import CompositionPolicy
 from weightinit.generator.far_policy import FarPolicy
 from weightinit.generator.siblings import SiblingPolicy
 from weightinit.generator.text import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_ENCODER, TEXT_CONDITIONINGS
+from weightinit.generator.weight_blend import WeightBlendPolicy
 from weightinit.zoo.manifest import ZooConfig
 
 #: 2 added ``text_encoder.conditioning`` (format-1 folders read as ``"pooled"``).
@@ -85,6 +87,7 @@ class GeneratorConfig:
     far_policy: FarPolicy | None = None
     composition: CompositionPolicy | None = None
     siblings: SiblingPolicy | None = None
+    weight_blend: WeightBlendPolicy | None = None
     format_version: int = FORMAT_VERSION
     #: the weightinit that wrote the folder ("" for one not written yet)
     weightinit_version: str = ""
@@ -103,6 +106,7 @@ class GeneratorConfig:
         if self.composition is not None and not isinstance(self.composition, CompositionPolicy):
             self.composition = CompositionPolicy.from_dict(self.composition)
         self.siblings = SiblingPolicy.from_dict(self.siblings)
+        self.weight_blend = WeightBlendPolicy.from_dict(self.weight_blend)
 
     @classmethod
     def from_fields(
@@ -136,13 +140,14 @@ class GeneratorConfig:
             far_policy=data.get("far_policy"),
             composition=data.get("composition"),
             siblings=data.get("siblings"),
+            weight_blend=data.get("weight_blend"),
             format_version=data["format_version"],
             weightinit_version=data.get("weightinit_version", ""),
         )
 
     def to_dict(self) -> dict:
-        """The JSON object of ``generator_config.json`` (``siblings`` only where a policy is set:
-        folders written before it read the same)."""
+        """The JSON object of ``generator_config.json`` (``siblings`` and ``weight_blend`` only where
+        a policy is set: folders written before them read the same)."""
         out = {
             "format_version": self.format_version,
             "weightinit_version": self.weightinit_version,
@@ -160,6 +165,8 @@ class GeneratorConfig:
         }
         if self.siblings is not None:
             out["siblings"] = self.siblings.to_dict()
+        if self.weight_blend is not None:
+            out["weight_blend"] = self.weight_blend.to_dict()
         return out
 
 

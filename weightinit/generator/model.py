@@ -45,6 +45,7 @@ from weightinit.generator.resolved import Provenance, ResolvedConcept, resolve_c
 from weightinit.generator.sampling import DEFAULT_CHUNK_SIZE, sample_blocks, scheduler_from_config
 from weightinit.generator.siblings import SiblingPolicy
 from weightinit.generator.text import TextEmbedding, TextEncoder, shared_text_encoder
+from weightinit.generator.weight_blend import WeightBlendPolicy, blend_tensors
 from weightinit.layout import BlockLayout
 from weightinit.pair_start import PairProposer
 
@@ -144,6 +145,16 @@ class WeightGenerator:
     @siblings.setter
     def siblings(self, policy: SiblingPolicy | dict | None) -> None:
         self._set(siblings=SiblingPolicy.from_dict(policy))
+
+    @property
+    def weight_blend(self) -> WeightBlendPolicy | None:
+        """Whether a text's start is its blend of weight changes (measured; None: the denoiser around
+        the factor blend), :mod:`weightinit.generator.weight_blend`."""
+        return self.config.weight_blend
+
+    @weight_blend.setter
+    def weight_blend(self, policy: WeightBlendPolicy | dict | None) -> None:
+        self._set(weight_blend=WeightBlendPolicy.from_dict(policy))
 
     @property
     def composition(self) -> CompositionPolicy | None:
@@ -378,13 +389,20 @@ class WeightGenerator:
 
         Seeded: the same text, seed and steps give bitwise identical weights in every process.
         ``fallback=True``: a text that :meth:`resolve` calls far gets :meth:`fallback_blocks`.
+        With a weight-blend policy (:attr:`weight_blend`) the start is the blend of the weight changes
+        of the concepts the text resolves to (far, with ``fallback``: its fallback's), and the
+        denoiser (``steps``, ``seed``, ``guidance``) is not run.
         """
         resolved = self.resolve(concept)
+        codec = BlockCodec(self.layout)
+        if self.weight_blend is not None and resolved.weights is not None:
+            weights = resolved.start_weights if fallback else resolved.weights
+            out = blend_tensors(self, weights, self.weight_blend.min_weight)  # raises on NaN/Inf
+            return {s.name: out[s.name].to(dtype or s.torch_dtype) for s in self.layout.slots}
         if fallback and resolved.far:
             blocks = self.fallback_blocks(resolved)
         else:
             blocks = self.sample_blocks(resolved, steps=steps, seed=seed, guidance=guidance, chunk_size=chunk_size)
-        codec = BlockCodec(self.layout)
         codec.check_finite(blocks)
         out = codec.decode(blocks, copy=True)
         return {k: v.to(dtype) for k, v in out.items()} if dtype is not None else out
