@@ -12,8 +12,9 @@ concept's own zoo weights' less ``--margin`` dB, or ``--cap`` steps. Held-out co
 read. Prints and saves the steps and seconds to the target of each start, per concept and as
 medians. The weight-blend policy is compared with the factor blend of the same text; under it, the
 other two are measured with weight-space blends. ``--write`` keeps the weight-blend and sibling
-policies in the generator folder only where each reached the target sooner on more of these
-concepts than later (the step-0 choice alone does not ship them).
+policies and the far policy's fallback in the generator folder only where each reached the target
+sooner on more of these concepts than later (the step-0 choice alone does not ship them); a far
+policy without its fallback keeps its threshold, so far texts are still warned about.
 """
 
 from __future__ import annotations
@@ -156,6 +157,19 @@ def summarise(per: dict, cap: int) -> dict:
     }
 
 
+def without_fallback(stored: dict, summary: dict) -> dict:
+    """A stored far policy whose fallback reached the target later: far texts keep their blend and
+    are only warned about (``fallback`` ``blend``), the measurement added to ``measured_on``."""
+    out = {k: v for k, v in stored.items() if k != "temperature"}
+    out["fallback"] = "blend"
+    out["measured_on"] = (
+        f"{stored.get('measured_on', 'training concepts')}; the fallback ({stored['fallback']}) reached the "
+        f"target later on {summary['with_slower']} of {summary['concepts']} training concepts (sooner on "
+        f"{summary['with_faster']}), so far texts keep their blend (experiments/text_policy_ttq.py)"
+    )
+    return out
+
+
 def faster(summary: dict) -> bool:
     """Whether a policy reached the target sooner on more concepts than later (what ``--write`` keeps)."""
     return summary["with_faster"] > summary["with_slower"]
@@ -174,8 +188,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--write",
         action="store_true",
-        help="drop the weight-blend and sibling policies from the generator folder where not faster on more "
-        "concepts than slower",
+        help="drop the weight-blend and sibling policies and the far fallback (keeping its warning) from the "
+        "generator folder where not faster on more concepts than slower",
     )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -187,11 +201,14 @@ def main(argv=None) -> int:
         print(which, part["summary"])
     if args.write:
         gen = WeightGenerator.from_pretrained(args.generator)
-        slower = [w for w in ("weight_blend", "siblings") if w in result and not faster(result[w]["summary"])]
+        slower = [w for w in ("weight_blend", "siblings", "far") if w in result and not faster(result[w]["summary"])]
         for which in slower:
             t = result[which]["summary"]
-            setattr(gen, which, None)
             print(f"{which} not faster to the target ({t['with_faster']} faster, {t['with_slower']} slower): dropped")
+            if which == "far":  # the threshold stays, for the warning; the fallback goes
+                gen.far_policy = without_fallback(gen.far_policy.to_dict(), t)
+            else:
+                setattr(gen, which, None)
         if slower:
             write_policies(gen, args.generator)
     if args.json:

@@ -37,6 +37,10 @@ TTQ_FILES = {"bundled": "text_policy_ttq.json", "unet128": "text_policy_ttq_unet
 #: The same step 0 under other policies (ablations), shown under the generator's own row where present.
 VARIANTS = {
     "bundled": (
+        (
+            "factor blend, far below 0.6162 the mean of the factors (shipped before)",
+            "heldout_start_text_factor_blend.json",
+        ),
         ("before the text policies (far by the mean, strength groups out)", "heldout_start_text_before.json"),
         ("with the strength siblings at 0.03 (not shipped)", "heldout_start_text_siblings.json"),
         (
@@ -45,7 +49,13 @@ VARIANTS = {
         ),
         ("siblings, far by the count above the mean less below (ablation)", "heldout_start_text_far_balance.json"),
     ),
-    "unet128": (("before the text policies", "heldout_start_text_before_unet128.json"),),
+    "unet128": (
+        (
+            "factor blend, far below 0.5283 the mean of the factors (shipped before)",
+            "heldout_start_text_factor_blend_unet128.json",
+        ),
+        ("before the text policies", "heldout_start_text_before_unet128.json"),
+    ),
 }
 RELATED = ("strength", "phrasing", "composition")
 WINS_TARGET = 0.7
@@ -82,18 +92,46 @@ def step0_row(name: str, data: dict) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def shipped_siblings(name: str) -> dict | None:
-    """The sibling policy the installed generator ``name`` ships (its ``generator_config.json``)."""
+def shipped_policy(name: str, key: str) -> dict | None:
+    """The policy ``key`` (``siblings``, ``weight_blend``) the installed generator ``name`` ships."""
     for info in installed_generators():
         if info.name == name:
-            return json.loads((info.folder / CONFIG_NAME).read_text()).get("siblings")
+            return json.loads((info.folder / CONFIG_NAME).read_text()).get(key)
     return None
+
+
+def ttq_clause(ttq: dict | None, which: str, what: str) -> str:
+    if not (ttq and which in ttq):
+        return ""
+    t = ttq[which]["summary"]
+    return (
+        f"; to the target, LoRA-only, {what} was faster on {t['with_faster']} and slower on {t['with_slower']} of "
+        f"{t['concepts']} (median {t['median_steps_with']:.0f} steps against {t['median_steps_without']:.0f})"
+    )
+
+
+def space_clause(name: str, data: dict, ttq: dict | None) -> str:
+    space = data.get("space")
+    if not space:
+        return ""
+    w, f = space["table"]["weights"], space["table"]["factors"]
+    clause = (
+        f"the blend of weight changes beat the zoo mean and the nearest concept on {w['wins']} of {space['concepts']} "
+        f"training concepts, each with itself and its reverse out (median {w['median_psnr']:.2f} dB), the blend "
+        f"of LoRA factors on {f['wins']} ({f['median_psnr']:.2f} dB)"
+    )
+    clause += ttq_clause(ttq, "weight_blend", "it")
+    shipped = shipped_policy(name, "weight_blend")
+    clause += "; shipped" if shipped else "; not shipped"
+    if not (ttq and "weight_blend" in ttq):
+        clause += " (its time to target not measured)"
+    return clause + "; "
 
 
 def policy_line(name: str, data: dict, ttq: dict | None) -> str:
     s, f = data["siblings"], data["far"]
     table = s["table"]
-    plain = table["prior"]
+    plain = table.get("prior", {"wins": 0})
     if s["temperature"] is None:
         siblings = f"no strength-sibling policy (no temperature beat the plain blend, {plain['wins']} wins)"
     else:
@@ -103,32 +141,21 @@ def policy_line(name: str, data: dict, ttq: dict | None) -> str:
             f"against the plain blend's {plain['wins']}, of {s['concepts']} training concepts with siblings, each "
             "with itself and its reverse out)"
         )
-        if ttq and "siblings" in ttq:
-            t = ttq["siblings"]["summary"]
-            siblings += (
-                f"; to the target, LoRA-only, it was faster on {t['with_faster']} and slower on {t['with_slower']} of "
-                f"{t['concepts']} (median {t['median_steps_with']:.0f} steps against {t['median_steps_without']:.0f})"
-            )
-        siblings += "; shipped" if shipped_siblings(name) else "; not shipped"
+        siblings += ttq_clause(ttq, "siblings", "it")
+        siblings += "; shipped" if shipped_policy(name, "siblings") else "; not shipped"
         if not (ttq and "siblings" in ttq):
             siblings += " (its time to target not measured)"
     fallback = f"the blend at temperature {f['fallback'][7:]}"
     if f["fallback"] == "mean":
-        fallback = "the mean of the zoo's LoRA factors"
+        fallback = "the mean of the zoo's " + ("weight changes" if data.get("space") else "LoRA factors")
     far = (
         f"texts below similarity {f['similarity']} start from {fallback}: over the training concepts, each with its "
         f"whole group out, the start then beats that mean on {f['above_mean_less_below']} more concepts than it "
         f"loses to it on, against {f['without_policy']['above_mean_less_below']} without the policy (median "
         f"{f['median_psnr']:.2f} dB against {f['without_policy']['median_psnr']:.2f}; {f['concepts_below']} below)"
     )
-    if ttq and "far" in ttq:
-        t = ttq["far"]["summary"]
-        far += (
-            f"; to the target, LoRA-only, the fallback was faster on {t['with_faster']} and slower on "
-            f"{t['with_slower']} of {t['concepts']} (median {t['median_steps_with']:.0f} steps against "
-            f"{t['median_steps_without']:.0f})"
-        )
-    return f"- {name}: {siblings}; {far}."
+    far += ttq_clause(ttq, "far", "the fallback")
+    return f"- {name}: {space_clause(name, data, ttq)}{siblings}; {far}."
 
 
 def ceiling_line(name: str, data: dict) -> str | None:
@@ -165,10 +192,10 @@ def readme_block(measurements: Path = MEASUREMENTS) -> str:
         return "\n".join([*lines, "No measurement yet (`python -m experiments.heldout_start`).", README_END])
     lines += [
         "Held-out concepts, step-0 test PSNR of the start from text alone (`generated_1`: through `initialize`, "
-        "the far and sibling policies applied). A win: above both the zoo mean and the nearest training concept by "
-        f"text. Targets: wins on at least {WINS_TARGET:.0%} of the concepts with a related training concept; the "
-        "median over all at least the better of the mean's and the nearest's; on novel concepts, not below the "
-        "mean's.",
+        "the generator's weight-blend, far and sibling policies applied). A win: above both the zoo mean and the "
+        f"nearest training concept by text. Targets: wins on at least {WINS_TARGET:.0%} of the concepts with a "
+        "related training concept; the median over all at least the better of the mean's and the nearest's; on "
+        "novel concepts, not below the mean's.",
         "",
         "| generator | related: wins | strength | phrasing | composition | all: median text / mean / nearest, dB | "
         "novel: median text / mean, dB |",
@@ -179,11 +206,14 @@ def readme_block(measurements: Path = MEASUREMENTS) -> str:
     ]
     if policies:
         lines += ["", "Policies, chosen on training concepts (`python -m experiments.text_policy`):", "", *policies]
+    blended = [name for name in FILES if shipped_policy(name, "weight_blend")]
     lines += [
         "",
-        "The zoo mean a far text starts from is the mean of the zoo's LoRA factors (what a generator's blocks can "
-        "hold); the table's `mean` averages the training concepts' full deltas, a stronger start, so a far text "
-        "that falls back can still start below it.",
+        "The table's `mean` averages the training concepts' full weight changes. A generator that blends LoRA "
+        "factors starts a far text from the mean of the factors, a weaker start that can fall below it; one that "
+        "blends weight changes (`weight_blend`; here: "
+        + (", ".join(blended) or "none")
+        + ") starts from that mean itself, written as its best factors of the zoo's LoRA rank.",
     ]
     if ceilings:
         lines += ["", "What a text-similarity blend can reach (`python -m experiments.prior_ceiling`):", "", *ceilings]

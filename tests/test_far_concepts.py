@@ -75,6 +75,25 @@ def test_far_concept_warns_and_starts_from_the_fallback(tiny_generator_dir, tmp_
             assert torch.allclose(model.state_dict()[k], v, atol=1e-6), k
 
 
+def test_a_far_concept_without_a_fallback_is_warned_about_and_keeps_its_blend(tiny_generator_dir, tmp_path):
+    folder = generator_with_policy(tiny_generator_dir, tmp_path, {"similarity": 1.5, "fallback": "blend"})
+    model, plain = fresh(1), fresh(1)
+    with pytest.warns(FarConceptWarning, match="starts from the blend of those concepts.*pairs give a better start"):
+        report = initialize(model, "zxqv wibble", generator=folder)
+    prov = report.based_on["netG"]
+    assert prov["far"] and prov["fallback"] is None and not report.fell_back
+    assert "far from the zoo (its own blend: no fallback)" in str(report)
+    gen = WeightGenerator.from_pretrained(folder)
+    resolved = gen.resolve("zxqv wibble")
+    assert resolved.far and torch.equal(resolved.start_weights, resolved.weights)
+    gen.far_policy = None  # the same start as a generator without a far policy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FarConceptWarning)
+        initialize(plain, "zxqv wibble", generator=gen)
+    for k, v in plain.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+
+
 def test_near_concept_does_not_warn(tiny_generator_dir, tmp_path):
     folder = generator_with_policy(
         tiny_generator_dir, tmp_path, {"similarity": -0.5, "fallback": "prior", "temperature": 0.3}
@@ -110,6 +129,8 @@ def test_bad_far_policy_is_refused_and_a_good_one_round_trips():
     policy = FarPolicy.from_dict(stored)
     assert policy.temperature == 0.1 and policy.measured == {"measured_on": "60 training concepts"}
     assert policy.to_dict() == stored and policy.fallback_name() == "broader prior blend (temperature 0.1)"
+    warned_only = FarPolicy.from_dict({"similarity": 0.5, "fallback": "blend"})
+    assert warned_only.fallback_name() == "blend of its nearest concepts"
 
 
 def test_policy_choice_falls_back_below_the_similarity_where_the_prior_stops_gaining():

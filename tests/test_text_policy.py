@@ -5,6 +5,8 @@ import json
 from experiments import text_report
 from experiments.bench.methods import BenchContext
 from experiments.text_policy import choose, far_policy, measure, sibling_policy, weight_blend_choice
+from experiments.text_policy_ttq import faster, without_fallback
+from weightinit.generator.far_policy import FarPolicy
 
 
 def _row(cid, sim, prior, mean, t01, siblings=None, nearest=0.0):
@@ -78,6 +80,16 @@ def test_rows_in_weight_space_score_both_blends(tiny_zoo_dir, tiny_generator_dir
     assert w["concept"] == f["concept"] and w["mean_factors"] == f["mean"]
     assert w["self"]["prior_factors"] == f["self"]["prior"] and w["self"]["nearest"] == f["self"]["nearest"]
     assert "prior_factors" not in f["self"] and "mean_factors" not in f
+
+
+def test_a_far_fallback_that_trains_slower_is_dropped_and_its_warning_kept():
+    summary = {"concepts": 6, "with_faster": 3, "with_slower": 3}
+    assert not faster(summary) and faster({**summary, "with_faster": 4})
+    stored = {"similarity": 0.72, "fallback": "prior", "temperature": 0.3, "measured_on": "52 training concepts"}
+    out = without_fallback(stored, summary)
+    assert out["similarity"] == 0.72 and out["fallback"] == "blend" and "temperature" not in out
+    assert "later on 3 of 6" in out["measured_on"] and out["measured_on"].startswith("52 training concepts")
+    assert FarPolicy.from_dict(out).fallback == "blend"
 
 
 def test_the_text_block_reads_the_measurements(tmp_path):

@@ -125,6 +125,8 @@ class InitReport:
                 line += "; far from the zoo, fell back to the " + (
                     "zoo mean" if prov["fallback"] == "mean" else "broader prior blend"
                 )
+            elif prov.get("far"):
+                line += "; far from the zoo (its own blend: no fallback)"
         return line
 
     @property

@@ -175,7 +175,7 @@ class PairStart:
 def text_coefficients(gen, concept) -> torch.Tensor:
     """``[R]``: the prior coefficients of the start text alone gives ``concept`` (a
     ``ResolvedConcept``): its blend, a far text's fallback blend, or the zoo mean (zeros)."""
-    if concept.far:
+    if concept.far and concept.fallback is not None:
         weights = concept.fallback_weights
         if weights is None:
             return torch.zeros(gen.prior.rank)

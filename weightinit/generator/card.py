@@ -62,6 +62,7 @@ def model_card(gen: WeightGenerator) -> str:
             f"- centre: retrieval prior, a text-similarity blend (temperature {gen.prior.temperature}) of the "
             f"{gen.prior.coef.shape[0]} training concepts in {gen.prior.rank} principal components; "
             "the denoiser adds its residual"
+            + (" (its samples, `sample_blocks`; the start is the weight blend below)" if gen.weight_blend else "")
             if gen.prior is not None
             else "- centre: the zoo's mean block; the denoiser adds its residual"
         ),
@@ -75,8 +76,12 @@ def model_card(gen: WeightGenerator) -> str:
         ),
         (
             "- far concepts: a text whose best similarity to the training phrasings is below "
-            f"{gen.far_policy.similarity} starts from the {gen.far_policy.fallback_name()}, with a "
-            "`FarConceptWarning` "
+            f"{gen.far_policy.similarity} "
+            + (
+                "keeps the blend of its nearest concepts, with a `FarConceptWarning` "
+                if gen.far_policy.fallback == "blend"
+                else f"starts from the {gen.far_policy.fallback_name()}, with a `FarConceptWarning` "
+            )
             + f"(measured on {gen.far_policy.measured.get('measured_on', 'the training concepts')})"
             if gen.far_policy
             else "- far concepts: no policy measured; every text gets the generated start"

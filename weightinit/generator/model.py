@@ -399,7 +399,7 @@ class WeightGenerator:
             weights = resolved.start_weights if fallback else resolved.weights
             out = blend_tensors(self, weights, self.weight_blend.min_weight)  # raises on NaN/Inf
             return {s.name: out[s.name].to(dtype or s.torch_dtype) for s in self.layout.slots}
-        if fallback and resolved.far:
+        if fallback and resolved.far and resolved.fallback is not None:
             blocks = self.fallback_blocks(resolved)
         else:
             blocks = self.sample_blocks(resolved, steps=steps, seed=seed, guidance=guidance, chunk_size=chunk_size)

@@ -108,7 +108,7 @@ class ResolvedConcept:
     @property
     def start_weights(self) -> torch.Tensor | None:
         """The blend the start ``initialize`` writes is made of (far: the fallback's; the zoo mean's is uniform)."""
-        if not self.far:
+        if not self.far or self.fallback is None:
             return self.weights
         if self.fallback == "mean":
             return torch.full_like(self.weights, 1.0 / self.weights.numel())
@@ -119,10 +119,15 @@ class ResolvedConcept:
         if not self.far:
             return
         prov = self.provenance
+        start = (
+            f"it starts from the {far_policy.fallback_name()} instead"
+            if self.fallback is not None
+            else "it starts from the blend of those concepts (a fallback trained slower); pairs give a better start"
+        )
         warnings.warn(
             f"{self.text!r} ({direction}) is far from every concept {generator_name} was trained on "
             f"(best similarity {prov.similarity:.3f} < {far_policy.similarity:.3f}; nearest: "
-            f"{prov.describe()}); it starts from the {far_policy.fallback_name()} instead",
+            f"{prov.describe()}); {start}",
             FarConceptWarning,
             stacklevel=stacklevel + 1,
         )
@@ -173,7 +178,7 @@ def resolve_concept(gen, text: str) -> ResolvedConcept:
         similarity=best,
         weights=weights,
         far=far,
-        fallback=far_policy.fallback if far else None,
+        fallback=far_policy.fallback if far and far_policy.fallback != "blend" else None,
         fallback_weights=fallback_weights,
         known=known.id if known is not None else None,
         concept_names=prior.concept_names,
