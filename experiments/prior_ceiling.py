@@ -29,6 +29,7 @@ from weightinit.fileio import atomic_write_json
 from weightinit.generator.prior import CANDIDATE_SCALES as SCALES
 from weightinit.generator.prior import CANDIDATE_TEMPERATURES as TEMPERATURES
 from weightinit.generator.siblings import sibling_weights
+from weightinit.generator.weight_blend import blend_tensors
 from weightinit.generators import bundled_generator_path
 from weightinit.recipe import evaluate
 
@@ -37,13 +38,24 @@ def grid_key(temperature: float, scale: float) -> str:
     return f"t{temperature}_a{scale}"
 
 
-def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
-    """Per held-out concept: the mean's, the nearest concept's and every grid point's step-0 PSNR."""
+def measure(zoo: str, generator: str, space: str = "factors") -> dict[str, dict[str, float]]:
+    """Per held-out concept: the mean's, the nearest concept's and every grid point's step-0 PSNR.
+    ``space``: blends of LoRA factors (scaled away from the mean of the factors) or of weight
+    changes (``weights``: scaled away from the mean of the changes, ``weightinit.generator.weight_blend``)."""
     ctx = BenchContext(zoo, generator)
     gen = ctx.generator
     prior = gen.prior
     if prior is None:
         raise WeightinitError(f"generator {generator} has no retrieval prior")
+    uniform = torch.full((prior.coef.shape[0],), 1.0 / prior.coef.shape[0])
+
+    def start(weights: torch.Tensor, scale: float = 1.0):
+        """The network of blend ``weights [C]`` at ``scale`` from the mean (1: the blend itself)."""
+        if space == "weights":
+            return ctx.merged(ctx.delta(blend_tensors(gen, scale * weights.reshape(-1) + (1 - scale) * uniform)))
+        center = (gen.center if gen.center is not None else 0) + scale * prior.blend(weights)
+        return ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))
+
     rows = {}
     for cid in ctx.zoo.ids("heldout"):
         test = ctx.zoo.test_pairs(cid)
@@ -56,15 +68,11 @@ def measure(zoo: str, generator: str) -> dict[str, dict[str, float]]:
             weights = sibling_weights(
                 prior.weights_from(cosines), prior.best_similarity(cosines), prior.concept_names, t
             )
-            center = (gen.center if gen.center is not None else 0) + prior.blend(weights)
-            model = ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))
-            row[f"siblings_t{t}"] = evaluate(model, *test)["psnr"]
+            row[f"siblings_t{t}"] = evaluate(start(weights), *test)["psnr"]
         for t in TEMPERATURES:
-            blend = prior.blend(prior.concept_weights(query, temperature=t))
+            weights = prior.concept_weights(query, temperature=t)
             for a in SCALES:
-                center = (gen.center if gen.center is not None else 0) + a * blend
-                model = ctx.merged_blocks(gen.normalizer.denormalize(center, torch.float32))
-                row[grid_key(t, a)] = evaluate(model, *test)["psnr"]
+                row[grid_key(t, a)] = evaluate(start(weights, a), *test)["psnr"]
         rows[cid] = row
         print(
             cid,
@@ -114,9 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default=None, help="Generator folder (default: the bundled one).")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--space", choices=("factors", "weights"), default="factors", help="what the blends blend")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    out = summarize(measure(args.zoo, args.generator or str(bundled_generator_path())))
+    out = summarize(measure(args.zoo, args.generator or str(bundled_generator_path()), args.space))
     n = out["concepts"]
     for k in (out["bundled"], out["best_fixed"]):
         g = out["grid"][k]
@@ -129,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         f"set); by held-out kind: {out['any_grid_point_beats_both_by_kind']}"
     )
     if args.json:
-        atomic_write_json(args.json, {"zoo": args.zoo} | out)
+        atomic_write_json(args.json, {"zoo": args.zoo, "space": args.space} | out)
 
 
 if __name__ == "__main__":

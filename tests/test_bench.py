@@ -418,6 +418,9 @@ def test_prior_ceiling_scores_the_grid_and_counts_wins_over_both_baselines(tiny_
     assert set(row) == grid | siblings | {"mean", "nearest", "max_similarity"}
     assert all(5 < row[k] < 60 for k in grid | siblings)
     assert report["any_grid_point_beats_both_by_kind"]  # the counts by held-out kind
+    weights = prior_ceiling.measure(str(tiny_zoo_dir), str(tiny_generator_dir), space="weights")
+    row_w = next(iter(weights.values()))
+    assert set(row_w) == set(row) and row_w["mean"] == row["mean"] and all(5 < row_w[k] < 60 for k in grid)
 
     # the counting, on rows made by hand: a win needs to beat the better of the two baselines
     rows = {

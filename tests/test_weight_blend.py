@@ -76,6 +76,18 @@ def test_a_blend_is_the_blend_of_weight_changes_not_of_factors(tiny_gen):
     assert max(differs) > 1e-2  # the factor blend has the cross terms
 
 
+def test_signed_weights_push_the_blend_past_a_concept(tiny_gen):
+    weights = torch.zeros(tiny_gen.prior.coef.shape[0])
+    weights[:2] = torch.tensor([1.5, -0.5])
+    out = blend_tensors(tiny_gen, weights)
+    own = concept_tensors(tiny_gen, torch.arange(2))
+    for t in lora_targets(out):
+        changes = [own[t + LORA_B][i] @ own[t + LORA_A][i] for i in range(2)]
+        expected = truncated(1.5 * changes[0] - 0.5 * changes[1], own[t + LORA_A].shape[1])
+        got = out[t + LORA_B] @ out[t + LORA_A]
+        assert torch.allclose(got, expected, atol=1e-5 * float(expected.abs().max()))
+
+
 def test_a_generator_with_the_policy_writes_the_weight_blend(tiny_gen, tmp_path):
     text = tiny_gen.prior.concept_names[0]
     before = tiny_gen.generate(text, fallback=True)

@@ -102,15 +102,16 @@ def best_factors(b: torch.Tensor, a: torch.Tensor, rank: int) -> tuple[torch.Ten
 
 def blend_tensors(gen, weights: torch.Tensor, min_weight: float = DEFAULT_MIN_WEIGHT) -> dict[str, torch.Tensor]:
     """``{name: tensor}`` (float32, the layout's names): the weight-space blend ``weights [C]`` of
-    the generator's training concepts (module docstring)."""
+    the generator's training concepts (module docstring). Weights may be signed (a blend pushed
+    past the zoo mean); those under ``min_weight`` in size are skipped, the rest renormalised."""
     if gen.prior is None:
         raise WeightinitError("a weight-space blend needs the generator's retrieval prior")
     weights = weights.to(torch.float32).reshape(-1)
     if weights.numel() != gen.prior.coef.shape[0] or not bool(torch.isfinite(weights).all()):
         raise WeightinitError(f"blend weights must be [{gen.prior.coef.shape[0]}] and finite")
-    index = torch.nonzero(weights >= min_weight).flatten()
+    index = torch.nonzero(weights.abs() >= min_weight).flatten()
     if not index.numel():
-        index = weights.argmax().reshape(1)
+        index = weights.abs().argmax().reshape(1)
     w = weights[index] / weights[index].sum()
     tensors = concept_tensors(gen, index)
     bad = [name for name, t in tensors.items() if not bool(torch.isfinite(t).all())]
