@@ -46,15 +46,15 @@ class PriorSpan:
     """A network of the generator's own layout as a function of a point of the prior's span:
     normalised blocks ``origin + (scale * shift) @ basis``, decoded and written functionally
     (``torch.func.functional_call``), so gradients reach ``shift``. ``scale`` is the training
-    concepts' spread along each coefficient; the basis is cast to float32 once (the stored
-    half-precision one costs tens of milliseconds a cast)."""
+    concepts' spread along each coefficient; the basis is the prior's float32 copy
+    (``RetrievalPrior.basis32``, cast once per prior)."""
 
     def __init__(self, model: nn.Module, adapter, gen):
         if gen.prior is None:
             raise WeightinitError(f"generator {gen.name} has no retrieval prior to fit the pairs in; use fit_steps=0")
         self.model, self.gen = model, gen
         self.codec = BlockCodec(gen.layout)
-        self.basis = gen.prior.basis.float()
+        self.basis = gen.prior.basis32
         self.scale = gen.prior.coef.float().std(0)
         self.center = gen.center if gen.center is not None else torch.zeros(())
         self.shape = (gen.prior.num_blocks, gen.prior.block_size)

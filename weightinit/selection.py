@@ -185,7 +185,7 @@ def _scaled_basis(generator, device: torch.device) -> tuple[torch.Tensor, torch.
     scale = generator.normalizer.scale[index.slot].unsqueeze(1).expand(-1, bs).reshape(-1) * valid
     mean = generator.normalizer.mean[index.slot].unsqueeze(1).expand(-1, bs).reshape(-1) * valid
     center = generator.center.reshape(-1) if generator.center is not None else torch.zeros_like(scale)
-    P = (generator.prior.basis.to(torch.float32) * scale).to(device)  # scale: a power of two, exact
+    P = (generator.prior.basis32 * scale).to(device)  # scale: a power of two, exact
     q = (center * scale + mean).to(device)
     if not (bool(torch.isfinite(P).all()) and bool(torch.isfinite(q).all())):
         raise InvalidWeights(

@@ -66,7 +66,7 @@ def concept_tensors(gen, index: torch.Tensor) -> dict[str, torch.Tensor]:
     """``{name: [k, *shape]}`` float32: the generator's tensors of training concepts ``index [k]``
     as the retrieval prior holds them (the zoo mean plus each one's delta, de-normalised)."""
     prior, layout, norm = gen.prior, gen.layout, gen.normalizer
-    flat = prior.coef[index].to(torch.float32) @ prior.basis.to(torch.float32)
+    flat = prior.coef[index].to(torch.float32) @ prior.basis32
     if gen.center is not None:
         flat = flat + gen.center.to(torch.float32).reshape(1, -1)
     bs = layout.block_size
