@@ -4,7 +4,9 @@ its settings were chosen, and what it gives on held-out concepts.
 The pair start proposes points of the retrieval prior's span from what the pairs look like (the
 text's blend, a ridge regression from the edit's features, the training concepts whose pairs look
 most alike), checks ``checked`` of them by the network's L1 on the pairs, and moves the best by
-``steps`` Adam steps of ``lr`` (in the training concepts' spread per coefficient).
+``steps`` Adam steps of ``lr`` (in the training concepts' spread per coefficient). Where the
+generator blends in weight space, the text's point may be the start text alone writes instead
+(``text_origin``: ``span``, ``written``, ``written-text-only``; ``weightinit.pair_start.TEXT_ORIGINS``).
 
 Settings are chosen on training concepts (every (N / count)-th), leave-group-out: a concept's
 whole group (strengths, reverse) is out of its text's blend, of the regression, of the feature
@@ -42,7 +44,14 @@ from weightinit.initialization import load_generator
 from weightinit.metrics import mean_psnr
 from weightinit.pair_features import pair_features
 from weightinit.pair_fit import PriorSpan
-from weightinit.pair_start import pair_start_data, start_from_pairs, text_coefficients
+from weightinit.pair_start import (
+    TEXT_ORIGINS,
+    pair_start_data,
+    start_from_pairs,
+    text_coefficients,
+    text_origins,
+    written_origin,
+)
 from weightinit.recipe import batch_statistics
 from weightinit.selection import choose_on_pairs
 
@@ -77,33 +86,48 @@ def adam_path(span: PriorSpan, origin: torch.Tensor, pairs, lr: float, steps: in
     return out
 
 
-def measure_settings(span: PriorSpan, proposer, text: torch.Tensor, pairs, test, grid) -> tuple[dict, dict]:
-    """Step-0 test PSNR of every setting of ``grid`` (checked, steps, learning rates) on one
-    concept, and the seconds of each part."""
-    checked_grid, steps_grid, lr_grid = grid
+def measure_settings(
+    span: PriorSpan, proposer, text: torch.Tensor, weights: torch.Tensor, pairs, test, grid
+) -> tuple[dict, dict]:
+    """Step-0 test PSNR of every setting of ``grid`` (checked, steps, learning rates, text origins)
+    on one concept whose text blends as ``weights`` (``text``: its coefficients), and the seconds of
+    each part."""
+    checked_grid, steps_grid, lr_grid, origin_grid = grid
     t = time.perf_counter()
     rows, _ = proposer.propose(pair_features(*pairs), text, max(checked_grid))
     t_propose = time.perf_counter() - t
-    origins = [span.origin_at(r) for r in rows]
+    span_origins = [span.origin_at(r) for r in rows]
+    t = time.perf_counter()
+    written = written_origin(span, span.gen, weights) if set(origin_grid) - {"span"} else None
+    t_written = time.perf_counter() - t
+    origins = {o: text_origins(span_origins, written, o) for o in origin_grid}
+    l1 = {}  # the same point is checked once (the concepts' points are shared by every origin)
     t = time.perf_counter()
     with torch.no_grad(), batch_statistics(span.model):
-        l1 = [float(span.l1(span.blocks(o), *pairs)) for o in origins]
-    t_check = (time.perf_counter() - t) / len(origins)
+        for o, points in origins.items():
+            for i, point in enumerate(points):
+                key = (o if i < 2 else "span", i)
+                if key not in l1:
+                    l1[key] = float(span.l1(span.blocks(point), *pairs))
+    t_check = (time.perf_counter() - t) / len(l1)
     out, t_step, paths = {}, [], {}
-    for checked, lr in itertools.product(checked_grid, lr_grid):
-        best = min(range(checked), key=lambda i: (l1[i], i))
-        if (best, lr) not in paths:
+    for checked, lr, o in itertools.product(checked_grid, lr_grid, origin_grid):
+        keys = [(o if i < 2 else "span", i) for i in range(checked)]
+        best = min(range(checked), key=lambda i: (l1[keys[i]], i))
+        if (keys[best], lr) not in paths:
             t = time.perf_counter()
-            path = adam_path(span, origins[best], pairs, lr, max(steps_grid))
+            path = adam_path(span, origins[o][best], pairs, lr, max(steps_grid))
             t_step.append((time.perf_counter() - t) / max(max(steps_grid), 1))
-            paths[(best, lr)] = [psnr(span, b, test) for b in path]
+            paths[(keys[best], lr)] = [psnr(span, b, test) for b in path]
         for s in steps_grid:
-            out[(checked, s, lr)] = paths[(best, lr)][s]
-    return out, {"propose": t_propose, "check": t_check, "step": statistics.median(t_step)}
+            out[(checked, s, lr, o)] = paths[(keys[best], lr)][s]
+    seconds = {"propose": t_propose, "check": t_check, "step": statistics.median(t_step)}
+    return out, seconds | ({"written": t_written} if written is not None else {})
 
 
-def cost(seconds: dict, checked: int, steps: int) -> float:
-    return seconds["propose"] + (checked if checked > 1 else 0) * seconds["check"] + steps * seconds["step"]
+def cost(seconds: dict, checked: int, steps: int, lr: float = 0.0, origin: str = "span") -> float:
+    written = seconds.get("written", 0.0) if origin != "span" else 0.0
+    return seconds["propose"] + written + (checked if checked > 1 else 0) * seconds["check"] + steps * seconds["step"]
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -115,7 +139,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def name(setting) -> str:
-    return "checked={} steps={} lr={:g}".format(*setting)
+    return "checked={} steps={} lr={:g} text_origin={}".format(*setting)
 
 
 def main(argv=None) -> int:
@@ -128,13 +152,22 @@ def main(argv=None) -> int:
     p.add_argument("--checked", type=_ints, default=CHECKED, help="comma-separated grid (default: %(default)s)")
     p.add_argument("--steps", type=_ints, default=STEPS, help="comma-separated grid")
     p.add_argument("--lrs", type=_floats, default=LEARNING_RATES, help="comma-separated grid")
+    p.add_argument(
+        "--text-origins",
+        type=lambda t: tuple(t.split(",")),
+        default=None,
+        help=f"comma-separated grid of {', '.join(TEXT_ORIGINS)} (default: all where the generator blends weights)",
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    grid = (args.checked, args.steps, args.lrs)
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", FarConceptWarning)
     ctx = BenchContext(args.zoo, args.generator or str(bundled_generator_path()))
     gen = load_generator(args.generator)
+    origins = args.text_origins or (TEXT_ORIGINS if gen.weight_blend is not None else ("span",))
+    if set(origins) - set(TEXT_ORIGINS) or (gen.weight_blend is None and set(origins) != {"span"}):
+        p.error(f"--text-origins: {', '.join(TEXT_ORIGINS)} (written ones need a generator that blends weights)")
+    grid = (args.checked, args.steps, args.lrs, origins)
     span = PriorSpan(ctx.base_model(), ctx.adapter, gen)
     coef = gen.prior.coef.float()
     t0 = time.perf_counter()
@@ -151,10 +184,10 @@ def main(argv=None) -> int:
         proposer = data.proposer(coef, keep)
         pairs, test = ctx.selection_pairs(cid), ctx.zoo.test_pairs(cid)
         text_only.append(psnr(span, span.blocks(span.origin_at(data.texts[i])), test))
-        got, seconds = measure_settings(span, proposer, data.texts[i], pairs, test, grid)
+        got, seconds = measure_settings(span, proposer, data.texts[i], data.weights[i], pairs, test, grid)
         for s in settings:
             scores[s].append(got[s])
-            costs[s].append(cost(seconds, *s[:2]))
+            costs[s].append(cost(seconds, *s))
         print(
             f"{cid}: text {text_only[-1]:.2f}, best here {max(got.values()):.2f}; "
             + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in seconds.items()),
@@ -171,8 +204,8 @@ def main(argv=None) -> int:
     )
 
     # --- held-out concepts, once, through the library ---------------------------------------------
-    checked, steps, lr = best
-    gen.pair_start = data.proposer(coef, checked=checked, fit_steps=steps, fit_lr=lr)
+    checked, steps, lr, text_origin = best
+    gen.pair_start = data.proposer(coef, checked=checked, fit_steps=steps, fit_lr=lr, text_origin=text_origin)
     rows = {}
     heldout = ctx.zoo.ids("heldout")
     for cid in spread(heldout, args.heldout) if args.heldout else heldout:
@@ -184,6 +217,11 @@ def main(argv=None) -> int:
         )
         row = {
             "text_blend": psnr(span, span.blocks(span.origin_at(text_coefficients(gen, resolved))), test),
+            **(
+                {"text_written": psnr(span, span.stored(gen.generate(resolved, fallback=True)), test)}
+                if gen.weight_blend is not None
+                else {}
+            ),
             "pair_generated": psnr(span, span.stored(factors), test),
             "pair_generated_seconds": made.seconds,
             "pair_generated_kept": made.chosen,
@@ -193,7 +231,7 @@ def main(argv=None) -> int:
         }
         rows[cid] = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
         print(cid, rows[cid], flush=True)
-    methods = ("text_blend", "pair_generated", "chosen")
+    methods = ("text_blend", "pair_generated", "chosen") + (("text_written",) if gen.weight_blend is not None else ())
     out = {
         "command": "python -m experiments.pair_generator --zoo "
         + args.zoo
@@ -203,6 +241,7 @@ def main(argv=None) -> int:
             for k, default in (("checked", CHECKED), ("steps", STEPS), ("lrs", LEARNING_RATES))
             if getattr(args, k) != default
         )
+        + (f" --text-origins {','.join(args.text_origins)}" if args.text_origins else "")
         + (f" --choose-on {args.choose_on}" if args.choose_on != 60 else "")
         + (f" --seconds {args.seconds:g}" if args.seconds != 0.25 else ""),
         "pairs": len(ctx.selection_pairs(heldout[0])[0]),
@@ -212,12 +251,12 @@ def main(argv=None) -> int:
             "median_psnr": {name(s): v for s, v in medians.items()},
             "median_seconds": {name(s): v for s, v in median_costs.items()},
             "budget_seconds": args.seconds,
-            "best": {"checked": checked, "steps": steps, "lr": lr},
+            "best": {"checked": checked, "steps": steps, "lr": lr, "text_origin": text_origin},
         },
         "heldout": {
             "concepts": len(rows),
             "median_psnr_step0": {k: statistics.median(r[k] for r in rows.values()) for k in methods},
-            "median_seconds": {k: statistics.median(r[f"{k}_seconds"] for r in rows.values()) for k in methods[1:]},
+            "median_seconds": {k: statistics.median(r[f"{k}_seconds"] for r in rows.values()) for k in methods[1:3]},
             "pair_generated_at_least_chosen": sum(r["pair_generated"] >= r["chosen"] for r in rows.values()),
             "per_concept": rows,
         },

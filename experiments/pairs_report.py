@@ -46,7 +46,7 @@ def readme_block(measurements: Path = MEASUREMENTS) -> str:
             f"| {name} | {n} | {m['generated_1']:.2f} dB | {m['chosen']:.2f} dB, {s['chosen']:.2f} s | "
             f"{m['pair_generated']:.2f} dB, {s['pair_generated']:.2f} s | "
             f"{data['pair_generated_at_least_chosen']} of {n} | "
-            f"{best['checked']} checked, {best['steps']} steps of {best['lr']:g} |"
+            f"{best['checked']} checked, {best['steps']} steps of {best['lr']:g}{origin_clause(best)} |"
         )
         pairs = data["pairs"]
     if not rows:
@@ -69,6 +69,14 @@ def readme_block(measurements: Path = MEASUREMENTS) -> str:
     return "\n".join(lines)
 
 
+def origin_clause(best: dict) -> str:
+    """The settings' text point, where it is not the span's (``weightinit.pair_start.TEXT_ORIGINS``)."""
+    return {
+        "written": "; the text's point is the start text alone writes",
+        "written-text-only": "; the text's point is the start text alone writes, the regressed one the span's",
+    }.get(best.get("text_origin", "span"), "")
+
+
 def ablation_lines(measurements: Path) -> list[str]:
     """What each part of the pair start adds, on the training concepts its settings were chosen on."""
     lines = []
@@ -78,16 +86,22 @@ def ablation_lines(measurements: Path) -> list[str]:
             continue
         training = json.loads(path.read_text())["training"]
         psnr, best = training["median_psnr"], training["best"]
-        lr = f"{best['lr']:g}"
+        lr, origin = f"{best['lr']:g}", best.get("text_origin")
 
-        def at(checked: int, steps: int, psnr=psnr, lr=lr) -> str:
-            return f"{psnr[f'checked={checked} steps={steps} lr={lr}']:.2f}"
+        def at(checked: int, steps: int, origin=origin, psnr=psnr, lr=lr) -> str:
+            key = f"checked={checked} steps={steps} lr={lr}" + (f" text_origin={origin}" if origin else "")
+            return f"{psnr[key]:.2f}"
 
+        span = (
+            f"; the same from the span's text point (the factor blend) {at(best['checked'], best['steps'], 'span')}"
+            if origin not in (None, "span")
+            else ""
+        )
         lines.append(
             f"- {name}, {len(training['concepts'])} training concepts (each one's group left out): text alone "
             f"{at(1, 0)} dB; with the regressed point checked {at(2, 0)}; with the concepts whose pairs look alike "
             f"({best['checked']} checked) {at(best['checked'], 0)}; the fit alone from the text "
-            f"({best['steps']} steps) {at(1, best['steps'])}; all of it {at(best['checked'], best['steps'])}."
+            f"({best['steps']} steps) {at(1, best['steps'])}; all of it {at(best['checked'], best['steps'])}{span}."
         )
     if not lines:
         return []

@@ -11,9 +11,18 @@ import torch
 from weightinit import plugins
 from weightinit.concepts.concept import concept_group
 from weightinit.errors import CheckpointError, WeightinitError
+from weightinit.fileio import read_safetensors, save_safetensors
+from weightinit.generator.model import WeightGenerator
 from weightinit.initialization import initialize, load_generator
 from weightinit.pair_fit import PriorSpan
-from weightinit.pair_start import PAIR_START_NAME, PairProposer, start_from_pairs, text_coefficients
+from weightinit.pair_start import (
+    PAIR_START_NAME,
+    PairProposer,
+    start_from_pairs,
+    text_coefficients,
+    text_origins,
+    written_origin,
+)
 from weightinit.recipe import batch_statistics
 
 ARCH = "pix2pix:unet_64,ngf=4"
@@ -82,6 +91,51 @@ def test_a_pair_start_saves_and_loads_exactly_and_refuses_another_layout(tmp_pat
         proposer.with_settings(checked=0)
     with pytest.raises(CheckpointError, match="prior has rank 7"):
         proposer.check(7)
+    with pytest.raises(CheckpointError, match="text_origin 'nearest' \\(one of span, written"):
+        proposer.with_settings(text_origin="nearest")
+
+
+def test_a_pair_start_keeps_its_text_origin_and_an_older_file_reads_as_the_spans(tmp_path):
+    *_, proposer = _proposer(text_origin="written")
+    path = tmp_path / PAIR_START_NAME
+    proposer.save(path, "abc")
+    assert PairProposer.load(path, "abc").text_origin == "written"
+    tensors, meta = read_safetensors(path)
+    del meta["weightinit.text_origin"]  # written before the text origin was a setting
+    save_safetensors(path, tensors, meta)
+    assert PairProposer.load(path, "abc").text_origin == "span"
+
+
+def test_the_written_text_origin_replaces_the_texts_point_and_moves_the_regressed_one_or_not():
+    text, regressed, concept = torch.zeros(2, 3), torch.ones(2, 3), torch.full((2, 3), 5.0)
+    written = torch.full((2, 3), 2.0)
+    points = [text, regressed, concept]
+    assert text_origins(points, written, "span") is points and text_origins(points, None, "written") is points
+    moved = text_origins(points, written, "written")
+    assert [float(p[0, 0]) for p in moved] == [2.0, 3.0, 5.0]  # the regressed point is a residual to the text's
+    kept = text_origins(points, written, "written-text-only")
+    assert [float(p[0, 0]) for p in kept] == [2.0, 1.0, 5.0]
+
+
+def test_a_weight_blending_generator_checks_the_start_text_alone_writes(tiny_pair_generator_dir):
+    gen = WeightGenerator.from_pretrained(tiny_pair_generator_dir)  # its own copy: load_generator's is shared
+    pairs = pairs_of_concept(gen, 2)
+    model = fresh()
+    model.load_state_dict(gen.base_state)
+    adapter = plugins.get_adapter("pix2pix")
+    span = PriorSpan(model, adapter, gen)
+    concept = gen.resolve(TEXT)
+    assert written_origin(span, gen, concept.start_weights) is None  # it blends factors
+    gen.weight_blend = {"min_weight": 0.001}
+    gen.pair_start = gen.pair_start.with_settings(checked=1, text_origin="written")
+    factors, made = start_from_pairs(model, adapter, gen, concept, pairs, fit_steps=0)
+    text_alone = gen.generate(concept, fallback=True)  # in the layout's dtypes, as the span decodes
+    assert made.chosen == "text blend" and factors.keys() == text_alone.keys()
+    for name, value in text_alone.items():  # through the span's normalised blocks and back
+        assert factors[name].dtype == value.dtype and torch.allclose(factors[name], value, atol=1e-3), name
+    gen.pair_start = gen.pair_start.with_settings(text_origin="span")
+    span_factors, _ = start_from_pairs(model, adapter, gen, concept, pairs, fit_steps=0)
+    assert not all(torch.allclose(span_factors[k], v, atol=1e-3) for k, v in text_alone.items())
 
 
 def test_training_learns_the_pair_start_and_the_folder_keeps_it(tiny_pair_generator_dir, tiny_generator_dir):
@@ -178,9 +232,10 @@ def test_adding_a_pair_start_to_a_generator_folder_changes_no_other_weight_file(
     folder = tmp_path / "gen"
     shutil.copytree(tiny_generator_dir, folder)
     before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    assert main(["--generator", str(folder), "--zoo", str(tiny_zoo_dir), "--checked", "3", "--fit-steps", "2"]) == 0
+    args = ["--generator", str(folder), "--zoo", str(tiny_zoo_dir), "--checked", "3", "--fit-steps", "2"]
+    assert main([*args, "--text-origin", "written"]) == 0
     gen = load_generator(folder)
-    assert (gen.pair_start.checked, gen.pair_start.fit_steps) == (3, 2)
+    assert (gen.pair_start.checked, gen.pair_start.fit_steps, gen.pair_start.text_origin) == (3, 2, "written")
     after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert set(after) - set(before) == {folder.joinpath(PAIR_START_NAME).relative_to(folder)}
     changed = {k for k in before if before[k] != after[k]}
@@ -229,3 +284,27 @@ def test_a_wider_network_gets_the_start_generated_on_the_generators_own(tiny_pai
     assert theirs.transfer == "widened from ngf 4 to 8" and theirs.chosen == mine.chosen
     with torch.no_grad(), batch_statistics(own), batch_statistics(wide):
         assert float((own(pairs[0]) - wide(pairs[0])).abs().max()) < 1e-4
+
+
+def test_the_settings_grid_scores_each_text_origin_from_its_own_point(tiny_pair_generator_dir):
+    from experiments.pair_generator import cost, measure_settings, psnr
+
+    gen = WeightGenerator.from_pretrained(tiny_pair_generator_dir)
+    gen.weight_blend = {"min_weight": 0.001}
+    model = fresh()
+    model.load_state_dict(gen.base_state)
+    span = PriorSpan(model, plugins.get_adapter("pix2pix"), gen)
+    pairs, test = pairs_of_concept(gen, 1), pairs_of_concept(gen, 1, n=2)
+    concept = gen.resolve(TEXT)
+    text, weights = text_coefficients(gen, concept), concept.weights
+    torch.manual_seed(0)
+    both, seconds = measure_settings(
+        span, gen.pair_start, text, weights, pairs, test, ((1, 2), (0, 2), (0.2,), ("span", "written"))
+    )
+    torch.manual_seed(0)
+    alone, _ = measure_settings(span, gen.pair_start, text, weights, pairs, test, ((1, 2), (0, 2), (0.2,), ("span",)))
+    assert {k: v for k, v in both.items() if k[3] == "span"} == alone
+    written = span.stored(gen.generate(concept, fallback=True))
+    assert both[(1, 0, 0.2, "written")] == pytest.approx(psnr(span, written, test), abs=1e-4)
+    assert both[(1, 0, 0.2, "span")] == pytest.approx(psnr(span, span.blocks(span.origin_at(text)), test), abs=1e-4)
+    assert cost(seconds, 2, 2, 0.2, "written") == pytest.approx(cost(seconds, 2, 2) + seconds["written"])

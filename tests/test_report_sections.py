@@ -313,3 +313,21 @@ def test_the_pairs_block_is_written_from_the_measurement_files(tmp_path):
         "| bundled | 5 | 17.00 dB | 19.50 dB, 1.50 s | 20.25 dB, 0.25 s | 3 of 5 | 4 checked, 4 steps of 0.2 |" in block
     )
     assert "text alone 11.00 dB" in block and "all of it 18.00" in block and "unet128" not in block
+    assert "span's text point" not in block  # chosen before the text's point was a setting
+
+    grid = {
+        f"checked={c} steps={s} lr=0.2 text_origin={o}": 10.0 + c + s + (o == "written")
+        for c in (1, 2, 4)
+        for s in (0, 4)
+        for o in ("span", "written")
+    }
+    best = {"checked": 4, "steps": 4, "lr": 0.2, "text_origin": "written"}
+    (tmp_path / "pair_generator.json").write_text(
+        json.dumps({"training": {"concepts": ["a"], "median_psnr": grid, "best": best}})
+    )
+    block = readme_block(tmp_path)
+    assert "4 checked, 4 steps of 0.2; the text's point is the start text alone writes |" in block
+    assert (
+        "text alone 12.00 dB" in block
+        and "all of it 19.00; the same from the span's text point (the factor blend) 18.00." in block
+    )

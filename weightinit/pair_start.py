@@ -29,6 +29,7 @@ from torch import nn
 from weightinit.concepts.concept import concept_group
 from weightinit.errors import CheckpointError, InvalidWeights, WeightinitError
 from weightinit.fileio import read_safetensors, save_safetensors
+from weightinit.generator.weight_blend import blend_tensors
 from weightinit.pair_features import pair_features
 from weightinit.pair_fit import PairFit, PriorSpan, fit_to_pairs
 from weightinit.ranks import mean_over_ranks
@@ -37,9 +38,12 @@ from weightinit.recipe import batch_statistics
 PAIR_START_NAME = "pair_start.safetensors"
 _TENSORS = ("mean", "std", "ridge", "keys", "coef")
 
+#: Where the pair start's text point comes from: the span's point of the text's factor blend, or the
+#: start text alone writes (a weight blend), with the regressed point moved with it or left at the span's.
+TEXT_ORIGINS = ("span", "written", "written-text-only")
 #: The settings a generator's pair start is saved with: chosen on training concepts, leave-group-out,
 #: as the best median step-0 PSNR within 0.25 s at 64 px on one thread (docs/measurements/pair_generator.json).
-DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 4, "fit_lr": 0.2}
+DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 4, "fit_lr": 0.2, "text_origin": "span"}
 #: The ridge penalty of the regression (on standardised features; the intercept is not shrunk):
 #: the best on training concepts, leave-group-out (docs/measurements/pair_start.json).
 DEFAULT_RIDGE = 100.0
@@ -62,6 +66,8 @@ class PairProposer:
     checked: int = 2
     fit_steps: int = 0
     fit_lr: float = 0.1
+    #: one of :data:`TEXT_ORIGINS` (files from before it was a setting: ``span``)
+    text_origin: str = "span"
 
     @classmethod
     def fit(
@@ -111,6 +117,7 @@ class PairProposer:
             "weightinit.checked": str(self.checked),
             "weightinit.fit_steps": str(self.fit_steps),
             "weightinit.fit_lr": repr(self.fit_lr),
+            "weightinit.text_origin": self.text_origin,
         }
         save_safetensors(path, {k: getattr(self, k) for k in _TENSORS}, meta)
 
@@ -128,6 +135,7 @@ class PairProposer:
                 checked=int(meta["weightinit.checked"]),
                 fit_steps=int(meta["weightinit.fit_steps"]),
                 fit_lr=float(meta["weightinit.fit_lr"]),
+                text_origin=meta.get("weightinit.text_origin", "span"),
             )
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"{path}: its settings are missing or unreadable ({exc})") from None
@@ -147,12 +155,14 @@ class PairProposer:
             and self.checked >= 1
             and self.fit_steps >= 0
             and self.fit_lr > 0
+            and self.text_origin in TEXT_ORIGINS
         )
         if not ok:
             raise CheckpointError(
                 f"pair start parts disagree: keys {list(self.keys.shape)}, ridge {list(self.ridge.shape)}, "
                 f"coef {list(self.coef.shape)}, {len(self.names)} names, checked {self.checked}, "
-                f"fit_steps {self.fit_steps}, fit_lr {self.fit_lr}"
+                f"fit_steps {self.fit_steps}, fit_lr {self.fit_lr}, text_origin {self.text_origin!r} "
+                f"(one of {', '.join(TEXT_ORIGINS)})"
             )
         if rank is not None and r != rank:
             raise CheckpointError(f"the pair start predicts {r} coefficients; the generator's prior has rank {rank}")
@@ -184,6 +194,26 @@ def text_coefficients(gen, concept) -> torch.Tensor:
     return gen.prior.coefficients_of(weights.reshape(1, -1).to(gen.prior.coef.dtype))[0].float()
 
 
+def written_origin(span: PriorSpan, gen, weights: torch.Tensor | None) -> torch.Tensor | None:
+    """The normalised blocks of the weight-space blend ``weights [C]`` when ``gen`` blends in
+    weight space (what ``WeightGenerator.generate`` writes for a text of that blend); ``None``
+    otherwise. A weight blend is not a point of the span (the span blends factors)."""
+    if gen.weight_blend is None or weights is None:
+        return None
+    return span.origin_of(blend_tensors(gen, weights, gen.weight_blend.min_weight))
+
+
+def text_origins(origins: list[torch.Tensor], written: torch.Tensor | None, text_origin: str) -> list[torch.Tensor]:
+    """``origins`` (the proposed points: the text's blend, the regressed one, concepts) as
+    ``text_origin`` (:data:`TEXT_ORIGINS`) has them: the text's point replaced by ``written`` (the
+    start text alone writes, where there is one), the regressed point, a residual to the text's,
+    moved with it or not."""
+    if written is None or text_origin == "span":
+        return origins
+    moved = [o + (written - origins[0]) for o in origins[1:2]] if text_origin == "written" else origins[1:2]
+    return [written] + moved + origins[2:]
+
+
 @torch.no_grad()
 def _check(span: PriorSpan, origins: list[torch.Tensor], inputs, targets) -> list[float]:
     with batch_statistics(span.model):
@@ -206,6 +236,8 @@ def start_from_pairs(
     features = mean_over_ranks(pair_features(inputs.cpu(), targets.cpu()), span.device)
     rows, names = proposer.propose(features, text, proposer.checked)
     origins = [span.origin_at(r) for r in rows]
+    if proposer.text_origin != "span":
+        origins = text_origins(origins, written_origin(span, gen, concept.start_weights), proposer.text_origin)
     scores = mean_over_ranks(torch.tensor(_check(span, origins, inputs, targets), dtype=torch.float64), span.device)
     scores = scores.tolist()
     bad = [n for n, v in zip(names, scores) if not math.isfinite(v)]
@@ -244,12 +276,14 @@ def start_from_pairs(
 @dataclass
 class PairStartData:
     """What a pair start learns from: per training concept of the prior, its group, the features
-    of its first pairs, and its text's blend with its whole group left out (``[N, R]``)."""
+    of its first pairs, and its text's blend with its whole group left out (``[N, R]``, and its weights)."""
 
     ids: list[str]
     groups: list[str]
     features: torch.Tensor
     texts: torch.Tensor
+    #: ``[N, C]``: the blend weights behind ``texts`` (what a weight-space blend of them needs)
+    weights: torch.Tensor | None = None
 
     def proposer(self, coef: torch.Tensor, keep: torch.Tensor | None = None, **settings) -> PairProposer:
         """The proposer fitted on the concepts where ``keep`` (all by default)."""
@@ -273,7 +307,8 @@ def pair_start_data(gen, zoo, *, pairs: int = DEFAULT_PAIRS, photos=None) -> Pai
     if bool(same.all(1).any()):
         raise WeightinitError("a pair start needs training concepts of at least two groups (strengths, reverse)")
     weights = prior.concept_weights(queries, exclude=same)
-    return PairStartData(ids, groups, features, prior.coefficients_of(weights.to(prior.coef.dtype)).float())
+    texts = prior.coefficients_of(weights.to(prior.coef.dtype)).float()
+    return PairStartData(ids, groups, features, texts, weights.float())
 
 
 def fit_pair_start(gen, zoo, *, photos=None, **settings) -> PairProposer:

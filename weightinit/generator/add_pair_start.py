@@ -2,7 +2,8 @@
 again: only ``pair_start.safetensors`` and the model card change; the denoiser, the prior and
 every other file stay as they are.
 
-    python -m weightinit.generator.add_pair_start --generator DIR --zoo ZOO [--checked N --fit-steps N --fit-lr X]
+    python -m weightinit.generator.add_pair_start --generator DIR --zoo ZOO [--checked N --fit-steps N --fit-lr X
+        --text-origin written]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from weightinit.fileio import atomic_write_text
 from weightinit.generator.card import model_card
 from weightinit.generator.folder import CARD_NAME
 from weightinit.generator.model import WeightGenerator
-from weightinit.pair_start import DEFAULT_SETTINGS, PAIR_START_NAME, PairProposer, fit_pair_start
+from weightinit.pair_start import DEFAULT_SETTINGS, PAIR_START_NAME, TEXT_ORIGINS, PairProposer, fit_pair_start
 from weightinit.zoo.weights import ZooWeights
 
 
@@ -41,10 +42,21 @@ def main(argv=None) -> int:
     p.add_argument("--checked", type=int, default=DEFAULT_SETTINGS["checked"])
     p.add_argument("--fit-steps", type=int, default=DEFAULT_SETTINGS["fit_steps"])
     p.add_argument("--fit-lr", type=float, default=DEFAULT_SETTINGS["fit_lr"])
+    p.add_argument(
+        "--text-origin",
+        choices=TEXT_ORIGINS,
+        default=DEFAULT_SETTINGS["text_origin"],
+        help="the text's point: the span's, or the start text alone writes (a generator that blends weights)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     proposer = add_pair_start(
-        args.generator, args.zoo, checked=args.checked, fit_steps=args.fit_steps, fit_lr=args.fit_lr
+        args.generator,
+        args.zoo,
+        checked=args.checked,
+        fit_steps=args.fit_steps,
+        fit_lr=args.fit_lr,
+        text_origin=args.text_origin,
     )
     print(f"wrote {args.generator}/{PAIR_START_NAME}: learned on {len(proposer.names)} training concepts")
     return 0

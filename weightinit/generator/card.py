@@ -105,7 +105,13 @@ def model_card(gen: WeightGenerator) -> str:
         (
             f"- with a user's pairs: the pair start (weightinit.pair_start), learned on {len(gen.pair_start.names)} "
             f"training concepts' pairs, checks {gen.pair_start.checked} proposed points of the prior's span on the "
-            f"pairs and fits the best in {gen.pair_start.fit_steps} steps (settings chosen by "
+            "pairs"
+            + (
+                " (the text's being the start text alone writes)"
+                if gen.pair_start.text_origin != "span" and gen.weight_blend is not None
+                else ""
+            )
+            + f" and fits the best in {gen.pair_start.fit_steps} steps (settings chosen by "
             "experiments/pair_generator.py of weightinit's source repository)"
             if gen.pair_start is not None
             else "- with a user's pairs: the best of the generator's candidates on them (no pair start)"
