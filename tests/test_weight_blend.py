@@ -35,6 +35,18 @@ def test_best_factors_are_the_truncated_svd_of_the_product(inner):
     assert torch.count_nonzero(wide_b[:, 1:]) == 0 and torch.count_nonzero(wide_a[1:]) == 0
 
 
+def test_both_routes_to_the_best_factors_give_the_same_factors_signs_included():
+    g = torch.Generator().manual_seed(1)
+    b, a = torch.randn(12, 3, generator=g), torch.randn(3, 20, generator=g)
+    core_b, core_a = best_factors(b, a, rank=2)  # 3 < 12: the QR core
+    for product, identity in ((b @ a, torch.eye(20)), (torch.eye(12), b @ a)):  # 20, 12 >= both sides: the Gram
+        gram_b, gram_a = best_factors(product, identity, rank=2)
+        assert torch.allclose(gram_b, core_b, atol=1e-5) and torch.allclose(gram_a, core_a, atol=1e-5)
+    tall_b, tall_a = best_factors(torch.eye(20), (b @ a).T, rank=2)  # [20, 12]: the Gram on its narrow side
+    assert torch.allclose(tall_b @ tall_a, truncated((b @ a).T, 2), atol=1e-4)
+    assert all(float(col[col.abs().argmax()]) > 0 for col in core_b.T)  # each vector's largest entry positive
+
+
 @pytest.fixture
 def tiny_gen(tiny_generator_dir):
     return WeightGenerator.from_pretrained(tiny_generator_dir)
