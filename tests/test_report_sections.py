@@ -308,10 +308,10 @@ def test_the_pairs_block_is_written_from_the_measurement_files(tmp_path):
             }
         )
     )
-    block = readme_block(tmp_path)
-    assert (
-        "| bundled | 5 | 17.00 dB | 19.50 dB, 1.50 s | 20.25 dB, 0.25 s | 3 of 5 | 4 checked, 4 steps of 0.2 |" in block
-    )
+    short, block = readme_block(tmp_path), readme_block(tmp_path, full=True)
+    row = "| bundled | 5 | 17.00 dB | 19.50 dB, 1.50 s | 20.25 dB, 0.25 s | 3 of 5 | 4 checked, 4 steps of 0.2 |"
+    assert row in block and row in short
+    assert "text alone 11.00 dB" not in short and "What each part of the pair start adds: [docs/starts.md]" in short
     assert "text alone 11.00 dB" in block and "all of it 18.00" in block and "unet128" not in block
     assert "span's text point" not in block  # chosen before the text's point was a setting
 
@@ -325,7 +325,7 @@ def test_the_pairs_block_is_written_from_the_measurement_files(tmp_path):
     (tmp_path / "pair_generator.json").write_text(
         json.dumps({"training": {"concepts": ["a"], "median_psnr": grid, "best": best}})
     )
-    block = readme_block(tmp_path)
+    block = readme_block(tmp_path, full=True)
     assert "4 checked, 4 steps of 0.2; the text's point is the start text alone writes |" in block
     assert (
         "text alone 12.00 dB" in block

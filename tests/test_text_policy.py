@@ -104,3 +104,16 @@ def test_the_text_block_reads_the_measurements(tmp_path):
     assert "**1 of 2** (50%, missed)" in line and "1 of 1 | 0 of 1 | 0 of 0" in line
     assert "8.00 / 9.00 (missed, 1 concepts)" in line
     assert block.startswith(text_report.README_START) and block.endswith(text_report.README_END)
+    assert "[docs/starts.md](docs/starts.md)" in block and "Policies, chosen" not in block
+
+
+def test_the_text_page_adds_the_ablations_policies_and_ceilings_the_readme_links(tmp_path):
+    novel = {"negative": {"generated_1": 8.0, "mean": 9.0, "nearest": 7.0}}
+    rows = {"sepia-heldout-strength": {"generated_1": 20.0, "mean": 15.0, "nearest": 19.0}, **novel}
+    (tmp_path / "heldout_start_pairs.json").write_text(json.dumps({"per_concept": rows}))
+    less = {"sepia-heldout-strength": {"generated_1": 14.0, "mean": 15.0, "nearest": 19.0}, **novel}
+    (tmp_path / "heldout_start_text_factor_blend.json").write_text(json.dumps({"per_concept": less}))
+    short, page = text_report.readme_block(tmp_path), text_report.readme_block(tmp_path, full=True)
+    assert "| bundled, factor blend" not in short and "**0 of 1** (0%, missed)" in page
+    assert "| bundled | **1 of 1** (100%, met)" in short and "| bundled | **1 of 1** (100%, met)" in page
+    assert "](docs/starts.md)" not in page and "The table's `mean` averages" in page
