@@ -3,7 +3,9 @@
 1. **Propose**: the edit's features (:func:`weightinit.pair_features.pair_features`) give points
    of the retrieval prior's span: the text's blend, the coefficients a ridge regression predicts
    from the features (a residual to the blend), and the training concepts whose own pairs look
-   most alike (nearest in standardised feature space).
+   most alike (nearest in standardised feature space). With ``text_origin`` other than ``span``,
+   the text's point is the start text alone writes (a generator's weight blend), see
+   :func:`text_origins`.
 2. **Check**: the network's L1 on the pairs picks the best of those ``checked`` points.
 3. **Fit**: ``fit_steps`` Adam steps in the span move it to fit the pairs
    (:func:`weightinit.pair_fit.fit_to_pairs`).
@@ -12,7 +14,7 @@ What is learned, on the training concepts (each with its own first pairs as the 
 its own coefficients as the target, its group left out of the text's blend as a new concept's
 would be): the features' statistics, the regression and the table of the training concepts'
 features, saved in the generator folder as ``pair_start.safetensors`` with the settings
-(``checked``, ``fit_steps``, ``fit_lr``), which were chosen on training concepts leave-group-out
+(``checked``, ``fit_steps``, ``fit_lr``, ``text_origin``), which were chosen on training concepts leave-group-out
 (the source repository's ``experiments/pair_generator.py``).
 """
 
