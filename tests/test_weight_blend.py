@@ -139,3 +139,20 @@ def test_a_non_finite_blend_writes_nothing(tiny_gen):
 def test_a_bad_weight_blend_policy_is_one_clear_error(bad):
     with pytest.raises(CheckpointError, match="weight_blend"):
         WeightBlendPolicy.from_dict(bad)
+
+
+def test_re_gauged_lora_factors_keep_every_product_and_balance_the_factors():
+    from experiments.lora_gauge import balanced
+
+    g = torch.Generator().manual_seed(2)
+    factors = {
+        "conv.weight" + LORA_A: torch.randn(3, 18, generator=g) * 10,  # a trained A: large
+        "conv.weight" + LORA_B: torch.randn(8, 3, generator=g) * 0.01,  # its B: small
+        "norm.weight": torch.randn(8, generator=g),
+    }
+    out = balanced(factors)
+    b, a = out["conv.weight" + LORA_B], out["conv.weight" + LORA_A]
+    product = factors["conv.weight" + LORA_B] @ factors["conv.weight" + LORA_A]
+    assert torch.allclose(b @ a, product, atol=1e-5) and b.shape == (8, 3) and a.shape == (3, 18)
+    assert torch.allclose(b.norm(dim=0), a.norm(dim=1), rtol=1e-4)
+    assert torch.equal(out["norm.weight"], factors["norm.weight"])
