@@ -26,9 +26,6 @@ FILES = {
     "bundled": ("heldout_start_pairs.json", "pair_generator.json"),
     "unet128": ("heldout_start_pairs_unet128.json", "pair_generator_unet128.json"),
 }
-#: the text's point measured beside a generator's shipped settings, where its own settings file
-#: predates that choice (``python -m experiments.pair_generator``, every text origin in the grid)
-ORIGIN_FILES = {"bundled": "pair_generator_text_origin.json"}
 #: time to quality, LoRA-only (``python -m experiments.rerun_methods``), by generator
 TTQ_FILES = {"bundled": "bench_pair_generated.json", "unet128": "bench_pair_generated_unet128.json"}
 TTQ_METHODS = (("generated_1_lora", "text alone"), ("chosen_1_lora", "chosen"), ("pair_generated_1_lora", "generated"))
@@ -95,39 +92,19 @@ def ablation_lines(measurements: Path) -> list[str]:
             key = f"checked={checked} steps={steps} lr={lr}" + (f" text_origin={origin}" if origin else "")
             return f"{psnr[key]:.2f}"
 
-        span = (
-            f"; the same from the span's text point (the factor blend) {at(best['checked'], best['steps'], 'span')}"
-            if origin not in (None, "span")
-            else ""
-        )
-        lines += origin_lines(name, best, measurements)
+        labels = {"span": "the span's text point (the factor blend)", "written": "the start text alone writes"}
+        others = [o for o in labels if origin and o != origin and f"checked=1 steps=0 lr={lr} text_origin={o}" in psnr]
+        alternatives = "".join(f"; the same from {labels[o]} {at(best['checked'], best['steps'], o)}" for o in others)
         lines.append(
             f"- {name}, {len(training['concepts'])} training concepts (each one's group left out): text alone "
             f"{at(1, 0)} dB; with the regressed point checked {at(2, 0)}; with the concepts whose pairs look alike "
             f"({best['checked']} checked) {at(best['checked'], 0)}; the fit alone from the text "
-            f"({best['steps']} steps) {at(1, best['steps'])}; all of it {at(best['checked'], best['steps'])}{span}."
+            f"({best['steps']} steps) {at(1, best['steps'])}; all of it {at(best['checked'], best['steps'])}"
+            f"{alternatives}."
         )
     if not lines:
         return []
     return ["", "**What each part adds** (median step-0 test PSNR):", "", *lines]
-
-
-def origin_lines(name: str, shipped: dict, measurements: Path) -> list[str]:
-    """The text's point at the shipped settings, from a grid measured beside them (:data:`ORIGIN_FILES`)."""
-    path = measurements / ORIGIN_FILES.get(name, "-")
-    if "text_origin" in shipped or not path.is_file():
-        return []
-    training = json.loads(path.read_text())["training"]
-    key = f"checked={shipped['checked']} steps={shipped['steps']} lr={shipped['lr']:g} text_origin="
-    psnr = {o: training["median_psnr"].get(key + o) for o in ("span", "written")}
-    if None in psnr.values():
-        return []
-    kept = "the span's is kept" if psnr["span"] >= psnr["written"] else "the written one is better and not yet shipped"
-    return [
-        f"- {name}, the text's point ({len(training['concepts'])} training concepts, `{path.name}`): at the shipped "
-        f"settings, the start text alone writes {psnr['written']:.2f} dB, the span's point of its blend "
-        f"{psnr['span']:.2f}; {kept}."
-    ]
 
 
 def ttq_lines(measurements: Path) -> list[str]:

@@ -314,14 +314,6 @@ def test_the_pairs_block_is_written_from_the_measurement_files(tmp_path):
     )
     assert "text alone 11.00 dB" in block and "all of it 18.00" in block and "unet128" not in block
     assert "span's text point" not in block  # chosen before the text's point was a setting
-    origins = {f"checked=4 steps=4 lr=0.2 text_origin={o}": v for o, v in (("span", 18.0), ("written", 17.5))}
-    (tmp_path / "pair_generator_text_origin.json").write_text(
-        json.dumps({"training": {"concepts": ["a", "b", "c"], "median_psnr": origins}})
-    )
-    assert (
-        "- bundled, the text's point (3 training concepts, `pair_generator_text_origin.json`): at the shipped "
-        "settings, the start text alone writes 17.50 dB, the span's point of its blend 18.00; the span's is kept."
-    ) in readme_block(tmp_path)
 
     grid = {
         f"checked={c} steps={s} lr=0.2 text_origin={o}": 10.0 + c + s + (o == "written")
@@ -339,3 +331,10 @@ def test_the_pairs_block_is_written_from_the_measurement_files(tmp_path):
         "text alone 12.00 dB" in block
         and "all of it 19.00; the same from the span's text point (the factor blend) 18.00." in block
     )
+    best = {"checked": 4, "steps": 4, "lr": 0.2, "text_origin": "span"}
+    (tmp_path / "pair_generator.json").write_text(
+        json.dumps({"training": {"concepts": ["a"], "median_psnr": grid, "best": best}})
+    )
+    block = readme_block(tmp_path)
+    assert "| 3 of 5 | 4 checked, 4 steps of 0.2 |" in block  # the span's point: nothing to add
+    assert "all of it 18.00; the same from the start text alone writes 19.00." in block

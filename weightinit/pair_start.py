@@ -45,7 +45,7 @@ _TENSORS = ("mean", "std", "ridge", "keys", "coef")
 TEXT_ORIGINS = ("span", "written", "written-text-only")
 #: The settings a generator's pair start is saved with: chosen on training concepts, leave-group-out,
 #: as the best median step-0 PSNR within 0.25 s at 64 px on one thread (docs/measurements/pair_generator.json).
-DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 4, "fit_lr": 0.2, "text_origin": "span"}
+DEFAULT_SETTINGS = {"checked": 4, "fit_steps": 3, "fit_lr": 0.2, "text_origin": "span"}
 #: The ridge penalty of the regression (on standardised features; the intercept is not shrunk):
 #: the best on training concepts, leave-group-out (docs/measurements/pair_start.json).
 DEFAULT_RIDGE = 100.0
