@@ -156,3 +156,11 @@ def test_re_gauged_lora_factors_keep_every_product_and_balance_the_factors():
     assert torch.allclose(b @ a, product, atol=1e-5) and b.shape == (8, 3) and a.shape == (3, 18)
     assert torch.allclose(b.norm(dim=0), a.norm(dim=1), rtol=1e-4)
     assert torch.equal(out["norm.weight"], factors["norm.weight"])
+
+
+def test_a_generator_without_the_policy_refuses_to_write_a_weight_blend(tiny_gen):
+    from weightinit.errors import WeightinitError
+
+    tiny_gen.weight_blend = None
+    with pytest.raises(WeightinitError, match="has no weight-blend policy: it blends factors"):
+        tiny_gen.blend_start(torch.ones(tiny_gen.prior.coef.shape[0]))

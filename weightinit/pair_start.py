@@ -31,7 +31,6 @@ from torch import nn
 from weightinit.concepts.concept import concept_group
 from weightinit.errors import CheckpointError, InvalidWeights, WeightinitError
 from weightinit.fileio import read_safetensors, save_safetensors
-from weightinit.generator.weight_blend import blend_tensors
 from weightinit.pair_features import pair_features
 from weightinit.pair_fit import PairFit, PriorSpan, fit_to_pairs
 from weightinit.ranks import mean_over_ranks
@@ -202,7 +201,7 @@ def written_origin(span: PriorSpan, gen, weights: torch.Tensor | None) -> torch.
     otherwise. A weight blend is not a point of the span (the span blends factors)."""
     if gen.weight_blend is None or weights is None:
         return None
-    return span.origin_of(blend_tensors(gen, weights, gen.weight_blend.min_weight))
+    return span.origin_of(gen.blend_start(weights))
 
 
 def text_origins(origins: list[torch.Tensor], written: torch.Tensor | None, text_origin: str) -> list[torch.Tensor]:

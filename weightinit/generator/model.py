@@ -396,8 +396,7 @@ class WeightGenerator:
         resolved = self.resolve(concept)
         codec = BlockCodec(self.layout)
         if self.weight_blend is not None and resolved.weights is not None:
-            weights = resolved.start_weights if fallback else resolved.weights
-            out = blend_tensors(self, weights, self.weight_blend.min_weight)  # raises on NaN/Inf
+            out = self.blend_start(resolved.start_weights if fallback else resolved.weights)  # raises on NaN/Inf
             return {s.name: out[s.name].to(dtype or s.torch_dtype) for s in self.layout.slots}
         if fallback and resolved.far and resolved.fallback is not None:
             blocks = self.fallback_blocks(resolved)
@@ -406,6 +405,13 @@ class WeightGenerator:
         codec.check_finite(blocks)
         out = codec.decode(blocks, copy=True)
         return {k: v.to(dtype) for k, v in out.items()} if dtype is not None else out
+
+    def blend_start(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{name: float32 tensor}``: the start this generator's weight-blend policy writes for blend
+        ``weights [C]`` of its training concepts (:func:`weightinit.generator.weight_blend.blend_tensors`)."""
+        if self.weight_blend is None:
+            raise WeightinitError(f"generator {self.name} has no weight-blend policy: it blends factors")
+        return blend_tensors(self, weights, self.weight_blend.min_weight)
 
     # --- saving and loading -------------------------------------------------------------------
     def config_dict(self) -> dict:
